@@ -1,0 +1,261 @@
+#include "commands/pipeline.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <set>
+
+#include "domain/assert.h"
+#include "events/envelope.h"
+#include "infra/journal.h"
+#include "infra/metrics.h"
+
+namespace tally::commands {
+namespace {
+
+using journal::IdempotencyKey;
+
+metrics::Histogram& batch_size_histogram() {
+    static auto& h = metrics::global().histogram("tally_batch_commands", "",
+                                                 {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024});
+    return h;
+}
+
+metrics::Histogram& commit_latency_histogram() {
+    static auto& h = metrics::global().histogram("tally_batch_commit_seconds", "", metrics::latency_buckets());
+    return h;
+}
+
+Rejection principal_problem(const Claims& claims, const std::map<std::string, journal::Principal>& principals) {
+    auto it = principals.find(claims.principal_id);
+    if (it == principals.end() || !it->second.active)
+        return {RejectionKind::unauthenticated, "principal_unknown", "the token's principal does not exist or is disabled"};
+    if (it->second.session_version != claims.session_version)
+        return {RejectionKind::unauthenticated, "token_revoked", "the token was revoked; sign in again"};
+    if (it->second.role != claims.role)
+        return {RejectionKind::forbidden, "role_changed", "the principal's role no longer matches the token"};
+    return {};
+}
+
+}  // namespace
+
+std::string command_id_for(const std::string& principal, const std::string& idempotency_key) {
+    return events::to_hex(events::sha256(principal + "\n" + idempotency_key)).substr(0, 32);
+}
+
+Pipeline::Pipeline(sql::Pool& pool, PipelineOptions options, Clock clock, std::function<void()> on_commit)
+    : pool_(pool), options_(options), clock_(std::move(clock)), on_commit_(std::move(on_commit)) {
+    metrics::global().help("tally_batch_commands", "histogram", "Commands per group-commit batch");
+    metrics::global().help("tally_batch_commit_seconds", "histogram", "Batch transaction latency");
+    metrics::global().help("tally_pipeline_queued_commands", "gauge", "Commands waiting for a batch");
+    metrics::global().gauge("tally_pipeline_queued_commands", "", [this] { return static_cast<double>(queued()); });
+}
+
+Pipeline::~Pipeline() { stop(); }
+
+void Pipeline::start() { writer_ = std::thread([this] { run(); }); }
+
+void Pipeline::stop() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+}
+
+size_t Pipeline::queued() const {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+}
+
+bool Pipeline::submit(Submission s) {
+    {
+        std::lock_guard lock(mu_);
+        if (stopping_ || queue_.size() >= options_.queue_commands_max) return false;
+        queue_.push_back(std::move(s));
+    }
+    cv_.notify_one();
+    return true;
+}
+
+void Pipeline::run() {
+    while (true) {
+        std::vector<Submission> batch;
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty() && stopping_) return;
+            // A short wait lets a few more commands join a small batch.
+            if (queue_.size() < options_.batch_commands_max && options_.batch_wait_us > 0 && !stopping_)
+                cv_.wait_for(lock, std::chrono::microseconds(options_.batch_wait_us),
+                             [&] { return queue_.size() >= options_.batch_commands_max; });
+            const size_t n = std::min(queue_.size(), options_.batch_commands_max);
+            batch.reserve(n);
+            for (size_t i = 0; i < n; ++i) {
+                batch.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+        }
+        process(batch);
+    }
+}
+
+void Pipeline::process(std::vector<Submission>& batch) {
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<std::optional<Outcome>> outcomes(batch.size());
+    sql::DbError last_error{sql::DbErrorKind::unavailable, "not attempted", ""};
+    bool committed = false;
+
+    for (int attempt = 1; attempt <= options_.attempts_max && !committed; ++attempt) {
+        std::fill(outcomes.begin(), outcomes.end(), std::nullopt);
+        auto result = pool_.transact([&](sql::Tx& tx) {
+            journal::WriteTx w(tx);
+            std::vector<IdempotencyKey> keys;
+            std::vector<std::string> principal_ids;
+            for (const auto& s : batch) {
+                keys.push_back({s.claims.principal_id, s.idempotency_key});
+                principal_ids.push_back(s.claims.principal_id);
+            }
+            const auto stored = w.find_responses(keys);
+            const auto principals = w.load_principals(principal_ids);
+
+            // The first submission of each key in this batch; later ones replay it.
+            std::map<IdempotencyKey, size_t> first_of_key;
+            std::vector<size_t> to_decide;
+            std::set<std::string> stream_ids;
+            for (size_t i = 0; i < batch.size(); ++i) {
+                const auto& s = batch[i];
+                if (auto it = stored.find(keys[i]); it != stored.end()) {
+                    if (it->second.body_hash == s.body_hash)
+                        outcomes[i] = Reply{it->second.status, it->second.body, true};
+                    else
+                        outcomes[i] = Rejection{RejectionKind::fix_request, "idempotency_key_reused",
+                                                "this Idempotency-Key was used with a different request"};
+                    continue;
+                }
+                if (first_of_key.contains(keys[i])) continue;  // resolved after the first one
+                if (auto p = principal_problem(s.claims, principals); !p.code.empty()) {
+                    outcomes[i] = p;
+                    continue;
+                }
+                first_of_key[keys[i]] = i;
+                to_decide.push_back(i);
+                for (auto& id : s.command->streams()) stream_ids.insert(id);
+            }
+
+            auto snapshots = w.lock_streams({stream_ids.begin(), stream_ids.end()});
+            std::map<std::string, StreamState> states;
+            for (auto& [id, snap] : snapshots)
+                states[id] = StreamState{snap.version, std::move(snap.state), std::move(snap.last_hash)};
+
+            struct Pending {
+                size_t index;
+                size_t first_event;
+                size_t event_count;
+                std::function<Reply(const std::vector<v1::EventEnvelope>&)> reply;
+            };
+            std::vector<Pending> pending;
+            std::vector<v1::EventEnvelope> envelopes;
+            std::set<std::string> touched;
+            const int64_t now = clock_();
+            for (size_t i : to_decide) {
+                auto& s = batch[i];
+                DecideContext ctx{command_id_for(s.claims.principal_id, s.idempotency_key), s.claims.principal_id, now};
+                Decision d = s.command->decide(states, ctx);
+                if (auto* r = std::get_if<Rejection>(&d)) {
+                    outcomes[i] = std::move(*r);
+                    continue;
+                }
+                auto& accepted = std::get<Accepted>(d);
+                Pending p{i, envelopes.size(), accepted.events.size(), std::move(accepted.reply)};
+                int index = 0;
+                for (auto& ev : accepted.events) {
+                    auto st = states.find(ev.stream_id);
+                    TALLY_ASSERT(st != states.end(), "command wrote undeclared stream {}", ev.stream_id);
+                    v1::EventEnvelope e;
+                    e.set_event_id(events::event_id_for(ctx.command_id, index++));
+                    e.set_stream_id(ev.stream_id);
+                    e.set_stream_version(st->second.version + 1);
+                    e.set_type(ev.type);
+                    e.set_schema_version(ev.schema_version);
+                    e.set_occurred_at_unix_ms(now);
+                    e.set_causation_id(ctx.command_id);
+                    e.set_correlation_id(s.correlation_id);
+                    e.set_actor(s.claims.principal_id);
+                    e.set_payload(std::move(ev.payload));
+                    events::seal(e, st->second.last_hash);
+                    st->second.version = e.stream_version();
+                    st->second.last_hash = e.hash();
+                    envelopes.push_back(std::move(e));
+                    touched.insert(ev.stream_id);
+                }
+                for (auto& [id, bytes] : accepted.new_states) {
+                    TALLY_ASSERT(states.contains(id), "command changed undeclared stream {}", id);
+                    states[id].state = std::move(bytes);
+                    touched.insert(id);
+                }
+                pending.push_back(std::move(p));
+            }
+
+            w.append(envelopes);
+            std::vector<std::pair<IdempotencyKey, journal::StoredResponse>> responses;
+            for (auto& p : pending) {
+                std::vector<v1::EventEnvelope> mine(envelopes.begin() + static_cast<long>(p.first_event),
+                                                    envelopes.begin() + static_cast<long>(p.first_event + p.event_count));
+                Reply reply = p.reply(mine);
+                responses.push_back({keys[p.index], {batch[p.index].body_hash, reply.status, reply.body}});
+                outcomes[p.index] = std::move(reply);
+            }
+            std::vector<journal::StreamSnapshot> changed;
+            for (const auto& id : touched) {
+                const auto& st = states[id];
+                changed.push_back({id, st.version, st.state, st.last_hash});
+            }
+            w.save_snapshots(changed);
+            w.save_responses(responses);
+        });
+        if (result) {
+            committed = true;
+            break;
+        }
+        last_error = result.error();
+        if (last_error.kind == sql::DbErrorKind::rejected) {
+            spdlog::error("batch of {} refused by the database: {}", batch.size(), last_error.message);
+            break;
+        }
+        spdlog::warn("batch of {} failed (attempt {}): {}", batch.size(), attempt, last_error.message);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
+    }
+
+    if (committed) {
+        // Duplicates of a key within the batch get the first one's answer.
+        std::map<IdempotencyKey, size_t> first;
+        for (size_t i = 0; i < batch.size(); ++i) {
+            IdempotencyKey k{batch[i].claims.principal_id, batch[i].idempotency_key};
+            auto [it, inserted] = first.emplace(k, i);
+            if (inserted || outcomes[i]) continue;
+            const size_t f = it->second;
+            if (batch[f].body_hash != batch[i].body_hash)
+                outcomes[i] = Rejection{RejectionKind::fix_request, "idempotency_key_reused",
+                                        "this Idempotency-Key was used with a different request"};
+            else if (auto* r = std::get_if<Reply>(&*outcomes[f]))
+                outcomes[i] = Reply{r->status, r->body, true};
+            else
+                outcomes[i] = *outcomes[f];
+        }
+        commit_latency_histogram().observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        batch_size_histogram().observe(static_cast<double>(batch.size()));
+        if (on_commit_) on_commit_();
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+        if (!committed)
+            outcomes[i] = Rejection{RejectionKind::retry_later, "storage_unavailable",
+                                    "the command was not recorded: " + last_error.message};
+        TALLY_ASSERT(outcomes[i].has_value(), "submission {} left unanswered", i);
+        batch[i].done(std::move(*outcomes[i]));
+    }
+}
+
+}  // namespace tally::commands

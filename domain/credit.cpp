@@ -1,0 +1,80 @@
+#include "domain/credit.h"
+
+#include "domain/assert.h"
+#include "domain/ledger.h"
+
+namespace tally::credit {
+
+std::string_view to_string(GrantRejection r) {
+    switch (r) {
+        case GrantRejection::amount_must_be_positive: return "amount_must_be_positive";
+        case GrantRejection::currency_must_match: return "currency_must_match";
+        case GrantRejection::grant_exceeds_cap: return "grant_exceeds_cap";
+        case GrantRejection::balance_would_exceed_cap: return "balance_would_exceed_cap";
+    }
+    return "unknown";
+}
+
+std::string stream_id(std::string_view customer_id) {
+    return "credit-" + std::string(customer_id);
+}
+
+std::expected<std::vector<v1::CreditGranted>, GrantRejection> decide(const CreditAccount& state,
+                                                                      const GrantCredit& cmd,
+                                                                      const CreditPolicy& policy) {
+    TALLY_ASSERT(cmd.customer_id == state.customer_id, "misrouted {}", cmd.command_id);
+    if (cmd.amount.minor <= 0) return std::unexpected(GrantRejection::amount_must_be_positive);
+    if (state.currency && cmd.amount.currency != *state.currency)
+        return std::unexpected(GrantRejection::currency_must_match);
+    if (cmd.amount.minor > policy.grant_max_minor)
+        return std::unexpected(GrantRejection::grant_exceeds_cap);
+    // Both sides are bounded by the caps, so this sum cannot overflow.
+    if (state.balance_minor + cmd.amount.minor > policy.balance_max_minor)
+        return std::unexpected(GrantRejection::balance_would_exceed_cap);
+
+    v1::CreditGranted event;
+    event.set_customer_id(cmd.customer_id);
+    event.mutable_amount()->set_minor(cmd.amount.minor);
+    event.mutable_amount()->set_currency(std::string(cmd.amount.currency.code()));
+    event.set_reason(cmd.reason);
+    event.set_granted_by(cmd.actor);
+    event.mutable_balance_after()->set_minor(state.balance_minor + cmd.amount.minor);
+    event.mutable_balance_after()->set_currency(std::string(cmd.amount.currency.code()));
+    // The platform funds the credit: an expense now, a liability to the customer until spent.
+    *event.mutable_postings()->add_postings() = ledger::debit(ledger::kPromotionsExpense, cmd.amount);
+    *event.mutable_postings()->add_postings() =
+        ledger::credit(ledger::store_credit_liability(cmd.customer_id), cmd.amount);
+    return std::vector<v1::CreditGranted>{std::move(event)};
+}
+
+CreditAccount evolve(CreditAccount state, const v1::CreditGranted& event) {
+    auto currency = Currency::parse(event.amount().currency());
+    TALLY_ASSERT(currency.has_value(), "event carries unknown currency {}", event.amount().currency());
+    state.currency = currency;
+    state.balance_minor += event.amount().minor();
+    state.grants_count += 1;
+    return state;
+}
+
+CreditAccount from_snapshot(std::string_view customer_id, const std::string& bytes) {
+    CreditAccount state;
+    state.customer_id = std::string(customer_id);
+    if (bytes.empty()) return state;
+    v1::CreditAccountState proto;
+    TALLY_ASSERT(proto.ParseFromString(bytes), "corrupt credit snapshot for {}", customer_id);
+    if (!proto.currency().empty()) state.currency = Currency::parse(proto.currency());
+    state.balance_minor = proto.balance_minor();
+    state.grants_count = proto.grants_count();
+    return state;
+}
+
+std::string to_snapshot(const CreditAccount& state) {
+    v1::CreditAccountState proto;
+    proto.set_customer_id(state.customer_id);
+    if (state.currency) proto.set_currency(std::string(state.currency->code()));
+    proto.set_balance_minor(state.balance_minor);
+    proto.set_grants_count(state.grants_count);
+    return proto.SerializeAsString();
+}
+
+}  // namespace tally::credit

@@ -1,0 +1,108 @@
+#include "events/envelope.h"
+
+#include <openssl/sha.h>
+
+#include <cstring>
+
+namespace tally::events {
+namespace {
+
+void put_u64(std::string& out, uint64_t v) {
+    for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+void put_field(std::string& out, std::string_view bytes) {
+    put_u64(out, bytes.size());
+    out.append(bytes);
+}
+
+}  // namespace
+
+std::string genesis_hash() { return std::string(kHashBytes, '\0'); }
+
+std::string sha256(std::string_view bytes) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+    return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
+
+std::string event_id_for(std::string_view command_id, int index) {
+    std::string seed(command_id);
+    seed += '#';
+    seed += std::to_string(index);
+    const std::string hex = to_hex(sha256(seed).substr(0, 16));
+    return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+           hex.substr(16, 4) + "-" + hex.substr(20, 12);
+}
+
+std::string canonical_bytes(const v1::EventEnvelope& e) {
+    std::string out;
+    out.reserve(256 + e.payload().size());
+    put_field(out, e.event_id());
+    put_field(out, e.stream_id());
+    put_u64(out, static_cast<uint64_t>(e.stream_version()));
+    put_field(out, e.type());
+    put_u64(out, static_cast<uint64_t>(e.schema_version()));
+    put_u64(out, static_cast<uint64_t>(e.occurred_at_unix_ms()));
+    put_field(out, e.causation_id());
+    put_field(out, e.correlation_id());
+    put_field(out, e.actor());
+    put_field(out, e.payload());
+    put_field(out, e.prev_hash());
+    return out;
+}
+
+std::string compute_hash(const v1::EventEnvelope& e) {
+    return sha256(e.prev_hash() + canonical_bytes(e));
+}
+
+void seal(v1::EventEnvelope& e, const std::string& prev_hash) {
+    e.set_prev_hash(prev_hash);
+    e.set_hash(compute_hash(e));
+}
+
+std::optional<ChainBreak> verify_stream(const std::vector<v1::EventEnvelope>& events) {
+    std::string prev = genesis_hash();
+    for (size_t i = 0; i < events.size(); ++i) {
+        const auto& e = events[i];
+        if (e.stream_version() != static_cast<int64_t>(i) + 1)
+            return ChainBreak{i, "version gap: expected " + std::to_string(i + 1) + ", found " +
+                                     std::to_string(e.stream_version())};
+        if (e.prev_hash() != prev) return ChainBreak{i, "prev_hash mismatch"};
+        if (compute_hash(e) != e.hash()) return ChainBreak{i, "hash mismatch"};
+        prev = e.hash();
+    }
+    return std::nullopt;
+}
+
+std::string to_hex(std::string_view bytes) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out.push_back(kDigits[c >> 4]);
+        out.push_back(kDigits[c & 0xf]);
+    }
+    return out;
+}
+
+std::optional<std::string> from_hex(std::string_view hex) {
+    if (hex.size() % 2 != 0) return std::nullopt;
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(hex.size() / 2);
+    for (size_t i = 0; i < hex.size(); i += 2) {
+        const int hi = nibble(hex[i]);
+        const int lo = nibble(hex[i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out.push_back(static_cast<char>(hi << 4 | lo));
+    }
+    return out;
+}
+
+}  // namespace tally::events

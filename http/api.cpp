@@ -1,0 +1,325 @@
+#include "http/api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "commands/credit.h"
+#include "events/envelope.h"
+#include "events/registry.h"
+#include "http/json_input.h"
+#include "infra/journal.h"
+#include "infra/metrics.h"
+
+namespace tally::http {
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> split_path(std::string_view path) {
+    std::vector<std::string> parts;
+    size_t start = 1;
+    while (start <= path.size()) {
+        size_t slash = path.find('/', start);
+        if (slash == std::string_view::npos) slash = path.size();
+        parts.emplace_back(path.substr(start, slash - start));
+        start = slash + 1;
+    }
+    return parts;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view q) {
+    std::map<std::string, std::string> out;
+    size_t start = 0;
+    while (start < q.size()) {
+        size_t amp = q.find('&', start);
+        if (amp == std::string_view::npos) amp = q.size();
+        auto item = q.substr(start, amp - start);
+        auto eq = item.find('=');
+        if (eq != std::string_view::npos) out[std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
+        start = amp + 1;
+    }
+    return out;
+}
+
+// Path ids: 1..64 of [A-Za-z0-9._-], so they are safe in stream ids and logs.
+bool valid_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+    return true;
+}
+
+std::optional<int64_t> parse_count(const std::map<std::string, std::string>& q, const std::string& name,
+                                   int64_t fallback, int64_t max) {
+    auto it = q.find(name);
+    if (it == q.end()) return fallback;
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+    if (ec != std::errc() || end != it->second.data() + it->second.size() || v < 0 || v > max) return std::nullopt;
+    return v;
+}
+
+int status_of(commands::RejectionKind k) {
+    switch (k) {
+        case commands::RejectionKind::fix_request: return 422;
+        case commands::RejectionKind::state_forbids: return 409;
+        case commands::RejectionKind::retry_later: return 503;
+        case commands::RejectionKind::unauthenticated: return 401;
+        case commands::RejectionKind::forbidden: return 403;
+    }
+    return 500;
+}
+
+Response json_response(int status, const json& body) { return Response{status, "application/json", body.dump(), {}}; }
+
+struct Caller {
+    TokenClaims claims;
+    journal::Principal principal;  // fresh; only loaded for reads
+};
+
+bool has_permission(const journal::Principal& p, const std::string& resource, const std::string& action) {
+    for (const auto& perm : p.permissions) {
+        if (perm == resource + "." + action) return true;
+        if (action == "view" && perm == resource + ".manage") return true;  // manage implies view
+    }
+    return false;
+}
+
+}  // namespace
+
+Response problem(int status, const std::string& code, const std::string& detail, const std::string& field,
+                 const std::string& request_id) {
+    json body = {{"type", "https://tally.dev/problems/" + code}, {"title", code}, {"status", status}, {"detail", detail}};
+    if (!field.empty()) body["field"] = field;
+    if (!request_id.empty()) body["request_id"] = request_id;
+    return Response{status, "application/problem+json", body.dump(), {}};
+}
+
+Api::Api(ApiDeps deps) : deps_(std::move(deps)) {}
+
+bool Api::ready() {
+    bool ok = false;
+    auto r = deps_.pool->autocommit([&](sql::Tx& tx) { ok = !tx.exec("SELECT 1").empty(); });
+    return r && ok;
+}
+
+void Api::handle(Request req, Respond respond) {
+    const std::string rid = req.request_id;
+    const auto qpos = req.target.find('?');
+    const std::string path = req.target.substr(0, qpos);
+    const auto query = parse_query(qpos == std::string::npos ? "" : std::string_view(req.target).substr(qpos + 1));
+    const auto parts = split_path(path);
+    auto fail = [&](int status, const std::string& code, const std::string& detail, const std::string& field = "") {
+        respond(problem(status, code, detail, field, rid));
+    };
+
+    // Unauthenticated operational endpoints.
+    if (req.method == "GET" && path == "/healthz") return respond(Response{200, "text/plain", "ok\n", {}});
+    if (req.method == "GET" && path == "/readyz")
+        return ready() ? respond(Response{200, "text/plain", "ready\n", {}})
+                       : fail(503, "not_ready", "the database does not answer");
+    if (req.method == "GET" && path == "/metrics")
+        return respond(Response{200, "text/plain; version=0.0.4", metrics::global().render(), {}});
+
+    // Everything under /v1 needs a valid bearer token.
+    if (parts.empty() || parts[0] != "v1") return fail(404, "not_found", "no route for " + path);
+    auto auth = req.headers.find("authorization");
+    if (auth == req.headers.end() || auth->second.rfind("Bearer ", 0) != 0)
+        return fail(401, "unauthenticated", "an Authorization: Bearer token is required");
+    auto claims = deps_.keys->verify(std::string_view(auth->second).substr(7), deps_.clock_ms() / 1000);
+    if (!claims) return fail(401, "unauthenticated", claims.error());
+
+    // Reads re-check the principal record now; commands re-check it inside their batch.
+    auto fresh_caller = [&]() -> std::optional<Caller> {
+        std::optional<journal::Principal> p;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) { p = journal::load_principal(tx, claims->sub); });
+        if (!r) {
+            fail(503, "storage_unavailable", "cannot check the principal: " + r.error().message);
+            return std::nullopt;
+        }
+        if (!p || !p->active) {
+            fail(401, "principal_unknown", "the token's principal does not exist or is disabled");
+            return std::nullopt;
+        }
+        if (p->session_version != claims->session_version) {
+            fail(401, "token_revoked", "the token was revoked; sign in again");
+            return std::nullopt;
+        }
+        if (p->role != claims->role) {
+            fail(403, "role_changed", "the principal's role no longer matches the token");
+            return std::nullopt;
+        }
+        return Caller{*claims, *p};
+    };
+
+    // POST /v1/customers/{id}/credit-grants  (admin)
+    if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "credit-grants") {
+        if (req.method != "POST") return fail(405, "method_not_allowed", "use POST");
+        if (claims->role != "admin") return fail(403, "forbidden", "only admins grant store credit");
+        if (!valid_id(parts[2])) return fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+        auto key = req.headers.find("idempotency-key");
+        if (key == req.headers.end() || key->second.empty())
+            return fail(400, "idempotency_key_required", "commands need an Idempotency-Key header", "Idempotency-Key");
+        if (key->second.size() > 255)
+            return fail(400, "invalid_idempotency_key", "Idempotency-Key is at most 255 bytes", "Idempotency-Key");
+        ObjectReader in(req.body);
+        auto amount = in.int64("amount_minor");
+        auto currency_code = in.string("currency", 3, 3);
+        auto reason = in.string("reason", 1, 500);
+        if (auto err = in.finish()) return fail(err->status, err->code, err->detail, err->field);
+        if (*amount <= 0) return fail(422, "amount_must_be_positive", "amount_minor must be greater than zero", "amount_minor");
+        auto currency = Currency::parse(*currency_code);
+        if (!currency) return fail(422, "unknown_currency", *currency_code + " is not a supported ISO 4217 currency", "currency");
+
+        credit::GrantCredit cmd{"", parts[2], Money{*amount, *currency}, *reason, claims->sub};
+        commands::Submission s;
+        s.claims = {claims->sub, claims->role, claims->session_version};
+        s.idempotency_key = key->second;
+        s.body_hash = events::sha256(req.method + " " + path + "\n" + req.body);
+        s.correlation_id = rid;
+        s.command = commands::grant_credit(std::move(cmd), deps_.credit_policy);
+        s.done = [respond, rid](commands::Outcome outcome) {
+            if (auto* reply = std::get_if<commands::Reply>(&outcome)) {
+                Response r{reply->status, "application/json", reply->body, {}};
+                if (reply->replayed) r.headers.emplace_back("Idempotent-Replayed", "true");
+                return respond(std::move(r));
+            }
+            const auto& rej = std::get<commands::Rejection>(outcome);
+            respond(problem(status_of(rej.kind), rej.code, rej.detail, "", rid));
+        };
+        if (!deps_.pipeline->submit(std::move(s)))
+            return fail(503, "overloaded", "the command queue is full or the server is stopping; retry");
+        return;
+    }
+
+    // GET /v1/customers/{id}/credit  (admin, auditor, employee with credit.view, the customer)
+    if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "credit") {
+        if (req.method != "GET") return fail(405, "method_not_allowed", "use GET");
+        if (!valid_id(parts[2])) return fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+        auto caller = fresh_caller();
+        if (!caller) return;
+        const auto& role = caller->principal.role;
+        const bool allowed = role == "admin" || role == "auditor" ||
+                             (role == "employee" && has_permission(caller->principal, "credit", "view")) ||
+                             (role == "customer" && caller->principal.id == parts[2]);
+        if (!allowed) return fail(403, "forbidden", "you may not read this customer's credit");
+        auto limit = parse_count(query, "limit", 50, 500);
+        if (!limit) return fail(400, "invalid_query", "limit must be 0..500", "limit");
+        json body = {{"customer_id", parts[2]}, {"currency", nullptr}, {"balance_minor", 0}, {"entries", json::array()}};
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            auto b = tx.exec("SELECT currency, balance_minor, entries_count, last_position FROM credit_balances"
+                             " WHERE customer_id = $1", {parts[2]});
+            if (!b.empty()) {
+                body["currency"] = b[0].str(0);
+                body["balance_minor"] = b[0].i64(1);
+                body["entries_count"] = b[0].i64(2);
+                body["as_of_position"] = b[0].i64(3);
+            }
+            for (const auto& e : tx.exec("SELECT position, event_id, kind, amount_minor, currency, balance_after_minor,"
+                                         " reason, actor, occurred_at_unix_ms FROM credit_entries"
+                                         " WHERE customer_id = $1 ORDER BY position DESC LIMIT $2",
+                                         {parts[2], std::to_string(*limit)}))
+                body["entries"].push_back({{"position", e.i64(0)}, {"event_id", e.str(1)}, {"kind", e.str(2)},
+                                           {"amount_minor", e.i64(3)}, {"currency", e.str(4)},
+                                           {"balance_after_minor", e.i64(5)}, {"reason", e.str(6)},
+                                           {"actor", e.str(7)}, {"occurred_at_unix_ms", e.i64(8)}});
+        });
+        if (!r) return fail(503, "storage_unavailable", r.error().message);
+        return respond(json_response(200, body));
+    }
+
+    // GET /v1/streams/{stream_id}/events  (auditor, admin)
+    if (parts.size() == 4 && parts[1] == "streams" && parts[3] == "events") {
+        if (req.method != "GET") return fail(405, "method_not_allowed", "use GET");
+        auto caller = fresh_caller();
+        if (!caller) return;
+        if (caller->principal.role != "auditor" && caller->principal.role != "admin")
+            return fail(403, "forbidden", "only auditors and admins read streams");
+        if (parts[2].empty() || parts[2].size() > 200) return fail(400, "invalid_path", "stream id is 1-200 bytes", "stream_id");
+        auto after = parse_count(query, "after_version", 0, INT64_MAX);
+        auto limit = parse_count(query, "limit", 100, 1000);
+        if (!after) return fail(400, "invalid_query", "after_version must be a non-negative integer", "after_version");
+        if (!limit) return fail(400, "invalid_query", "limit must be 0..1000", "limit");
+        std::vector<v1::EventEnvelope> events;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) { events = journal::read_stream(tx, parts[2], *after, *limit); });
+        if (!r) return fail(503, "storage_unavailable", r.error().message);
+        std::string out = "{\"stream_id\":" + json(parts[2]).dump() + ",\"events\":[";
+        for (size_t i = 0; i < events.size(); ++i) {
+            if (i) out += ",";
+            out += events::envelope_to_json(events[i]);
+        }
+        out += "]";
+        // The chain can be checked here only when the page starts at the stream's beginning.
+        if (*after == 0) out += ",\"chain_valid\":" + std::string(events::verify_stream(events) ? "false" : "true");
+        out += "}";
+        return respond(Response{200, "application/json", out, {}});
+    }
+
+    // GET /v1/ledger/accounts  (auditor, admin)
+    if (parts.size() == 3 && parts[1] == "ledger" && parts[2] == "accounts") {
+        if (req.method != "GET") return fail(405, "method_not_allowed", "use GET");
+        auto caller = fresh_caller();
+        if (!caller) return;
+        if (caller->principal.role != "auditor" && caller->principal.role != "admin")
+            return fail(403, "forbidden", "only auditors and admins read the ledger");
+        json body = {{"accounts", json::array()}, {"totals", json::object()}};
+        std::map<std::string, std::pair<int64_t, int64_t>> totals;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            for (const auto& a : tx.exec("SELECT account, currency, debit_minor, credit_minor, postings_count"
+                                         " FROM ledger_accounts ORDER BY account, currency LIMIT 1000")) {
+                body["accounts"].push_back({{"account", a.str(0)}, {"currency", a.str(1)}, {"debit_minor", a.i64(2)},
+                                            {"credit_minor", a.i64(3)}, {"balance_minor", a.i64(2) - a.i64(3)},
+                                            {"postings_count", a.i64(4)}});
+                totals[a.str(1)].first += a.i64(2);
+                totals[a.str(1)].second += a.i64(3);
+            }
+        });
+        if (!r) return fail(503, "storage_unavailable", r.error().message);
+        for (const auto& [cur, t] : totals)
+            body["totals"][cur] = {{"debit_minor", t.first}, {"credit_minor", t.second}, {"balanced", t.first == t.second}};
+        return respond(json_response(200, body));
+    }
+
+    // GET /v1/projections  (auditor, admin); POST /v1/projections/{name}/rebuild (admin)
+    if (parts.size() >= 2 && parts[1] == "projections") {
+        auto caller = fresh_caller();
+        if (!caller) return;
+        if (parts.size() == 2 && req.method == "GET") {
+            if (caller->principal.role != "auditor" && caller->principal.role != "admin")
+                return fail(403, "forbidden", "only auditors and admins read projector state");
+            json body = {{"projectors", json::array()}};
+            for (auto* r : deps_.runners) {
+                auto l = r->lag();
+                body["projectors"].push_back({{"name", r->name()}, {"running", r->running()}, {"lag_events", l.events},
+                                              {"lag_seconds", l.seconds}, {"applied_position", l.applied_position}});
+            }
+            if (deps_.relay)
+                body["relay"] = {{"leader", deps_.relay->leader()}, {"watermark_position", deps_.relay->watermark()},
+                                 {"journal_head_position", deps_.relay->journal_head()}};
+            return respond(json_response(200, body));
+        }
+        if (parts.size() == 4 && parts[3] == "rebuild" && req.method == "POST") {
+            if (caller->principal.role != "admin") return fail(403, "forbidden", "only admins rebuild projections");
+            projectors::Runner* runner = nullptr;
+            for (auto* r : deps_.runners)
+                if (r->name() == parts[2]) runner = r;
+            if (!runner) return fail(404, "not_found", "no projector named " + parts[2]);
+            // A rebuild takes a while: it runs on its own thread and answers when swapped in.
+            std::thread([runner, respond, rid] {
+                auto result = runner->rebuild();
+                if (!result) return respond(problem(409, "rebuild_refused", result.error(), "", rid));
+                respond(json_response(200, {{"projector", runner->name()}, {"events_replayed", *result}}));
+            }).detach();
+            return;
+        }
+        return fail(404, "not_found", "no route for " + req.method + " " + path);
+    }
+
+    return fail(404, "not_found", "no route for " + req.method + " " + path);
+}
+
+}  // namespace tally::http

@@ -1,0 +1,63 @@
+#pragma once
+// The HTTP API, independent of the socket layer: routing, authentication,
+// per-route roles, JSON <-> commands, problem documents. server.h feeds it.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands/pipeline.h"
+#include "domain/credit.h"
+#include "http/auth.h"
+#include "infra/relay.h"
+#include "infra/sql.h"
+#include "projectors/runner.h"
+
+namespace tally::http {
+
+struct Request {
+    std::string method;
+    std::string target;                          // path and query
+    std::map<std::string, std::string> headers;  // names in lower case
+    std::string body;
+    std::string request_id;
+};
+
+struct Response {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using Respond = std::function<void(Response)>;
+
+struct ApiDeps {
+    sql::Pool* pool = nullptr;
+    commands::Pipeline* pipeline = nullptr;
+    const KeyRing* keys = nullptr;
+    std::vector<projectors::Runner*> runners;
+    infra::Relay* relay = nullptr;  // may be null when this process runs no relay
+    credit::CreditPolicy credit_policy;
+    std::function<int64_t()> clock_ms;  // unix milliseconds
+};
+
+class Api {
+public:
+    explicit Api(ApiDeps deps);
+    // Answers exactly once, possibly later and from another thread.
+    void handle(Request req, Respond respond);
+    // /readyz: the database answers and the pipeline accepts commands.
+    bool ready();
+
+private:
+    ApiDeps deps_;
+};
+
+// A problem document (RFC 9457 shape) with the field at fault, if any.
+Response problem(int status, const std::string& code, const std::string& detail, const std::string& field = "",
+                 const std::string& request_id = "");
+
+}  // namespace tally::http

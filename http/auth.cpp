@@ -1,0 +1,169 @@
+#include "http/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "events/envelope.h"
+
+namespace tally::http {
+namespace {
+
+std::string b64url(std::string_view in) {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    size_t i = 0;
+    while (i + 2 < in.size()) {
+        const uint32_t n = static_cast<uint8_t>(in[i]) << 16 | static_cast<uint8_t>(in[i + 1]) << 8 |
+                           static_cast<uint8_t>(in[i + 2]);
+        out += {kAlphabet[n >> 18 & 63], kAlphabet[n >> 12 & 63], kAlphabet[n >> 6 & 63], kAlphabet[n & 63]};
+        i += 3;
+    }
+    if (i + 1 == in.size()) {
+        const uint32_t n = static_cast<uint8_t>(in[i]) << 16;
+        out += {kAlphabet[n >> 18 & 63], kAlphabet[n >> 12 & 63]};
+    } else if (i + 2 == in.size()) {
+        const uint32_t n = static_cast<uint8_t>(in[i]) << 16 | static_cast<uint8_t>(in[i + 1]) << 8;
+        out += {kAlphabet[n >> 18 & 63], kAlphabet[n >> 12 & 63], kAlphabet[n >> 6 & 63]};
+    }
+    return out;
+}
+
+std::optional<std::string> unb64url(std::string_view in) {
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '-') return 62;
+        if (c == '_') return 63;
+        return -1;
+    };
+    if (in.size() % 4 == 1) return std::nullopt;
+    std::string out;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+        const int v = value(c);
+        if (v < 0) return std::nullopt;
+        acc = acc << 6 | static_cast<uint32_t>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>(acc >> bits & 0xff));
+        }
+    }
+    return out;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+         data.size(), mac, &len);
+    return std::string(reinterpret_cast<const char*>(mac), len);
+}
+
+}  // namespace
+
+bool is_known_role(std::string_view role) {
+    for (auto r : {"admin", "employee", "vendor", "affiliate", "customer", "auditor"})
+        if (role == r) return true;
+    return false;
+}
+
+std::expected<KeyRing, std::string> KeyRing::parse(std::string_view spec) {
+    KeyRing ring;
+    size_t start = 0;
+    while (start < spec.size()) {
+        size_t comma = spec.find(',', start);
+        if (comma == std::string_view::npos) comma = spec.size();
+        auto item = spec.substr(start, comma - start);
+        auto colon = item.find(':');
+        if (colon == std::string_view::npos || colon == 0 || item.size() - colon - 1 < 16)
+            return std::unexpected("TALLY_JWT_KEYS: each key is kid:secret with a secret of 16+ characters");
+        ring.keys_.emplace_back(std::string(item.substr(0, colon)), std::string(item.substr(colon + 1)));
+        start = comma + 1;
+    }
+    if (ring.keys_.empty()) return std::unexpected("TALLY_JWT_KEYS holds no key");
+    return ring;
+}
+
+std::expected<KeyRing, std::string> KeyRing::from_config(const std::string& spec, const std::string& data_dir) {
+    if (!spec.empty()) return parse(spec);
+    const std::string path = data_dir + "/jwt.keys";
+    std::ifstream in(path);
+    if (in) {
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::string text = ss.str();
+        while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+        return parse(text);
+    }
+    unsigned char secret[32];
+    if (RAND_bytes(secret, sizeof secret) != 1) return std::unexpected("no randomness for a development key");
+    const std::string text = "dev:" + events::to_hex(std::string_view(reinterpret_cast<char*>(secret), sizeof secret));
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    std::ofstream out(path);
+    out << text << "\n";
+    if (!out) return std::unexpected("cannot write " + path);
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+    return parse(text);
+}
+
+std::string KeyRing::mint(const TokenClaims& c) const {
+    const auto& [kid, secret] = keys_.front();
+    const nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}, {"kid", kid}};
+    const nlohmann::json payload = {{"sub", c.sub}, {"role", c.role}, {"sv", c.session_version},
+                                    {"iat", c.issued_at}, {"exp", c.expires_at}};
+    const std::string signing_input = b64url(header.dump()) + "." + b64url(payload.dump());
+    return signing_input + "." + b64url(hmac_sha256(secret, signing_input));
+}
+
+std::expected<TokenClaims, std::string> KeyRing::verify(std::string_view token, int64_t now) const {
+    const size_t dot1 = token.find('.');
+    const size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
+        return std::unexpected("the token is not a JWT (header.payload.signature)");
+    auto header_bytes = unb64url(token.substr(0, dot1));
+    auto payload_bytes = unb64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
+    auto signature = unb64url(token.substr(dot2 + 1));
+    if (!header_bytes || !payload_bytes || !signature) return std::unexpected("the token is not valid base64url");
+    auto header = nlohmann::json::parse(*header_bytes, nullptr, false);
+    if (!header.is_object() || !header.contains("alg") || header["alg"] != "HS256")
+        return std::unexpected("the token's algorithm must be HS256");
+    if (!header.contains("kid") || !header["kid"].is_string()) return std::unexpected("the token names no key id");
+    const std::string kid = header["kid"];
+    const std::string* secret = nullptr;
+    for (const auto& [k, s] : keys_)
+        if (k == kid) secret = &s;
+    if (!secret) return std::unexpected("the token's key id is unknown");
+    const std::string expected = hmac_sha256(*secret, token.substr(0, dot2));
+    if (signature->size() != expected.size() ||
+        CRYPTO_memcmp(signature->data(), expected.data(), expected.size()) != 0)
+        return std::unexpected("the token's signature does not verify");
+    auto payload = nlohmann::json::parse(*payload_bytes, nullptr, false);
+    if (!payload.is_object()) return std::unexpected("the token's payload is not an object");
+    TokenClaims c;
+    try {
+        c.sub = payload.at("sub").get<std::string>();
+        c.role = payload.at("role").get<std::string>();
+        c.session_version = payload.at("sv").get<int64_t>();
+        c.issued_at = payload.value("iat", int64_t{0});
+        c.expires_at = payload.at("exp").get<int64_t>();
+    } catch (const nlohmann::json::exception&) {
+        return std::unexpected("the token's claims are incomplete (sub, role, sv, exp)");
+    }
+    if (c.expires_at <= now) return std::unexpected("the token has expired");
+    if (!is_known_role(c.role)) return std::unexpected("the token names an unknown role");
+    if (c.sub.empty()) return std::unexpected("the token names no principal");
+    return c;
+}
+
+}  // namespace tally::http

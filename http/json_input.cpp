@@ -1,0 +1,64 @@
+#include "http/json_input.h"
+
+namespace tally::http {
+
+ObjectReader::ObjectReader(std::string_view body) {
+    doc_ = nlohmann::json::parse(body, nullptr, false);
+    if (doc_.is_discarded())
+        error_ = FieldError{400, "malformed_json", "", "the request body is not valid JSON"};
+    else if (!doc_.is_object())
+        error_ = FieldError{400, "malformed_json", "", "the request body must be a JSON object"};
+}
+
+const nlohmann::json* ObjectReader::field(const std::string& name) {
+    if (error_) return nullptr;
+    seen_.insert(name);
+    auto it = doc_.find(name);
+    if (it == doc_.end() || it->is_null()) {
+        error_ = FieldError{400, "missing_field", name, name + " is required"};
+        return nullptr;
+    }
+    return &*it;
+}
+
+std::optional<int64_t> ObjectReader::int64(const std::string& name) {
+    const auto* v = field(name);
+    if (!v) return std::nullopt;
+    if (v->is_number_integer()) {
+        if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+            error_ = FieldError{422, "invalid_value", name, name + " is out of range"};
+            return std::nullopt;
+        }
+        return v->get<int64_t>();
+    }
+    error_ = FieldError{400, "wrong_type", name,
+                        name + " must be an integer number of minor units" +
+                            (v->is_number_float() ? std::string(" (no fractions: money is never floating point)") : "")};
+    return std::nullopt;
+}
+
+std::optional<std::string> ObjectReader::string(const std::string& name, size_t length_min, size_t length_max) {
+    const auto* v = field(name);
+    if (!v) return std::nullopt;
+    if (!v->is_string()) {
+        error_ = FieldError{400, "wrong_type", name, name + " must be a string"};
+        return std::nullopt;
+    }
+    std::string s = v->get<std::string>();
+    if (s.size() < length_min || s.size() > length_max) {
+        error_ = FieldError{422, "invalid_value", name,
+                            name + " must be " + std::to_string(length_min) + " to " + std::to_string(length_max) +
+                                " bytes long"};
+        return std::nullopt;
+    }
+    return s;
+}
+
+std::optional<FieldError> ObjectReader::finish() {
+    if (error_) return error_;
+    for (const auto& [key, value] : doc_.items())
+        if (!seen_.contains(key)) return FieldError{400, "unknown_field", key, key + " is not a field of this request"};
+    return std::nullopt;
+}
+
+}  // namespace tally::http

@@ -1,0 +1,39 @@
+#pragma once
+// Strict JSON request bodies: a malformed document, a wrong type, a missing or an
+// unknown field each give one clear error naming the field.
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace tally::http {
+
+struct FieldError {
+    int status;          // 400 malformed/wrong type/unknown, 422 invalid value
+    std::string code;    // "malformed_json", "wrong_type", "missing_field", "unknown_field", "invalid_value"
+    std::string field;   // empty for the document as a whole
+    std::string detail;
+};
+
+class ObjectReader {
+public:
+    explicit ObjectReader(std::string_view body);
+
+    // Each getter records the first error and returns nothing once one is recorded.
+    std::optional<int64_t> int64(const std::string& name);
+    std::optional<std::string> string(const std::string& name, size_t length_min, size_t length_max);
+    // Call last: flags fields nobody asked for. Returns the first error, if any.
+    std::optional<FieldError> finish();
+
+private:
+    const nlohmann::json* field(const std::string& name);
+    nlohmann::json doc_;
+    std::set<std::string> seen_;
+    std::optional<FieldError> error_;
+};
+
+}  // namespace tally::http

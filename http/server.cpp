@@ -1,0 +1,203 @@
+#include "http/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <chrono>
+#include <thread>
+
+#include "infra/metrics.h"
+
+namespace tally::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+std::atomic<uint64_t> g_request_seq{0};
+
+std::string route_label(const std::string& target) {
+    // Collapse ids so the metric has a bounded number of label values.
+    const std::string path = target.substr(0, target.find('?'));
+    if (path.rfind("/v1/customers/", 0) == 0) {
+        if (path.ends_with("/credit-grants")) return "/v1/customers/{id}/credit-grants";
+        if (path.ends_with("/credit")) return "/v1/customers/{id}/credit";
+    }
+    if (path.rfind("/v1/streams/", 0) == 0) return "/v1/streams/{id}/events";
+    if (path.rfind("/v1/projections/", 0) == 0) return "/v1/projections/{name}/rebuild";
+    for (const char* known : {"/healthz", "/readyz", "/metrics", "/v1/ledger/accounts", "/v1/projections"})
+        if (path == known) return known;
+    return "other";
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket socket, Api& api, size_t body_max, std::atomic<int>& open)
+        : stream_(std::move(socket)), api_(api), body_max_(body_max), open_(open) {
+        ++open_;
+    }
+    ~Session() { --open_; }
+
+    void start() {
+        net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+    }
+
+private:
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(body_max_);
+        parser_->header_limit(16 * 1024);
+        stream_.expires_after(std::chrono::seconds(60));
+        bhttp::async_read(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+            ec == net::error::connection_reset || ec == net::error::eof) {
+            return close();
+        }
+        if (ec == bhttp::error::body_limit) {
+            keep_alive_ = false;
+            return write(problem(413, "body_too_large",
+                                 "the request body exceeds " + std::to_string(body_max_) + " bytes"), "other");
+        }
+        if (ec) {
+            keep_alive_ = false;
+            return write(problem(400, "malformed_http", ec.message()), "other");
+        }
+        auto req = parser_->release();
+        keep_alive_ = req.keep_alive();
+        Request r;
+        r.method = std::string(req.method_string());
+        r.target = std::string(req.target());
+        for (const auto& field : req) {
+            std::string name(field.name_string());
+            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            r.headers[name] = std::string(field.value());
+        }
+        r.body = std::move(req.body());
+        auto rid = r.headers.find("x-request-id");
+        r.request_id = rid != r.headers.end() && !rid->second.empty() && rid->second.size() <= 128
+                           ? rid->second
+                           : fmt::format("req-{:x}-{}", static_cast<uint64_t>(::getpid()), ++g_request_seq);
+        const auto started = std::chrono::steady_clock::now();
+        const std::string route = route_label(r.target);
+        const std::string method = r.method;
+        const std::string request_id = r.request_id;
+        api_.handle(std::move(r), [self = shared_from_this(), started, route, method, request_id](Response res) {
+            res.headers.emplace_back("X-Request-Id", request_id);
+            net::post(self->stream_.get_executor(), [self, res = std::move(res), started, route, method]() mutable {
+                const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+                auto& m = metrics::global();
+                m.counter("tally_http_requests_total",
+                          fmt::format("route=\"{}\",method=\"{}\",status=\"{}\"", route, method, res.status)).add();
+                m.histogram("tally_http_request_seconds", fmt::format("route=\"{}\"", route), metrics::latency_buckets())
+                    .observe(seconds);
+                if (res.status >= 500) spdlog::warn("{} {} -> {}: {}", method, route, res.status, res.body);
+                else spdlog::debug("{} {} -> {}", method, route, res.status);
+                self->write(std::move(res), route);
+            });
+        });
+    }
+
+    void write(Response res, const std::string&) {
+        auto msg = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(res.status), 11);
+        msg->set(bhttp::field::server, "tally");
+        msg->set(bhttp::field::content_type, res.content_type);
+        for (const auto& [k, v] : res.headers) msg->set(k, v);
+        msg->keep_alive(keep_alive_);
+        msg->body() = std::move(res.body);
+        msg->prepare_payload();
+        bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+            if (ec || !self->keep_alive_) return self->close();
+            self->read();
+        });
+    }
+
+    void close() {
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    Api& api_;
+    size_t body_max_;
+    bool keep_alive_ = true;
+    std::atomic<int>& open_;
+};
+
+}  // namespace
+
+struct Server::Impl {
+    ServerOptions options;
+    Api& api;
+    net::io_context ioc;
+    std::optional<tcp::acceptor> acceptor;
+    std::vector<std::thread> threads;
+    std::atomic<int> open_sessions{0};
+    int bound_port = 0;
+
+    Impl(ServerOptions o, Api& a) : options(std::move(o)), api(a), ioc(options.threads) {}
+
+    void accept() {
+        acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+            if (ec == net::error::operation_aborted) return;
+            if (!ec) {
+                socket.set_option(tcp::no_delay(true));
+                std::make_shared<Session>(std::move(socket), api, options.body_bytes_max, open_sessions)->start();
+            }
+            accept();
+        });
+    }
+};
+
+Server::Server(ServerOptions options, Api& api) : impl_(std::make_unique<Impl>(std::move(options), api)) {}
+
+Server::~Server() { stop(); }
+
+bool Server::start() {
+    try {
+        tcp::endpoint endpoint(net::ip::make_address(impl_->options.address),
+                               static_cast<unsigned short>(impl_->options.port));
+        impl_->acceptor.emplace(impl_->ioc);
+        impl_->acceptor->open(endpoint.protocol());
+        impl_->acceptor->set_option(net::socket_base::reuse_address(true));
+        impl_->acceptor->bind(endpoint);
+        impl_->acceptor->listen(net::socket_base::max_listen_connections);
+        impl_->bound_port = impl_->acceptor->local_endpoint().port();
+    } catch (const std::exception& e) {
+        spdlog::error("http: cannot listen on {}:{}: {}", impl_->options.address, impl_->options.port, e.what());
+        return false;
+    }
+    impl_->accept();
+    for (int i = 0; i < impl_->options.threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+    spdlog::info("http: listening on {}:{}", impl_->options.address, impl_->bound_port);
+    return true;
+}
+
+void Server::stop_accepting() {
+    if (impl_->threads.empty()) return;
+    net::post(impl_->ioc, [this] {
+        beast::error_code ec;
+        if (impl_->acceptor) impl_->acceptor->close(ec);
+    });
+}
+
+void Server::stop() {
+    if (impl_->threads.empty()) return;
+    stop_accepting();
+    impl_->ioc.stop();
+    for (auto& t : impl_->threads) t.join();
+    impl_->threads.clear();
+}
+
+int Server::port() const { return impl_->bound_port; }
+
+}  // namespace tally::http

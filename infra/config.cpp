@@ -1,0 +1,73 @@
+#include "infra/config.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <stdexcept>
+#include <string_view>
+
+namespace tally {
+namespace {
+
+const char* env(const char* name) {
+    const char* v = std::getenv(name);
+    return (v && *v) ? v : nullptr;
+}
+
+template <typename T>
+void read_int(const char* name, T& out) {
+    const char* v = env(name);
+    if (!v) return;
+    std::string_view s(v);
+    T parsed{};
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), parsed);
+    if (ec != std::errc() || end != s.data() + s.size() || parsed < 0)
+        throw std::invalid_argument(std::string(name) + " must be a non-negative integer, got '" +
+                                    v + "'");
+    out = parsed;
+}
+
+void read_str(const char* name, std::string& out) {
+    if (const char* v = env(name)) out = v;
+}
+
+void read_bool(const char* name, bool& out) {
+    const char* v = env(name);
+    if (!v) return;
+    std::string_view s(v);
+    if (s == "1" || s == "true") out = true;
+    else if (s == "0" || s == "false") out = false;
+    else throw std::invalid_argument(std::string(name) + " must be true or false");
+}
+
+}  // namespace
+
+Config config_from_env() {
+    Config c;
+    read_str("TALLY_PG_URL", c.pg_url);
+    read_str("TALLY_KAFKA_BROKERS", c.kafka_brokers);
+    read_str("TALLY_KAFKA_TOPIC", c.kafka_topic);
+    read_int("TALLY_KAFKA_PARTITIONS", c.kafka_partitions);
+    read_str("TALLY_DATA_DIR", c.data_dir);
+    read_int("TALLY_PG_PORT", c.pg_port);
+    read_str("TALLY_HTTP_ADDRESS", c.http_address);
+    read_int("TALLY_HTTP_PORT", c.http_port);
+    read_int("TALLY_HTTP_THREADS", c.http_threads);
+    read_int("TALLY_BODY_BYTES_MAX", c.body_bytes_max);
+    read_str("TALLY_JWT_KEYS", c.jwt_keys);
+    read_int("TALLY_CREDIT_GRANT_MAX_MINOR", c.credit_grant_max_minor);
+    read_int("TALLY_CREDIT_BALANCE_MAX_MINOR", c.credit_balance_max_minor);
+    read_int("TALLY_BATCH_COMMANDS_MAX", c.batch_commands_max);
+    read_int("TALLY_BATCH_WAIT_US", c.batch_wait_us);
+    read_int("TALLY_QUEUE_COMMANDS_MAX", c.queue_commands_max);
+    read_int("TALLY_PG_POOL_SIZE", c.pg_pool_size);
+    read_str("TALLY_LOG_LEVEL", c.log_level);
+    read_bool("TALLY_RUN_RELAY", c.run_relay);
+    read_bool("TALLY_RUN_PROJECTORS", c.run_projectors);
+    if (c.kafka_partitions < 1) throw std::invalid_argument("TALLY_KAFKA_PARTITIONS must be >= 1");
+    if (c.http_threads < 1) throw std::invalid_argument("TALLY_HTTP_THREADS must be >= 1");
+    if (c.batch_commands_max < 1) throw std::invalid_argument("TALLY_BATCH_COMMANDS_MAX must be >= 1");
+    if (c.pg_pool_size < 2) throw std::invalid_argument("TALLY_PG_POOL_SIZE must be >= 2");
+    return c;
+}
+
+}  // namespace tally

@@ -1,0 +1,35 @@
+#pragma once
+// Configuration from TALLY_* environment variables (README lists them all).
+
+#include <cstdint>
+#include <string>
+
+namespace tally {
+
+struct Config {
+    std::string pg_url;            // TALLY_PG_URL; empty: private cluster under data_dir
+    std::string kafka_brokers;     // TALLY_KAFKA_BROKERS; empty: embedded mock cluster
+    std::string kafka_topic = "tally.events";
+    int kafka_partitions = 3;      // used when tally creates the topic
+    std::string data_dir = "var";  // TALLY_DATA_DIR
+    int pg_port = 5433;            // TALLY_PG_PORT, for the private cluster
+    std::string http_address = "127.0.0.1";
+    int http_port = 8080;
+    int http_threads = 2;
+    size_t body_bytes_max = 64 * 1024;
+    std::string jwt_keys;          // "kid:secret,kid2:secret2"; first signs
+    int64_t credit_grant_max_minor = 100000;     // 1,000.00 in a 2-digit currency
+    int64_t credit_balance_max_minor = 1000000;  // 10,000.00
+    size_t batch_commands_max = 512;
+    int batch_wait_us = 200;
+    size_t queue_commands_max = 20000;
+    size_t pg_pool_size = 8;
+    std::string log_level = "info";
+    bool run_relay = true;
+    bool run_projectors = true;
+};
+
+// Reads the environment; throws std::invalid_argument naming a malformed variable.
+Config config_from_env();
+
+}  // namespace tally

@@ -1,0 +1,206 @@
+#include "infra/journal.h"
+
+#include <algorithm>
+
+#include "domain/assert.h"
+#include "events/envelope.h"
+
+namespace tally::journal {
+namespace {
+
+constexpr const char* kEnvelopeColumns =
+    "position, stream_id, stream_version, event_id, type, schema_version, occurred_at_unix_ms,"
+    " causation_id, correlation_id, actor, payload, prev_hash, hash";
+
+v1::EventEnvelope envelope_from(const sql::Row& r) {
+    v1::EventEnvelope e;
+    e.set_position(r.i64(0));
+    e.set_stream_id(r.str(1));
+    e.set_stream_version(r.i64(2));
+    e.set_event_id(r.str(3));
+    e.set_type(r.str(4));
+    e.set_schema_version(static_cast<int32_t>(r.i64(5)));
+    e.set_occurred_at_unix_ms(r.i64(6));
+    e.set_causation_id(r.str(7));
+    e.set_correlation_id(r.str(8));
+    e.set_actor(r.str(9));
+    e.set_payload(r.bytes(10));
+    e.set_prev_hash(r.bytes(11));
+    e.set_hash(r.bytes(12));
+    return e;
+}
+
+std::vector<std::string> split_permissions(const std::string& s) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start < s.size()) {
+        size_t comma = s.find(',', start);
+        if (comma == std::string::npos) comma = s.size();
+        if (comma > start) out.push_back(s.substr(start, comma - start));
+        start = comma + 1;
+    }
+    return out;
+}
+
+Principal principal_from(const sql::Row& r) {
+    return Principal{r.str(0), r.str(1), split_permissions(r.str(2)), r.i64(3), r.boolean(4)};
+}
+
+}  // namespace
+
+std::map<IdempotencyKey, StoredResponse> WriteTx::find_responses(const std::vector<IdempotencyKey>& keys) {
+    std::map<IdempotencyKey, StoredResponse> found;
+    if (keys.empty()) return found;
+    std::vector<std::string> principals, ks;
+    for (const auto& k : keys) {
+        principals.push_back(k.principal);
+        ks.push_back(k.key);
+    }
+    auto rows = tx_.exec(
+        "SELECT i.principal, i.key, i.body_hash, i.status, i.response FROM idempotency i"
+        " JOIN unnest($1::text[], $2::text[]) AS k(principal, key)"
+        " ON i.principal = k.principal AND i.key = k.key",
+        {sql::text_array(principals), sql::text_array(ks)});
+    for (const auto& r : rows)
+        found[{r.str(0), r.str(1)}] = StoredResponse{r.bytes(2), static_cast<int>(r.i64(3)), r.str(4)};
+    return found;
+}
+
+std::map<std::string, Principal> WriteTx::load_principals(const std::vector<std::string>& ids) {
+    std::map<std::string, Principal> found;
+    if (ids.empty()) return found;
+    auto rows = tx_.exec(
+        "SELECT id, role, permissions, session_version, active FROM principals WHERE id = ANY($1::text[])",
+        {sql::text_array(ids)});
+    for (const auto& r : rows) found[r.str(0)] = principal_from(r);
+    return found;
+}
+
+std::map<std::string, StreamSnapshot> WriteTx::lock_streams(std::vector<std::string> stream_ids) {
+    std::sort(stream_ids.begin(), stream_ids.end());
+    stream_ids.erase(std::unique(stream_ids.begin(), stream_ids.end()), stream_ids.end());
+    std::map<std::string, StreamSnapshot> out;
+    if (stream_ids.empty()) return out;
+    const std::string ids = sql::text_array(stream_ids);
+    tx_.exec(
+        "INSERT INTO snapshots (stream_id, version, state, last_hash)"
+        " SELECT s, 0, ''::bytea, $2::bytea FROM unnest($1::text[]) AS s ORDER BY s"
+        " ON CONFLICT (stream_id) DO NOTHING",
+        {ids, sql::bytea_param(events::genesis_hash())});
+    auto rows = tx_.exec(
+        "SELECT stream_id, version, state, last_hash FROM snapshots"
+        " WHERE stream_id = ANY($1::text[]) ORDER BY stream_id FOR UPDATE",
+        {ids});
+    TALLY_ASSERT(rows.size() == stream_ids.size(), "locked {} of {} streams", rows.size(), stream_ids.size());
+    for (const auto& r : rows)
+        out[r.str(0)] = StreamSnapshot{r.str(0), r.i64(1), r.bytes(2), r.bytes(3)};
+    return out;
+}
+
+void WriteTx::append(std::vector<v1::EventEnvelope>& events) {
+    if (events.empty()) return;
+    const auto n = static_cast<int64_t>(events.size());
+    auto head = tx_.exec("UPDATE journal_head SET position = position + $1 WHERE id = 1 RETURNING position",
+                         {std::to_string(n)});
+    const int64_t first = head.at(0).i64(0) - n + 1;
+    std::vector<int64_t> positions, versions, schema_versions, occurred;
+    std::vector<std::string> streams, ids, types, causes, correlations, actors, payloads, prevs, hashes;
+    for (int64_t i = 0; i < n; ++i) {
+        auto& e = events[static_cast<size_t>(i)];
+        e.set_position(first + i);
+        positions.push_back(e.position());
+        streams.push_back(e.stream_id());
+        versions.push_back(e.stream_version());
+        ids.push_back(e.event_id());
+        types.push_back(e.type());
+        schema_versions.push_back(e.schema_version());
+        occurred.push_back(e.occurred_at_unix_ms());
+        causes.push_back(e.causation_id());
+        correlations.push_back(e.correlation_id());
+        actors.push_back(e.actor());
+        payloads.push_back(e.payload());
+        prevs.push_back(e.prev_hash());
+        hashes.push_back(e.hash());
+    }
+    tx_.exec(
+        "INSERT INTO journal (position, stream_id, stream_version, event_id, type, schema_version,"
+        " occurred_at_unix_ms, causation_id, correlation_id, actor, payload, prev_hash, hash)"
+        " SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
+        " $6::int[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[],"
+        " $13::bytea[])",
+        {sql::int_array(positions), sql::text_array(streams), sql::int_array(versions),
+         sql::text_array(ids), sql::text_array(types), sql::int_array(schema_versions),
+         sql::int_array(occurred), sql::text_array(causes), sql::text_array(correlations),
+         sql::text_array(actors), sql::bytea_array(payloads), sql::bytea_array(prevs),
+         sql::bytea_array(hashes)});
+}
+
+void WriteTx::save_snapshots(const std::vector<StreamSnapshot>& snapshots) {
+    if (snapshots.empty()) return;
+    std::vector<std::string> ids, states, hashes;
+    std::vector<int64_t> versions;
+    for (const auto& s : snapshots) {
+        ids.push_back(s.stream_id);
+        versions.push_back(s.version);
+        states.push_back(s.state);
+        hashes.push_back(s.last_hash);
+    }
+    tx_.exec(
+        "UPDATE snapshots s SET version = u.version, state = u.state, last_hash = u.last_hash"
+        " FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u(stream_id, version, state, last_hash)"
+        " WHERE s.stream_id = u.stream_id",
+        {sql::text_array(ids), sql::int_array(versions), sql::bytea_array(states), sql::bytea_array(hashes)});
+}
+
+void WriteTx::save_responses(const std::vector<std::pair<IdempotencyKey, StoredResponse>>& responses) {
+    if (responses.empty()) return;
+    std::vector<std::string> principals, keys, hashes, bodies;
+    std::vector<int64_t> statuses;
+    for (const auto& [k, r] : responses) {
+        principals.push_back(k.principal);
+        keys.push_back(k.key);
+        hashes.push_back(r.body_hash);
+        statuses.push_back(r.status);
+        bodies.push_back(r.body);
+    }
+    tx_.exec(
+        "INSERT INTO idempotency (principal, key, body_hash, status, response)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::text[])",
+        {sql::text_array(principals), sql::text_array(keys), sql::bytea_array(hashes),
+         sql::int_array(statuses), sql::text_array(bodies)});
+}
+
+std::vector<v1::EventEnvelope> read_after(sql::Tx& tx, int64_t position, int64_t limit) {
+    auto rows = tx.exec(std::string("SELECT ") + kEnvelopeColumns +
+                            " FROM journal WHERE position > $1 ORDER BY position LIMIT $2",
+                        {std::to_string(position), std::to_string(limit)});
+    std::vector<v1::EventEnvelope> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) out.push_back(envelope_from(r));
+    return out;
+}
+
+std::vector<v1::EventEnvelope> read_stream(sql::Tx& tx, const std::string& stream_id,
+                                           int64_t after_version, int64_t limit) {
+    auto rows = tx.exec(std::string("SELECT ") + kEnvelopeColumns +
+                            " FROM journal WHERE stream_id = $1 AND stream_version > $2"
+                            " ORDER BY stream_version LIMIT $3",
+                        {stream_id, std::to_string(after_version), std::to_string(limit)});
+    std::vector<v1::EventEnvelope> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) out.push_back(envelope_from(r));
+    return out;
+}
+
+int64_t head_position(sql::Tx& tx) {
+    return tx.exec("SELECT position FROM journal_head WHERE id = 1").at(0).i64(0);
+}
+
+std::optional<Principal> load_principal(sql::Tx& tx, const std::string& id) {
+    auto rows = tx.exec(
+        "SELECT id, role, permissions, session_version, active FROM principals WHERE id = $1", {id});
+    if (rows.empty()) return std::nullopt;
+    return principal_from(rows[0]);
+}
+
+}  // namespace tally::journal

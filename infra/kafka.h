@@ -1,0 +1,104 @@
+#pragma once
+// Thin wrappers over librdkafka: the embedded mock cluster, a producer that waits
+// for every delivery report, and a consumer with manual partition assignment.
+// Errors come back as values; nothing here throws.
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+struct rd_kafka_s;
+struct rd_kafka_mock_cluster_s;
+
+namespace tally::kafka {
+
+// librdkafka's in-memory mock cluster: the real Kafka protocol on 127.0.0.1.
+class MockCluster {
+public:
+    explicit MockCluster(int brokers = 1);
+    ~MockCluster();
+    MockCluster(const MockCluster&) = delete;
+    MockCluster& operator=(const MockCluster&) = delete;
+
+    bool ok() const { return mock_ != nullptr; }
+    std::string bootstraps() const;
+    bool create_topic(const std::string& topic, int partitions);
+
+private:
+    rd_kafka_s* rk_ = nullptr;
+    rd_kafka_mock_cluster_s* mock_ = nullptr;
+};
+
+struct OutMessage {
+    int32_t partition;
+    std::string key;
+    std::string value;
+};
+
+struct InMessage {
+    int32_t partition;
+    int64_t offset;
+    std::string key;
+    std::string value;
+};
+
+// Deterministic partition for a key (FNV-1a), so auditors and the relay agree.
+int32_t partition_for(const std::string& key, int partitions);
+
+class Producer {
+public:
+    // Idempotent producer with acks=all.
+    static std::expected<std::unique_ptr<Producer>, std::string> create(const std::string& brokers);
+    ~Producer();
+
+    // Creates the topic if it does not exist (other errors are reported).
+    std::expected<void, std::string> ensure_topic(const std::string& topic, int partitions,
+                                                  std::chrono::milliseconds timeout);
+    std::expected<int, std::string> partition_count(const std::string& topic,
+                                                    std::chrono::milliseconds timeout);
+    // Produces every message in order and waits for all delivery reports.
+    std::expected<void, std::string> produce_all(const std::string& topic,
+                                                 const std::vector<OutMessage>& messages,
+                                                 std::chrono::milliseconds timeout);
+
+private:
+    explicit Producer(rd_kafka_s* rk) : rk_(rk) {}
+    rd_kafka_s* rk_;
+};
+
+class Consumer {
+public:
+    static std::expected<std::unique_ptr<Consumer>, std::string> create(const std::string& brokers);
+    ~Consumer();
+
+    // (low, high) offsets of a partition, asked of the broker.
+    std::expected<std::pair<int64_t, int64_t>, std::string> watermarks(const std::string& topic,
+                                                                       int32_t partition,
+                                                                       std::chrono::milliseconds timeout);
+    // Starts reading the given partitions at the given offsets (-2: beginning).
+    std::expected<void, std::string> assign(const std::string& topic,
+                                            const std::vector<std::pair<int32_t, int64_t>>& starts);
+    // Up to `max` messages, waiting at most `timeout` for the first.
+    std::vector<InMessage> poll(size_t max, std::chrono::milliseconds timeout);
+    std::expected<int, std::string> partition_count(const std::string& topic,
+                                                    std::chrono::milliseconds timeout);
+    // The message at an offset, if the partition still has it.
+    std::expected<std::optional<InMessage>, std::string> message_at(const std::string& topic,
+                                                                    int32_t partition, int64_t offset,
+                                                                    std::chrono::milliseconds timeout);
+    // The last message of a partition, if it has one.
+    std::expected<std::optional<InMessage>, std::string> last_message(const std::string& topic,
+                                                                      int32_t partition,
+                                                                      std::chrono::milliseconds timeout);
+
+private:
+    explicit Consumer(rd_kafka_s* rk) : rk_(rk) {}
+    rd_kafka_s* rk_;
+};
+
+}  // namespace tally::kafka

@@ -1,0 +1,224 @@
+#include "infra/relay.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+
+#include "infra/journal.h"
+#include "infra/kafka.h"
+#include "infra/metrics.h"
+
+namespace tally::infra {
+namespace {
+
+constexpr int64_t kRelayLockKey = 7263002;
+constexpr int64_t kBatchEventsMax = 2000;
+constexpr auto kKafkaTimeout = std::chrono::seconds(10);
+
+}  // namespace
+
+struct Relay::Clients {
+    std::unique_ptr<sql::Session> session;  // holds the leader lock
+    std::unique_ptr<kafka::Producer> producer;
+    int partitions = 0;
+};
+
+Relay::Relay(sql::Pool& pool, std::string pg_url, std::string brokers, std::string topic, int partitions)
+    : pool_(pool),
+      pg_url_(std::move(pg_url)),
+      brokers_(std::move(brokers)),
+      topic_(std::move(topic)),
+      partitions_wanted_(partitions),
+      clients_(std::make_unique<Clients>()) {
+    auto& m = metrics::global();
+    m.help("tally_relay_watermark_position", "gauge", "Highest journal position Kafka acknowledged");
+    m.gauge("tally_relay_watermark_position", "", [this] { return static_cast<double>(watermark()); });
+    m.help("tally_relay_lag_events", "gauge", "Journal events not yet acknowledged by Kafka");
+    m.gauge("tally_relay_lag_events", "", [this] {
+        return static_cast<double>(std::max<int64_t>(0, journal_head() - watermark()));
+    });
+}
+
+Relay::~Relay() { stop(); }
+
+void Relay::start() { thread_ = std::thread([this] { run(); }); }
+
+void Relay::stop() {
+    stopping_ = true;
+    notify();
+    if (thread_.joinable()) thread_.join();
+}
+
+void Relay::notify() {
+    std::lock_guard lock(mu_);
+    pending_ = true;
+    cv_.notify_one();
+}
+
+bool Relay::sync() {
+    auto& c = *clients_;
+    if (!c.producer) {
+        auto p = kafka::Producer::create(brokers_);
+        if (!p) {
+            spdlog::error("relay: producer: {}", p.error());
+            return false;
+        }
+        c.producer = std::move(*p);
+    }
+    // Create the topic only when it is missing (the mock cluster has no controller for CreateTopics).
+    auto count = c.producer->partition_count(topic_, kKafkaTimeout);
+    if (!count) {
+        if (auto t = c.producer->ensure_topic(topic_, partitions_wanted_, kKafkaTimeout); !t) {
+            spdlog::warn("relay: topic {} is missing and cannot be created: {}", topic_, t.error());
+            return false;
+        }
+        count = c.producer->partition_count(topic_, kKafkaTimeout);
+    }
+    if (!count) {
+        spdlog::warn("relay: metadata for {}: {}", topic_, count.error());
+        return false;
+    }
+    c.partitions = *count;
+
+    // What Kafka holds: the position of the last message of each partition.
+    auto consumer = kafka::Consumer::create(brokers_);
+    if (!consumer) return false;
+    std::vector<int64_t> kafka_last(static_cast<size_t>(c.partitions), 0);
+    for (int32_t p = 0; p < c.partitions; ++p) {
+        auto last = (*consumer)->last_message(topic_, p, kKafkaTimeout);
+        if (!last) {
+            spdlog::warn("relay: reading partition {}: {}", p, last.error());
+            return false;
+        }
+        if (*last) {
+            v1::EventEnvelope e;
+            if (!e.ParseFromString((*last)->value)) {
+                spdlog::error("relay: partition {} ends with a message that is not an envelope", p);
+                return false;
+            }
+            kafka_last[static_cast<size_t>(p)] = e.position();
+        }
+    }
+    // What Postgres says Kafka acknowledged before.
+    std::map<int, int64_t> acked;
+    auto r = pool_.transact([&](sql::Tx& tx) {
+        for (const auto& row : tx.exec("SELECT partition, position FROM relay_progress WHERE topic = $1", {topic_}))
+            acked[static_cast<int>(row.i64(0))] = row.i64(1);
+    });
+    if (!r) return false;
+    const int64_t w = acked.contains(-1) ? acked[-1] : 0;
+    resume_.assign(static_cast<size_t>(c.partitions), 0);
+    for (int p = 0; p < c.partitions; ++p) {
+        const int64_t k = kafka_last[static_cast<size_t>(p)];
+        const int64_t a = acked.contains(p) ? acked[p] : 0;
+        // Kafka behind what it acknowledged: it lost data, republish after what it has.
+        // Otherwise no event of p at or below the watermark is missing.
+        resume_[static_cast<size_t>(p)] = k < a ? k : std::max(k, w);
+        if (k < a) spdlog::warn("relay: partition {} lacks events after position {} (acked {}); republishing", p, k, a);
+    }
+    cursor_ = *std::min_element(resume_.begin(), resume_.end());
+    watermark_ = std::min(w, cursor_);
+    spdlog::info("relay: synced with {} partitions of {}, resuming after position {}", c.partitions, topic_, cursor_);
+    return true;
+}
+
+bool Relay::publish_once() {
+    auto& c = *clients_;
+    std::vector<v1::EventEnvelope> batch;
+    auto r = pool_.transact([&](sql::Tx& tx) {
+        batch = journal::read_after(tx, cursor_, kBatchEventsMax);
+        head_ = journal::head_position(tx);
+    });
+    if (!r) {
+        spdlog::warn("relay: reading the journal: {}", r.error().message);
+        return false;
+    }
+    if (batch.empty()) {
+        watermark_ = cursor_;
+        return true;
+    }
+    std::vector<kafka::OutMessage> out;
+    std::vector<int64_t> highest(static_cast<size_t>(c.partitions), 0);
+    for (const auto& e : batch) {
+        const int32_t p = kafka::partition_for(e.stream_id(), c.partitions);
+        if (e.position() <= resume_[static_cast<size_t>(p)]) continue;  // Kafka has it
+        out.push_back({p, e.stream_id(), e.SerializeAsString()});
+        highest[static_cast<size_t>(p)] = e.position();
+    }
+    if (!out.empty()) {
+        if (auto sent = c.producer->produce_all(topic_, out, kKafkaTimeout); !sent) {
+            spdlog::warn("relay: publishing {} events failed: {}; resyncing", out.size(), sent.error());
+            synced_ = false;
+            return false;
+        }
+    }
+    for (size_t p = 0; p < highest.size(); ++p) resume_[p] = std::max(resume_[p], highest[p]);
+    cursor_ = batch.back().position();
+    // Record progress; a crash before this only means a re-read of Kafka's ends.
+    std::vector<int64_t> partitions{-1};
+    std::vector<int64_t> positions{cursor_};
+    for (size_t p = 0; p < highest.size(); ++p)
+        if (highest[p] > 0) {
+            partitions.push_back(static_cast<int64_t>(p));
+            positions.push_back(highest[p]);
+        }
+    auto saved = pool_.transact([&](sql::Tx& tx) {
+        tx.exec(
+            "INSERT INTO relay_progress (topic, partition, position)"
+            " SELECT $1, p, pos FROM unnest($2::int[], $3::bigint[]) AS u(p, pos)"
+            " ON CONFLICT (topic, partition) DO UPDATE SET position = GREATEST(relay_progress.position,"
+            " EXCLUDED.position), updated_at = now()",
+            {topic_, sql::int_array(partitions), sql::int_array(positions)});
+    });
+    if (!saved) spdlog::warn("relay: saving progress: {}", saved.error().message);
+    watermark_ = cursor_;
+    metrics::global().counter("tally_relay_published_events_total").add(out.size());
+    return true;
+}
+
+void Relay::run() {
+    auto backoff = std::chrono::milliseconds(100);
+    while (!stopping_) {
+        auto& c = *clients_;
+        if (!leader_) {
+            try {
+                if (!c.session) c.session = std::make_unique<sql::Session>(pg_url_);
+                auto got = c.session->exec("SELECT pg_try_advisory_lock($1)", {std::to_string(kRelayLockKey)});
+                if (got && got->at(0).boolean(0)) {
+                    leader_ = true;
+                    spdlog::info("relay: leader");
+                } else if (!got) {
+                    c.session.reset();
+                }
+            } catch (const std::exception& e) {
+                spdlog::warn("relay: session: {}", e.what());
+                c.session.reset();
+            }
+            if (!leader_) {
+                std::unique_lock lock(mu_);
+                cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_.load(); });
+                continue;
+            }
+        }
+        if (!synced_) synced_ = sync();
+        const bool ok = synced_ && publish_once();
+        if (!ok) {
+            std::unique_lock lock(mu_);
+            cv_.wait_for(lock, backoff, [&] { return stopping_.load(); });
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+            continue;
+        }
+        backoff = std::chrono::milliseconds(100);
+        if (watermark_ >= head_) {
+            std::unique_lock lock(mu_);
+            cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return pending_ || stopping_.load(); });
+            pending_ = false;
+        }
+    }
+    clients_->producer.reset();
+    clients_->session.reset();
+    leader_ = false;
+}
+
+}  // namespace tally::infra

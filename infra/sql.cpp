@@ -1,0 +1,271 @@
+#include "infra/sql.h"
+
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <functional>
+#include <thread>
+#include <unordered_set>
+
+#include "domain/assert.h"
+
+namespace tally::sql {
+namespace {
+
+std::string hex(std::string_view bytes) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out.push_back(kDigits[c >> 4]);
+        out.push_back(kDigits[c & 0xf]);
+    }
+    return out;
+}
+
+void quote_into(std::string& out, std::string_view item) {
+    out.push_back('"');
+    for (char c : item) {
+        if (c == '"' || c == '\\') out.push_back('\\');
+        out.push_back(c);
+    }
+    out.push_back('"');
+}
+
+DbError classify(const std::exception& e) {
+    if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+        const std::string state = sql->sqlstate();
+        // 23505 unique, 40001 serialization, 40P01 deadlock: the batch may simply be retried.
+        if (state == "23505" || state == "40001" || state == "40P01")
+            return {DbErrorKind::conflict, sql->what(), state};
+        // Class 08 (connection), 57P01 (admin shutdown), 53 (resources): the server is away.
+        if (state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 || state.rfind("53", 0) == 0)
+            return {DbErrorKind::unavailable, sql->what(), state};
+        return {DbErrorKind::rejected, sql->what(), state};
+    }
+    if (dynamic_cast<const pqxx::broken_connection*>(&e) ||
+        dynamic_cast<const pqxx::in_doubt_error*>(&e))
+        return {DbErrorKind::unavailable, e.what(), ""};
+    return {DbErrorKind::rejected, e.what(), ""};
+}
+
+}  // namespace
+
+const std::string& Row::str(size_t i) const {
+    TALLY_ASSERT(cols_.at(i).has_value(), "column {} is null", i);
+    return *cols_[i];
+}
+
+int64_t Row::i64(size_t i) const {
+    const std::string& s = str(i);
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    TALLY_ASSERT(ec == std::errc() && end == s.data() + s.size(), "column {} is not an integer: {}", i, s);
+    return v;
+}
+
+bool Row::boolean(size_t i) const { return str(i) == "t"; }
+
+std::string Row::bytes(size_t i) const {
+    const std::string& s = str(i);
+    TALLY_ASSERT(s.size() >= 2 && s[0] == '\\' && s[1] == 'x', "column {} is not hex bytea", i);
+    std::string out;
+    out.reserve((s.size() - 2) / 2);
+    auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+    for (size_t k = 2; k + 1 < s.size(); k += 2)
+        out.push_back(static_cast<char>(nibble(s[k]) << 4 | nibble(s[k + 1])));
+    return out;
+}
+
+class Connection {
+public:
+    explicit Connection(const std::string& url) : conn_(url) {}
+
+    Rows exec(pqxx::transaction_base& tx, std::string_view sql, const std::vector<Param>& params) {
+        const std::string name = "s" + std::to_string(std::hash<std::string_view>{}(sql));
+        if (!prepared_.contains(name)) {
+            conn_.prepare(name, std::string(sql));
+            prepared_.insert(name);
+        }
+        std::vector<const char*> raw;
+        raw.reserve(params.size());
+        for (const auto& p : params) raw.push_back(p ? p->c_str() : nullptr);
+        pqxx::result r = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(raw));
+        Rows rows;
+        rows.reserve(r.size());
+        for (const auto& row : r) {
+            std::vector<std::optional<std::string>> cols;
+            cols.reserve(row.size());
+            for (const auto& field : row)
+                cols.push_back(field.is_null() ? std::nullopt
+                                               : std::optional<std::string>(field.c_str()));
+            rows.emplace_back(std::move(cols));
+        }
+        return rows;
+    }
+
+    pqxx::connection& raw() { return conn_; }
+    bool ok() const { return conn_.is_open(); }
+
+private:
+    pqxx::connection conn_;
+    std::unordered_set<std::string> prepared_;
+};
+
+namespace {
+
+template <typename TxType>
+class TxImpl final : public Tx {
+public:
+    TxImpl(Connection& c, TxType& tx) : c_(c), tx_(tx) {}
+    Rows exec(std::string_view sql, const std::vector<Param>& params) override {
+        return c_.exec(tx_, sql, params);
+    }
+
+private:
+    Connection& c_;
+    TxType& tx_;
+};
+
+}  // namespace
+
+Pool::Pool(std::string url, size_t size) : url_(std::move(url)), size_(size) {}
+Pool::~Pool() = default;
+
+std::unique_ptr<Connection> Pool::acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+    if (!idle_.empty()) {
+        auto c = std::move(idle_.back());
+        idle_.pop_back();
+        return c;
+    }
+    ++open_;
+    lock.unlock();
+    try {
+        return std::make_unique<Connection>(url_);
+    } catch (...) {
+        lock.lock();
+        --open_;
+        cv_.notify_one();
+        throw;
+    }
+}
+
+void Pool::release(std::unique_ptr<Connection> c) {
+    std::lock_guard lock(mu_);
+    if (c && c->ok()) idle_.push_back(std::move(c));
+    else --open_;
+    cv_.notify_one();
+}
+
+std::expected<void, DbError> Pool::transact(const std::function<void(Tx&)>& fn) {
+    std::unique_ptr<Connection> c;
+    try {
+        c = acquire();
+        {
+            pqxx::work tx(c->raw());
+            TxImpl<pqxx::work> facade(*c, tx);
+            fn(facade);
+            tx.commit();
+        }
+        release(std::move(c));
+        return {};
+    } catch (const std::exception& e) {
+        DbError err = classify(e);
+        // A connection that failed mid-transaction is not trusted again.
+        if (c && err.kind == DbErrorKind::unavailable) c.reset();
+        release(std::move(c));
+        return std::unexpected(std::move(err));
+    }
+}
+
+std::expected<void, DbError> Pool::autocommit(const std::function<void(Tx&)>& fn) {
+    std::unique_ptr<Connection> c;
+    try {
+        c = acquire();
+        {
+            pqxx::nontransaction tx(c->raw());
+            TxImpl<pqxx::nontransaction> facade(*c, tx);
+            fn(facade);
+        }
+        release(std::move(c));
+        return {};
+    } catch (const std::exception& e) {
+        DbError err = classify(e);
+        if (c && err.kind == DbErrorKind::unavailable) c.reset();
+        release(std::move(c));
+        return std::unexpected(std::move(err));
+    }
+}
+
+Session::Session(const std::string& url) : conn_(std::make_unique<Connection>(url)) {}
+Session::~Session() = default;
+
+std::expected<Rows, DbError> Session::exec(std::string_view sql, const std::vector<Param>& params) {
+    try {
+        pqxx::nontransaction tx(conn_->raw());
+        return conn_->exec(tx, sql, params);
+    } catch (const std::exception& e) {
+        return std::unexpected(classify(e));
+    }
+}
+
+Param bytea_param(std::string_view bytes) {
+    std::string out;
+    out.reserve(2 + bytes.size() * 2);
+    out.append("\\x");
+    out.append(hex(bytes));
+    return out;
+}
+
+std::string text_array(const std::vector<std::string>& items) {
+    std::string out = "{";
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out.push_back(',');
+        quote_into(out, items[i]);
+    }
+    out.push_back('}');
+    return out;
+}
+
+std::string bytea_array(const std::vector<std::string>& items) {
+    std::string out = "{";
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out.push_back(',');
+        out += "\"\\\\x";
+        out += hex(items[i]);
+        out.push_back('"');
+    }
+    out.push_back('}');
+    return out;
+}
+
+std::string int_array(const std::vector<int64_t>& items) {
+    std::string out = "{";
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out.push_back(',');
+        out += std::to_string(items[i]);
+    }
+    out.push_back('}');
+    return out;
+}
+
+bool wait_until_ready(const std::string& url, std::chrono::milliseconds deadline) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (true) {
+        try {
+            pqxx::connection c(url);
+            if (c.is_open()) return true;
+        } catch (const std::exception& e) {
+            if (std::chrono::steady_clock::now() >= until) {
+                if (deadline.count() > 0) spdlog::error("postgres at {} not ready: {}", url, e.what());
+                return false;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
+}  // namespace tally::sql

@@ -1,0 +1,105 @@
+#pragma once
+// A narrow facade over libpqxx so that only infra/ includes it. Parameters and
+// results travel in PostgreSQL's text format; bytea goes as "\x<hex>" (see
+// bytea_param / bytea_value). Exceptions from libpqxx never leave infra/:
+// Pool::transact turns them into DbError values.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tally::sql {
+
+using Param = std::optional<std::string>;  // nullopt is SQL NULL
+
+class Row {
+public:
+    explicit Row(std::vector<std::optional<std::string>> cols) : cols_(std::move(cols)) {}
+    bool is_null(size_t i) const { return !cols_.at(i).has_value(); }
+    const std::string& str(size_t i) const;  // REQUIRES: not null
+    int64_t i64(size_t i) const;
+    std::string bytes(size_t i) const;       // decodes a bytea column
+    bool boolean(size_t i) const;
+    size_t size() const { return cols_.size(); }
+
+private:
+    std::vector<std::optional<std::string>> cols_;
+};
+
+using Rows = std::vector<Row>;
+
+enum class DbErrorKind : uint16_t {
+    unavailable = 1,       // cannot connect or the connection broke: retry later
+    conflict = 2,          // unique violation, serialization failure, deadlock: retry now
+    rejected = 3,          // the statement or data is wrong: a bug or bad input
+};
+
+struct DbError {
+    DbErrorKind kind;
+    std::string message;
+    std::string sqlstate;
+};
+
+class Connection;
+
+// A transaction on one connection. Statements are prepared once per connection.
+class Tx {
+public:
+    virtual ~Tx() = default;
+    // Throws (internally) on failure; the enclosing transact() catches it.
+    virtual Rows exec(std::string_view sql, const std::vector<Param>& params = {}) = 0;
+};
+
+class Pool {
+public:
+    // Connections are opened lazily, at most `size` at once.
+    Pool(std::string url, size_t size);
+    ~Pool();
+
+    // Runs fn in one transaction and commits when fn returns normally.
+    std::expected<void, DbError> transact(const std::function<void(Tx&)>& fn);
+    // The same, outside a transaction block (each statement autocommits).
+    std::expected<void, DbError> autocommit(const std::function<void(Tx&)>& fn);
+
+    const std::string& url() const { return url_; }
+
+private:
+    std::unique_ptr<Connection> acquire();
+    void release(std::unique_ptr<Connection> c);
+
+    std::string url_;
+    size_t size_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::unique_ptr<Connection>> idle_;
+    size_t open_ = 0;
+};
+
+// A dedicated session connection (advisory locks, LISTEN). Not thread-safe.
+class Session {
+public:
+    explicit Session(const std::string& url);
+    ~Session();
+    std::expected<Rows, DbError> exec(std::string_view sql, const std::vector<Param>& params = {});
+
+private:
+    std::unique_ptr<Connection> conn_;
+};
+
+Param bytea_param(std::string_view bytes);
+std::string text_array(const std::vector<std::string>& items);
+std::string bytea_array(const std::vector<std::string>& items);
+std::string int_array(const std::vector<int64_t>& items);
+
+// Waits until a server accepts connections at url, or the deadline passes.
+bool wait_until_ready(const std::string& url, std::chrono::milliseconds deadline);
+
+}  // namespace tally::sql

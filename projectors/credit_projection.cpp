@@ -1,0 +1,123 @@
+#include "projectors/credit_projection.h"
+
+#include <map>
+#include <tuple>
+
+#include "domain/ledger.h"
+#include "events/registry.h"
+#include "tally/v1/credit.pb.h"
+
+namespace tally::projectors {
+namespace {
+
+class CreditProjection final : public Projection {
+public:
+    std::string name() const override { return "credit"; }
+    std::vector<std::string> tables() const override { return {"credit_balances", "credit_entries"}; }
+
+    void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
+        std::vector<std::string> customers, ids, kinds, currencies, reasons, actors;
+        std::vector<int64_t> positions, amounts, balances_after, occurred;
+        struct Delta {
+            std::string currency;
+            int64_t amount = 0;
+            int64_t count = 0;
+            int64_t last_position = 0;
+        };
+        std::map<std::string, Delta> deltas;
+        for (const auto& e : events) {
+            if (e.type() != events::kCreditGranted) continue;
+            v1::CreditGranted g;
+            if (!g.ParseFromString(e.payload())) continue;
+            customers.push_back(g.customer_id());
+            positions.push_back(e.position());
+            ids.push_back(e.event_id());
+            kinds.push_back("grant");
+            amounts.push_back(g.amount().minor());
+            currencies.push_back(g.amount().currency());
+            balances_after.push_back(g.balance_after().minor());
+            reasons.push_back(g.reason());
+            actors.push_back(e.actor());
+            occurred.push_back(e.occurred_at_unix_ms());
+            auto& d = deltas[g.customer_id()];
+            d.currency = g.amount().currency();
+            d.amount += g.amount().minor();
+            d.count += 1;
+            d.last_position = std::max(d.last_position, e.position());
+        }
+        if (customers.empty()) return;
+        tx.exec("INSERT INTO " + t.at("credit_entries") +
+                    " (customer_id, position, event_id, kind, amount_minor, currency, balance_after_minor,"
+                    " reason, actor, occurred_at_unix_ms)"
+                    " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],"
+                    " $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[])"
+                    " ON CONFLICT DO NOTHING",
+                {sql::text_array(customers), sql::int_array(positions), sql::text_array(ids),
+                 sql::text_array(kinds), sql::int_array(amounts), sql::text_array(currencies),
+                 sql::int_array(balances_after), sql::text_array(reasons), sql::text_array(actors),
+                 sql::int_array(occurred)});
+        std::vector<std::string> dc, dcur;
+        std::vector<int64_t> damount, dcount, dlast;
+        for (const auto& [customer, d] : deltas) {
+            dc.push_back(customer);
+            dcur.push_back(d.currency);
+            damount.push_back(d.amount);
+            dcount.push_back(d.count);
+            dlast.push_back(d.last_position);
+        }
+        const std::string& b = t.at("credit_balances");
+        tx.exec("INSERT INTO " + b + " AS b (customer_id, currency, balance_minor, entries_count, last_position)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])"
+                    " ON CONFLICT (customer_id) DO UPDATE SET"
+                    " balance_minor = b.balance_minor + EXCLUDED.balance_minor,"
+                    " entries_count = b.entries_count + EXCLUDED.entries_count,"
+                    " last_position = GREATEST(b.last_position, EXCLUDED.last_position)",
+                {sql::text_array(dc), sql::text_array(dcur), sql::int_array(damount), sql::int_array(dcount),
+                 sql::int_array(dlast)});
+    }
+};
+
+class LedgerProjection final : public Projection {
+public:
+    std::string name() const override { return "ledger"; }
+    std::vector<std::string> tables() const override { return {"ledger_accounts"}; }
+
+    void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
+        std::map<std::pair<std::string, std::string>, std::tuple<int64_t, int64_t, int64_t>> sums;
+        for (const auto& e : events) {
+            auto set = events::postings_of(e);
+            if (!set) continue;
+            for (const auto& p : set->postings()) {
+                auto& [debit, credit, count] = sums[{p.account(), p.amount().currency()}];
+                (p.side() == v1::DEBIT ? debit : credit) += p.amount().minor();
+                count += 1;
+            }
+        }
+        if (sums.empty()) return;
+        std::vector<std::string> accounts, currencies;
+        std::vector<int64_t> debits, credits, counts;
+        for (const auto& [key, v] : sums) {
+            accounts.push_back(key.first);
+            currencies.push_back(key.second);
+            debits.push_back(std::get<0>(v));
+            credits.push_back(std::get<1>(v));
+            counts.push_back(std::get<2>(v));
+        }
+        tx.exec("INSERT INTO " + t.at("ledger_accounts") +
+                    " AS a (account, currency, debit_minor, credit_minor, postings_count)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])"
+                    " ON CONFLICT (account, currency) DO UPDATE SET"
+                    " debit_minor = a.debit_minor + EXCLUDED.debit_minor,"
+                    " credit_minor = a.credit_minor + EXCLUDED.credit_minor,"
+                    " postings_count = a.postings_count + EXCLUDED.postings_count",
+                {sql::text_array(accounts), sql::text_array(currencies), sql::int_array(debits),
+                 sql::int_array(credits), sql::int_array(counts)});
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Projection> credit_projection() { return std::make_unique<CreditProjection>(); }
+std::unique_ptr<Projection> ledger_projection() { return std::make_unique<LedgerProjection>(); }
+
+}  // namespace tally::projectors

@@ -1,0 +1,128 @@
+// tallyd: the tally server. With nothing configured it runs the embedded
+// default: a private PostgreSQL under TALLY_DATA_DIR and librdkafka's mock
+// Kafka cluster in process.
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "commands/pipeline.h"
+#include "http/api.h"
+#include "http/server.h"
+#include "infra/config.h"
+#include "infra/kafka.h"
+#include "infra/local_postgres.h"
+#include "infra/migrate.h"
+#include "infra/relay.h"
+#include "infra/sql.h"
+#include "projectors/credit_projection.h"
+#include "projectors/runner.h"
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+int main() {
+    using namespace tally;
+    Config cfg;
+    try {
+        cfg = config_from_env();
+    } catch (const std::exception& e) {
+        spdlog::error("configuration: {}", e.what());
+        return 2;
+    }
+    spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    std::unique_ptr<infra::LocalPostgres> local_pg;
+    if (cfg.pg_url.empty()) {
+        local_pg = std::make_unique<infra::LocalPostgres>(cfg.data_dir + "/postgres", cfg.pg_port);
+        auto url = local_pg->start();
+        if (!url) {
+            spdlog::error("{}", url.error());
+            return 1;
+        }
+        cfg.pg_url = *url;
+    }
+    if (!sql::wait_until_ready(cfg.pg_url, std::chrono::seconds(30))) return 1;
+    if (auto m = infra::migrate(cfg.pg_url); !m) {
+        spdlog::error("migrations failed: {}", m.error().message);
+        return 1;
+    }
+
+    std::unique_ptr<kafka::MockCluster> mock;
+    if (cfg.kafka_brokers.empty()) {
+        mock = std::make_unique<kafka::MockCluster>(1);
+        if (!mock->ok()) {
+            spdlog::error("cannot start the embedded Kafka mock cluster");
+            return 1;
+        }
+        mock->create_topic(cfg.kafka_topic, cfg.kafka_partitions);
+        cfg.kafka_brokers = mock->bootstraps();
+        spdlog::info("embedded Kafka (librdkafka mock cluster) at {}", cfg.kafka_brokers);
+    }
+
+    auto keys = http::KeyRing::from_config(cfg.jwt_keys, cfg.data_dir);
+    if (!keys) {
+        spdlog::error("{}", keys.error());
+        return 2;
+    }
+
+    sql::Pool pool(cfg.pg_url, cfg.pg_pool_size);
+    infra::Relay relay(pool, cfg.pg_url, cfg.kafka_brokers, cfg.kafka_topic, cfg.kafka_partitions);
+    commands::Pipeline pipeline(
+        pool,
+        commands::PipelineOptions{cfg.batch_commands_max, cfg.batch_wait_us, cfg.queue_commands_max, 3},
+        now_ms, [&relay] { relay.notify(); });
+
+    std::vector<std::unique_ptr<projectors::Runner>> runners;
+    runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
+                                                           projectors::credit_projection()));
+    runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
+                                                           projectors::ledger_projection()));
+
+    http::ApiDeps deps;
+    deps.pool = &pool;
+    deps.pipeline = &pipeline;
+    deps.keys = &*keys;
+    for (auto& r : runners) deps.runners.push_back(r.get());
+    deps.relay = cfg.run_relay ? &relay : nullptr;
+    deps.credit_policy = {cfg.credit_grant_max_minor, cfg.credit_balance_max_minor};
+    deps.clock_ms = now_ms;
+    http::Api api(deps);
+    http::Server server({cfg.http_address, cfg.http_port, cfg.http_threads, cfg.body_bytes_max}, api);
+
+    pipeline.start();
+    if (cfg.run_relay) relay.start();
+    if (cfg.run_projectors)
+        for (auto& r : runners) r->start();
+    if (!server.start()) return 1;
+    spdlog::info("tallyd ready on http://{}:{}", cfg.http_address, server.port());
+
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+    // Graceful: no new connections, finish every queued batch and answer it, then stop.
+    spdlog::info("tallyd stopping: finishing in-flight batches");
+    server.stop_accepting();
+    pipeline.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the last answers be written
+    server.stop();
+    for (auto& r : runners) r->stop();
+    relay.stop();
+    spdlog::info("tallyd stopped");
+    return 0;
+}
