@@ -153,6 +153,7 @@ std::unique_ptr<Connection> Pool::acquire() {
     }
 }
 
+// `c` may be a reset pointer: the connection was dropped and its slot is freed.
 void Pool::release(std::unique_ptr<Connection> c) {
     std::lock_guard lock(mu_);
     if (c && c->ok()) idle_.push_back(std::move(c));
@@ -174,9 +175,12 @@ std::expected<void, DbError> Pool::transact(const std::function<void(Tx&)>& fn) 
         return {};
     } catch (const std::exception& e) {
         DbError err = classify(e);
-        // A connection that failed mid-transaction is not trusted again.
-        if (c && err.kind == DbErrorKind::unavailable) c.reset();
-        release(std::move(c));
+        // A connection that failed mid-transaction is not trusted again. When acquire()
+        // itself failed there is nothing to release: it already gave its slot back.
+        if (c) {
+            if (err.kind == DbErrorKind::unavailable) c.reset();
+            release(std::move(c));
+        }
         return std::unexpected(std::move(err));
     }
 }
@@ -194,8 +198,10 @@ std::expected<void, DbError> Pool::autocommit(const std::function<void(Tx&)>& fn
         return {};
     } catch (const std::exception& e) {
         DbError err = classify(e);
-        if (c && err.kind == DbErrorKind::unavailable) c.reset();
-        release(std::move(c));
+        if (c) {
+            if (err.kind == DbErrorKind::unavailable) c.reset();
+            release(std::move(c));
+        }
         return std::unexpected(std::move(err));
     }
 }

@@ -1,0 +1,115 @@
+#include "events/envelope.h"
+
+#include <gtest/gtest.h>
+
+#include "events/registry.h"
+#include "tally/v1/credit.pb.h"
+
+namespace tally::events {
+namespace {
+
+std::vector<v1::EventEnvelope> chain(int n) {
+    std::vector<v1::EventEnvelope> out;
+    std::string prev = genesis_hash();
+    for (int i = 0; i < n; ++i) {
+        v1::EventEnvelope e;
+        e.set_event_id(event_id_for("cmd", i));
+        e.set_stream_id("credit-c1");
+        e.set_stream_version(i + 1);
+        e.set_type("CreditGranted");
+        e.set_schema_version(1);
+        e.set_occurred_at_unix_ms(1700000000000 + i);
+        e.set_actor("admin");
+        e.set_payload("payload-" + std::to_string(i));
+        seal(e, prev);
+        prev = e.hash();
+        out.push_back(e);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(EventId, DeterministicAndDistinct) {
+    EXPECT_EQ(event_id_for("cmd-1", 0), event_id_for("cmd-1", 0));
+    EXPECT_NE(event_id_for("cmd-1", 0), event_id_for("cmd-1", 1));
+    EXPECT_NE(event_id_for("cmd-1", 0), event_id_for("cmd-2", 0));
+    const auto id = event_id_for("x", 0);
+    ASSERT_EQ(id.size(), 36u);
+    EXPECT_EQ(id[8], '-');
+    EXPECT_EQ(id[23], '-');
+}
+
+TEST(HashChain, IntactChainVerifies) { EXPECT_FALSE(verify_stream(chain(5))); }
+
+TEST(HashChain, EditedPayloadIsDetected) {
+    auto events = chain(5);
+    events[2].set_payload("forged");
+    auto br = verify_stream(events);
+    ASSERT_TRUE(br);
+    EXPECT_EQ(br->index, 2u);
+    EXPECT_EQ(br->reason, "hash mismatch");
+}
+
+TEST(HashChain, EditedActorIsDetectedEvenWithARecomputedHash) {
+    auto events = chain(4);
+    events[1].set_actor("mallory");
+    events[1].set_hash(compute_hash(events[1]));  // the forger recomputes this event's hash...
+    auto br = verify_stream(events);             // ...but the next event still points at the old one
+    ASSERT_TRUE(br);
+    EXPECT_EQ(br->index, 2u);
+    EXPECT_EQ(br->reason, "prev_hash mismatch");
+}
+
+TEST(HashChain, DroppedEventIsDetected) {
+    auto events = chain(5);
+    events.erase(events.begin() + 1);
+    auto br = verify_stream(events);
+    ASSERT_TRUE(br);
+    EXPECT_EQ(br->index, 1u);
+}
+
+TEST(HashChain, PositionIsNotCovered) {
+    auto events = chain(2);
+    const auto h = compute_hash(events[0]);
+    events[0].set_position(999);
+    EXPECT_EQ(compute_hash(events[0]), h);
+}
+
+TEST(Hex, RoundTripsAndRejectsJunk) {
+    const std::string bytes("\x00\x01\xfe\xff", 4);
+    EXPECT_EQ(to_hex(bytes), "0001feff");
+    EXPECT_EQ(from_hex("0001FEff"), bytes);
+    EXPECT_FALSE(from_hex("abc"));
+    EXPECT_FALSE(from_hex("zz"));
+}
+
+TEST(Registry, DecodesKnownTypesAndPostings) {
+    v1::CreditGranted g;
+    g.set_customer_id("c1");
+    auto* p = g.mutable_postings()->add_postings();
+    p->set_account("a");
+    v1::EventEnvelope e;
+    e.set_type(std::string(kCreditGranted));
+    e.set_payload(g.SerializeAsString());
+    EXPECT_TRUE(decode_payload(e));
+    ASSERT_TRUE(postings_of(e));
+    EXPECT_EQ(postings_of(e)->postings_size(), 1);
+    EXPECT_EQ(current_schema_version(kCreditGranted), 1);
+    e.set_type("SomethingElse");
+    EXPECT_FALSE(decode_payload(e));
+    EXPECT_FALSE(postings_of(e));
+    EXPECT_EQ(current_schema_version("SomethingElse"), 0);
+}
+
+TEST(Registry, JsonShowsHashesInHexAndThePayload) {
+    auto e = chain(1)[0];
+    v1::CreditGranted g;
+    g.set_customer_id("c1");
+    e.set_payload(g.SerializeAsString());
+    const auto json = envelope_to_json(e);
+    EXPECT_NE(json.find("\"prev_hash\":\"0000000000000000"), std::string::npos);
+    EXPECT_NE(json.find("\"customer_id\":\"c1\""), std::string::npos);
+}
+
+}  // namespace tally::events

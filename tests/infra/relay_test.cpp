@@ -1,0 +1,137 @@
+// The relay: journal -> Kafka (librdkafka mock cluster, real protocol), exactly
+// once, in order per partition, and republishing what a new broker lacks.
+#include "infra/relay.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <map>
+#include <set>
+
+#include "commands/pipeline.h"
+#include "infra/kafka.h"
+#include "tests/support/grants.h"
+#include "tests/support/kafka_read.h"
+#include "tests/support/support.h"
+
+namespace tally::infra {
+namespace {
+
+constexpr const char* kTopic = "tally.events";
+
+int64_t clock_ms() { return 1'800'000'000'000; }
+
+// Writes n grants over `customers` customers through the real pipeline.
+void write_grants(sql::Pool& pool, int n, int customers, const std::string& prefix) {
+    commands::Pipeline p(pool, commands::PipelineOptions{128, 0, 100000, 3}, clock_ms, {});
+    std::vector<std::promise<commands::Outcome>> answers(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i)
+        ASSERT_TRUE(p.submit(testing::grant_submission("admin-1", prefix + std::to_string(i),
+                                                        "c" + std::to_string(i % customers), 1, answers[static_cast<size_t>(i)])));
+    p.start();
+    p.stop();
+    for (auto& a : answers) ASSERT_TRUE(std::holds_alternative<commands::Reply>(a.get_future().get()));
+}
+
+int64_t head(sql::Pool& pool) {
+    int64_t h = 0;
+    EXPECT_TRUE(pool.transact([&](sql::Tx& tx) { h = tx.exec("SELECT position FROM journal_head").at(0).i64(0); }));
+    return h;
+}
+
+// Every journal position exactly once, ascending within each partition, keyed by stream.
+void expect_exactly_once(const std::vector<testing::TopicMessage>& msgs, int64_t head_position) {
+    std::map<int64_t, int> seen;
+    std::map<int32_t, int64_t> last_in_partition;
+    for (const auto& m : msgs) {
+        ++seen[m.envelope.position()];
+        EXPECT_EQ(m.key, m.envelope.stream_id());
+        EXPECT_GT(m.envelope.position(), last_in_partition[m.partition]) << "out of order in partition " << m.partition;
+        last_in_partition[m.partition] = m.envelope.position();
+        EXPECT_EQ(m.partition, kafka::partition_for(m.envelope.stream_id(), 3));
+    }
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), head_position);
+    for (const auto& [pos, count] : seen) EXPECT_EQ(count, 1) << "position " << pos << " published " << count << " times";
+}
+
+struct Fixture {
+    std::string url = testing::fresh_database();
+    sql::Pool pool{url, 4};
+    kafka::MockCluster cluster{1};
+    Fixture() {
+        testing::token_for(url, "admin-1", "admin");
+        cluster.create_topic(kTopic, 3);
+    }
+};
+
+}  // namespace
+
+TEST(Relay, PublishesEveryEventOnceInPositionOrder) {
+    Fixture f;
+    write_grants(f.pool, 300, 17, "a");
+    Relay relay(f.pool, f.url, f.cluster.bootstraps(), kTopic, 3);
+    relay.start();
+    ASSERT_TRUE(testing::eventually([&] { return relay.watermark() == 300; }));
+    write_grants(f.pool, 50, 5, "b");  // published while running
+    relay.notify();
+    ASSERT_TRUE(testing::eventually([&] { return relay.watermark() == 350; }));
+    relay.stop();
+    expect_exactly_once(testing::read_topic(f.cluster.bootstraps(), kTopic), head(f.pool));
+}
+
+TEST(Relay, CrashBeforeSavingProgressDoesNotDuplicate) {
+    Fixture f;
+    write_grants(f.pool, 200, 11, "a");
+    {
+        Relay relay(f.pool, f.url, f.cluster.bootstraps(), kTopic, 3);
+        relay.start();
+        ASSERT_TRUE(testing::eventually([&] { return relay.watermark() == 200; }));
+        relay.stop();
+    }
+    // As if the relay died after Kafka acknowledged but before Postgres recorded it.
+    ASSERT_TRUE(f.pool.transact([&](sql::Tx& tx) { tx.exec("DELETE FROM relay_progress"); }));
+    write_grants(f.pool, 40, 3, "b");
+    Relay again(f.pool, f.url, f.cluster.bootstraps(), kTopic, 3);
+    again.start();
+    ASSERT_TRUE(testing::eventually([&] { return again.watermark() == 240; }));
+    again.stop();
+    expect_exactly_once(testing::read_topic(f.cluster.bootstraps(), kTopic), 240);
+}
+
+TEST(Relay, ABrokerThatRestartedEmptyGetsEverythingAgain) {
+    Fixture f;
+    write_grants(f.pool, 120, 9, "a");
+    {
+        Relay relay(f.pool, f.url, f.cluster.bootstraps(), kTopic, 3);
+        relay.start();
+        ASSERT_TRUE(testing::eventually([&] { return relay.watermark() == 120; }));
+        relay.stop();
+    }
+    kafka::MockCluster fresh(1);  // the embedded broker after a restart: empty
+    fresh.create_topic(kTopic, 3);
+    Relay relay(f.pool, f.url, fresh.bootstraps(), kTopic, 3);
+    relay.start();
+    ASSERT_TRUE(testing::eventually([&] { return relay.watermark() == 120; }));
+    relay.stop();
+    expect_exactly_once(testing::read_topic(fresh.bootstraps(), kTopic), 120);
+}
+
+TEST(Relay, OnlyOneRelayLeadsAtATime) {
+    Fixture f;
+    Relay a(f.pool, f.url, f.cluster.bootstraps(), kTopic, 3);
+    Relay b(f.pool, f.url, f.cluster.bootstraps(), kTopic, 3);
+    a.start();
+    ASSERT_TRUE(testing::eventually([&] { return a.leader(); }));
+    b.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_FALSE(b.leader());
+    a.stop();  // releases the advisory lock with its session
+    EXPECT_TRUE(testing::eventually([&] { return b.leader(); }));
+    write_grants(f.pool, 30, 4, "x");
+    b.notify();
+    ASSERT_TRUE(testing::eventually([&] { return b.watermark() == 30; }));
+    b.stop();
+    expect_exactly_once(testing::read_topic(f.cluster.bootstraps(), kTopic), 30);
+}
+
+}  // namespace tally::infra

@@ -1,0 +1,199 @@
+#include "tests/support/support.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "http/auth.h"
+#include "http/client.h"
+#include "infra/migrate.h"
+#include "infra/sql.h"
+
+namespace tally::testing {
+
+std::string admin_pg_url() {
+    const char* url = std::getenv("TALLY_TEST_PG_URL");
+    if (!url || !*url) {
+        std::fprintf(stderr, "TALLY_TEST_PG_URL is not set: run the suite with tools/test, which starts PostgreSQL\n");
+        std::abort();
+    }
+    return url;
+}
+
+std::string fresh_database() {
+    static std::atomic<int> seq{0};
+    std::random_device rd;
+    const std::string name = "t_" + std::to_string(::getpid()) + "_" + std::to_string(seq++) + "_" + std::to_string(rd() % 100000);
+    const std::string admin = admin_pg_url();
+    sql::Pool pool(admin, 1);
+    auto r = pool.autocommit([&](sql::Tx& tx) { tx.exec("CREATE DATABASE " + name); });
+    if (!r) throw std::runtime_error("CREATE DATABASE failed: " + r.error().message);
+    // Replace the database part of the URL (the last path segment).
+    const auto slash = admin.rfind('/');
+    const std::string url = admin.substr(0, slash + 1) + name;
+    if (auto m = infra::migrate(url); !m) throw std::runtime_error("migrate failed: " + m.error().message);
+    return url;
+}
+
+std::string binary_dir() { return TALLY_BINARY_DIR; }
+
+int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    const int port = ntohs(addr.sin_port);
+    ::close(fd);
+    return port;
+}
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+        if (pred()) return true;
+        if (std::chrono::steady_clock::now() > until) return pred();
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+std::string token_for(const std::string& pg_url, const std::string& id, const std::string& role,
+                      const std::string& permissions, int64_t ttl_seconds) {
+    sql::Pool pool(pg_url, 1);
+    int64_t sv = 0;
+    auto r = pool.transact([&](sql::Tx& tx) {
+        sv = tx.exec("INSERT INTO principals (id, role, permissions) VALUES ($1, $2, $3)"
+                     " ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, permissions = EXCLUDED.permissions"
+                     " RETURNING session_version",
+                     {id, role, permissions})
+                 .at(0)
+                 .i64(0);
+    });
+    if (!r) throw std::runtime_error(r.error().message);
+    auto keys = http::KeyRing::parse(kTestJwtKeys);
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    return keys->mint({id, role, sv, now, now + ttl_seconds});
+}
+
+Process::~Process() {
+    if (pid_ > 0) {
+        signal(SIGKILL);
+        wait();
+    }
+}
+
+void Process::start(const std::string& path, const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env, const std::string& log_path) {
+    log_path_ = log_path;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+        FILE* f = std::fopen(log_path.c_str(), "w");
+        if (f) {
+            ::dup2(fileno(f), 1);
+            ::dup2(fileno(f), 2);
+        }
+        std::vector<char*> argv;
+        argv.push_back(const_cast<char*>(path.c_str()));
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        ::execv(path.c_str(), argv.data());
+        std::_Exit(127);
+    }
+}
+
+void Process::signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+}
+
+int Process::wait() {
+    if (pid_ <= 0) return -1;
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+std::string Process::log() const {
+    std::ifstream in(log_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+Tallyd::Tallyd(std::string pg_url, std::string brokers, std::map<std::string, std::string> extra_env)
+    : pg_url_(std::move(pg_url)), brokers_(std::move(brokers)), env_(std::move(extra_env)) {
+    char tmpl[] = "/tmp/tallyd-test-XXXXXX";
+    data_dir_ = ::mkdtemp(tmpl);
+}
+
+Tallyd::~Tallyd() {
+    if (process_.running()) kill9();
+}
+
+void Tallyd::start() {
+    port_ = free_port();
+    std::map<std::string, std::string> env = {
+        {"TALLY_PG_URL", pg_url_},
+        {"TALLY_KAFKA_BROKERS", brokers_},
+        {"TALLY_HTTP_PORT", std::to_string(port_)},
+        {"TALLY_DATA_DIR", data_dir_},
+        {"TALLY_JWT_KEYS", kTestJwtKeys},
+        {"TALLY_LOG_LEVEL", "info"},
+    };
+    for (const auto& [k, v] : env_) env[k] = v;
+    process_.start(binary_dir() + "/tools/tallyd", {}, env, data_dir_ + "/tallyd.log");
+    http::Client client("127.0.0.1", port_);
+    const bool up = eventually([&] { return client.request("GET", "/healthz").status == 200; }, std::chrono::seconds(30));
+    if (!up) throw std::runtime_error("tallyd did not come up:\n" + process_.log());
+}
+
+void Tallyd::kill9() {
+    process_.signal(SIGKILL);
+    process_.wait();
+}
+
+void Tallyd::stop() {
+    process_.signal(SIGTERM);
+    process_.wait();
+}
+
+Broker::Broker() {
+    char tmpl[] = "/tmp/tally-broker-XXXXXX";
+    const std::string dir = ::mkdtemp(tmpl);
+    process_.start(binary_dir() + "/tools/tally-broker", {"--partitions", "3"}, {}, dir + "/broker.log");
+    eventually([&] {
+        std::istringstream lines(process_.log());
+        for (std::string line; std::getline(lines, line);)
+            if (line.rfind("127.0.0.1:", 0) == 0) {
+                bootstraps_ = line;
+                return true;
+            }
+        return false;
+    }, std::chrono::seconds(10));
+    if (bootstraps_.empty()) throw std::runtime_error("tally-broker did not start");
+}
+
+Broker::~Broker() {
+    process_.signal(SIGTERM);
+    process_.wait();
+}
+
+}  // namespace tally::testing

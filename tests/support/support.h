@@ -1,0 +1,88 @@
+#pragma once
+// Test support: fresh databases on the test cluster that tools/test starts,
+// child processes (tallyd, tally-broker), tokens, polling.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace tally::testing {
+
+// The test cluster's admin URL (TALLY_TEST_PG_URL). Aborts the test run if unset:
+// integration tests never silently skip.
+std::string admin_pg_url();
+
+// Creates an empty database with every migration applied; returns its URL.
+std::string fresh_database();
+
+// Where the built binaries live (tallyd, tally-broker, ...).
+std::string binary_dir();
+
+int free_port();
+
+// Polls `pred` until it holds or the timeout passes; returns the last result.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// The JWT key ring shared by tests and the tallyd processes they start.
+inline constexpr const char* kTestJwtKeys = "test:0123456789abcdef0123456789abcdef,old:fedcba9876543210fedcba9876543210";
+
+// Inserts (or updates) a principal and mints a token for it.
+std::string token_for(const std::string& pg_url, const std::string& id, const std::string& role,
+                      const std::string& permissions = "", int64_t ttl_seconds = 3600);
+
+class Process {
+public:
+    Process() = default;
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+
+    // Starts a child with extra environment variables; stdout+stderr go to log_path.
+    void start(const std::string& path, const std::vector<std::string>& args,
+               const std::map<std::string, std::string>& env, const std::string& log_path);
+    void signal(int sig);
+    int wait();  // exit status (128+signal when killed)
+    bool running() const { return pid_ > 0; }
+    std::string log() const;
+
+private:
+    pid_t pid_ = -1;
+    std::string log_path_;
+};
+
+// A running tallyd on a fresh port, against the given database and broker.
+class Tallyd {
+public:
+    Tallyd(std::string pg_url, std::string brokers, std::map<std::string, std::string> extra_env = {});
+    ~Tallyd();
+    void start();          // waits for /healthz
+    void kill9();
+    void stop();           // SIGTERM, graceful
+    int port() const { return port_; }
+    std::string log() const { return process_.log(); }
+
+private:
+    std::string pg_url_, brokers_;
+    std::map<std::string, std::string> env_;
+    int port_ = 0;
+    std::string data_dir_;
+    Process process_;
+};
+
+// A standalone embedded broker (tally-broker) whose log outlives tallyd restarts.
+class Broker {
+public:
+    Broker();
+    ~Broker();
+    const std::string& bootstraps() const { return bootstraps_; }
+
+private:
+    Process process_;
+    std::string bootstraps_;
+};
+
+}  // namespace tally::testing
