@@ -232,6 +232,15 @@ std::expected<std::pair<int64_t, int64_t>, std::string> Consumer::watermarks(
     return std::pair{low, high};
 }
 
+std::expected<std::pair<int64_t, int64_t>, std::string> Consumer::cached_watermarks(const std::string& topic,
+                                                                                   int32_t partition) {
+    int64_t low = 0, high = 0;
+    auto code = rd_kafka_get_watermark_offsets(rk_, topic.c_str(), partition, &low, &high);
+    if (code) return std::unexpected(std::string(rd_kafka_err2str(code)));
+    if (high < 0) return std::unexpected(std::string("no fetch yet"));
+    return std::pair{low, high};
+}
+
 std::expected<void, std::string> Consumer::assign(const std::string& topic,
                                                   const std::vector<std::pair<int32_t, int64_t>>& starts) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(starts.size()));

@@ -80,6 +80,9 @@ public:
     std::expected<std::pair<int64_t, int64_t>, std::string> watermarks(const std::string& topic,
                                                                        int32_t partition,
                                                                        std::chrono::milliseconds timeout);
+    // (low, high) offsets as last seen by this consumer's fetches: no broker round trip.
+    std::expected<std::pair<int64_t, int64_t>, std::string> cached_watermarks(const std::string& topic,
+                                                                              int32_t partition);
     // Starts reading the given partitions at the given offsets (-2: beginning).
     std::expected<void, std::string> assign(const std::string& topic,
                                             const std::vector<std::pair<int32_t, int64_t>>& starts);

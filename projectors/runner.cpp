@@ -123,8 +123,9 @@ void Runner::refresh_lag() {
     int64_t behind = 0;
     std::lock_guard lock(apply_mu_);
     for (size_t p = 0; p < checkpoints_.size(); ++p) {
-        auto marks = clients_->probe->watermarks(topic_, static_cast<int32_t>(p), std::chrono::milliseconds(500));
-        if (!marks) return;
+        // The consumer's own view from its fetches: cheap, and never blocks on a broker that is away.
+        auto marks = clients_->consumer->cached_watermarks(topic_, static_cast<int32_t>(p));
+        if (!marks) continue;
         high_offsets_[p] = marks->second;
         // Offsets are only comparable if the checkpoint came from this broker's numbering.
         const int64_t next = checkpoints_[p].offset + 1;

@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -64,6 +66,8 @@ int main() {
         return 1;
     }
 
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.data_dir, ec);
     std::unique_ptr<kafka::MockCluster> mock;
     if (cfg.kafka_brokers.empty()) {
         mock = std::make_unique<kafka::MockCluster>(1);
@@ -74,6 +78,8 @@ int main() {
         mock->create_topic(cfg.kafka_topic, cfg.kafka_partitions);
         cfg.kafka_brokers = mock->bootstraps();
         spdlog::info("embedded Kafka (librdkafka mock cluster) at {}", cfg.kafka_brokers);
+        // The mock picks a free port each start; auditors' tools (kcat) read it from here.
+        std::ofstream(cfg.data_dir + "/kafka.bootstrap") << cfg.kafka_brokers << "\n";
     }
 
     auto keys = http::KeyRing::from_config(cfg.jwt_keys, cfg.data_dir);
