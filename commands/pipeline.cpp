@@ -53,7 +53,9 @@ Pipeline::Pipeline(sql::Pool& pool, PipelineOptions options, Clock clock, std::f
 
 Pipeline::~Pipeline() { stop(); }
 
-void Pipeline::start() { writer_ = std::thread([this] { run(); }); }
+void Pipeline::start() {
+    for (int i = 0; i < std::max(1, options_.writers); ++i) writers_.emplace_back([this] { run(); });
+}
 
 void Pipeline::stop() {
     {
@@ -61,7 +63,9 @@ void Pipeline::stop() {
         stopping_ = true;
     }
     cv_.notify_all();
-    if (writer_.joinable()) writer_.join();
+    for (auto& w : writers_)
+        if (w.joinable()) w.join();
+    writers_.clear();
 }
 
 size_t Pipeline::queued() const {
@@ -117,8 +121,9 @@ void Pipeline::process(std::vector<Submission>& batch) {
                 keys.push_back({s.claims.principal_id, s.idempotency_key});
                 principal_ids.push_back(s.claims.principal_id);
             }
-            const auto stored = w.find_responses(keys);
-            const auto principals = w.load_principals(principal_ids);
+            const auto context = w.load_context(keys, principal_ids);
+            const auto& stored = context.responses;
+            const auto& principals = context.principals;
 
             // The first submission of each key in this batch; later ones replay it.
             std::map<IdempotencyKey, size_t> first_of_key;
@@ -198,7 +203,7 @@ void Pipeline::process(std::vector<Submission>& batch) {
                 pending.push_back(std::move(p));
             }
 
-            w.append(envelopes);
+            w.reserve_positions(envelopes);
             std::vector<std::pair<IdempotencyKey, journal::StoredResponse>> responses;
             for (auto& p : pending) {
                 std::vector<v1::EventEnvelope> mine(envelopes.begin() + static_cast<long>(p.first_event),
@@ -212,8 +217,7 @@ void Pipeline::process(std::vector<Submission>& batch) {
                 const auto& st = states[id];
                 changed.push_back({id, st.version, st.state, st.last_hash});
             }
-            w.save_snapshots(changed);
-            w.save_responses(responses);
+            w.write(envelopes, changed, responses);
         });
         if (result) {
             committed = true;

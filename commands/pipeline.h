@@ -107,6 +107,9 @@ struct PipelineOptions {
     int batch_wait_us = 200;
     size_t queue_commands_max = 20000;
     int attempts_max = 3;
+    // Writer threads, each with its own transaction: one batch can lock and decide while
+    // another waits for its commit. Positions stay in commit order (the journal head lock).
+    int writers = 2;
 };
 
 // The command id: deterministic from principal and idempotency key, so a retried
@@ -139,7 +142,7 @@ private:
     std::condition_variable cv_;
     std::deque<Submission> queue_;
     bool stopping_ = false;
-    std::thread writer_;
+    std::vector<std::thread> writers_;
 };
 
 }  // namespace tally::commands

@@ -59,6 +59,7 @@ Config config_from_env() {
     read_int("TALLY_BATCH_COMMANDS_MAX", c.batch_commands_max);
     read_int("TALLY_BATCH_WAIT_US", c.batch_wait_us);
     read_int("TALLY_QUEUE_COMMANDS_MAX", c.queue_commands_max);
+    read_int("TALLY_PIPELINE_WRITERS", c.pipeline_writers);
     read_int("TALLY_PG_POOL_SIZE", c.pg_pool_size);
     read_str("TALLY_LOG_LEVEL", c.log_level);
     read_bool("TALLY_RUN_RELAY", c.run_relay);
@@ -66,6 +67,7 @@ Config config_from_env() {
     if (c.kafka_partitions < 1) throw std::invalid_argument("TALLY_KAFKA_PARTITIONS must be >= 1");
     if (c.http_threads < 1) throw std::invalid_argument("TALLY_HTTP_THREADS must be >= 1");
     if (c.batch_commands_max < 1) throw std::invalid_argument("TALLY_BATCH_COMMANDS_MAX must be >= 1");
+    if (c.pipeline_writers < 1) throw std::invalid_argument("TALLY_PIPELINE_WRITERS must be >= 1");
     if (c.pg_pool_size < 2) throw std::invalid_argument("TALLY_PG_POOL_SIZE must be >= 2");
     return c;
 }

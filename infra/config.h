@@ -23,6 +23,7 @@ struct Config {
     size_t batch_commands_max = 512;
     int batch_wait_us = 200;
     size_t queue_commands_max = 20000;
+    int pipeline_writers = 2;
     size_t pg_pool_size = 8;
     std::string log_level = "info";
     bool run_relay = true;

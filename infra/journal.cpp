@@ -48,32 +48,31 @@ Principal principal_from(const sql::Row& r) {
 
 }  // namespace
 
-std::map<IdempotencyKey, StoredResponse> WriteTx::find_responses(const std::vector<IdempotencyKey>& keys) {
-    std::map<IdempotencyKey, StoredResponse> found;
-    if (keys.empty()) return found;
+WriteTx::Context WriteTx::load_context(const std::vector<IdempotencyKey>& keys,
+                                      const std::vector<std::string>& principal_ids) {
+    Context out;
+    if (keys.empty() && principal_ids.empty()) return out;
     std::vector<std::string> principals, ks;
     for (const auto& k : keys) {
         principals.push_back(k.principal);
         ks.push_back(k.key);
     }
+    // One round trip: 'i' rows are stored responses, 'p' rows are principals.
     auto rows = tx_.exec(
-        "SELECT i.principal, i.key, i.body_hash, i.status, i.response FROM idempotency i"
-        " JOIN unnest($1::text[], $2::text[]) AS k(principal, key)"
-        " ON i.principal = k.principal AND i.key = k.key",
-        {sql::text_array(principals), sql::text_array(ks)});
-    for (const auto& r : rows)
-        found[{r.str(0), r.str(1)}] = StoredResponse{r.bytes(2), static_cast<int>(r.i64(3)), r.str(4)};
-    return found;
-}
-
-std::map<std::string, Principal> WriteTx::load_principals(const std::vector<std::string>& ids) {
-    std::map<std::string, Principal> found;
-    if (ids.empty()) return found;
-    auto rows = tx_.exec(
-        "SELECT id, role, permissions, session_version, active FROM principals WHERE id = ANY($1::text[])",
-        {sql::text_array(ids)});
-    for (const auto& r : rows) found[r.str(0)] = principal_from(r);
-    return found;
+        "SELECT 'i', i.principal, i.key, i.body_hash::text, i.status::text, i.response FROM idempotency i"
+        " JOIN unnest($1::text[], $2::text[]) AS k(principal, key) ON i.principal = k.principal AND i.key = k.key"
+        " UNION ALL"
+        " SELECT 'p', id, role, permissions, session_version::text, active::text FROM principals"
+        " WHERE id = ANY($3::text[])",
+        {sql::text_array(principals), sql::text_array(ks), sql::text_array(principal_ids)});
+    for (const auto& r : rows) {
+        if (r.str(0) == "i")
+            out.responses[{r.str(1), r.str(2)}] = StoredResponse{r.bytes(3), static_cast<int>(r.i64(4)), r.str(5)};
+        else
+            out.principals[r.str(1)] =
+                Principal{r.str(1), r.str(2), split_permissions(r.str(3)), r.i64(4), r.str(5) == "true"};
+    }
+    return out;
 }
 
 std::map<std::string, StreamSnapshot> WriteTx::lock_streams(std::vector<std::string> stream_ids) {
@@ -97,17 +96,22 @@ std::map<std::string, StreamSnapshot> WriteTx::lock_streams(std::vector<std::str
     return out;
 }
 
-void WriteTx::append(std::vector<v1::EventEnvelope>& events) {
+void WriteTx::reserve_positions(std::vector<v1::EventEnvelope>& events) {
     if (events.empty()) return;
     const auto n = static_cast<int64_t>(events.size());
     auto head = tx_.exec("UPDATE journal_head SET position = position + $1 WHERE id = 1 RETURNING position",
                          {std::to_string(n)});
     const int64_t first = head.at(0).i64(0) - n + 1;
+    for (int64_t i = 0; i < n; ++i) events[static_cast<size_t>(i)].set_position(first + i);
+}
+
+void WriteTx::write(const std::vector<v1::EventEnvelope>& events, const std::vector<StreamSnapshot>& snapshots,
+                    const std::vector<std::pair<IdempotencyKey, StoredResponse>>& responses) {
+    if (events.empty() && snapshots.empty() && responses.empty()) return;
     std::vector<int64_t> positions, versions, schema_versions, occurred;
     std::vector<std::string> streams, ids, types, causes, correlations, actors, payloads, prevs, hashes;
-    for (int64_t i = 0; i < n; ++i) {
-        auto& e = events[static_cast<size_t>(i)];
-        e.set_position(first + i);
+    for (const auto& e : events) {
+        TALLY_ASSERT(e.position() > 0, "event {} has no position", e.event_id());
         positions.push_back(e.position());
         streams.push_back(e.stream_id());
         versions.push_back(e.stream_version());
@@ -122,52 +126,46 @@ void WriteTx::append(std::vector<v1::EventEnvelope>& events) {
         prevs.push_back(e.prev_hash());
         hashes.push_back(e.hash());
     }
-    tx_.exec(
-        "INSERT INTO journal (position, stream_id, stream_version, event_id, type, schema_version,"
-        " occurred_at_unix_ms, causation_id, correlation_id, actor, payload, prev_hash, hash)"
-        " SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-        " $6::int[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[],"
-        " $13::bytea[])",
-        {sql::int_array(positions), sql::text_array(streams), sql::int_array(versions),
-         sql::text_array(ids), sql::text_array(types), sql::int_array(schema_versions),
-         sql::int_array(occurred), sql::text_array(causes), sql::text_array(correlations),
-         sql::text_array(actors), sql::bytea_array(payloads), sql::bytea_array(prevs),
-         sql::bytea_array(hashes)});
-}
-
-void WriteTx::save_snapshots(const std::vector<StreamSnapshot>& snapshots) {
-    if (snapshots.empty()) return;
-    std::vector<std::string> ids, states, hashes;
-    std::vector<int64_t> versions;
+    std::vector<std::string> snap_ids, snap_states, snap_hashes;
+    std::vector<int64_t> snap_versions;
     for (const auto& s : snapshots) {
-        ids.push_back(s.stream_id);
-        versions.push_back(s.version);
-        states.push_back(s.state);
-        hashes.push_back(s.last_hash);
+        snap_ids.push_back(s.stream_id);
+        snap_versions.push_back(s.version);
+        snap_states.push_back(s.state);
+        snap_hashes.push_back(s.last_hash);
     }
-    tx_.exec(
-        "UPDATE snapshots s SET version = u.version, state = u.state, last_hash = u.last_hash"
-        " FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u(stream_id, version, state, last_hash)"
-        " WHERE s.stream_id = u.stream_id",
-        {sql::text_array(ids), sql::int_array(versions), sql::bytea_array(states), sql::bytea_array(hashes)});
-}
-
-void WriteTx::save_responses(const std::vector<std::pair<IdempotencyKey, StoredResponse>>& responses) {
-    if (responses.empty()) return;
-    std::vector<std::string> principals, keys, hashes, bodies;
+    std::vector<std::string> principals, keys, body_hashes, bodies;
     std::vector<int64_t> statuses;
     for (const auto& [k, r] : responses) {
         principals.push_back(k.principal);
         keys.push_back(k.key);
-        hashes.push_back(r.body_hash);
+        body_hashes.push_back(r.body_hash);
         statuses.push_back(r.status);
         bodies.push_back(r.body);
     }
+    // Data-modifying CTEs all run, in one statement and one round trip.
     tx_.exec(
-        "INSERT INTO idempotency (principal, key, body_hash, status, response)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::text[])",
-        {sql::text_array(principals), sql::text_array(keys), sql::bytea_array(hashes),
-         sql::int_array(statuses), sql::text_array(bodies)});
+        "WITH events AS ("
+        "  INSERT INTO journal (position, stream_id, stream_version, event_id, type, schema_version,"
+        "    occurred_at_unix_ms, causation_id, correlation_id, actor, payload, prev_hash, hash)"
+        "  SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[],"
+        "    $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[], $13::bytea[])"
+        "  RETURNING 1),"
+        " snaps AS ("
+        "  UPDATE snapshots s SET version = u.version, state = u.state, last_hash = u.last_hash"
+        "  FROM unnest($14::text[], $15::bigint[], $16::bytea[], $17::bytea[]) AS u(stream_id, version, state, last_hash)"
+        "  WHERE s.stream_id = u.stream_id RETURNING 1),"
+        " responses AS ("
+        "  INSERT INTO idempotency (principal, key, body_hash, status, response)"
+        "  SELECT * FROM unnest($18::text[], $19::text[], $20::bytea[], $21::int[], $22::text[]) RETURNING 1)"
+        " SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM snaps), (SELECT count(*) FROM responses)",
+        {sql::int_array(positions), sql::text_array(streams), sql::int_array(versions), sql::text_array(ids),
+         sql::text_array(types), sql::int_array(schema_versions), sql::int_array(occurred),
+         sql::text_array(causes), sql::text_array(correlations), sql::text_array(actors),
+         sql::bytea_array(payloads), sql::bytea_array(prevs), sql::bytea_array(hashes),
+         sql::text_array(snap_ids), sql::int_array(snap_versions), sql::bytea_array(snap_states),
+         sql::bytea_array(snap_hashes), sql::text_array(principals), sql::text_array(keys),
+         sql::bytea_array(body_hashes), sql::int_array(statuses), sql::text_array(bodies)});
 }
 
 std::vector<v1::EventEnvelope> read_after(sql::Tx& tx, int64_t position, int64_t limit) {

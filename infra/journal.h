@@ -41,20 +41,27 @@ struct StreamSnapshot {
     std::string last_hash;   // genesis hash for a new stream
 };
 
-// Operations inside one batch transaction. REQUIRES: one WriteTx per sql::Tx.
+// Operations inside one batch transaction, in as few round trips as possible
+// (each costs the most when the machine is busy). REQUIRES: one WriteTx per sql::Tx.
 class WriteTx {
 public:
     explicit WriteTx(sql::Tx& tx) : tx_(tx) {}
 
-    std::map<IdempotencyKey, StoredResponse> find_responses(const std::vector<IdempotencyKey>& keys);
-    std::map<std::string, Principal> load_principals(const std::vector<std::string>& ids);
+    struct Context {
+        std::map<IdempotencyKey, StoredResponse> responses;
+        std::map<std::string, Principal> principals;
+    };
+    // Stored responses for the keys and the principals' records, in one query.
+    Context load_context(const std::vector<IdempotencyKey>& keys, const std::vector<std::string>& principal_ids);
     // Creates missing snapshots, then locks all of them in stream-id order.
     std::map<std::string, StreamSnapshot> lock_streams(std::vector<std::string> stream_ids);
-    // Takes the journal head lock (held to commit), assigns consecutive positions
-    // in vector order and inserts the events. Events must be sealed.
-    void append(std::vector<v1::EventEnvelope>& events);
-    void save_snapshots(const std::vector<StreamSnapshot>& snapshots);
-    void save_responses(const std::vector<std::pair<IdempotencyKey, StoredResponse>>& responses);
+    // Takes the journal head lock (held to commit) and sets consecutive positions on the
+    // events in vector order.
+    void reserve_positions(std::vector<v1::EventEnvelope>& events);
+    // Inserts the (sealed, positioned) events, updates the snapshots and stores the
+    // idempotency responses, in one statement.
+    void write(const std::vector<v1::EventEnvelope>& events, const std::vector<StreamSnapshot>& snapshots,
+               const std::vector<std::pair<IdempotencyKey, StoredResponse>>& responses);
 
 private:
     sql::Tx& tx_;

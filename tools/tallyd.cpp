@@ -92,7 +92,8 @@ int main() {
     infra::Relay relay(pool, cfg.pg_url, cfg.kafka_brokers, cfg.kafka_topic, cfg.kafka_partitions);
     commands::Pipeline pipeline(
         pool,
-        commands::PipelineOptions{cfg.batch_commands_max, cfg.batch_wait_us, cfg.queue_commands_max, 3},
+        commands::PipelineOptions{cfg.batch_commands_max, cfg.batch_wait_us, cfg.queue_commands_max, 3,
+                                  cfg.pipeline_writers},
         now_ms, [&relay] { relay.notify(); });
 
     std::vector<std::unique_ptr<projectors::Runner>> runners;

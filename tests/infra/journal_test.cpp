@@ -43,8 +43,8 @@ void append_tx(sql::Pool& pool, const std::string& stream, int n, const std::str
         auto snaps = w.lock_streams({stream});
         auto snap = snaps.at(stream);
         auto evs = make_events(snap, n, cmd);
-        w.append(evs);
-        w.save_snapshots({snap});
+        w.reserve_positions(evs);
+        w.write(evs, {snap}, {});
         if (hold) hold();
     });
     ASSERT_TRUE(r) << r.error().message;
@@ -90,7 +90,8 @@ TEST(Journal, StreamVersionIsUniqueEvenWithoutTheSnapshotLock) {
         WriteTx w(tx);
         StreamSnapshot stale{"s", 0, "", events::genesis_hash()};
         auto evs = make_events(stale, 1, "c2");
-        w.append(evs);
+        w.reserve_positions(evs);
+        w.write(evs, {}, {});
     });
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, sql::DbErrorKind::conflict);
