@@ -225,7 +225,18 @@ void Pipeline::process(std::vector<Submission>& batch) {
         }
         last_error = result.error();
         if (last_error.kind == sql::DbErrorKind::rejected) {
-            spdlog::error("batch of {} refused by the database: {}", batch.size(), last_error.message);
+            if (batch.size() > 1) {
+                // One command the database refuses must not fail its neighbours: split the
+                // batch and retry the halves until the offender stands alone.
+                std::vector<Submission> second(std::make_move_iterator(batch.begin() + static_cast<long>(batch.size() / 2)),
+                                               std::make_move_iterator(batch.end()));
+                batch.resize(batch.size() / 2);
+                process(batch);
+                process(second);
+                return;
+            }
+            spdlog::error("command refused by the database (request {}): {}", batch.front().correlation_id,
+                          last_error.message);
             break;
         }
         spdlog::warn("batch of {} failed (attempt {}): {}", batch.size(), attempt, last_error.message);
@@ -254,7 +265,10 @@ void Pipeline::process(std::vector<Submission>& batch) {
         if (on_commit_) on_commit_();
     }
     for (size_t i = 0; i < batch.size(); ++i) {
-        if (!committed)
+        if (!committed && last_error.kind == sql::DbErrorKind::rejected)
+            outcomes[i] = Rejection{RejectionKind::internal, "internal_error",
+                                    "the command was not recorded; the database refused it"};
+        else if (!committed)
             outcomes[i] = Rejection{RejectionKind::retry_later, "storage_unavailable",
                                     "the command was not recorded: " + last_error.message};
         TALLY_ASSERT(outcomes[i].has_value(), "submission {} left unanswered", i);

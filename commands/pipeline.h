@@ -45,6 +45,7 @@ enum class RejectionKind : uint16_t {
     retry_later = 3,     // 503
     unauthenticated = 4, // 401
     forbidden = 5,       // 403
+    internal = 6,        // 500: the database refused what we wrote; a bug to fix, not to retry
 };
 
 struct Rejection {

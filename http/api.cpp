@@ -70,6 +70,7 @@ int status_of(commands::RejectionKind k) {
         case commands::RejectionKind::retry_later: return 503;
         case commands::RejectionKind::unauthenticated: return 401;
         case commands::RejectionKind::forbidden: return 403;
+        case commands::RejectionKind::internal: return 500;
     }
     return 500;
 }
@@ -100,6 +101,11 @@ Response problem(int status, const std::string& code, const std::string& detail,
 }
 
 Api::Api(ApiDeps deps) : deps_(std::move(deps)) {}
+
+Api::~Api() {
+    std::lock_guard lock(rebuilds_mu_);
+    for (auto& r : rebuilds_) r.thread.join();
+}
 
 bool Api::ready() {
     bool ok = false;
@@ -309,11 +315,21 @@ void Api::handle(Request req, Respond respond) {
                 if (r->name() == parts[2]) runner = r;
             if (!runner) return fail(404, "not_found", "no projector named " + parts[2]);
             // A rebuild takes a while: it runs on its own thread and answers when swapped in.
-            std::thread([runner, respond, rid] {
-                auto result = runner->rebuild();
-                if (!result) return respond(problem(409, "rebuild_refused", result.error(), "", rid));
-                respond(json_response(200, {{"projector", runner->name()}, {"events_replayed", *result}}));
-            }).detach();
+            std::lock_guard lock(rebuilds_mu_);
+            std::erase_if(rebuilds_, [](Rebuild& r) {
+                if (!r.done->load()) return false;
+                r.thread.join();
+                return true;
+            });
+            auto done = std::make_shared<std::atomic<bool>>(false);
+            rebuilds_.push_back({std::thread([runner, respond, rid, done] {
+                                     auto result = runner->rebuild();
+                                     if (!result) respond(problem(409, "rebuild_refused", result.error(), "", rid));
+                                     else respond(json_response(200, {{"projector", runner->name()},
+                                                                      {"events_replayed", *result}}));
+                                     *done = true;
+                                 }),
+                                 done});
             return;
         }
         return fail(404, "not_found", "no route for " + req.method + " " + path);

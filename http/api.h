@@ -2,9 +2,12 @@
 // The HTTP API, independent of the socket layer: routing, authentication,
 // per-route roles, JSON <-> commands, problem documents. server.h feeds it.
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -47,6 +50,9 @@ struct ApiDeps {
 class Api {
 public:
     explicit Api(ApiDeps deps);
+    ~Api();  // waits for rebuilds still running
+    Api(const Api&) = delete;
+    Api& operator=(const Api&) = delete;
     // Answers exactly once, possibly later and from another thread.
     void handle(Request req, Respond respond);
     // /readyz: the database answers and the pipeline accepts commands.
@@ -54,6 +60,13 @@ public:
 
 private:
     ApiDeps deps_;
+    std::mutex rebuilds_mu_;
+    struct Rebuild {
+        std::thread thread;
+        std::shared_ptr<std::atomic<bool>> done;
+    };
+    // Finished ones are joined at the next request; at most one per projector runs at a time.
+    std::vector<Rebuild> rebuilds_;
 };
 
 // A problem document (RFC 9457 shape) with the field at fault, if any.

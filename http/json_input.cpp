@@ -45,6 +45,11 @@ std::optional<std::string> ObjectReader::string(const std::string& name, size_t 
         return std::nullopt;
     }
     std::string s = v->get<std::string>();
+    // JSON may carry \u0000; PostgreSQL text cannot, and a read model must never choke on input.
+    if (s.find('\0') != std::string::npos) {
+        error_ = FieldError{422, "invalid_value", name, name + " must not contain NUL characters"};
+        return std::nullopt;
+    }
     if (s.size() < length_min || s.size() > length_max) {
         error_ = FieldError{422, "invalid_value", name,
                             name + " must be " + std::to_string(length_min) + " to " + std::to_string(length_max) +

@@ -187,6 +187,41 @@ TEST(Pipeline, StopAnswersEverythingQueued) {
     EXPECT_EQ(f.journal_count(), kN);
 }
 
+namespace {
+
+// A command whose stream id PostgreSQL refuses (text cannot hold NUL): a stand-in
+// for any command that trips the database.
+class PoisonCommand final : public Command {
+public:
+    std::vector<std::string> streams() const override { return {std::string("bad\0stream", 10)}; }
+    Decision decide(const std::map<std::string, StreamState>&, const DecideContext&) const override {
+        return Accepted{};
+    }
+};
+
+}  // namespace
+
+TEST(Pipeline, ACommandTheDatabaseRefusesFailsAloneNotItsBatch) {
+    Fixture f;
+    std::promise<Outcome> a, poison, b;
+    ASSERT_TRUE(f.pipeline.submit(grant_submission("admin-1", "k1", "c1", 100, a)));
+    Submission bad;
+    bad.claims = {"admin-1", "admin", 1};
+    bad.idempotency_key = "poison";
+    bad.body_hash = "x";
+    bad.command = std::make_unique<PoisonCommand>();
+    bad.done = [&poison](Outcome o) { poison.set_value(std::move(o)); };
+    ASSERT_TRUE(f.pipeline.submit(std::move(bad)));
+    ASSERT_TRUE(f.pipeline.submit(grant_submission("admin-1", "k2", "c2", 200, b)));
+    f.pipeline.start();
+    EXPECT_EQ(reply_of(a.get_future().get()).status, 201);
+    EXPECT_EQ(reply_of(b.get_future().get()).status, 201);
+    auto p = poison.get_future().get();
+    ASSERT_TRUE(std::holds_alternative<Rejection>(p));
+    EXPECT_EQ(std::get<Rejection>(p).kind, RejectionKind::internal);
+    EXPECT_EQ(f.journal_count(), 2);
+}
+
 TEST(Pipeline, DatabaseDownAnswersRetryLaterAndWritesNothing) {
     Fixture f;
     // A pool pointed at a port nobody listens on.

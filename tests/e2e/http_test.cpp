@@ -128,6 +128,9 @@ TEST(Http, BadInputGetsAProblemDocumentAndWritesNothing) {
         {"zero", body(0), "k", 422, "amount_must_be_positive", "amount_minor"},
         {"unknown currency", body(100, "ABC"), "k", 422, "unknown_currency", "currency"},
         {"empty reason", body(100, "USD", ""), "k", 422, "invalid_value", "reason"},
+        {"NUL in reason", R"({"amount_minor":100,"currency":"USD","reason":"a\u0000b"})", "k", 422, "invalid_value", "reason"},
+        {"invalid UTF-8", "{\"amount_minor\":100,\"currency\":\"USD\",\"reason\":\"\xc3\x28\"}", "k", 400, "malformed_json", ""},
+        {"huge integer", R"({"amount_minor":99999999999999999999,"currency":"USD","reason":"r"})", "k", 400, "wrong_type", "amount_minor"},
         {"no idempotency key", body(100), "", 400, "idempotency_key_required", "Idempotency-Key"},
     };
     for (const auto& tc : cases) {

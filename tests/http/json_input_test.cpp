@@ -36,6 +36,13 @@ TEST(ObjectReader, NamesTheProblem) {
     EXPECT_EQ(read(R"({"amount_minor":18446744073709551615,"currency":"USD"})")->code, "invalid_value");
 }
 
+TEST(ObjectReader, RefusesNulAndInvalidUtf8) {
+    auto nul = read(R"({"amount_minor":1,"currency":"US\u0000"})");
+    EXPECT_EQ(nul->code, "invalid_value");
+    EXPECT_EQ(nul->field, "currency");
+    EXPECT_EQ(read("{\"amount_minor\":1,\"currency\":\"\xff\xfe\x41\"}")->code, "malformed_json");
+}
+
 TEST(ObjectReader, FirstErrorWins) {
     auto e = read(R"({"amount_minor":"x","currency":5,"zzz":1})");
     EXPECT_EQ(e->field, "amount_minor");
