@@ -91,15 +91,20 @@ private:
         const std::string request_id = r.request_id;
         api_.handle(std::move(r), [self = shared_from_this(), started, route, method, request_id](Response res) {
             res.headers.emplace_back("X-Request-Id", request_id);
-            net::post(self->stream_.get_executor(), [self, res = std::move(res), started, route, method]() mutable {
+            net::post(self->stream_.get_executor(), [self, res = std::move(res), started, route, method,
+                                                     request_id]() mutable {
                 const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
                 auto& m = metrics::global();
                 m.counter("tally_http_requests_total",
                           fmt::format("route=\"{}\",method=\"{}\",status=\"{}\"", route, method, res.status)).add();
                 m.histogram("tally_http_request_seconds", fmt::format("route=\"{}\"", route), metrics::latency_buckets())
                     .observe(seconds);
-                if (res.status >= 500) spdlog::warn("{} {} -> {}: {}", method, route, res.status, res.body);
-                else spdlog::debug("{} {} -> {}", method, route, res.status);
+                if (res.status >= 500)
+                    spdlog::warn("request_id={} method={} route={} status={} seconds={:.6f} body={}", request_id,
+                                 method, route, res.status, seconds, res.body);
+                else
+                    spdlog::debug("request_id={} method={} route={} status={} seconds={:.6f}", request_id, method,
+                                  route, res.status, seconds);
                 self->write(std::move(res), route);
             });
         });
