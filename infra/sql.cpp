@@ -6,23 +6,14 @@
 #include <charconv>
 #include <functional>
 #include <thread>
+#include <type_traits>
 #include <unordered_set>
 
 #include "domain/assert.h"
+#include "events/envelope.h"
 
 namespace tally::sql {
 namespace {
-
-std::string hex(std::string_view bytes) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (unsigned char c : bytes) {
-        out.push_back(kDigits[c >> 4]);
-        out.push_back(kDigits[c & 0xf]);
-    }
-    return out;
-}
 
 void quote_into(std::string& out, std::string_view item) {
     out.push_back('"');
@@ -161,15 +152,18 @@ void Pool::release(std::unique_ptr<Connection> c) {
     cv_.notify_one();
 }
 
-std::expected<void, DbError> Pool::transact(const std::function<void(Tx&)>& fn) {
+// Runs fn on a pooled connection inside a TxType (pqxx::work commits, nontransaction
+// autocommits each statement), turning any libpqxx exception into a DbError.
+template <typename TxType>
+std::expected<void, DbError> Pool::run(const std::function<void(Tx&)>& fn) {
     std::unique_ptr<Connection> c;
     try {
         c = acquire();
         {
-            pqxx::work tx(c->raw());
-            TxImpl<pqxx::work> facade(*c, tx);
+            TxType tx(c->raw());
+            TxImpl<TxType> facade(*c, tx);
             fn(facade);
-            tx.commit();
+            if constexpr (std::is_same_v<TxType, pqxx::work>) tx.commit();
         }
         release(std::move(c));
         return {};
@@ -185,25 +179,10 @@ std::expected<void, DbError> Pool::transact(const std::function<void(Tx&)>& fn) 
     }
 }
 
+std::expected<void, DbError> Pool::transact(const std::function<void(Tx&)>& fn) { return run<pqxx::work>(fn); }
+
 std::expected<void, DbError> Pool::autocommit(const std::function<void(Tx&)>& fn) {
-    std::unique_ptr<Connection> c;
-    try {
-        c = acquire();
-        {
-            pqxx::nontransaction tx(c->raw());
-            TxImpl<pqxx::nontransaction> facade(*c, tx);
-            fn(facade);
-        }
-        release(std::move(c));
-        return {};
-    } catch (const std::exception& e) {
-        DbError err = classify(e);
-        if (c) {
-            if (err.kind == DbErrorKind::unavailable) c.reset();
-            release(std::move(c));
-        }
-        return std::unexpected(std::move(err));
-    }
+    return run<pqxx::nontransaction>(fn);
 }
 
 Session::Session(const std::string& url) : conn_(std::make_unique<Connection>(url)) {}
@@ -222,7 +201,7 @@ Param bytea_param(std::string_view bytes) {
     std::string out;
     out.reserve(2 + bytes.size() * 2);
     out.append("\\x");
-    out.append(hex(bytes));
+    out.append(events::to_hex(bytes));
     return out;
 }
 
@@ -241,7 +220,7 @@ std::string bytea_array(const std::vector<std::string>& items) {
     for (size_t i = 0; i < items.size(); ++i) {
         if (i) out.push_back(',');
         out += "\"\\\\x";
-        out += hex(items[i]);
+        out += events::to_hex(items[i]);
         out.push_back('"');
     }
     out.push_back('}');

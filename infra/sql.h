@@ -72,6 +72,8 @@ public:
     const std::string& url() const { return url_; }
 
 private:
+    template <typename TxType>
+    std::expected<void, DbError> run(const std::function<void(Tx&)>& fn);
     std::unique_ptr<Connection> acquire();
     void release(std::unique_ptr<Connection> c);
 

@@ -60,6 +60,14 @@ void run_burst(int port, const std::string& token, Burst& b, std::atomic<bool>& 
     for (auto& t : ts) t.join();
 }
 
+// Waits until the burst has `n` acknowledged grants.
+bool acked_at_least(Burst& b, size_t n) {
+    return testing::eventually([&] {
+        std::lock_guard lock(b.mu);
+        return b.acked.size() >= n;
+    });
+}
+
 int64_t scalar(sql::Pool& pool, const std::string& q) {
     int64_t v = -1;
     EXPECT_TRUE(pool.transact([&](sql::Tx& tx) { v = tx.exec(q).at(0).i64(0); }));
@@ -101,10 +109,7 @@ TEST(Crash, KilledDuringABurstLosesNothingAcknowledgedAndHalfWritesNothing) {
         tallyd.start();
         std::atomic<bool> stop{false};
         std::thread load([&] { run_burst(tallyd.port(), token, burst, stop, 8); });
-        ASSERT_TRUE(testing::eventually([&] {
-            std::lock_guard lock(burst.mu);
-            return burst.acked.size() >= 300;
-        }));
+        ASSERT_TRUE(acked_at_least(burst, 300));
         tallyd.kill9();
         stop = true;
         load.join();
@@ -172,10 +177,7 @@ TEST(Crash, GracefulStopAnswersWhatItAccepted) {
     tallyd.start();
     std::atomic<bool> stop{false};
     std::thread load([&] { run_burst(tallyd.port(), token, burst, stop, 4); });
-    ASSERT_TRUE(testing::eventually([&] {
-        std::lock_guard lock(burst.mu);
-        return burst.acked.size() >= 100;
-    }));
+    ASSERT_TRUE(acked_at_least(burst, 100));
     tallyd.stop();  // SIGTERM
     stop = true;
     load.join();
