@@ -1,0 +1,160 @@
+// Invariants of the pricing engine over random marketplaces and carts.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include "domain/pricing.h"
+
+namespace tally::pricing {
+namespace {
+
+const Currency kUsd = *Currency::parse("USD");
+constexpr int64_t kNow = 1'800'000'000'000;
+
+struct World {
+    Catalog catalog;
+    Customer customer;
+    Cart cart;
+};
+
+template <typename T>
+std::optional<T> maybe_of(const rc::Gen<T>& gen) {
+    if (*rc::gen::arbitrary<bool>()) return *gen;
+    return std::nullopt;
+}
+
+World gen_world() {
+    World w{Catalog{}, Customer{}, Cart{kUsd, {}, {}, "US", true}};
+    const int vendors = *rc::gen::inRange(1, 4);
+    for (int v = 0; v < vendors; ++v) {
+        const std::string id = "v" + std::to_string(v);
+        ShippingRule ship{*rc::gen::inRange<int64_t>(0, 2000), {{"CA", *rc::gen::inRange<int64_t>(0, 3000)}},
+                          maybe_of(rc::gen::inRange<int64_t>(0, 20000))};
+        w.catalog.vendors.insert_or_assign(id, Vendor{id, kUsd, maybe_of(rc::gen::inRange<uint32_t>(0, 10001)), ship});
+    }
+    const int products = *rc::gen::inRange(1, 7);
+    for (int p = 0; p < products; ++p) {
+        Product pr;
+        pr.sku = "p" + std::to_string(p);
+        pr.vendor_id = "v" + std::to_string(*rc::gen::inRange(0, vendors));
+        pr.base_minor = *rc::gen::inRange<int64_t>(0, 100000);
+        if (*rc::gen::arbitrary<bool>())
+            pr.bulk_tiers = {{*rc::gen::inRange<int64_t>(1, 50), *rc::gen::inRange<int64_t>(0, 100000)}};
+        if (*rc::gen::arbitrary<bool>()) pr.wholesale_minor = *rc::gen::inRange<int64_t>(0, 100000);
+        if (*rc::gen::arbitrary<bool>())
+            pr.matrix[{"coated", "", ""}] = {{*rc::gen::inRange<int64_t>(1, 100), *rc::gen::inRange<int64_t>(0, 5000)}};
+        pr.commission_bps = maybe_of(rc::gen::inRange<uint32_t>(0, 10001));
+        w.catalog.products[pr.sku] = pr;
+    }
+    w.catalog.site_commission_bps = *rc::gen::inRange<uint32_t>(0, 10001);
+    w.catalog.service_fee = {*rc::gen::inRange<uint32_t>(0, 1000), *rc::gen::inRange<int64_t>(0, 500)};
+    if (products >= 2 && *rc::gen::arbitrary<bool>())
+        w.catalog.bundles.push_back(Bundle{"b", {"p0", "p1"}, *rc::gen::inRange<uint32_t>(1, 10001)});
+    const int coupons = *rc::gen::inRange(0, 4);
+    for (int c = 0; c < coupons; ++c) {
+        Coupon cp;
+        cp.code = "C" + std::to_string(c);
+        cp.kind = *rc::gen::arbitrary<bool>() ? CouponKind::percent : CouponKind::fixed;
+        cp.percent_bps = *rc::gen::inRange<uint32_t>(0, 10001);
+        cp.fixed_minor = *rc::gen::inRange<int64_t>(0, 50000);
+        cp.priority = *rc::gen::inRange(0, 3);
+        w.catalog.coupons[cp.code] = cp;
+        w.cart.coupon_codes.push_back(cp.code);
+    }
+    w.customer = Customer{"c", *rc::gen::arbitrary<bool>(), *rc::gen::inRange<uint32_t>(0, 3001),
+                          *rc::gen::inRange<int64_t>(0, 2'000'000), {}};
+    const int lines = *rc::gen::inRange(1, 9);
+    for (int l = 0; l < lines; ++l) {
+        CartLine line{"p" + std::to_string(*rc::gen::inRange(0, products)), *rc::gen::inRange<int64_t>(1, 1000), {}, ""};
+        if (*rc::gen::arbitrary<bool>()) line.options.material = "coated";
+        w.cart.lines.push_back(line);
+    }
+    w.cart.ship_to_country = *rc::gen::arbitrary<bool>() ? "CA" : "US";
+    w.cart.apply_credit = *rc::gen::arbitrary<bool>();
+    return w;
+}
+
+}  // namespace
+
+RC_GTEST_PROP(PricingProperties, SplitsSumToTotalsAndNothingIsNegative, ()) {
+    const World w = gen_world();
+    auto r = price(w.cart, w.catalog, w.customer, kNow);
+    RC_TAG(r ? "priced" : std::string(to_string(r.error().code)));  // shows how often each path runs
+    if (!r) {
+        // Only the rules that random worlds can break may refuse.
+        RC_ASSERT(r.error().code == PricingRejection::coupon_min_spend_not_met ||
+                  r.error().code == PricingRejection::amount_too_small_after_credit);
+        return;
+    }
+    const Breakdown& b = *r;
+    int64_t net = 0, gross = 0, coupon_lines = 0;
+    for (const auto& l : b.lines) {
+        RC_ASSERT(l.bundle_discount_minor >= 0);
+        RC_ASSERT(l.coupon_discount_minor >= 0);
+        RC_ASSERT(l.loyalty_discount_minor >= 0);
+        RC_ASSERT(l.net_minor >= 0);
+        RC_ASSERT(l.net_minor == l.gross_minor - l.bundle_discount_minor - l.coupon_discount_minor - l.loyalty_discount_minor);
+        net += l.net_minor;
+        gross += l.gross_minor;
+        coupon_lines += l.coupon_discount_minor;
+    }
+    int64_t coupons = 0;
+    for (const auto& c : b.coupons) {
+        RC_ASSERT(c.discount_minor >= 0);
+        coupons += c.discount_minor;
+    }
+    RC_ASSERT(coupons == coupon_lines);
+    RC_ASSERT(net == b.goods_net_minor);
+    RC_ASSERT(gross == b.goods_gross_minor);
+    RC_ASSERT(b.discounts_minor == gross - net);
+    int64_t vendor_goods = 0, payable = 0, commission = 0, shipping = 0;
+    for (const auto& v : b.vendors) {
+        RC_ASSERT(v.payable_minor >= 0);
+        RC_ASSERT(v.commission_minor >= 0 && v.commission_minor <= v.goods_net_minor);
+        vendor_goods += v.goods_net_minor;
+        payable += v.payable_minor;
+        commission += v.commission_minor;
+        shipping += v.shipping_minor;
+    }
+    RC_ASSERT(vendor_goods == b.goods_net_minor);
+    RC_ASSERT(shipping == b.shipping_minor);
+    RC_ASSERT(commission == b.commission_minor);
+    RC_ASSERT(b.total_minor == b.goods_net_minor + b.shipping_minor + b.service_fee_minor);
+    RC_ASSERT(payable + commission + b.service_fee_minor == b.total_minor);
+    RC_ASSERT(b.credit_applied_minor >= 0 && b.credit_applied_minor <= b.total_minor);
+    RC_ASSERT(b.credit_applied_minor <= w.customer.credit_available_minor);
+    RC_ASSERT(b.amount_due_minor == b.total_minor - b.credit_applied_minor);
+    RC_ASSERT(b.zero_payment == (b.amount_due_minor == 0));
+    RC_ASSERT(b.amount_due_minor == 0 || b.amount_due_minor >= kUsd.minimum_charge_minor());
+}
+
+RC_GTEST_PROP(PricingProperties, QuotingTwiceGivesTheSameAnswer, ()) {
+    const World w = gen_world();
+    auto a = price(w.cart, w.catalog, w.customer, kNow);
+    auto b = price(w.cart, w.catalog, w.customer, kNow);
+    RC_ASSERT(a.has_value() == b.has_value());
+    if (!a) {
+        RC_ASSERT(a.error().code == b.error().code);
+        return;
+    }
+    RC_ASSERT(a->total_minor == b->total_minor);
+    RC_ASSERT(a->amount_due_minor == b->amount_due_minor);
+    for (size_t i = 0; i < a->lines.size(); ++i) RC_ASSERT(a->lines[i].net_minor == b->lines[i].net_minor);
+}
+
+RC_GTEST_PROP(PricingProperties, AllocationSumsToTheAmount, ()) {
+    const auto weights = *rc::gen::container<std::vector<int64_t>>(rc::gen::inRange<int64_t>(0, 1'000'000'000));
+    int64_t total = 0;
+    for (auto w : weights) total += w;
+    const int64_t amount = total == 0 ? 0 : *rc::gen::inRange<int64_t>(0, total + 1);
+    const auto parts = allocate(amount, weights);
+    int64_t sum = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        RC_ASSERT(parts[i] >= 0);
+        RC_ASSERT(parts[i] <= weights[i]);
+        sum += parts[i];
+    }
+    RC_ASSERT(sum == amount);
+}
+
+}  // namespace tally::pricing
