@@ -25,7 +25,7 @@ std::string binary_dir();
 int free_port();
 
 // Polls `pred` until it holds or the timeout passes; returns the last result.
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // The JWT key ring shared by tests and the tallyd processes they start.
 inline constexpr const char* kTestJwtKeys = "test:0123456789abcdef0123456789abcdef,old:fedcba9876543210fedcba9876543210";
