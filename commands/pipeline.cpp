@@ -39,6 +39,15 @@ Rejection principal_problem(const Claims& claims, const std::map<std::string, jo
 
 }  // namespace
 
+bool has_permission(const std::vector<std::string>& permissions, const std::string& resource,
+                    const std::string& action) {
+    for (const auto& p : permissions) {
+        if (p == resource + "." + action) return true;
+        if (action == "view" && p == resource + ".manage") return true;
+    }
+    return false;
+}
+
 std::string command_id_for(const std::string& principal, const std::string& idempotency_key) {
     return events::to_hex(events::sha256(principal + "\n" + idempotency_key)).substr(0, 32);
 }
@@ -166,7 +175,9 @@ void Pipeline::process(std::vector<Submission>& batch) {
             const int64_t now = clock_();
             for (size_t i : to_decide) {
                 auto& s = batch[i];
-                DecideContext ctx{command_id_for(s.claims.principal_id, s.idempotency_key), s.claims.principal_id, now};
+                const auto& principal = principals.at(s.claims.principal_id);
+                DecideContext ctx{command_id_for(s.claims.principal_id, s.idempotency_key), s.claims.principal_id, now,
+                                  principal.role, principal.permissions};
                 Decision d = s.command->decide(states, ctx);
                 if (auto* r = std::get_if<Rejection>(&d)) {
                     outcomes[i] = std::move(*r);

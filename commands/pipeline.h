@@ -73,7 +73,15 @@ struct DecideContext {
     std::string command_id;
     std::string actor;
     int64_t now_unix_ms = 0;
+    // The principal as read inside this batch's transaction: authorisation that depends
+    // on permissions or ownership is decided here, on fresh data.
+    std::string role;
+    std::vector<std::string> permissions;
 };
+
+// `resource.action` granted, where `.manage` implies `.view`.
+bool has_permission(const std::vector<std::string>& permissions, const std::string& resource,
+                    const std::string& action);
 
 // An accepted decision: the events, the new snapshot bytes, and the reply once
 // the events have positions.

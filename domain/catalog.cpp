@@ -101,9 +101,9 @@ pricing::Vendor to_pricing(const v1::VendorDefinition& v) {
     pricing::ShippingRule ship;
     ship.flat_minor = v.shipping().flat_minor();
     for (const auto& [country, fee] : v.shipping().per_country_minor()) ship.per_country_minor[country] = fee;
-    if (v.shipping().has_free_over()) ship.free_over_minor = v.shipping().free_over_minor();
+    if (v.shipping().has_free_over_minor()) ship.free_over_minor = v.shipping().free_over_minor();
     return pricing::Vendor{v.vendor_id(), *currency,
-                           v.has_commission() ? std::optional<uint32_t>(v.commission_bps()) : std::nullopt, ship};
+                           v.has_commission_bps() ? std::optional<uint32_t>(v.commission_bps()) : std::nullopt, ship};
 }
 
 pricing::Product to_pricing(const v1::ProductDefinition& p) {
@@ -113,11 +113,11 @@ pricing::Product to_pricing(const v1::ProductDefinition& p) {
     out.country_of_origin = p.country_of_origin();
     out.base_minor = p.base_minor();
     out.bulk_tiers = breaks_of(p.bulk_tiers());
-    if (p.has_wholesale()) out.wholesale_minor = p.wholesale_minor();
+    if (p.has_wholesale_minor()) out.wholesale_minor = p.wholesale_minor();
     for (const auto& cell : p.matrix())
         out.matrix[{cell.material(), cell.finish(), cell.turnaround()}] = breaks_of(cell.breaks());
     for (const auto& v : p.variant_overrides()) out.variant_overrides[v.variant_id()] = v.unit_minor();
-    if (p.has_commission()) out.commission_bps = p.commission_bps();
+    if (p.has_commission_bps()) out.commission_bps = p.commission_bps();
     return out;
 }
 

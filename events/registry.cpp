@@ -5,20 +5,28 @@
 #include <nlohmann/json.hpp>
 
 #include "events/envelope.h"
+#include "tally/v1/catalog.pb.h"
 #include "tally/v1/credit.pb.h"
+#include "tally/v1/stock.pb.h"
 
 namespace tally::events {
 
 std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelope& e) {
     std::unique_ptr<google::protobuf::Message> msg;
     if (e.type() == kCreditGranted) msg = std::make_unique<v1::CreditGranted>();
+    else if (e.type() == kVendorDefined) msg = std::make_unique<v1::VendorDefined>();
+    else if (e.type() == kProductDefined) msg = std::make_unique<v1::ProductDefined>();
+    else if (e.type() == kStockAdjusted) msg = std::make_unique<v1::StockAdjusted>();
+    else if (e.type() == kStockReserved) msg = std::make_unique<v1::StockReserved>();
+    else if (e.type() == kStockReleased) msg = std::make_unique<v1::StockReleased>();
     // Version 1 is the only version so far; an upcaster would rewrite older payloads here.
     if (!msg || !msg->ParseFromString(e.payload())) return nullptr;
     return msg;
 }
 
 int current_schema_version(std::string_view type) {
-    if (type == kCreditGranted) return 1;
+    for (auto known : {kCreditGranted, kVendorDefined, kProductDefined, kStockAdjusted, kStockReserved, kStockReleased})
+        if (type == known) return 1;
     return 0;
 }
 

@@ -18,6 +18,11 @@ class Message;
 namespace tally::events {
 
 inline constexpr std::string_view kCreditGranted = "CreditGranted";
+inline constexpr std::string_view kVendorDefined = "VendorDefined";
+inline constexpr std::string_view kProductDefined = "ProductDefined";
+inline constexpr std::string_view kStockAdjusted = "StockAdjusted";
+inline constexpr std::string_view kStockReserved = "StockReserved";
+inline constexpr std::string_view kStockReleased = "StockReleased";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.

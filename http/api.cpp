@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "commands/catalog.h"
 #include "commands/credit.h"
 #include "events/envelope.h"
 #include "events/registry.h"
@@ -82,14 +83,6 @@ struct Caller {
     journal::Principal principal;  // fresh; only loaded for reads
 };
 
-bool has_permission(const journal::Principal& p, const std::string& resource, const std::string& action) {
-    for (const auto& perm : p.permissions) {
-        if (perm == resource + "." + action) return true;
-        if (action == "view" && perm == resource + ".manage") return true;  // manage implies view
-    }
-    return false;
-}
-
 }  // namespace
 
 Response problem(int status, const std::string& code, const std::string& detail, const std::string& field,
@@ -162,32 +155,26 @@ void Api::handle(Request req, Respond respond) {
         return Caller{*claims, *p};
     };
 
-    // POST /v1/customers/{id}/credit-grants  (admin)
-    if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "credit-grants") {
-        if (req.method != "POST") return fail(405, "method_not_allowed", "use POST");
-        if (claims->role != "admin") return fail(403, "forbidden", "only admins grant store credit");
-        if (!valid_id(parts[2])) return fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+    // Commands: an Idempotency-Key is required; the answer comes after the batch commits.
+    auto idempotency_key = [&]() -> std::optional<std::string> {
         auto key = req.headers.find("idempotency-key");
-        if (key == req.headers.end() || key->second.empty())
-            return fail(400, "idempotency_key_required", "commands need an Idempotency-Key header", "Idempotency-Key");
-        if (key->second.size() > 255)
-            return fail(400, "invalid_idempotency_key", "Idempotency-Key is at most 255 bytes", "Idempotency-Key");
-        ObjectReader in(req.body);
-        auto amount = in.int64("amount_minor");
-        auto currency_code = in.string("currency", 3, 3);
-        auto reason = in.string("reason", 1, 500);
-        if (auto err = in.finish()) return fail(err->status, err->code, err->detail, err->field);
-        if (*amount <= 0) return fail(422, "amount_must_be_positive", "amount_minor must be greater than zero", "amount_minor");
-        auto currency = Currency::parse(*currency_code);
-        if (!currency) return fail(422, "unknown_currency", *currency_code + " is not a supported ISO 4217 currency", "currency");
-
-        credit::GrantCredit cmd{"", parts[2], Money{*amount, *currency}, *reason, claims->sub};
+        if (key == req.headers.end() || key->second.empty()) {
+            fail(400, "idempotency_key_required", "commands need an Idempotency-Key header", "Idempotency-Key");
+            return std::nullopt;
+        }
+        if (key->second.size() > 255) {
+            fail(400, "invalid_idempotency_key", "Idempotency-Key is at most 255 bytes", "Idempotency-Key");
+            return std::nullopt;
+        }
+        return key->second;
+    };
+    auto submit = [&](std::unique_ptr<commands::Command> command, const std::string& key) {
         commands::Submission s;
         s.claims = {claims->sub, claims->role, claims->session_version};
-        s.idempotency_key = key->second;
+        s.idempotency_key = key;
         s.body_hash = events::sha256(req.method + " " + path + "\n" + req.body);
         s.correlation_id = rid;
-        s.command = commands::grant_credit(std::move(cmd), deps_.credit_policy);
+        s.command = std::move(command);
         s.done = [respond, rid](commands::Outcome outcome) {
             if (auto* reply = std::get_if<commands::Reply>(&outcome)) {
                 Response r{reply->status, "application/json", reply->body, {}};
@@ -198,8 +185,85 @@ void Api::handle(Request req, Respond respond) {
             respond(problem(status_of(rej.kind), rej.code, rej.detail, "", rid));
         };
         if (!deps_.pipeline->submit(std::move(s)))
-            return fail(503, "overloaded", "the command queue is full or the server is stopping; retry");
-        return;
+            fail(503, "overloaded", "the command queue is full or the server is stopping; retry");
+    };
+    // Nested bodies map onto a protobuf message; unknown fields and wrong types are refused.
+    auto parse_message = [&](google::protobuf::Message& msg) -> bool {
+        if (auto err = parse_json_message(req.body, msg)) {
+            fail(err->status, err->code, err->detail, err->field);
+            return false;
+        }
+        return true;
+    };
+    auto role_in = [&](std::initializer_list<const char*> roles) {
+        for (const char* r : roles)
+            if (claims->role == r) return true;
+        return false;
+    };
+
+    // PUT /v1/vendors/{id}  (admin; employee with catalog.manage)
+    if (parts.size() == 3 && parts[1] == "vendors") {
+        if (req.method != "PUT") return fail(405, "method_not_allowed", "use PUT");
+        if (!role_in({"admin", "employee"})) return fail(403, "forbidden", "only staff define vendors");
+        if (!valid_id(parts[2])) return fail(400, "invalid_path", "vendor id must be 1-64 of [A-Za-z0-9._-]", "vendor_id");
+        auto key = idempotency_key();
+        if (!key) return;
+        v1::VendorDefinition def;
+        if (!parse_message(def)) return;
+        if (!def.vendor_id().empty() && def.vendor_id() != parts[2])
+            return fail(422, "invalid_value", "vendor_id in the body must match the path", "vendor_id");
+        def.set_vendor_id(parts[2]);
+        return submit(commands::define_vendor(std::move(def)), *key);
+    }
+
+    // PUT /v1/products/{sku}  (admin; employee with catalog.manage; the product's vendor)
+    if (parts.size() == 3 && parts[1] == "products") {
+        if (req.method != "PUT") return fail(405, "method_not_allowed", "use PUT");
+        if (!role_in({"admin", "employee", "vendor"})) return fail(403, "forbidden", "only staff and vendors define products");
+        if (!valid_id(parts[2])) return fail(400, "invalid_path", "sku must be 1-64 of [A-Za-z0-9._-]", "sku");
+        auto key = idempotency_key();
+        if (!key) return;
+        v1::ProductDefinition def;
+        if (!parse_message(def)) return;
+        if (!def.sku().empty() && def.sku() != parts[2])
+            return fail(422, "invalid_value", "sku in the body must match the path", "sku");
+        def.set_sku(parts[2]);
+        if (def.vendor_id().empty() && claims->role == "vendor") def.set_vendor_id(claims->sub);
+        return submit(commands::define_product(std::move(def)), *key);
+    }
+
+    // POST /v1/products/{sku}/stock-adjustments  (admin; employee with catalog.manage; the product's vendor)
+    if (parts.size() == 4 && parts[1] == "products" && parts[3] == "stock-adjustments") {
+        if (req.method != "POST") return fail(405, "method_not_allowed", "use POST");
+        if (!role_in({"admin", "employee", "vendor"})) return fail(403, "forbidden", "only staff and vendors adjust stock");
+        if (!valid_id(parts[2])) return fail(400, "invalid_path", "sku must be 1-64 of [A-Za-z0-9._-]", "sku");
+        auto key = idempotency_key();
+        if (!key) return;
+        ObjectReader in(req.body);
+        auto delta = in.int64("delta");
+        auto reason = in.string("reason", 1, 500);
+        if (auto err = in.finish()) return fail(err->status, err->code, err->detail, err->field);
+        return submit(commands::adjust_stock(parts[2], *delta, *reason), *key);
+    }
+
+    // POST /v1/customers/{id}/credit-grants  (admin)
+    if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "credit-grants") {
+        if (req.method != "POST") return fail(405, "method_not_allowed", "use POST");
+        if (claims->role != "admin") return fail(403, "forbidden", "only admins grant store credit");
+        if (!valid_id(parts[2])) return fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+        auto key = idempotency_key();
+        if (!key) return;
+        ObjectReader in(req.body);
+        auto amount = in.int64("amount_minor");
+        auto currency_code = in.string("currency", 3, 3);
+        auto reason = in.string("reason", 1, 500);
+        if (auto err = in.finish()) return fail(err->status, err->code, err->detail, err->field);
+        if (*amount <= 0) return fail(422, "amount_must_be_positive", "amount_minor must be greater than zero", "amount_minor");
+        auto currency = Currency::parse(*currency_code);
+        if (!currency) return fail(422, "unknown_currency", *currency_code + " is not a supported ISO 4217 currency", "currency");
+
+        credit::GrantCredit cmd{"", parts[2], Money{*amount, *currency}, *reason, claims->sub};
+        return submit(commands::grant_credit(std::move(cmd), deps_.credit_policy), *key);
     }
 
     // GET /v1/customers/{id}/credit  (admin, auditor, employee with credit.view, the customer)
@@ -210,7 +274,7 @@ void Api::handle(Request req, Respond respond) {
         if (!caller) return;
         const auto& role = caller->principal.role;
         const bool allowed = role == "admin" || role == "auditor" ||
-                             (role == "employee" && has_permission(caller->principal, "credit", "view")) ||
+                             (role == "employee" && commands::has_permission(caller->principal.permissions, "credit", "view")) ||
                              (role == "customer" && caller->principal.id == parts[2]);
         if (!allowed) return fail(403, "forbidden", "you may not read this customer's credit");
         auto limit = parse_count(query, "limit", 50, 500);

@@ -1,5 +1,10 @@
 #include "http/json_input.h"
 
+#include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+
 namespace tally::http {
 
 ObjectReader::ObjectReader(std::string_view body) {
@@ -64,6 +69,38 @@ std::optional<FieldError> ObjectReader::finish() {
     for (const auto& [key, value] : doc_.items())
         if (!seen_.contains(key)) return FieldError{400, "unknown_field", key, key + " is not a field of this request"};
     return std::nullopt;
+}
+
+std::optional<FieldError> parse_json_message(std::string_view body, google::protobuf::Message& msg) {
+    // A document that is not a JSON object is malformed before it is anything else.
+    auto doc = nlohmann::json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object())
+        return FieldError{400, "malformed_json", "", "the request body must be a JSON object"};
+    std::string lower(body);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower.find("\\u0000") != std::string::npos)
+        return FieldError{422, "invalid_value", "", "strings must not contain NUL characters"};
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = false;
+    auto status = google::protobuf::util::JsonStringToMessage(std::string(body), &msg, options);
+    if (status.ok()) return std::nullopt;
+    // Protobuf names the field: "(path) name: Cannot find field." for unknown fields,
+    // "(path): invalid value ..." for wrong types.
+    std::string detail(status.message());
+    std::string path, field;
+    if (!detail.empty() && detail[0] == '(') {
+        const auto close = detail.find(')');
+        if (close != std::string::npos) path = detail.substr(1, close - 1);
+    }
+    const std::string unknown = ": Cannot find field.";
+    if (auto at = detail.find(unknown); at != std::string::npos) {
+        const auto start = path.empty() ? 0 : detail.find(") ") + 2;
+        const std::string name = detail.substr(start, at - start);
+        field = path.empty() ? name : path + "." + name;
+        return FieldError{400, "unknown_field", field, field + " is not a field of this request"};
+    }
+    field = path;
+    return FieldError{400, "wrong_type", field, detail};
 }
 
 }  // namespace tally::http

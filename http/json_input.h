@@ -10,6 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+namespace google::protobuf {
+class Message;
+}
+
 namespace tally::http {
 
 struct FieldError {
@@ -35,5 +39,9 @@ private:
     std::set<std::string> seen_;
     std::optional<FieldError> error_;
 };
+
+// Parses a JSON object into a protobuf message (proto field names; unknown fields,
+// wrong types and NUL characters refused). Returns the error, if any.
+std::optional<FieldError> parse_json_message(std::string_view body, google::protobuf::Message& msg);
 
 }  // namespace tally::http

@@ -9,11 +9,9 @@ v1::VendorDefinition print_vendor() {
     v1::VendorDefinition v;
     v.set_vendor_id("print");
     v.set_currency("USD");
-    v.set_has_commission(true);
     v.set_commission_bps(1200);
     v.mutable_shipping()->set_flat_minor(500);
     (*v.mutable_shipping()->mutable_per_country_minor())["CA"] = 900;
-    v.mutable_shipping()->set_has_free_over(true);
     v.mutable_shipping()->set_free_over_minor(10000);
     return v;
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tally/v1/catalog.pb.h"
+
 namespace tally::http {
 namespace {
 
@@ -41,6 +43,22 @@ TEST(ObjectReader, RefusesNulAndInvalidUtf8) {
     EXPECT_EQ(nul->code, "invalid_value");
     EXPECT_EQ(nul->field, "currency");
     EXPECT_EQ(read("{\"amount_minor\":1,\"currency\":\"\xff\xfe\x41\"}")->code, "malformed_json");
+}
+
+TEST(ParseJsonMessage, NamesNestedFields) {
+    v1::ProductDefinition p;
+    EXPECT_FALSE(parse_json_message(R"({"sku":"a","base_minor":5,"matrix":[{"material":"m"}]})", p));
+    EXPECT_EQ(p.matrix(0).material(), "m");
+    auto unknown = parse_json_message(R"({"matrix":{"a":1}})", p);
+    EXPECT_EQ(unknown->code, "unknown_field");
+    EXPECT_EQ(unknown->field, "matrix.a");
+    auto top = parse_json_message(R"({"colour":"red"})", p);
+    EXPECT_EQ(top->field, "colour");
+    auto deep = parse_json_message(R"({"matrix":[{"breaks":[{"min_quantity":"x"}]}]})", p);
+    EXPECT_EQ(deep->code, "wrong_type");
+    EXPECT_EQ(deep->field, "matrix[0].breaks[0].min_quantity");
+    EXPECT_EQ(parse_json_message("[]", p)->code, "malformed_json");
+    EXPECT_EQ(parse_json_message(R"({"sku":"\u0000"})", p)->code, "invalid_value");
 }
 
 TEST(ObjectReader, FirstErrorWins) {

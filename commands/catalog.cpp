@@ -1,0 +1,148 @@
+#include "commands/catalog.h"
+
+#include <nlohmann/json.hpp>
+
+#include "domain/catalog.h"
+#include "domain/stock.h"
+#include "events/registry.h"
+
+namespace tally::commands {
+namespace {
+
+bool is_staff(const DecideContext& ctx) {
+    return ctx.role == "admin" || (ctx.role == "employee" && has_permission(ctx.permissions, "catalog", "manage"));
+}
+
+Rejection forbidden(const std::string& what) {
+    return Rejection{RejectionKind::forbidden, "forbidden", "you may not " + what};
+}
+
+Rejection catalog_rejection(catalog::CatalogRejection r) {
+    const auto kind = r == catalog::CatalogRejection::vendor_must_not_change ||
+                              r == catalog::CatalogRejection::currency_must_not_change
+                          ? RejectionKind::state_forbids
+                          : RejectionKind::fix_request;
+    return Rejection{kind, std::string(catalog::to_string(r)), "the definition was refused: " + std::string(catalog::to_string(r))};
+}
+
+template <typename Message>
+std::optional<Message> parse_state(const std::string& bytes) {
+    if (bytes.empty()) return std::nullopt;
+    Message m;
+    if (!m.ParseFromString(bytes)) return std::nullopt;
+    return m;
+}
+
+Reply defined_reply(const std::vector<v1::EventEnvelope>& written, nlohmann::json body) {
+    const auto& e = written.front();
+    body["stream_id"] = e.stream_id();
+    body["stream_version"] = e.stream_version();
+    body["position"] = e.position();
+    return Reply{200, body.dump()};
+}
+
+class DefineVendor final : public Command {
+public:
+    explicit DefineVendor(v1::VendorDefinition def) : def_(std::move(def)), stream_(catalog::vendor_stream(def_.vendor_id())) {}
+    std::vector<std::string> streams() const override { return {stream_}; }
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        if (!is_staff(ctx)) return forbidden("define vendors");
+        catalog::VendorState state{parse_state<v1::VendorDefinition>(states.at(stream_).state)};
+        auto decided = catalog::decide(state, def_);
+        if (!decided) return catalog_rejection(decided.error());
+        Accepted a;
+        a.events.push_back({stream_, std::string(events::kVendorDefined), 1, decided->SerializeAsString()});
+        a.new_states[stream_] = def_.SerializeAsString();
+        a.reply = [id = def_.vendor_id()](const std::vector<v1::EventEnvelope>& w) {
+            return defined_reply(w, {{"vendor_id", id}});
+        };
+        return a;
+    }
+
+private:
+    v1::VendorDefinition def_;
+    std::string stream_;
+};
+
+class DefineProduct final : public Command {
+public:
+    explicit DefineProduct(v1::ProductDefinition def)
+        : def_(std::move(def)),
+          stream_(catalog::product_stream(def_.sku())),
+          vendor_stream_(catalog::vendor_stream(def_.vendor_id())) {}
+    // The vendor's stream is read (and locked) so the vendor cannot vanish meanwhile.
+    std::vector<std::string> streams() const override { return {stream_, vendor_stream_}; }
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        catalog::ProductState state{parse_state<v1::ProductDefinition>(states.at(stream_).state)};
+        const bool own = ctx.role == "vendor" && ctx.actor == def_.vendor_id() &&
+                         (!state.product || state.product->vendor_id() == ctx.actor);
+        if (!is_staff(ctx) && !own) return forbidden("define this product");
+        catalog::VendorState vendor{parse_state<v1::VendorDefinition>(states.at(vendor_stream_).state)};
+        auto decided = catalog::decide(state, def_, vendor);
+        if (!decided) return catalog_rejection(decided.error());
+        Accepted a;
+        a.events.push_back({stream_, std::string(events::kProductDefined), 1, decided->SerializeAsString()});
+        a.new_states[stream_] = def_.SerializeAsString();
+        a.reply = [sku = def_.sku()](const std::vector<v1::EventEnvelope>& w) {
+            return defined_reply(w, {{"sku", sku}});
+        };
+        return a;
+    }
+
+private:
+    v1::ProductDefinition def_;
+    std::string stream_, vendor_stream_;
+};
+
+class AdjustStock final : public Command {
+public:
+    AdjustStock(std::string sku, int64_t delta, std::string reason)
+        : cmd_{std::move(sku), delta, std::move(reason)},
+          stream_(stock::stream_id(cmd_.sku)),
+          product_stream_(catalog::product_stream(cmd_.sku)) {}
+    std::vector<std::string> streams() const override { return {stream_, product_stream_}; }
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        auto product = parse_state<v1::ProductDefinition>(states.at(product_stream_).state);
+        const bool own = ctx.role == "vendor" && product && product->vendor_id() == ctx.actor;
+        if (!is_staff(ctx) && !own) return forbidden("adjust this product's stock");
+        if (!product)
+            return Rejection{RejectionKind::fix_request, "product_unknown", "no product " + cmd_.sku + " is defined"};
+        const auto level = stock::from_snapshot(cmd_.sku, states.at(stream_).state);
+        auto decided = stock::decide(level, cmd_);
+        if (!decided) {
+            const auto r = decided.error();
+            return Rejection{r == stock::StockRejection::would_go_negative ? RejectionKind::state_forbids
+                                                                           : RejectionKind::fix_request,
+                             std::string(stock::to_string(r)),
+                             "stock of " + cmd_.sku + " is " + std::to_string(level.available)};
+        }
+        Accepted a;
+        auto next = level;
+        for (const auto& e : *decided) {
+            next = stock::evolve(next, e);
+            a.events.push_back({stream_, std::string(events::kStockAdjusted), 1,
+                                std::get<v1::StockAdjusted>(e).SerializeAsString()});
+        }
+        a.new_states[stream_] = stock::to_snapshot(next);
+        a.reply = [sku = cmd_.sku, available = next.available](const std::vector<v1::EventEnvelope>& w) {
+            auto r = defined_reply(w, {{"sku", sku}, {"available", available}});
+            r.status = 201;
+            return r;
+        };
+        return a;
+    }
+
+private:
+    stock::AdjustStock cmd_;
+    std::string stream_, product_stream_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> define_vendor(v1::VendorDefinition def) { return std::make_unique<DefineVendor>(std::move(def)); }
+std::unique_ptr<Command> define_product(v1::ProductDefinition def) { return std::make_unique<DefineProduct>(std::move(def)); }
+std::unique_ptr<Command> adjust_stock(std::string sku, int64_t delta, std::string reason) {
+    return std::make_unique<AdjustStock>(std::move(sku), delta, std::move(reason));
+}
+
+}  // namespace tally::commands

@@ -1,0 +1,18 @@
+#pragma once
+// Catalog command handlers: define vendors and products, adjust stock. Who may
+// act is decided in the batch on the fresh principal: admins; employees holding
+// catalog.manage; a vendor only for its own products (a vendor principal's id is
+// its vendor id).
+
+#include <memory>
+
+#include "commands/pipeline.h"
+#include "tally/v1/catalog.pb.h"
+
+namespace tally::commands {
+
+std::unique_ptr<Command> define_vendor(v1::VendorDefinition def);
+std::unique_ptr<Command> define_product(v1::ProductDefinition def);
+std::unique_ptr<Command> adjust_stock(std::string sku, int64_t delta, std::string reason);
+
+}  // namespace tally::commands
