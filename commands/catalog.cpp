@@ -137,7 +137,58 @@ private:
     std::string stream_, product_stream_;
 };
 
+// Staff-only definitions whose stream holds the definition itself.
+class DefineSettings final : public Command {
+public:
+    explicit DefineSettings(v1::CatalogSettings settings) : settings_(std::move(settings)) {}
+    std::vector<std::string> streams() const override { return {std::string(catalog::kSettingsStream)}; }
+    Decision decide(const std::map<std::string, StreamState>&, const DecideContext& ctx) const override {
+        if (!is_staff(ctx)) return forbidden("change catalog settings");
+        auto decided = catalog::decide(settings_);
+        if (!decided) return catalog_rejection(decided.error());
+        const std::string stream(catalog::kSettingsStream);
+        Accepted a;
+        a.events.push_back({stream, std::string(events::kCatalogSettingsChanged), 1, decided->SerializeAsString()});
+        a.new_states[stream] = settings_.SerializeAsString();
+        a.reply = [](const std::vector<v1::EventEnvelope>& w) { return defined_reply(w, nlohmann::json::object()); };
+        return a;
+    }
+
+private:
+    v1::CatalogSettings settings_;
+};
+
+class DefineCoupon final : public Command {
+public:
+    explicit DefineCoupon(v1::CouponDefinition def) : def_(std::move(def)), stream_(catalog::coupon_stream(def_.code())) {}
+    std::vector<std::string> streams() const override { return {stream_}; }
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        if (!is_staff(ctx)) return forbidden("define coupons");
+        auto decided = catalog::decide(def_);
+        if (!decided) return catalog_rejection(decided.error());
+        // Usage so far survives a redefinition.
+        v1::CouponState state = parse_state<v1::CouponState>(states.at(stream_).state).value_or(v1::CouponState{});
+        *state.mutable_coupon() = def_;
+        Accepted a;
+        a.events.push_back({stream_, std::string(events::kCouponDefined), 1, decided->SerializeAsString()});
+        a.new_states[stream_] = state.SerializeAsString();
+        a.reply = [code = def_.code()](const std::vector<v1::EventEnvelope>& w) {
+            return defined_reply(w, {{"code", code}});
+        };
+        return a;
+    }
+
+private:
+    v1::CouponDefinition def_;
+    std::string stream_;
+};
+
 }  // namespace
+
+std::unique_ptr<Command> define_settings(v1::CatalogSettings settings) {
+    return std::make_unique<DefineSettings>(std::move(settings));
+}
+std::unique_ptr<Command> define_coupon(v1::CouponDefinition def) { return std::make_unique<DefineCoupon>(std::move(def)); }
 
 std::unique_ptr<Command> define_vendor(v1::VendorDefinition def) { return std::make_unique<DefineVendor>(std::move(def)); }
 std::unique_ptr<Command> define_product(v1::ProductDefinition def) { return std::make_unique<DefineProduct>(std::move(def)); }

@@ -14,5 +14,7 @@ namespace tally::commands {
 std::unique_ptr<Command> define_vendor(v1::VendorDefinition def);
 std::unique_ptr<Command> define_product(v1::ProductDefinition def);
 std::unique_ptr<Command> adjust_stock(std::string sku, int64_t delta, std::string reason);
+std::unique_ptr<Command> define_settings(v1::CatalogSettings settings);
+std::unique_ptr<Command> define_coupon(v1::CouponDefinition def);
 
 }  // namespace tally::commands

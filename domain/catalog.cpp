@@ -48,12 +48,49 @@ std::string_view to_string(CatalogRejection r) {
         case CatalogRejection::vendor_unknown: return "vendor_unknown";
         case CatalogRejection::vendor_must_not_change: return "vendor_must_not_change";
         case CatalogRejection::currency_must_not_change: return "currency_must_not_change";
+        case CatalogRejection::coupon_kind_missing: return "coupon_kind_missing";
+        case CatalogRejection::coupon_scope_missing: return "coupon_scope_missing";
+        case CatalogRejection::window_invalid: return "window_invalid";
     }
     return "unknown";
 }
 
 std::string vendor_stream(std::string_view vendor_id) { return "vendor-" + std::string(vendor_id); }
 std::string product_stream(std::string_view sku) { return "product-" + std::string(sku); }
+std::string coupon_stream(std::string_view code) { return "coupon-" + std::string(code); }
+
+std::expected<v1::CatalogSettingsChanged, CatalogRejection> decide(const v1::CatalogSettings& settings) {
+    for (const auto& b : settings.bundles()) {
+        if (!valid_id(b.bundle_id())) return std::unexpected(CatalogRejection::id_invalid);
+        for (const auto& sku : b.skus())
+            if (!valid_id(sku)) return std::unexpected(CatalogRejection::id_invalid);
+    }
+    if (!amount_ok(settings.service_fee().fixed_minor())) return std::unexpected(CatalogRejection::amount_out_of_range);
+    if (settings.site_commission_bps() > pricing::kBpsMax || settings.service_fee().percent_bps() > pricing::kBpsMax)
+        return std::unexpected(CatalogRejection::commission_out_of_range);
+    for (const auto& b : settings.bundles())
+        if (b.percent_bps() > pricing::kBpsMax) return std::unexpected(CatalogRejection::commission_out_of_range);
+    v1::CatalogSettingsChanged e;
+    *e.mutable_settings() = settings;
+    return e;
+}
+
+std::expected<v1::CouponDefined, CatalogRejection> decide(const v1::CouponDefinition& def) {
+    if (!valid_id(def.code()) || (def.scope() != v1::SITE && !valid_id(def.scope_id())))
+        return std::unexpected(CatalogRejection::id_invalid);
+    if (!amount_ok(def.fixed_minor()) || !amount_ok(def.min_spend_minor()) || def.uses_max_total() < 0 ||
+        def.uses_max_per_customer() < 0)
+        return std::unexpected(CatalogRejection::amount_out_of_range);
+    if (def.percent_bps() > pricing::kBpsMax) return std::unexpected(CatalogRejection::commission_out_of_range);
+    if (def.kind() != v1::PERCENT && def.kind() != v1::FIXED) return std::unexpected(CatalogRejection::coupon_kind_missing);
+    if (def.scope() != v1::SITE && def.scope() != v1::VENDOR && def.scope() != v1::PRODUCT)
+        return std::unexpected(CatalogRejection::coupon_scope_missing);
+    if (def.has_valid_until_unix_ms() && def.valid_until_unix_ms() <= def.valid_from_unix_ms())
+        return std::unexpected(CatalogRejection::window_invalid);
+    v1::CouponDefined e;
+    *e.mutable_coupon() = def;
+    return e;
+}
 
 std::expected<v1::VendorDefined, CatalogRejection> decide(const VendorState& state, const v1::VendorDefinition& def) {
     if (!valid_id(def.vendor_id())) return std::unexpected(CatalogRejection::id_invalid);
@@ -119,6 +156,35 @@ pricing::Product to_pricing(const v1::ProductDefinition& p) {
     for (const auto& v : p.variant_overrides()) out.variant_overrides[v.variant_id()] = v.unit_minor();
     if (p.has_commission_bps()) out.commission_bps = p.commission_bps();
     return out;
+}
+
+pricing::Coupon to_pricing(const v1::CouponDefinition& c) {
+    pricing::Coupon out;
+    out.code = c.code();
+    out.kind = c.kind() == v1::FIXED ? pricing::CouponKind::fixed : pricing::CouponKind::percent;
+    out.percent_bps = c.percent_bps();
+    out.fixed_minor = c.fixed_minor();
+    out.scope = c.scope() == v1::VENDOR    ? pricing::CouponScope::vendor
+                : c.scope() == v1::PRODUCT ? pricing::CouponScope::product
+                                           : pricing::CouponScope::site;
+    out.scope_id = c.scope_id();
+    out.min_spend_minor = c.min_spend_minor();
+    out.valid_from_ms = c.valid_from_unix_ms();
+    out.valid_until_ms = c.has_valid_until_unix_ms() ? c.valid_until_unix_ms() : INT64_MAX;
+    out.uses_max_total = c.uses_max_total();
+    out.uses_max_per_customer = c.uses_max_per_customer();
+    out.exclusive = c.exclusive();
+    out.priority = c.priority();
+    out.affiliate_id = c.affiliate_id();
+    return out;
+}
+
+void apply_settings(const v1::CatalogSettings& s, pricing::Catalog& catalog) {
+    catalog.site_commission_bps = s.site_commission_bps();
+    catalog.service_fee = {s.service_fee().percent_bps(), s.service_fee().fixed_minor()};
+    catalog.bundles.clear();
+    for (const auto& b : s.bundles())
+        catalog.bundles.push_back({b.bundle_id(), {b.skus().begin(), b.skus().end()}, b.percent_bps()});
 }
 
 }  // namespace tally::catalog

@@ -23,12 +23,17 @@ enum class CatalogRejection : uint16_t {  // precedence order; numbers are perma
     vendor_unknown = 7,
     vendor_must_not_change = 8,
     currency_must_not_change = 9,
+    coupon_kind_missing = 10,
+    coupon_scope_missing = 11,
+    window_invalid = 12,
 };
 
 std::string_view to_string(CatalogRejection r);
 
 std::string vendor_stream(std::string_view vendor_id);
 std::string product_stream(std::string_view sku);
+std::string coupon_stream(std::string_view code);
+inline constexpr std::string_view kSettingsStream = "catalog-settings";
 
 // The current definitions (nothing: never defined).
 struct VendorState {
@@ -45,8 +50,18 @@ std::expected<v1::VendorDefined, CatalogRejection> decide(const VendorState& sta
 std::expected<v1::ProductDefined, CatalogRejection> decide(const ProductState& state, const v1::ProductDefinition& def,
                                                            const VendorState& vendor);
 
+// Pure. A bundle naming SKUs not (yet) defined simply never applies; only its shape
+// is checked.
+std::expected<v1::CatalogSettingsChanged, CatalogRejection> decide(const v1::CatalogSettings& settings);
+
+// Pure. Redefining a coupon keeps its usage counts.
+std::expected<v1::CouponDefined, CatalogRejection> decide(const v1::CouponDefinition& def);
+
 // REQUIRES: definitions that passed decide().
 pricing::Vendor to_pricing(const v1::VendorDefinition& v);
 pricing::Product to_pricing(const v1::ProductDefinition& p);
+pricing::Coupon to_pricing(const v1::CouponDefinition& c);
+// Site commission, service fee and bundles into `catalog`.
+void apply_settings(const v1::CatalogSettings& s, pricing::Catalog& catalog);
 
 }  // namespace tally::catalog

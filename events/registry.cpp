@@ -19,13 +19,16 @@ std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelop
     else if (e.type() == kStockAdjusted) msg = std::make_unique<v1::StockAdjusted>();
     else if (e.type() == kStockReserved) msg = std::make_unique<v1::StockReserved>();
     else if (e.type() == kStockReleased) msg = std::make_unique<v1::StockReleased>();
+    else if (e.type() == kCatalogSettingsChanged) msg = std::make_unique<v1::CatalogSettingsChanged>();
+    else if (e.type() == kCouponDefined) msg = std::make_unique<v1::CouponDefined>();
     // Version 1 is the only version so far; an upcaster would rewrite older payloads here.
     if (!msg || !msg->ParseFromString(e.payload())) return nullptr;
     return msg;
 }
 
 int current_schema_version(std::string_view type) {
-    for (auto known : {kCreditGranted, kVendorDefined, kProductDefined, kStockAdjusted, kStockReserved, kStockReleased})
+    for (auto known : {kCreditGranted, kVendorDefined, kProductDefined, kStockAdjusted, kStockReserved, kStockReleased,
+                       kCatalogSettingsChanged, kCouponDefined})
         if (type == known) return 1;
     return 0;
 }

@@ -23,6 +23,8 @@ inline constexpr std::string_view kProductDefined = "ProductDefined";
 inline constexpr std::string_view kStockAdjusted = "StockAdjusted";
 inline constexpr std::string_view kStockReserved = "StockReserved";
 inline constexpr std::string_view kStockReleased = "StockReleased";
+inline constexpr std::string_view kCatalogSettingsChanged = "CatalogSettingsChanged";
+inline constexpr std::string_view kCouponDefined = "CouponDefined";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.

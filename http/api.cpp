@@ -9,6 +9,8 @@
 
 #include "commands/catalog.h"
 #include "commands/credit.h"
+#include "commands/pricing_view.h"
+#include "domain/pricing.h"
 #include "events/envelope.h"
 #include "events/registry.h"
 #include "http/json_input.h"
@@ -244,6 +246,65 @@ void Api::handle(Request req, Respond respond) {
         auto reason = in.string("reason", 1, 500);
         if (auto err = in.finish()) return fail(err->status, err->code, err->detail, err->field);
         return submit(commands::adjust_stock(parts[2], *delta, *reason), *key);
+    }
+
+    // PUT /v1/catalog/settings  (admin; employee with catalog.manage)
+    if (path == "/v1/catalog/settings") {
+        if (req.method != "PUT") return fail(405, "method_not_allowed", "use PUT");
+        if (!role_in({"admin", "employee"})) return fail(403, "forbidden", "only staff change catalog settings");
+        auto key = idempotency_key();
+        if (!key) return;
+        v1::CatalogSettings settings;
+        if (!parse_message(settings)) return;
+        return submit(commands::define_settings(std::move(settings)), *key);
+    }
+
+    // PUT /v1/coupons/{code}  (admin; employee with catalog.manage)
+    if (parts.size() == 3 && parts[1] == "coupons") {
+        if (req.method != "PUT") return fail(405, "method_not_allowed", "use PUT");
+        if (!role_in({"admin", "employee"})) return fail(403, "forbidden", "only staff define coupons");
+        if (!valid_id(parts[2])) return fail(400, "invalid_path", "coupon code must be 1-64 of [A-Za-z0-9._-]", "code");
+        auto key = idempotency_key();
+        if (!key) return;
+        v1::CouponDefinition def;
+        if (!parse_message(def)) return;
+        if (!def.code().empty() && def.code() != parts[2])
+            return fail(422, "invalid_value", "code in the body must match the path", "code");
+        def.set_code(parts[2]);
+        return submit(commands::define_coupon(std::move(def)), *key);
+    }
+
+    // POST /v1/quote  (customers for themselves; staff for anyone with ?customer_id=): no side effects.
+    if (path == "/v1/quote") {
+        if (req.method != "POST") return fail(405, "method_not_allowed", "use POST");
+        auto caller = fresh_caller();
+        if (!caller) return;
+        std::string customer_id = caller->principal.role == "customer" ? caller->principal.id : "";
+        if (caller->principal.role != "customer") {
+            if (!role_in({"admin", "employee"})) return fail(403, "forbidden", "customers and staff request quotes");
+            if (auto q = query.find("customer_id"); q != query.end()) customer_id = q->second;
+            if (!customer_id.empty() && !valid_id(customer_id))
+                return fail(400, "invalid_query", "customer_id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+        }
+        v1::CartRequest body;
+        if (!parse_message(body)) return;
+        auto cart = commands::cart_from(body);
+        if (!cart) return fail(422, cart.error().code, cart.error().detail, cart.error().field);
+        std::map<std::string, std::string> states;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            states = journal::read_states(tx, commands::first_streams(*cart, customer_id.empty() ? "-" : customer_id));
+            for (auto& [id, bytes] : journal::read_states(tx, commands::vendor_streams(*cart, states))) states[id] = bytes;
+        });
+        if (!r) return fail(503, "storage_unavailable", r.error().message);
+        const auto inputs = commands::assemble(*cart, customer_id.empty() ? "-" : customer_id, states);
+        auto priced = pricing::price(*cart, inputs.catalog, inputs.customer, deps_.clock_ms());
+        if (!priced) {
+            const auto code = std::string(pricing::to_string(priced.error().code));
+            const auto& subject = priced.error().subject;
+            return fail(422, code, subject.empty() ? code : code + ": " + subject,
+                        subject.empty() ? "" : (code.rfind("coupon", 0) == 0 || code == "unknown_coupon" ? "coupon_codes" : "lines"));
+        }
+        return respond(json_response(200, commands::breakdown_json(*priced)));
     }
 
     // POST /v1/customers/{id}/credit-grants  (admin)

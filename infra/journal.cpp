@@ -190,6 +190,15 @@ std::vector<v1::EventEnvelope> read_stream(sql::Tx& tx, const std::string& strea
     return out;
 }
 
+std::map<std::string, std::string> read_states(sql::Tx& tx, const std::vector<std::string>& stream_ids) {
+    std::map<std::string, std::string> out;
+    if (stream_ids.empty()) return out;
+    for (const auto& r : tx.exec("SELECT stream_id, state FROM snapshots WHERE stream_id = ANY($1::text[]) AND version > 0",
+                                 {sql::text_array(stream_ids)}))
+        out[r.str(0)] = r.bytes(1);
+    return out;
+}
+
 int64_t head_position(sql::Tx& tx) {
     return tx.exec("SELECT position FROM journal_head WHERE id = 1").at(0).i64(0);
 }

@@ -72,6 +72,8 @@ std::vector<v1::EventEnvelope> read_after(sql::Tx& tx, int64_t position, int64_t
 std::vector<v1::EventEnvelope> read_stream(sql::Tx& tx, const std::string& stream_id,
                                            int64_t after_version, int64_t limit);
 int64_t head_position(sql::Tx& tx);
+// Current snapshot state bytes of the streams that exist (plain read, no lock).
+std::map<std::string, std::string> read_states(sql::Tx& tx, const std::vector<std::string>& stream_ids);
 std::optional<Principal> load_principal(sql::Tx& tx, const std::string& id);
 
 }  // namespace tally::journal

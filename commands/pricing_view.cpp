@@ -1,0 +1,106 @@
+#include "commands/pricing_view.h"
+
+#include "domain/catalog.h"
+#include "domain/credit.h"
+
+namespace tally::commands {
+namespace {
+
+template <typename Message>
+std::optional<Message> parse(const StreamStates& states, const std::string& stream) {
+    auto it = states.find(stream);
+    if (it == states.end() || it->second.empty()) return std::nullopt;
+    Message m;
+    if (!m.ParseFromString(it->second)) return std::nullopt;
+    return m;
+}
+
+}  // namespace
+
+std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req) {
+    auto currency = Currency::parse(req.currency());
+    if (!currency) return std::unexpected(CartError{"unknown_currency", "currency", req.currency() + " is not a supported currency"});
+    if (req.ship_to_country().size() != 2)
+        return std::unexpected(CartError{"invalid_value", "ship_to_country", "ship_to_country is an ISO 3166 alpha-2 code"});
+    pricing::Cart cart{*currency, {}, {req.coupon_codes().begin(), req.coupon_codes().end()}, req.ship_to_country(),
+                       !req.has_apply_credit() || req.apply_credit()};
+    for (int i = 0; i < req.lines_size(); ++i) {
+        const auto& l = req.lines(i);
+        const std::string field = "lines[" + std::to_string(i) + "]";
+        if (l.sku().empty() || l.sku().size() > 64)
+            return std::unexpected(CartError{"invalid_value", field + ".sku", "sku is required"});
+        if (l.quantity() < 1 || l.quantity() > pricing::kQuantityMax)
+            return std::unexpected(CartError{"quantity_out_of_range", field + ".quantity", "quantity must be 1 to 1000000"});
+        cart.lines.push_back({l.sku(), l.quantity(), {l.material(), l.finish(), l.turnaround()}, l.variant_id()});
+    }
+    for (const auto& code : cart.coupon_codes)
+        if (code.empty() || code.size() > 64)
+            return std::unexpected(CartError{"invalid_value", "coupon_codes", "coupon codes are 1 to 64 characters"});
+    return cart;
+}
+
+std::vector<std::string> first_streams(const pricing::Cart& cart, const std::string& customer_id) {
+    std::vector<std::string> ids{std::string(catalog::kSettingsStream), credit::stream_id(customer_id)};
+    for (const auto& l : cart.lines) ids.push_back(catalog::product_stream(l.sku));
+    for (const auto& code : cart.coupon_codes) ids.push_back(catalog::coupon_stream(code));
+    return ids;
+}
+
+std::vector<std::string> vendor_streams(const pricing::Cart& cart, const StreamStates& states) {
+    std::vector<std::string> ids;
+    for (const auto& l : cart.lines)
+        if (auto p = parse<v1::ProductDefinition>(states, catalog::product_stream(l.sku)))
+            ids.push_back(catalog::vendor_stream(p->vendor_id()));
+    return ids;
+}
+
+PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id, const StreamStates& states) {
+    PricingInputs in;
+    if (auto s = parse<v1::CatalogSettings>(states, std::string(catalog::kSettingsStream)))
+        catalog::apply_settings(*s, in.catalog);
+    for (const auto& l : cart.lines) {
+        auto p = parse<v1::ProductDefinition>(states, catalog::product_stream(l.sku));
+        if (!p) continue;  // the engine reports unknown_product
+        in.catalog.products[p->sku()] = catalog::to_pricing(*p);
+        if (auto v = parse<v1::VendorDefinition>(states, catalog::vendor_stream(p->vendor_id())))
+            in.catalog.vendors.insert_or_assign(v->vendor_id(), catalog::to_pricing(*v));
+    }
+    in.customer.id = customer_id;
+    for (const auto& code : cart.coupon_codes) {
+        auto c = parse<v1::CouponState>(states, catalog::coupon_stream(code));
+        if (!c || c->coupon().code().empty()) continue;  // the engine reports unknown_coupon
+        in.catalog.coupons[code] = catalog::to_pricing(c->coupon());
+        in.catalog.coupon_uses_total[code] = c->uses_total();
+        if (auto it = c->uses_by_customer().find(customer_id); it != c->uses_by_customer().end())
+            in.customer.coupon_uses[code] = it->second;
+    }
+    // Store credit counts only in the order's currency.
+    const auto account = credit::from_snapshot(customer_id, states.contains(credit::stream_id(customer_id))
+                                                                ? states.at(credit::stream_id(customer_id))
+                                                                : std::string());
+    if (account.currency && *account.currency == cart.currency) in.customer.credit_available_minor = account.balance_minor;
+    return in;
+}
+
+nlohmann::json breakdown_json(const pricing::Breakdown& b) {
+    nlohmann::json lines = nlohmann::json::array(), vendors = nlohmann::json::array(), coupons = nlohmann::json::array();
+    for (const auto& l : b.lines)
+        lines.push_back({{"sku", l.sku}, {"vendor_id", l.vendor_id}, {"quantity", l.quantity}, {"unit_minor", l.unit_minor},
+                         {"price_source", std::string(pricing::to_string(l.source))}, {"gross_minor", l.gross_minor},
+                         {"bundle_discount_minor", l.bundle_discount_minor},
+                         {"coupon_discount_minor", l.coupon_discount_minor},
+                         {"loyalty_discount_minor", l.loyalty_discount_minor}, {"net_minor", l.net_minor}});
+    for (const auto& v : b.vendors)
+        vendors.push_back({{"vendor_id", v.vendor_id}, {"goods_net_minor", v.goods_net_minor},
+                           {"shipping_minor", v.shipping_minor}, {"commission_minor", v.commission_minor},
+                           {"payable_minor", v.payable_minor}});
+    for (const auto& c : b.coupons) coupons.push_back({{"code", c.code}, {"discount_minor", c.discount_minor}});
+    return {{"currency", std::string(b.currency.code())}, {"lines", lines}, {"vendors", vendors}, {"coupons", coupons},
+            {"goods_gross_minor", b.goods_gross_minor}, {"discounts_minor", b.discounts_minor},
+            {"goods_net_minor", b.goods_net_minor}, {"shipping_minor", b.shipping_minor},
+            {"service_fee_minor", b.service_fee_minor}, {"total_minor", b.total_minor},
+            {"credit_applied_minor", b.credit_applied_minor}, {"amount_due_minor", b.amount_due_minor},
+            {"zero_payment", b.zero_payment}, {"commission_minor", b.commission_minor}};
+}
+
+}  // namespace tally::commands

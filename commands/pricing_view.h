@@ -1,0 +1,42 @@
+#pragma once
+// Assembles the pricing engine's inputs from stream states (snapshot bytes): the
+// same assembly serves a quote (plain reads) and checkout (locked, in the batch),
+// so the two can only differ when the catalog itself changed.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "domain/pricing.h"
+#include "tally/v1/checkout.pb.h"
+
+namespace tally::commands {
+
+using StreamStates = std::map<std::string, std::string>;  // stream id -> state bytes ("" if none)
+
+struct CartError {
+    std::string code;
+    std::string field;
+    std::string detail;
+};
+
+// Validates the DTO's shape (currency, quantities, ids) and builds the cart.
+std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req);
+
+// Streams to read first: products, site settings, coupons, the customer's credit.
+std::vector<std::string> first_streams(const pricing::Cart& cart, const std::string& customer_id);
+// Then the vendors of the products found.
+std::vector<std::string> vendor_streams(const pricing::Cart& cart, const StreamStates& states);
+
+struct PricingInputs {
+    pricing::Catalog catalog;
+    pricing::Customer customer;
+};
+
+PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id, const StreamStates& states);
+
+nlohmann::json breakdown_json(const pricing::Breakdown& b);
+
+}  // namespace tally::commands
