@@ -52,6 +52,7 @@ struct Rejection {
     RejectionKind kind;
     std::string code;    // stable machine name, e.g. "grant_exceeds_cap"
     std::string detail;  // a sentence for people
+    std::string extension_json = {};  // a JSON object merged into the problem document, e.g. a new breakdown
 };
 
 using Outcome = std::variant<Reply, Rejection>;

@@ -56,6 +56,40 @@ CreditAccount evolve(CreditAccount state, const v1::CreditGranted& event) {
     return state;
 }
 
+std::string_view to_string(SpendRejection r) {
+    switch (r) {
+        case SpendRejection::amount_must_be_positive: return "amount_must_be_positive";
+        case SpendRejection::currency_must_match: return "currency_must_match";
+        case SpendRejection::insufficient_credit: return "insufficient_credit";
+    }
+    return "unknown";
+}
+
+std::expected<std::vector<v1::CreditSpent>, SpendRejection> decide(const CreditAccount& state, const SpendCredit& cmd) {
+    TALLY_ASSERT(cmd.customer_id == state.customer_id, "misrouted spend for order {}", cmd.order_id);
+    if (cmd.amount.minor <= 0) return std::unexpected(SpendRejection::amount_must_be_positive);
+    if (!state.currency || *state.currency != cmd.amount.currency)
+        return std::unexpected(SpendRejection::currency_must_match);
+    if (cmd.amount.minor > state.balance_minor) return std::unexpected(SpendRejection::insufficient_credit);
+    v1::CreditSpent e;
+    e.set_customer_id(cmd.customer_id);
+    e.set_order_id(cmd.order_id);
+    e.mutable_amount()->set_minor(cmd.amount.minor);
+    e.mutable_amount()->set_currency(std::string(cmd.amount.currency.code()));
+    e.mutable_balance_after()->set_minor(state.balance_minor - cmd.amount.minor);
+    e.mutable_balance_after()->set_currency(std::string(cmd.amount.currency.code()));
+    // The liability shrinks; the customer's receivable for the order is settled by that much.
+    *e.mutable_postings()->add_postings() = ledger::debit(ledger::store_credit_liability(cmd.customer_id), cmd.amount);
+    *e.mutable_postings()->add_postings() = ledger::credit(ledger::customer_receivable(cmd.customer_id), cmd.amount);
+    return std::vector<v1::CreditSpent>{std::move(e)};
+}
+
+CreditAccount evolve(CreditAccount state, const v1::CreditSpent& event) {
+    state.balance_minor -= event.amount().minor();
+    TALLY_ASSERT(state.balance_minor >= 0, "credit of {} below zero", state.customer_id);
+    return state;
+}
+
 CreditAccount from_snapshot(std::string_view customer_id, const std::string& bytes) {
     CreditAccount state;
     state.customer_id = std::string(customer_id);

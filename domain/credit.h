@@ -11,6 +11,7 @@
 
 #include "domain/money.h"
 #include "tally/v1/credit.pb.h"
+#include "tally/v1/order.pb.h"
 
 namespace tally::credit {
 
@@ -52,6 +53,25 @@ std::expected<std::vector<v1::CreditGranted>, GrantRejection> decide(const Credi
                                                                       const CreditPolicy& policy);
 
 CreditAccount evolve(CreditAccount state, const v1::CreditGranted& event);
+
+// Checkout spends credit last; the ledger moves it off the liability.
+struct SpendCredit {
+    std::string customer_id;
+    std::string order_id;
+    Money amount;
+};
+
+enum class SpendRejection : uint16_t {  // precedence order; numbers are permanent
+    amount_must_be_positive = 1,
+    currency_must_match = 2,
+    insufficient_credit = 3,
+};
+
+std::string_view to_string(SpendRejection r);
+
+// Pure. REQUIRES: cmd.customer_id == state.customer_id.
+std::expected<std::vector<v1::CreditSpent>, SpendRejection> decide(const CreditAccount& state, const SpendCredit& cmd);
+CreditAccount evolve(CreditAccount state, const v1::CreditSpent& event);
 
 // Snapshot (de)serialization; an empty string is the empty account.
 CreditAccount from_snapshot(std::string_view customer_id, const std::string& bytes);

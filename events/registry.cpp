@@ -7,6 +7,7 @@
 #include "events/envelope.h"
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/credit.pb.h"
+#include "tally/v1/order.pb.h"
 #include "tally/v1/stock.pb.h"
 
 namespace tally::events {
@@ -21,6 +22,9 @@ std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelop
     else if (e.type() == kStockReleased) msg = std::make_unique<v1::StockReleased>();
     else if (e.type() == kCatalogSettingsChanged) msg = std::make_unique<v1::CatalogSettingsChanged>();
     else if (e.type() == kCouponDefined) msg = std::make_unique<v1::CouponDefined>();
+    else if (e.type() == kOrderPlaced) msg = std::make_unique<v1::OrderPlaced>();
+    else if (e.type() == kCreditSpent) msg = std::make_unique<v1::CreditSpent>();
+    else if (e.type() == kCouponRedeemed) msg = std::make_unique<v1::CouponRedeemed>();
     // Version 1 is the only version so far; an upcaster would rewrite older payloads here.
     if (!msg || !msg->ParseFromString(e.payload())) return nullptr;
     return msg;
@@ -28,7 +32,7 @@ std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelop
 
 int current_schema_version(std::string_view type) {
     for (auto known : {kCreditGranted, kVendorDefined, kProductDefined, kStockAdjusted, kStockReserved, kStockReleased,
-                       kCatalogSettingsChanged, kCouponDefined})
+                       kCatalogSettingsChanged, kCouponDefined, kOrderPlaced, kCreditSpent, kCouponRedeemed})
         if (type == known) return 1;
     return 0;
 }
@@ -38,6 +42,16 @@ std::optional<v1::PostingSet> postings_of(const v1::EventEnvelope& e) {
         v1::CreditGranted granted;
         if (!granted.ParseFromString(e.payload())) return std::nullopt;
         return granted.postings();
+    }
+    if (e.type() == kOrderPlaced) {
+        v1::OrderPlaced placed;
+        if (!placed.ParseFromString(e.payload())) return std::nullopt;
+        return placed.postings();
+    }
+    if (e.type() == kCreditSpent) {
+        v1::CreditSpent spent;
+        if (!spent.ParseFromString(e.payload())) return std::nullopt;
+        return spent.postings();
     }
     return std::nullopt;
 }

@@ -25,6 +25,9 @@ inline constexpr std::string_view kStockReserved = "StockReserved";
 inline constexpr std::string_view kStockReleased = "StockReleased";
 inline constexpr std::string_view kCatalogSettingsChanged = "CatalogSettingsChanged";
 inline constexpr std::string_view kCouponDefined = "CouponDefined";
+inline constexpr std::string_view kOrderPlaced = "OrderPlaced";
+inline constexpr std::string_view kCreditSpent = "CreditSpent";
+inline constexpr std::string_view kCouponRedeemed = "CouponRedeemed";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.

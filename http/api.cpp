@@ -8,11 +8,13 @@
 #include <thread>
 
 #include "commands/catalog.h"
+#include "commands/checkout.h"
 #include "commands/credit.h"
 #include "commands/pricing_view.h"
 #include "domain/pricing.h"
 #include "events/envelope.h"
 #include "events/registry.h"
+#include "tally/v1/order.pb.h"
 #include "http/json_input.h"
 #include "infra/journal.h"
 #include "infra/metrics.h"
@@ -88,8 +90,13 @@ struct Caller {
 }  // namespace
 
 Response problem(int status, const std::string& code, const std::string& detail, const std::string& field,
-                 const std::string& request_id) {
+                 const std::string& request_id, const std::string& extension_json) {
     json body = {{"type", "https://tally.dev/problems/" + code}, {"title", code}, {"status", status}, {"detail", detail}};
+    if (!extension_json.empty()) {
+        auto ext = json::parse(extension_json, nullptr, false);
+        if (ext.is_object())
+            for (auto& [k, v] : ext.items()) body[k] = v;
+    }
     if (!field.empty()) body["field"] = field;
     if (!request_id.empty()) body["request_id"] = request_id;
     return Response{status, "application/problem+json", body.dump(), {}};
@@ -184,7 +191,7 @@ void Api::handle(Request req, Respond respond) {
                 return respond(std::move(r));
             }
             const auto& rej = std::get<commands::Rejection>(outcome);
-            respond(problem(status_of(rej.kind), rej.code, rej.detail, "", rid));
+            respond(problem(status_of(rej.kind), rej.code, rej.detail, "", rid, rej.extension_json));
         };
         if (!deps_.pipeline->submit(std::move(s)))
             fail(503, "overloaded", "the command queue is full or the server is stopping; retry");
@@ -305,6 +312,82 @@ void Api::handle(Request req, Respond respond) {
                         subject.empty() ? "" : (code.rfind("coupon", 0) == 0 || code == "unknown_coupon" ? "coupon_codes" : "lines"));
         }
         return respond(json_response(200, commands::breakdown_json(*priced)));
+    }
+
+    // POST /v1/checkout  (customer; Idempotency-Key; expected_total_minor required)
+    if (path == "/v1/checkout") {
+        if (req.method != "POST") return fail(405, "method_not_allowed", "use POST");
+        if (claims->role != "customer") return fail(403, "forbidden", "only customers check out");
+        auto key = idempotency_key();
+        if (!key) return;
+        v1::CartRequest body;
+        if (!parse_message(body)) return;
+        if (!body.has_expected_total_minor())
+            return fail(400, "missing_field", "expected_total_minor (the total the customer saw) is required",
+                        "expected_total_minor");
+        auto cart = commands::cart_from(body);
+        if (!cart) return fail(422, cart.error().code, cart.error().detail, cart.error().field);
+        // Resolve the products' vendors so the batch can lock them too.
+        std::vector<std::string> vendors;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            vendors = commands::vendor_streams(*cart, journal::read_states(tx, commands::first_streams(*cart, claims->sub)));
+        });
+        if (!r) return fail(503, "storage_unavailable", r.error().message);
+        v1::CartRequest shape = body;
+        shape.clear_expected_total_minor();
+        commands::CheckoutRequest c{*cart, claims->sub,
+                                    commands::order_id_for(commands::command_id_for(claims->sub, *key)),
+                                    body.expected_total_minor(), std::move(vendors),
+                                    events::to_hex(events::sha256(shape.SerializeAsString()))};
+        return submit(commands::checkout(std::move(c)), *key);
+    }
+
+    // GET /v1/orders/{id}  (the customer, admin, auditor, employee with orders.view; a vendor sees its sub-order only)
+    if (parts.size() == 3 && parts[1] == "orders") {
+        if (req.method != "GET") return fail(405, "method_not_allowed", "use GET");
+        auto caller = fresh_caller();
+        if (!caller) return;
+        if (!valid_id(parts[2])) return fail(400, "invalid_path", "order id must be 1-64 of [A-Za-z0-9._-]", "order_id");
+        std::optional<v1::OrderPlaced> placed;
+        std::string status;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            auto rows = tx.exec("SELECT status, detail FROM orders WHERE order_id = $1", {parts[2]});
+            if (rows.empty()) return;
+            status = rows[0].str(0);
+            v1::OrderPlaced o;
+            if (o.ParseFromString(rows[0].bytes(1))) placed = std::move(o);
+        });
+        if (!r) return fail(503, "storage_unavailable", r.error().message);
+        if (!placed) return fail(404, "not_found", "no order " + parts[2] + " (it may not be projected yet)");
+        const auto& p = caller->principal;
+        const bool full = p.role == "admin" || p.role == "auditor" ||
+                          (p.role == "employee" && commands::has_permission(p.permissions, "orders", "view")) ||
+                          (p.role == "customer" && p.id == placed->customer_id());
+        bool vendor_part = false;
+        if (p.role == "vendor")
+            for (const auto& so : placed->sub_orders()) vendor_part = vendor_part || so.vendor_id() == p.id;
+        if (!full && !vendor_part) return fail(403, "forbidden", "you may not read this order");
+        json lines = json::array(), subs = json::array();
+        for (const auto& l : placed->pricing().lines())
+            if (full || l.vendor_id() == p.id)
+                lines.push_back({{"sku", l.sku()}, {"vendor_id", l.vendor_id()}, {"quantity", l.quantity()},
+                                 {"unit_minor", l.unit_minor()}, {"net_minor", l.net_minor()},
+                                 {"country_of_origin", l.country_of_origin()}});
+        for (const auto& so : placed->sub_orders())
+            if (full || so.vendor_id() == p.id)
+                subs.push_back({{"vendor_id", so.vendor_id()}, {"status", so.status()},
+                                {"goods_net_minor", so.goods_net_minor()}, {"shipping_minor", so.shipping_minor()},
+                                {"commission_minor", so.commission_minor()}, {"payable_minor", so.payable_minor()}});
+        json out = {{"order_id", placed->order_id()}, {"status", status}, {"currency", placed->pricing().currency()},
+                    {"lines", lines}, {"sub_orders", subs}};
+        if (full) {
+            out["customer_id"] = placed->customer_id();
+            out["total_minor"] = placed->pricing().total_minor();
+            out["credit_applied_minor"] = placed->pricing().credit_applied_minor();
+            out["amount_due_minor"] = placed->pricing().amount_due_minor();
+            out["zero_payment"] = placed->zero_payment();
+        }
+        return respond(json_response(200, out));
     }
 
     // POST /v1/customers/{id}/credit-grants  (admin)

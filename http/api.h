@@ -71,6 +71,6 @@ private:
 
 // A problem document (RFC 9457 shape) with the field at fault, if any.
 Response problem(int status, const std::string& code, const std::string& detail, const std::string& field = "",
-                 const std::string& request_id = "");
+                 const std::string& request_id = "", const std::string& extension_json = "");
 
 }  // namespace tally::http

@@ -30,11 +30,12 @@ std::string route_label(const std::string& target) {
     if (path.rfind("/v1/streams/", 0) == 0) return "/v1/streams/{id}/events";
     if (path.rfind("/v1/vendors/", 0) == 0) return "/v1/vendors/{id}";
     if (path.rfind("/v1/coupons/", 0) == 0) return "/v1/coupons/{code}";
+    if (path.rfind("/v1/orders/", 0) == 0) return "/v1/orders/{id}";
     if (path.rfind("/v1/products/", 0) == 0)
         return path.ends_with("/stock-adjustments") ? "/v1/products/{sku}/stock-adjustments" : "/v1/products/{sku}";
     if (path.rfind("/v1/projections/", 0) == 0) return "/v1/projections/{name}/rebuild";
     for (const char* known : {"/healthz", "/readyz", "/metrics", "/v1/ledger/accounts", "/v1/projections",
-                              "/v1/quote", "/v1/catalog/settings"})
+                              "/v1/quote", "/v1/catalog/settings", "/v1/checkout"})
         if (path == known) return known;
     return "other";
 }

@@ -6,6 +6,7 @@
 #include "domain/ledger.h"
 #include "events/registry.h"
 #include "tally/v1/credit.pb.h"
+#include "tally/v1/order.pb.h"
 
 namespace tally::projectors {
 namespace {
@@ -25,25 +26,34 @@ public:
             int64_t last_position = 0;
         };
         std::map<std::string, Delta> deltas;
-        for (const auto& e : events) {
-            if (e.type() != events::kCreditGranted) continue;
-            v1::CreditGranted g;
-            if (!g.ParseFromString(e.payload())) continue;
-            customers.push_back(g.customer_id());
+        auto entry = [&](const v1::EventEnvelope& e, const std::string& customer, const char* kind, int64_t signed_minor,
+                         const v1::Money& after, const std::string& reason) {
+            customers.push_back(customer);
             positions.push_back(e.position());
             ids.push_back(e.event_id());
-            kinds.push_back("grant");
-            amounts.push_back(g.amount().minor());
-            currencies.push_back(g.amount().currency());
-            balances_after.push_back(g.balance_after().minor());
-            reasons.push_back(g.reason());
+            kinds.push_back(kind);
+            amounts.push_back(signed_minor);
+            currencies.push_back(after.currency());
+            balances_after.push_back(after.minor());
+            reasons.push_back(reason);
             actors.push_back(e.actor());
             occurred.push_back(e.occurred_at_unix_ms());
-            auto& d = deltas[g.customer_id()];
-            d.currency = g.amount().currency();
-            d.amount += g.amount().minor();
+            auto& d = deltas[customer];
+            d.currency = after.currency();
+            d.amount += signed_minor;
             d.count += 1;
             d.last_position = std::max(d.last_position, e.position());
+        };
+        for (const auto& e : events) {
+            if (e.type() == events::kCreditGranted) {
+                v1::CreditGranted g;
+                if (g.ParseFromString(e.payload()))
+                    entry(e, g.customer_id(), "grant", g.amount().minor(), g.balance_after(), g.reason());
+            } else if (e.type() == events::kCreditSpent) {
+                v1::CreditSpent sp;
+                if (sp.ParseFromString(e.payload()))
+                    entry(e, sp.customer_id(), "spend", -sp.amount().minor(), sp.balance_after(), "order " + sp.order_id());
+            }
         }
         if (customers.empty()) return;
         tx.exec("INSERT INTO " + t.at("credit_entries") +
@@ -115,7 +125,65 @@ public:
     }
 };
 
+class OrdersProjection final : public Projection {
+public:
+    std::string name() const override { return "orders"; }
+    std::vector<std::string> tables() const override { return {"orders", "sub_orders"}; }
+
+    void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
+        std::vector<std::string> ids, customers, statuses, currencies, details, zero;
+        std::vector<int64_t> totals, credits, dues, placed, positions;
+        std::vector<std::string> so_orders, so_vendors, so_status;
+        std::vector<int64_t> so_goods, so_ship, so_comm, so_pay, so_placed;
+        for (const auto& e : events) {
+            if (e.type() != events::kOrderPlaced) continue;
+            v1::OrderPlaced o;
+            if (!o.ParseFromString(e.payload())) continue;
+            ids.push_back(o.order_id());
+            customers.push_back(o.customer_id());
+            statuses.push_back(o.status());
+            currencies.push_back(o.pricing().currency());
+            totals.push_back(o.pricing().total_minor());
+            credits.push_back(o.pricing().credit_applied_minor());
+            dues.push_back(o.pricing().amount_due_minor());
+            zero.push_back(o.zero_payment() ? "true" : "false");
+            placed.push_back(e.occurred_at_unix_ms());
+            positions.push_back(e.position());
+            details.push_back(e.payload());
+            for (const auto& so : o.sub_orders()) {
+                so_orders.push_back(o.order_id());
+                so_vendors.push_back(so.vendor_id());
+                so_status.push_back(so.status());
+                so_goods.push_back(so.goods_net_minor());
+                so_ship.push_back(so.shipping_minor());
+                so_comm.push_back(so.commission_minor());
+                so_pay.push_back(so.payable_minor());
+                so_placed.push_back(e.occurred_at_unix_ms());
+            }
+        }
+        if (ids.empty()) return;
+        tx.exec("INSERT INTO " + t.at("orders") +
+                    " (order_id, customer_id, status, currency, total_minor, credit_applied_minor, amount_due_minor,"
+                    " zero_payment, placed_at_unix_ms, position, detail)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
+                    " $7::bigint[], $8::boolean[], $9::bigint[], $10::bigint[], $11::bytea[]) ON CONFLICT DO NOTHING",
+                {sql::text_array(ids), sql::text_array(customers), sql::text_array(statuses), sql::text_array(currencies),
+                 sql::int_array(totals), sql::int_array(credits), sql::int_array(dues), sql::text_array(zero),
+                 sql::int_array(placed), sql::int_array(positions), sql::bytea_array(details)});
+        tx.exec("INSERT INTO " + t.at("sub_orders") +
+                    " (order_id, vendor_id, status, goods_net_minor, shipping_minor, commission_minor, payable_minor,"
+                    " placed_at_unix_ms)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],"
+                    " $7::bigint[], $8::bigint[]) ON CONFLICT DO NOTHING",
+                {sql::text_array(so_orders), sql::text_array(so_vendors), sql::text_array(so_status),
+                 sql::int_array(so_goods), sql::int_array(so_ship), sql::int_array(so_comm), sql::int_array(so_pay),
+                 sql::int_array(so_placed)});
+    }
+};
+
 }  // namespace
+
+std::unique_ptr<Projection> orders_projection() { return std::make_unique<OrdersProjection>(); }
 
 std::unique_ptr<Projection> credit_projection() { return std::make_unique<CreditProjection>(); }
 std::unique_ptr<Projection> ledger_projection() { return std::make_unique<LedgerProjection>(); }

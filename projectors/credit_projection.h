@@ -14,4 +14,8 @@ std::unique_ptr<Projection> credit_projection();
 // posting sets events record.
 std::unique_ptr<Projection> ledger_projection();
 
+// orders and sub_orders: one row per order (with its OrderPlaced payload) and per
+// vendor sub-order, indexed for customer, vendor and status listings.
+std::unique_ptr<Projection> orders_projection();
+
 }  // namespace tally::projectors

@@ -101,6 +101,8 @@ int main() {
                                                            projectors::credit_projection()));
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
                                                            projectors::ledger_projection()));
+    runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
+                                                           projectors::orders_projection()));
 
     http::ApiDeps deps;
     deps.pool = &pool;

@@ -1,0 +1,143 @@
+#include "commands/checkout.h"
+
+#include <set>
+
+#include "commands/pricing_view.h"
+#include "domain/catalog.h"
+#include "domain/credit.h"
+#include "domain/order.h"
+#include "domain/stock.h"
+#include "events/envelope.h"
+#include "events/registry.h"
+
+namespace tally::commands {
+namespace {
+
+constexpr int64_t kPaymentWindowMs = 5 * 60 * 1000;
+
+class Checkout final : public Command {
+public:
+    explicit Checkout(CheckoutRequest req) : req_(std::move(req)) {
+        streams_ = first_streams(req_.cart, req_.customer_id);
+        streams_.push_back(order::stream_id(req_.order_id));
+        for (const auto& l : req_.cart.lines) streams_.push_back(stock::stream_id(l.sku));
+        streams_.insert(streams_.end(), req_.vendor_streams.begin(), req_.vendor_streams.end());
+    }
+
+    std::vector<std::string> streams() const override { return streams_; }
+
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        if (ctx.role != "customer") return Rejection{RejectionKind::forbidden, "forbidden", "only customers check out"};
+        const std::string order_stream = order::stream_id(req_.order_id);
+        if (states.at(order_stream).version > 0)
+            return Rejection{RejectionKind::state_forbids, "order_exists", "order " + req_.order_id + " exists"};
+        StreamStates bytes;
+        for (const auto& [id, st] : states) bytes[id] = st.state;
+        // A product defined or changed since the vendors were resolved: its vendor is not locked.
+        for (const auto& v : vendor_streams(req_.cart, bytes))
+            if (!states.contains(v))
+                return Rejection{RejectionKind::retry_later, "catalog_changed", "the catalog changed; retry"};
+
+        const auto inputs = assemble(req_.cart, req_.customer_id, bytes);
+        auto priced = pricing::price(req_.cart, inputs.catalog, inputs.customer, ctx.now_unix_ms);
+        if (!priced) {
+            const auto code = std::string(pricing::to_string(priced.error().code));
+            return Rejection{RejectionKind::fix_request, code,
+                             priced.error().subject.empty() ? code : code + ": " + priced.error().subject};
+        }
+        const pricing::Breakdown& b = *priced;
+        if (b.total_minor != req_.expected_total_minor)
+            return Rejection{RejectionKind::state_forbids, "price_changed",
+                             "the total is " + format_money(b.total_minor, b.currency) + ", not " +
+                                 format_money(req_.expected_total_minor, b.currency),
+                             nlohmann::json{{"breakdown", breakdown_json(b)}}.dump()};
+
+        Accepted a;
+        const std::string payment_key =
+            b.zero_payment ? "" : events::to_hex(events::sha256(req_.customer_id + "|" + std::to_string(b.amount_due_minor) + "|" +
+                                                                std::string(b.currency.code()) + "|" + req_.cart_hash + "|" +
+                                                                std::to_string(ctx.now_unix_ms / kPaymentWindowMs)))
+                                      .substr(0, 32);
+        const auto placed = order::place(req_.order_id, req_.customer_id, req_.cart, inputs.catalog, b, payment_key);
+        a.events.push_back({order_stream, std::string(events::kOrderPlaced), 1, placed.SerializeAsString()});
+        v1::OrderState os;
+        os.set_order_id(req_.order_id);
+        os.set_customer_id(req_.customer_id);
+        os.set_status(placed.status());
+        os.set_total_minor(b.total_minor);
+        os.set_currency(std::string(b.currency.code()));
+        *os.mutable_sub_orders() = placed.sub_orders();
+        a.new_states[order_stream] = os.SerializeAsString();
+
+        // Stock: one reservation per SKU for the order; never below zero.
+        std::map<std::string, int64_t> wanted;
+        for (const auto& l : req_.cart.lines) wanted[l.sku] += l.quantity;
+        for (const auto& [sku, qty] : wanted) {
+            const std::string sid = stock::stream_id(sku);
+            auto level = stock::from_snapshot(sku, states.at(sid).state);
+            auto reserved = stock::decide(level, stock::ReserveStock{sku, req_.order_id, qty});
+            if (!reserved)
+                return Rejection{RejectionKind::state_forbids, "out_of_stock",
+                                 sku + ": " + std::to_string(level.available) + " available, " + std::to_string(qty) + " wanted"};
+            for (const auto& e : *reserved) {
+                level = stock::evolve(level, e);
+                a.events.push_back({sid, std::string(events::kStockReserved), 1,
+                                    std::get<v1::StockReserved>(e).SerializeAsString()});
+            }
+            a.new_states[sid] = stock::to_snapshot(level);
+        }
+
+        // Coupons: usage counted atomically with the order.
+        for (const auto& c : b.coupons) {
+            const std::string cid = catalog::coupon_stream(c.code);
+            v1::CouponState cs;
+            cs.ParseFromString(states.at(cid).state);
+            cs.set_uses_total(cs.uses_total() + 1);
+            (*cs.mutable_uses_by_customer())[req_.customer_id] += 1;
+            v1::CouponRedeemed e;
+            e.set_code(c.code);
+            e.set_order_id(req_.order_id);
+            e.set_customer_id(req_.customer_id);
+            e.set_discount_minor(c.discount_minor);
+            a.events.push_back({cid, std::string(events::kCouponRedeemed), 1, e.SerializeAsString()});
+            a.new_states[cid] = cs.SerializeAsString();
+        }
+
+        // Store credit, last.
+        if (b.credit_applied_minor > 0) {
+            const std::string crid = credit::stream_id(req_.customer_id);
+            auto account = credit::from_snapshot(req_.customer_id, states.at(crid).state);
+            auto spent = credit::decide(account, credit::SpendCredit{req_.customer_id, req_.order_id,
+                                                                     Money{b.credit_applied_minor, b.currency}});
+            if (!spent)
+                return Rejection{RejectionKind::state_forbids, std::string(credit::to_string(spent.error())),
+                                 "store credit changed; quote again"};
+            for (const auto& e : *spent) {
+                account = credit::evolve(account, e);
+                a.events.push_back({crid, std::string(events::kCreditSpent), 1, e.SerializeAsString()});
+            }
+            a.new_states[crid] = credit::to_snapshot(account);
+        }
+
+        a.reply = [order_id = req_.order_id, status = placed.status(), zero = b.zero_payment, payment_key,
+                   body = breakdown_json(b)](const std::vector<v1::EventEnvelope>& written) {
+            nlohmann::json out = {{"order_id", order_id}, {"status", status}, {"zero_payment", zero},
+                                  {"payment_idempotency_key", payment_key}, {"breakdown", body},
+                                  {"position", written.front().position()}};
+            return Reply{201, out.dump()};
+        };
+        return a;
+    }
+
+private:
+    CheckoutRequest req_;
+    std::vector<std::string> streams_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> checkout(CheckoutRequest req) { return std::make_unique<Checkout>(std::move(req)); }
+
+std::string order_id_for(const std::string& command_id) { return "ord-" + command_id.substr(0, 20); }
+
+}  // namespace tally::commands

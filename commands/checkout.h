@@ -1,0 +1,30 @@
+#pragma once
+// Checkout: one multi-stream command. It locks the order, each SKU's stock, the
+// customer's credit, each coupon and the catalog streams it prices from; re-prices
+// on the server; answers price_changed if the client's total drifted; reserves
+// stock, redeems coupons and spends credit; and places the order. All or nothing.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands/pipeline.h"
+#include "domain/pricing.h"
+
+namespace tally::commands {
+
+struct CheckoutRequest {
+    pricing::Cart cart;
+    std::string customer_id;
+    std::string order_id;                     // derived from principal + Idempotency-Key
+    int64_t expected_total_minor = 0;
+    std::vector<std::string> vendor_streams;  // resolved from the products before the batch
+    std::string cart_hash;                    // for the payment idempotency key
+};
+
+std::unique_ptr<Command> checkout(CheckoutRequest req);
+
+// "ord-" + 20 hex digits of the command id.
+std::string order_id_for(const std::string& command_id);
+
+}  // namespace tally::commands
