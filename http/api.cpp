@@ -342,6 +342,94 @@ void Api::handle(Request req, Respond respond) {
         return submit(commands::checkout(std::move(c)), *key);
     }
 
+    // Order listings, newest first, keyset-paginated: ?limit=&cursor= (cursor from the previous page).
+    //   GET /v1/customers/{id}/orders  (the customer, admin, auditor, employee with orders.view)
+    //   GET /v1/vendors/{id}/orders    (the vendor: its sub-orders only; staff likewise)
+    //   GET /v1/orders?status=&vendor_id=&from_ms=&to_ms=  (admin, auditor, employee with orders.view)
+    const bool customer_list = parts.size() == 4 && parts[1] == "customers" && parts[3] == "orders";
+    const bool vendor_list = parts.size() == 4 && parts[1] == "vendors" && parts[3] == "orders";
+    const bool admin_list = parts.size() == 2 && parts[1] == "orders";
+    if (customer_list || vendor_list || admin_list) {
+        if (req.method != "GET") return fail(405, "method_not_allowed", "use GET");
+        auto caller = fresh_caller();
+        if (!caller) return;
+        const auto& p = caller->principal;
+        const bool staff = p.role == "admin" || p.role == "auditor" ||
+                           (p.role == "employee" && commands::has_permission(p.permissions, "orders", "view"));
+        if (!admin_list && !valid_id(parts[2])) return fail(400, "invalid_path", "id must be 1-64 of [A-Za-z0-9._-]");
+        const bool self = (customer_list && p.role == "customer" && p.id == parts[2]) ||
+                          (vendor_list && p.role == "vendor" && p.id == parts[2]);
+        if (!staff && !self) return fail(403, "forbidden", "you may not list these orders");
+        auto limit = parse_count(query, "limit", 50, 200);
+        if (!limit) return fail(400, "invalid_query", "limit must be 0..200", "limit");
+        // Cursor "placed_at_ms.order_id": rows strictly older than it.
+        std::string cursor_ms = std::to_string(INT64_MAX), cursor_id = "";
+        if (auto c = query.find("cursor"); c != query.end()) {
+            const auto dot = c->second.find('.');
+            int64_t ms = 0;
+            const auto* begin = c->second.data();
+            if (dot == std::string::npos || std::from_chars(begin, begin + dot, ms).ec != std::errc())
+                return fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
+            cursor_ms = std::to_string(ms);
+            cursor_id = c->second.substr(dot + 1);
+        }
+        auto from = parse_count(query, "from_ms", 0, INT64_MAX);
+        auto to = parse_count(query, "to_ms", INT64_MAX, INT64_MAX);
+        if (!from || !to) return fail(400, "invalid_query", "from_ms and to_ms are unix milliseconds", "from_ms");
+        const std::string status = query.contains("status") ? query.at("status") : "";
+        const std::string vendor = vendor_list ? parts[2] : (query.contains("vendor_id") ? query.at("vendor_id") : "");
+        json items = json::array();
+        std::string next;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            sql::Rows rows;
+            const std::string page =
+                " AND (o.placed_at_unix_ms, o.order_id) < ($2::bigint, $3)"
+                " AND o.placed_at_unix_ms >= $4::bigint AND o.placed_at_unix_ms < $5::bigint"
+                " AND ($6 = '' OR o.status = $6)"
+                " ORDER BY o.placed_at_unix_ms DESC, o.order_id DESC LIMIT $7::bigint";
+            const std::vector<sql::Param> args{customer_list ? parts[2] : vendor, cursor_ms, cursor_id,
+                                               std::to_string(*from), std::to_string(*to), status,
+                                               std::to_string(*limit)};
+            if (!vendor.empty())
+                // Vendors see their sub-order, never the order's totals or other vendors' lines.
+                rows = tx.exec("SELECT o.order_id, o.placed_at_unix_ms, s.status, o.currency, s.goods_net_minor,"
+                               " s.shipping_minor, s.commission_minor, s.payable_minor, o.customer_id"
+                               " FROM sub_orders s JOIN orders o USING (order_id) WHERE s.vendor_id = $1" + page, args);
+            else if (customer_list)
+                rows = tx.exec("SELECT o.order_id, o.placed_at_unix_ms, o.status, o.currency, o.total_minor,"
+                               " o.amount_due_minor, o.credit_applied_minor, o.zero_payment::int, o.customer_id"
+                               " FROM orders o WHERE o.customer_id = $1" + page, args);
+            else
+                rows = tx.exec("SELECT o.order_id, o.placed_at_unix_ms, o.status, o.currency, o.total_minor,"
+                               " o.amount_due_minor, o.credit_applied_minor, o.zero_payment::int, o.customer_id"
+                               " FROM orders o WHERE $1 = ''" + page, args);
+            for (const auto& row : rows) {
+                json item = {{"order_id", row.str(0)}, {"placed_at_unix_ms", row.i64(1)}, {"status", row.str(2)},
+                             {"currency", row.str(3)}};
+                if (!vendor.empty()) {
+                    item["vendor_id"] = vendor;
+                    item["goods_net_minor"] = row.i64(4);
+                    item["shipping_minor"] = row.i64(5);
+                    item["commission_minor"] = row.i64(6);
+                    item["payable_minor"] = row.i64(7);
+                } else {
+                    item["customer_id"] = row.str(8);
+                    item["total_minor"] = row.i64(4);
+                    item["amount_due_minor"] = row.i64(5);
+                    item["credit_applied_minor"] = row.i64(6);
+                    item["zero_payment"] = row.i64(7) == 1;
+                }
+                items.push_back(item);
+            }
+            if (static_cast<int64_t>(rows.size()) == *limit && !rows.empty())
+                next = std::to_string(rows.back().i64(1)) + "." + rows.back().str(0);
+        });
+        if (!r) return fail(503, "storage_unavailable", r.error().message);
+        json out = {{"orders", items}};
+        out["next_cursor"] = next.empty() ? json(nullptr) : json(next);
+        return respond(json_response(200, out));
+    }
+
     // GET /v1/orders/{id}  (the customer, admin, auditor, employee with orders.view; a vendor sees its sub-order only)
     if (parts.size() == 3 && parts[1] == "orders") {
         if (req.method != "GET") return fail(405, "method_not_allowed", "use GET");

@@ -23,6 +23,8 @@ std::atomic<uint64_t> g_request_seq{0};
 std::string route_label(const std::string& target) {
     // Collapse ids so the metric has a bounded number of label values.
     const std::string path = target.substr(0, target.find('?'));
+    if (path.rfind("/v1/customers/", 0) == 0 && path.ends_with("/orders")) return "/v1/customers/{id}/orders";
+    if (path.rfind("/v1/vendors/", 0) == 0 && path.ends_with("/orders")) return "/v1/vendors/{id}/orders";
     if (path.rfind("/v1/customers/", 0) == 0) {
         if (path.ends_with("/credit-grants")) return "/v1/customers/{id}/credit-grants";
         if (path.ends_with("/credit")) return "/v1/customers/{id}/credit";
@@ -35,7 +37,7 @@ std::string route_label(const std::string& target) {
         return path.ends_with("/stock-adjustments") ? "/v1/products/{sku}/stock-adjustments" : "/v1/products/{sku}";
     if (path.rfind("/v1/projections/", 0) == 0) return "/v1/projections/{name}/rebuild";
     for (const char* known : {"/healthz", "/readyz", "/metrics", "/v1/ledger/accounts", "/v1/projections",
-                              "/v1/quote", "/v1/catalog/settings", "/v1/checkout"})
+                              "/v1/quote", "/v1/catalog/settings", "/v1/checkout", "/v1/orders"})
         if (path == known) return known;
     return "other";
 }

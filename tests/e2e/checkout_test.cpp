@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -221,6 +222,65 @@ TEST(CheckoutHttp, EachPartyReadsOnlyWhatIsTheirs) {
     EXPECT_EQ(as_bo["sub_orders"][0]["payable_minor"], 1600 + 300 - 160);
     // Vendors and auditors do not check out.
     EXPECT_EQ(m.send("POST", "/v1/checkout", both, ana).status, 403);
+}
+
+TEST(CheckoutHttp, ListingsFilterPaginateAndKeepVendorsApart) {
+    Market m;
+    const std::string a = testing::token_for(m.url, "cust-a", "customer");
+    const std::string b = testing::token_for(m.url, "cust-b", "customer");
+    const std::string ana = testing::token_for(m.url, "ana", "vendor");
+    const std::string clerk = testing::token_for(m.url, "emp", "employee", "orders.view");
+    // cust-a: 5 soap orders (bo); cust-b: 2 lamp orders (ana) and 1 mixed.
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(m.send("POST", "/v1/checkout", cart("soap", 1, 1100), a).status, 201);
+    for (int i = 0; i < 2; ++i) ASSERT_EQ(m.send("POST", "/v1/checkout", cart("lamp", 1, 4500), b).status, 201);
+    json both = {{"currency", "USD"}, {"ship_to_country", "US"},
+                 {"lines", json::array({{{"sku", "lamp"}, {"quantity", 1}}, {{"sku", "soap"}, {"quantity", 1}}})},
+                 {"expected_total_minor", 4000 + 500 + 800 + 300}};
+    ASSERT_EQ(m.send("POST", "/v1/checkout", both, b).status, 201);
+    auto list = [&](const std::string& target, const std::string& token) {
+        return m.client->request("GET", target, "", {{"Authorization", "Bearer " + token}});
+    };
+    ASSERT_TRUE(testing::eventually([&] { return json::parse(list("/v1/orders?limit=200", m.admin).body)["orders"].size() == 8u; }));
+
+    // Pages of 3 walk every order once, newest first.
+    std::set<std::string> seen;
+    std::string cursor;
+    int pages = 0;
+    int64_t last_time = INT64_MAX;
+    do {
+        auto page = json::parse(list("/v1/orders?limit=3" + (cursor.empty() ? "" : "&cursor=" + cursor), m.admin).body);
+        for (const auto& o : page["orders"]) {
+            EXPECT_TRUE(seen.insert(o["order_id"]).second) << "duplicate " << o["order_id"];
+            EXPECT_LE(o["placed_at_unix_ms"].get<int64_t>(), last_time);
+            last_time = o["placed_at_unix_ms"];
+        }
+        cursor = page["next_cursor"].is_null() ? "" : page["next_cursor"].get<std::string>();
+        ++pages;
+    } while (!cursor.empty() && pages < 10);
+    EXPECT_EQ(seen.size(), 8u);
+    EXPECT_EQ(pages, 3);
+
+    // Filters: by vendor and status; a date range that excludes everything.
+    EXPECT_EQ(json::parse(list("/v1/orders?vendor_id=ana", m.admin).body)["orders"].size(), 3u);
+    EXPECT_EQ(json::parse(list("/v1/orders?status=awaiting_payment", m.admin).body)["orders"].size(), 8u);
+    EXPECT_EQ(json::parse(list("/v1/orders?status=paid", m.admin).body)["orders"].size(), 0u);
+    EXPECT_EQ(json::parse(list("/v1/orders?to_ms=1", m.admin).body)["orders"].size(), 0u);
+    EXPECT_EQ(json::parse(list("/v1/orders", clerk).body)["orders"].size(), 8u);
+
+    // Customers see their own; vendors their sub-orders, never order totals.
+    EXPECT_EQ(json::parse(list("/v1/customers/cust-a/orders", a).body)["orders"].size(), 5u);
+    EXPECT_EQ(list("/v1/customers/cust-a/orders", b).status, 403);
+    auto vendor = json::parse(list("/v1/vendors/ana/orders", ana).body)["orders"];
+    ASSERT_EQ(vendor.size(), 3u);
+    for (const auto& o : vendor) {
+        EXPECT_EQ(o["vendor_id"], "ana");
+        EXPECT_FALSE(o.contains("total_minor"));
+        EXPECT_EQ(o["goods_net_minor"], 4000);
+    }
+    EXPECT_EQ(list("/v1/vendors/bo/orders", ana).status, 403);
+    EXPECT_EQ(list("/v1/orders", ana).status, 403);
+    EXPECT_EQ(list("/v1/orders", a).status, 403);
+    EXPECT_EQ(list("/v1/orders?cursor=garbage", m.admin).status, 400);
 }
 
 }  // namespace tally
