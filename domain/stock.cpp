@@ -9,9 +9,7 @@ std::string_view to_string(StockRejection r) {
         case StockRejection::quantity_must_be_positive: return "quantity_must_be_positive";
         case StockRejection::delta_out_of_range: return "delta_out_of_range";
         case StockRejection::would_go_negative: return "would_go_negative";
-        case StockRejection::already_reserved: return "already_reserved";
         case StockRejection::out_of_stock: return "out_of_stock";
-        case StockRejection::reservation_unknown: return "reservation_unknown";
     }
     return "unknown";
 }
@@ -36,7 +34,6 @@ std::expected<std::vector<StockEvent>, StockRejection> decide(const StockLevel& 
     TALLY_ASSERT(cmd.sku == state.sku, "misrouted stock reservation for {}", cmd.sku);
     if (cmd.quantity <= 0 || cmd.quantity > kQuantityMax)
         return std::unexpected(StockRejection::quantity_must_be_positive);
-    if (state.reservations.contains(cmd.order_id)) return std::unexpected(StockRejection::already_reserved);
     if (cmd.quantity > state.available) return std::unexpected(StockRejection::out_of_stock);
     v1::StockReserved e;
     e.set_sku(cmd.sku);
@@ -48,13 +45,14 @@ std::expected<std::vector<StockEvent>, StockRejection> decide(const StockLevel& 
 
 std::expected<std::vector<StockEvent>, StockRejection> decide(const StockLevel& state, const ReleaseStock& cmd) {
     TALLY_ASSERT(cmd.sku == state.sku, "misrouted stock release for {}", cmd.sku);
-    auto it = state.reservations.find(cmd.order_id);
-    if (it == state.reservations.end()) return std::unexpected(StockRejection::reservation_unknown);
+    if (cmd.quantity <= 0 || cmd.quantity > kQuantityMax)
+        return std::unexpected(StockRejection::quantity_must_be_positive);
+    if (state.available + cmd.quantity > kQuantityMax) return std::unexpected(StockRejection::delta_out_of_range);
     v1::StockReleased e;
     e.set_sku(cmd.sku);
     e.set_order_id(cmd.order_id);
-    e.set_quantity(it->second);
-    e.set_available_after(state.available + it->second);
+    e.set_quantity(cmd.quantity);
+    e.set_available_after(state.available + cmd.quantity);
     return std::vector<StockEvent>{e};
 }
 
@@ -67,13 +65,11 @@ StockLevel evolve(StockLevel state, const v1::StockAdjusted& e) {
 StockLevel evolve(StockLevel state, const v1::StockReserved& e) {
     state.available -= e.quantity();
     TALLY_ASSERT(state.available >= 0, "stock of {} below zero", state.sku);
-    state.reservations[e.order_id()] = e.quantity();
     return state;
 }
 
 StockLevel evolve(StockLevel state, const v1::StockReleased& e) {
     state.available += e.quantity();
-    state.reservations.erase(e.order_id());
     return state;
 }
 
@@ -88,7 +84,6 @@ StockLevel from_snapshot(std::string_view sku, const std::string& bytes) {
     v1::StockState proto;
     TALLY_ASSERT(proto.ParseFromString(bytes), "corrupt stock snapshot for {}", sku);
     s.available = proto.available();
-    for (const auto& r : proto.reservations()) s.reservations[r.order_id()] = r.quantity();
     return s;
 }
 
@@ -96,11 +91,6 @@ std::string to_snapshot(const StockLevel& state) {
     v1::StockState proto;
     proto.set_sku(state.sku);
     proto.set_available(state.available);
-    for (const auto& [order, qty] : state.reservations) {
-        auto* r = proto.add_reservations();
-        r->set_order_id(order);
-        r->set_quantity(qty);
-    }
     return proto.SerializeAsString();
 }
 

@@ -1,10 +1,10 @@
 #pragma once
-// Stock of one SKU (stream "stock-{sku}"). Pure rules: available never goes
-// below zero; an order reserves once and releases what it reserved.
+// Stock of one SKU (stream "stock-{sku}"). Pure rules: available never goes below
+// zero. An order reserves units and, if cancelled, releases what it reserved; the
+// order, not the stock, remembers how many (so this state stays small).
 
 #include <cstdint>
 #include <expected>
-#include <map>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -19,7 +19,6 @@ inline constexpr int64_t kQuantityMax = 1'000'000'000;
 struct StockLevel {
     std::string sku;
     int64_t available = 0;
-    std::map<std::string, int64_t> reservations;  // order id -> units held
 };
 
 struct AdjustStock {
@@ -37,15 +36,14 @@ struct ReserveStock {
 struct ReleaseStock {
     std::string sku;
     std::string order_id;
+    int64_t quantity = 0;  // what the order reserved
 };
 
 enum class StockRejection : uint16_t {  // precedence order; numbers are permanent
     quantity_must_be_positive = 1,
     delta_out_of_range = 2,
     would_go_negative = 3,
-    already_reserved = 4,
-    out_of_stock = 5,
-    reservation_unknown = 6,
+    out_of_stock = 4,
 };
 
 std::string_view to_string(StockRejection r);
