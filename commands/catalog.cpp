@@ -5,6 +5,7 @@
 #include "domain/catalog.h"
 #include "domain/stock.h"
 #include "events/registry.h"
+#include "tally/v1/customer.pb.h"
 
 namespace tally::commands {
 namespace {
@@ -183,7 +184,38 @@ private:
     std::string stream_;
 };
 
+class SetCustomerProfile final : public Command {
+public:
+    SetCustomerProfile(std::string customer_id, bool wholesale)
+        : stream_("customer-" + customer_id) {
+        profile_.set_customer_id(std::move(customer_id));
+        profile_.set_wholesale_eligible(wholesale);
+    }
+    std::vector<std::string> streams() const override { return {stream_}; }
+    Decision decide(const std::map<std::string, StreamState>&, const DecideContext& ctx) const override {
+        if (ctx.role != "admin" && !(ctx.role == "employee" && has_permission(ctx.permissions, "customers", "manage")))
+            return forbidden("change customer profiles");
+        v1::CustomerProfileSet e;
+        *e.mutable_profile() = profile_;
+        Accepted a;
+        a.events.push_back({stream_, std::string(events::kCustomerProfileSet), 1, e.SerializeAsString()});
+        a.new_states[stream_] = profile_.SerializeAsString();
+        a.reply = [id = profile_.customer_id(), w = profile_.wholesale_eligible()](const std::vector<v1::EventEnvelope>& written) {
+            return defined_reply(written, {{"customer_id", id}, {"wholesale_eligible", w}});
+        };
+        return a;
+    }
+
+private:
+    v1::CustomerProfile profile_;
+    std::string stream_;
+};
+
 }  // namespace
+
+std::unique_ptr<Command> set_customer_profile(std::string customer_id, bool wholesale_eligible) {
+    return std::make_unique<SetCustomerProfile>(std::move(customer_id), wholesale_eligible);
+}
 
 std::unique_ptr<Command> define_settings(v1::CatalogSettings settings) {
     return std::make_unique<DefineSettings>(std::move(settings));

@@ -16,5 +16,7 @@ std::unique_ptr<Command> define_product(v1::ProductDefinition def);
 std::unique_ptr<Command> adjust_stock(std::string sku, int64_t delta, std::string reason);
 std::unique_ptr<Command> define_settings(v1::CatalogSettings settings);
 std::unique_ptr<Command> define_coupon(v1::CouponDefinition def);
+// A customer's pricing profile (wholesale eligibility): admins, employees with customers.manage.
+std::unique_ptr<Command> set_customer_profile(std::string customer_id, bool wholesale_eligible);
 
 }  // namespace tally::commands

@@ -2,6 +2,7 @@
 
 #include "domain/catalog.h"
 #include "domain/credit.h"
+#include "tally/v1/customer.pb.h"
 
 namespace tally::commands {
 namespace {
@@ -40,7 +41,8 @@ std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req) {
 }
 
 std::vector<std::string> first_streams(const pricing::Cart& cart, const std::string& customer_id) {
-    std::vector<std::string> ids{std::string(catalog::kSettingsStream), credit::stream_id(customer_id)};
+    std::vector<std::string> ids{std::string(catalog::kSettingsStream), credit::stream_id(customer_id),
+                                 "customer-" + customer_id};
     for (const auto& l : cart.lines) ids.push_back(catalog::product_stream(l.sku));
     for (const auto& code : cart.coupon_codes) ids.push_back(catalog::coupon_stream(code));
     return ids;
@@ -66,6 +68,8 @@ PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id
             in.catalog.vendors.insert_or_assign(v->vendor_id(), catalog::to_pricing(*v));
     }
     in.customer.id = customer_id;
+    if (auto profile = parse<v1::CustomerProfile>(states, "customer-" + customer_id))
+        in.customer.wholesale_eligible = profile->wholesale_eligible();
     for (const auto& code : cart.coupon_codes) {
         auto c = parse<v1::CouponState>(states, catalog::coupon_stream(code));
         if (!c || c->coupon().code().empty()) continue;  // the engine reports unknown_coupon

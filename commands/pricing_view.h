@@ -25,7 +25,7 @@ struct CartError {
 // Validates the DTO's shape (currency, quantities, ids) and builds the cart.
 std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req);
 
-// Streams to read first: products, site settings, coupons, the customer's credit.
+// Streams to read first: products, site settings, coupons, the customer's credit and profile.
 std::vector<std::string> first_streams(const pricing::Cart& cart, const std::string& customer_id);
 // Then the vendors of the products found.
 std::vector<std::string> vendor_streams(const pricing::Cart& cart, const StreamStates& states);

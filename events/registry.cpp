@@ -7,6 +7,7 @@
 #include "events/envelope.h"
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/credit.pb.h"
+#include "tally/v1/customer.pb.h"
 #include "tally/v1/order.pb.h"
 #include "tally/v1/stock.pb.h"
 
@@ -25,6 +26,7 @@ std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelop
     else if (e.type() == kOrderPlaced) msg = std::make_unique<v1::OrderPlaced>();
     else if (e.type() == kCreditSpent) msg = std::make_unique<v1::CreditSpent>();
     else if (e.type() == kCouponRedeemed) msg = std::make_unique<v1::CouponRedeemed>();
+    else if (e.type() == kCustomerProfileSet) msg = std::make_unique<v1::CustomerProfileSet>();
     // Version 1 is the only version so far; an upcaster would rewrite older payloads here.
     if (!msg || !msg->ParseFromString(e.payload())) return nullptr;
     return msg;
@@ -32,7 +34,7 @@ std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelop
 
 int current_schema_version(std::string_view type) {
     for (auto known : {kCreditGranted, kVendorDefined, kProductDefined, kStockAdjusted, kStockReserved, kStockReleased,
-                       kCatalogSettingsChanged, kCouponDefined, kOrderPlaced, kCreditSpent, kCouponRedeemed})
+                       kCatalogSettingsChanged, kCouponDefined, kOrderPlaced, kCreditSpent, kCouponRedeemed, kCustomerProfileSet})
         if (type == known) return 1;
     return 0;
 }

@@ -28,6 +28,7 @@ inline constexpr std::string_view kCouponDefined = "CouponDefined";
 inline constexpr std::string_view kOrderPlaced = "OrderPlaced";
 inline constexpr std::string_view kCreditSpent = "CreditSpent";
 inline constexpr std::string_view kCouponRedeemed = "CouponRedeemed";
+inline constexpr std::string_view kCustomerProfileSet = "CustomerProfileSet";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.

@@ -15,6 +15,9 @@
 #include "events/envelope.h"
 #include "events/registry.h"
 #include "tally/v1/order.pb.h"
+#include "tally/v1/catalog.pb.h"
+#include "tally/v1/customer.pb.h"
+#include "domain/catalog.h"
 #include "http/json_input.h"
 #include "infra/journal.h"
 #include "infra/metrics.h"
@@ -314,6 +317,20 @@ void Api::handle(Request req, Respond respond) {
         return respond(json_response(200, commands::breakdown_json(*priced)));
     }
 
+    // PUT /v1/customers/{id}/profile  (admin; employee with customers.manage)
+    if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "profile") {
+        if (req.method != "PUT") return fail(405, "method_not_allowed", "use PUT");
+        if (!role_in({"admin", "employee"})) return fail(403, "forbidden", "only staff change customer profiles");
+        if (!valid_id(parts[2])) return fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+        auto key = idempotency_key();
+        if (!key) return;
+        v1::CustomerProfile profile;
+        if (!parse_message(profile)) return;
+        if (!profile.customer_id().empty() && profile.customer_id() != parts[2])
+            return fail(422, "invalid_value", "customer_id in the body must match the path", "customer_id");
+        return submit(commands::set_customer_profile(parts[2], profile.wholesale_eligible()), *key);
+    }
+
     // POST /v1/checkout  (customer; Idempotency-Key; expected_total_minor required)
     if (path == "/v1/checkout") {
         if (req.method != "POST") return fail(405, "method_not_allowed", "use POST");
@@ -327,12 +344,30 @@ void Api::handle(Request req, Respond respond) {
                         "expected_total_minor");
         auto cart = commands::cart_from(body);
         if (!cart) return fail(422, cart.error().code, cart.error().detail, cart.error().field);
-        // Resolve the products' vendors so the batch can lock them too.
-        std::vector<std::string> vendors;
-        auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            vendors = commands::vendor_streams(*cart, journal::read_states(tx, commands::first_streams(*cart, claims->sub)));
-        });
-        if (!r) return fail(503, "storage_unavailable", r.error().message);
+        // Resolve the products' vendors so the batch can lock them too: from the cache,
+        // or one read for the SKUs it does not know yet.
+        std::vector<std::string> vendors, missing;
+        {
+            std::lock_guard lock(vendor_of_mu_);
+            for (const auto& l : cart->lines) {
+                auto it = vendor_of_.find(l.sku);
+                if (it != vendor_of_.end()) vendors.push_back(it->second);
+                else missing.push_back(catalog::product_stream(l.sku));
+            }
+        }
+        if (!missing.empty()) {
+            std::map<std::string, std::string> found;
+            auto r = deps_.pool->transact([&](sql::Tx& tx) { found = journal::read_states(tx, missing); });
+            if (!r) return fail(503, "storage_unavailable", r.error().message);
+            std::lock_guard lock(vendor_of_mu_);
+            if (vendor_of_.size() > kVendorOfMax) vendor_of_.clear();
+            for (const auto& [stream, bytes] : found) {
+                v1::ProductDefinition p;
+                if (!p.ParseFromString(bytes)) continue;
+                vendor_of_[p.sku()] = catalog::vendor_stream(p.vendor_id());
+                vendors.push_back(vendor_of_[p.sku()]);
+            }
+        }
         v1::CartRequest shape = body;
         shape.clear_expected_total_minor();
         commands::CheckoutRequest c{*cart, claims->sub,

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,11 @@ private:
     };
     // Finished ones are joined at the next request; at most one per projector runs at a time.
     std::vector<Rebuild> rebuilds_;
+    // sku -> its vendor's stream. A product never changes vendor (a domain rule), so the
+    // mapping may be cached; checkout verifies it under lock anyway. Bounded: cleared when full.
+    std::mutex vendor_of_mu_;
+    std::unordered_map<std::string, std::string> vendor_of_;
+    static constexpr size_t kVendorOfMax = 100000;
 };
 
 // A problem document (RFC 9457 shape) with the field at fault, if any.

@@ -24,6 +24,7 @@ std::string route_label(const std::string& target) {
     // Collapse ids so the metric has a bounded number of label values.
     const std::string path = target.substr(0, target.find('?'));
     if (path.rfind("/v1/customers/", 0) == 0 && path.ends_with("/orders")) return "/v1/customers/{id}/orders";
+    if (path.rfind("/v1/customers/", 0) == 0 && path.ends_with("/profile")) return "/v1/customers/{id}/profile";
     if (path.rfind("/v1/vendors/", 0) == 0 && path.ends_with("/orders")) return "/v1/vendors/{id}/orders";
     if (path.rfind("/v1/customers/", 0) == 0) {
         if (path.ends_with("/credit-grants")) return "/v1/customers/{id}/credit-grants";

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@ struct Options {
     int threads = 2;  // like pgbench -j 2
     int64_t customers = 10000;
     std::string run = "bench";
+    std::string tokens_file;
 };
 
 double percentile(std::vector<double>& sorted, double p) {
@@ -38,8 +40,13 @@ double percentile(std::vector<double>& sorted, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2 || std::string(argv[1]) != "grants") {
-        std::fprintf(stderr, "usage: tally-bench grants --port P --token T [--requests N] [--connections C] [--customers K] [--run NAME]\n");
+    const std::string mode = argc >= 2 ? argv[1] : "";
+    if (mode != "grants" && mode != "checkout") {
+        std::fprintf(stderr,
+                     "usage: tally-bench grants   --port P --token T [--requests N] [--connections C] [--customers K] [--run NAME]\n"
+                     "       tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME]\n"
+                     "checkout: 5-line carts across vendors v0..v2 (products v{v}-p{0..9}, 10.00 each, 5.00 flat\n"
+                     "shipping per vendor: 65.00 a cart), one customer token per line of F, used round-robin\n");
         return 2;
     }
     Options o;
@@ -52,24 +59,49 @@ int main(int argc, char** argv) {
         else if (k == "--threads") o.threads = std::stoi(v);
         else if (k == "--customers") o.customers = std::stoll(v);
         else if (k == "--run") o.run = v;
+        else if (k == "--tokens-file") o.tokens_file = v;
         else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
+            return 2;
+        }
+    }
+    std::vector<std::string> tokens;
+    if (mode == "checkout") {
+        std::ifstream in(o.tokens_file);
+        for (std::string line; std::getline(in, line);)
+            if (!line.empty()) tokens.push_back("Bearer " + line);
+        if (tokens.empty()) {
+            std::fprintf(stderr, "--tokens-file %s holds no tokens\n", o.tokens_file.c_str());
             return 2;
         }
     }
     const std::string body = "{\"amount_minor\":1,\"currency\":\"USD\",\"reason\":\"bench\"}";
     const std::string auth = "Bearer " + o.token;
     auto result = tally::http::run_load("127.0.0.1", o.port, o.connections, o.threads, o.requests, [&](int64_t i) {
-        return tally::http::LoadRequest{"POST", "/v1/customers/b" + std::to_string(i % o.customers) + "/credit-grants",
-                                        body, {{"Authorization", auth}, {"Idempotency-Key", o.run + "-" + std::to_string(i)}}};
+        const std::string key = o.run + "-" + std::to_string(i);
+        if (mode == "grants")
+            return tally::http::LoadRequest{"POST", "/v1/customers/b" + std::to_string(i % o.customers) + "/credit-grants",
+                                            body, {{"Authorization", auth}, {"Idempotency-Key", key}}};
+        // Vendors v0 v1 v2 v0 v1; the two lines of a vendor never share a product.
+        std::string lines;
+        constexpr int kVendorOf[5] = {0, 1, 2, 0, 1};
+        for (int k = 0; k < 5; ++k) {
+            const int64_t product = (i * 7 + k * 3) % 10;
+            lines += std::string(k ? "," : "") + "{\"sku\":\"v" + std::to_string(kVendorOf[k]) + "-p" +
+                     std::to_string(product) + "\",\"quantity\":1}";
+        }
+        return tally::http::LoadRequest{
+            "POST", "/v1/checkout",
+            "{\"currency\":\"USD\",\"ship_to_country\":\"US\",\"expected_total_minor\":6500,\"lines\":[" + lines + "]}",
+            {{"Authorization", tokens[static_cast<size_t>(i) % tokens.size()]}, {"Idempotency-Key", key}}};
     });
     auto& latencies = result.latencies_ms;
     const auto& statuses = result.statuses;
     const double seconds = result.seconds;
     std::sort(latencies.begin(), latencies.end());
-    std::printf("tally-bench grants: %lld requests, %d connections on %d threads, %.2f s\n",
+    std::printf("tally-bench %s: %lld requests, %d connections on %d threads, %.2f s\n", mode.c_str(),
                 static_cast<long long>(o.requests), o.connections, o.threads, seconds);
-    std::printf("  commands/s %.0f\n", static_cast<double>(o.requests) / seconds);
+    std::printf("  %s/s %.0f\n", mode == "grants" ? "commands" : "checkouts", static_cast<double>(o.requests) / seconds);
     std::printf("  latency ms p50 %.2f  p99 %.2f  p999 %.2f  max %.2f\n", percentile(latencies, 0.50),
                 percentile(latencies, 0.99), percentile(latencies, 0.999), latencies.empty() ? 0 : latencies.back());
     std::printf("  statuses:");

@@ -3,6 +3,8 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include "domain/ledger.h"
+#include "domain/order.h"
 #include "domain/pricing.h"
 
 namespace tally::pricing {
@@ -126,6 +128,26 @@ RC_GTEST_PROP(PricingProperties, SplitsSumToTotalsAndNothingIsNegative, ()) {
     RC_ASSERT(b.amount_due_minor == b.total_minor - b.credit_applied_minor);
     RC_ASSERT(b.zero_payment == (b.amount_due_minor == 0));
     RC_ASSERT(b.amount_due_minor == 0 || b.amount_due_minor >= kUsd.minimum_charge_minor());
+}
+
+// Every order placed from any priced cart posts a balanced set, and its sub-orders
+// add up to the order: the customer's receivable equals what vendors and the platform are owed.
+RC_GTEST_PROP(PricingProperties, PlacedOrdersPostBalancedSets, ()) {
+    const World w = gen_world();
+    auto r = price(w.cart, w.catalog, w.customer, kNow);
+    if (!r) return;
+    const auto placed = order::place("ord-1", "c", w.cart, w.catalog, *r, "key");
+    if (r->total_minor > 0) RC_ASSERT(ledger::check_balanced(placed.postings()).has_value());
+    int64_t receivable = 0, owed = 0;
+    for (const auto& p : placed.postings().postings())
+        (p.side() == v1::DEBIT ? receivable : owed) += p.amount().minor();
+    RC_ASSERT(receivable == r->total_minor);
+    RC_ASSERT(owed == r->total_minor);
+    int64_t sub_total = 0;
+    for (const auto& so : placed.sub_orders()) sub_total += so.goods_net_minor() + so.shipping_minor();
+    RC_ASSERT(sub_total + r->service_fee_minor == r->total_minor);
+    RC_ASSERT(placed.zero_payment() == (r->amount_due_minor == 0));
+    RC_ASSERT(placed.status() == (r->amount_due_minor == 0 ? "paid" : "awaiting_payment"));
 }
 
 RC_GTEST_PROP(PricingProperties, QuotingTwiceGivesTheSameAnswer, ()) {

@@ -143,4 +143,21 @@ TEST(QuoteHttp, TwoVendorsCouponsFeesCreditAndNothingWritten) {
     EXPECT_EQ(s.quote(cart, testing::token_for(s.url, "print", "vendor")).status, 403);
 }
 
+TEST(QuoteHttp, WholesalePricesForBusinessCustomersOnly) {
+    Shop s;
+    s.put("/v1/products/mug", {{"vendor_id", "tea"}, {"country_of_origin", "PT"}, {"base_minor", 1000}, {"wholesale_minor", 700}});
+    json cart = {{"currency", "USD"}, {"ship_to_country", "US"}, {"lines", json::array({{{"sku", "mug"}, {"quantity", 3}}})}};
+    EXPECT_EQ(json::parse(s.quote(cart, s.buyer).body)["lines"][0]["unit_minor"], 1000);
+    const auto clerk = testing::token_for(s.url, "emp-1", "employee", "catalog.manage");
+    auto denied = s.client->request("PUT", "/v1/customers/cust-1/profile", json{{"wholesale_eligible", true}}.dump(),
+                                    {{"Authorization", "Bearer " + clerk}, {"Idempotency-Key", "p0"}});
+    EXPECT_EQ(denied.status, 403) << denied.body;  // catalog.manage is not customers.manage
+    s.put("/v1/customers/cust-1/profile", {{"wholesale_eligible", true}});
+    auto q = json::parse(s.quote(cart, s.buyer).body);
+    EXPECT_EQ(q["lines"][0]["unit_minor"], 700);
+    EXPECT_EQ(q["lines"][0]["price_source"], "wholesale");
+    // Another (retail) customer still pays the base price.
+    EXPECT_EQ(json::parse(s.quote(cart, testing::token_for(s.url, "cust-9", "customer")).body)["lines"][0]["unit_minor"], 1000);
+}
+
 }  // namespace tally

@@ -1,0 +1,51 @@
+# Shared by the bench scripts: a private PostgreSQL with two databases (one for
+# tallyd, one for pgbench), a tally-broker and tallyd; cleanup on exit. Source it.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+cd "$TALLY_ROOT"
+tally_install_deps
+build="${TALLY_BUILD_DIR:-build}"
+tally_build "$build" Release >/dev/null
+
+N="${N:-50000}"; C="${C:-64}"
+dir="$(mktemp -d /tmp/tally-bench.XXXXXX)"; pg_port="$(tally_free_port)"; http_port="$(tally_free_port)"
+keys="bench:0123456789abcdef0123456789abcdef"
+pids=()
+# Stop in reverse start order: tallyd before the broker it talks to.
+bench_cleanup() {
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; wait "${pids[$i]}" 2>/dev/null || true; done
+  tally_pg_stop "$dir/pg"; rm -rf "$dir"
+}
+trap bench_cleanup EXIT
+
+psql() { "$TALLY_PG_BIN/psql" -q -h 127.0.0.1 -p "$pg_port" -U tally "$@"; }
+token() { TALLY_PG_URL="$1" TALLY_JWT_KEYS="$keys" "$build/tools/tally-token" mint --sub "$2" --role "$3" --ttl 86400; }
+
+bench_start() {
+  tally_pg_start "$dir/pg" "$pg_port"
+  base="postgresql://tally@127.0.0.1:$pg_port"
+  psql -d postgres -c "CREATE DATABASE bench_tally" -c "CREATE DATABASE bench_pgbench"
+  "$build/tools/tally-broker" >"$dir/broker.out" 2>&1 & pids+=($!)
+  for _ in $(seq 1 50); do grep -q '^127.0.0.1:' "$dir/broker.out" && break; sleep 0.1; done
+  brokers="$(grep '^127.0.0.1:' "$dir/broker.out" | head -1)"
+  TALLY_PG_URL="$base/bench_tally" TALLY_KAFKA_BROKERS="$brokers" TALLY_HTTP_PORT="$http_port" \
+  TALLY_DATA_DIR="$dir" TALLY_JWT_KEYS="$keys" TALLY_LOG_LEVEL=warn \
+    "$build/tools/tallyd" >"$dir/tallyd.log" 2>&1 & tallyd=$!; pids+=($tallyd)
+  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  admin="$(token "$base/bench_tally" admin-1 admin)"
+  echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; N=$N C=$C"
+}
+
+# Peak RSS and the group-commit figures of the tallyd run.
+bench_report_tallyd() {
+  echo "  tallyd peak RSS: $(awk '/VmHWM/{printf "%.1f MB", $2/1024}' /proc/$tallyd/status)"
+  sleep 2
+  curl -fsS "http://127.0.0.1:$http_port/metrics" | awk '/^tally_batch_(commands|commit_seconds)_(sum|count)/{v[$1]=$2}
+    END{if (v["tally_batch_commands_count"]>0) printf "  batches: %d, mean %.1f commands, mean commit %.1f ms\n", v["tally_batch_commands_count"],
+        v["tally_batch_commands_sum"]/v["tally_batch_commands_count"], 1000*v["tally_batch_commit_seconds_sum"]/v["tally_batch_commit_seconds_count"]}'
+}
+
+# pgbench with a script, one transaction per command.
+bench_pgbench() {
+  "$TALLY_PG_BIN/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U tally -c "$C" -j 2 -t $((N / C)) \
+    -f "$1" bench_pgbench 2>&1 | grep -E "^(tps|latency average|number of failed|number of transactions actually)"
+}
