@@ -52,7 +52,7 @@ tally_pg_start() {
       || { cat "$dir/initdb.log" >&2; return 1; }
   fi
   tally_as_pg "$TALLY_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c shared_buffers=128MB -c fsync=${TALLY_PG_FSYNC:-on}" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c shared_buffers=128MB -c fsync=${TALLY_PG_FSYNC:-on} ${TALLY_PG_EXTRA_OPTS:-}" \
     start >/dev/null || { tail -20 "$dir/postgres.log" >&2; return 1; }
 }
 

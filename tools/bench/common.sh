@@ -13,7 +13,7 @@ pids=()
 # Stop in reverse start order: tallyd before the broker it talks to.
 bench_cleanup() {
   for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; wait "${pids[$i]}" 2>/dev/null || true; done
-  tally_pg_stop "$dir/pg"; rm -rf "$dir"
+  [ -n "${KEEP_PG_LOG:-}" ] && cp "$dir/pg/postgres.log" "$KEEP_PG_LOG"; tally_pg_stop "$dir/pg"; rm -rf "$dir"
 }
 trap bench_cleanup EXIT
 
