@@ -13,49 +13,70 @@
 
 namespace tally::events {
 
+namespace {
+
+// One row per event type: its payload message, current schema version and, for
+// money movements, where its posting set is.
+struct EventType {
+    std::string_view name;
+    int schema_version;
+    std::unique_ptr<google::protobuf::Message> (*make)();
+    const v1::PostingSet* (*postings)(const google::protobuf::Message&);
+};
+
+template <typename T>
+std::unique_ptr<google::protobuf::Message> make() {
+    return std::make_unique<T>();
+}
+
+template <typename T>
+const v1::PostingSet* postings_field(const google::protobuf::Message& m) {
+    return &static_cast<const T&>(m).postings();
+}
+
+constexpr EventType kTypes[] = {
+    {kCreditGranted, 1, make<v1::CreditGranted>, postings_field<v1::CreditGranted>},
+    {kCreditSpent, 1, make<v1::CreditSpent>, postings_field<v1::CreditSpent>},
+    {kOrderPlaced, 1, make<v1::OrderPlaced>, postings_field<v1::OrderPlaced>},
+    {kVendorDefined, 1, make<v1::VendorDefined>, nullptr},
+    {kProductDefined, 1, make<v1::ProductDefined>, nullptr},
+    {kStockAdjusted, 1, make<v1::StockAdjusted>, nullptr},
+    {kStockReserved, 1, make<v1::StockReserved>, nullptr},
+    {kStockReleased, 1, make<v1::StockReleased>, nullptr},
+    {kCatalogSettingsChanged, 1, make<v1::CatalogSettingsChanged>, nullptr},
+    {kCouponDefined, 1, make<v1::CouponDefined>, nullptr},
+    {kCouponRedeemed, 1, make<v1::CouponRedeemed>, nullptr},
+    {kCustomerProfileSet, 1, make<v1::CustomerProfileSet>, nullptr},
+};
+
+const EventType* find_type(std::string_view name) {
+    for (const auto& t : kTypes)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+}  // namespace
+
 std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelope& e) {
-    std::unique_ptr<google::protobuf::Message> msg;
-    if (e.type() == kCreditGranted) msg = std::make_unique<v1::CreditGranted>();
-    else if (e.type() == kVendorDefined) msg = std::make_unique<v1::VendorDefined>();
-    else if (e.type() == kProductDefined) msg = std::make_unique<v1::ProductDefined>();
-    else if (e.type() == kStockAdjusted) msg = std::make_unique<v1::StockAdjusted>();
-    else if (e.type() == kStockReserved) msg = std::make_unique<v1::StockReserved>();
-    else if (e.type() == kStockReleased) msg = std::make_unique<v1::StockReleased>();
-    else if (e.type() == kCatalogSettingsChanged) msg = std::make_unique<v1::CatalogSettingsChanged>();
-    else if (e.type() == kCouponDefined) msg = std::make_unique<v1::CouponDefined>();
-    else if (e.type() == kOrderPlaced) msg = std::make_unique<v1::OrderPlaced>();
-    else if (e.type() == kCreditSpent) msg = std::make_unique<v1::CreditSpent>();
-    else if (e.type() == kCouponRedeemed) msg = std::make_unique<v1::CouponRedeemed>();
-    else if (e.type() == kCustomerProfileSet) msg = std::make_unique<v1::CustomerProfileSet>();
-    // Version 1 is the only version so far; an upcaster would rewrite older payloads here.
-    if (!msg || !msg->ParseFromString(e.payload())) return nullptr;
+    const EventType* t = find_type(e.type());
+    if (!t) return nullptr;
+    auto msg = t->make();
+    // Every type is at version 1 so far; an upcaster would rewrite older payloads here.
+    if (!msg->ParseFromString(e.payload())) return nullptr;
     return msg;
 }
 
 int current_schema_version(std::string_view type) {
-    for (auto known : {kCreditGranted, kVendorDefined, kProductDefined, kStockAdjusted, kStockReserved, kStockReleased,
-                       kCatalogSettingsChanged, kCouponDefined, kOrderPlaced, kCreditSpent, kCouponRedeemed, kCustomerProfileSet})
-        if (type == known) return 1;
-    return 0;
+    const EventType* t = find_type(type);
+    return t ? t->schema_version : 0;
 }
 
 std::optional<v1::PostingSet> postings_of(const v1::EventEnvelope& e) {
-    if (e.type() == kCreditGranted) {
-        v1::CreditGranted granted;
-        if (!granted.ParseFromString(e.payload())) return std::nullopt;
-        return granted.postings();
-    }
-    if (e.type() == kOrderPlaced) {
-        v1::OrderPlaced placed;
-        if (!placed.ParseFromString(e.payload())) return std::nullopt;
-        return placed.postings();
-    }
-    if (e.type() == kCreditSpent) {
-        v1::CreditSpent spent;
-        if (!spent.ParseFromString(e.payload())) return std::nullopt;
-        return spent.postings();
-    }
-    return std::nullopt;
+    const EventType* t = find_type(e.type());
+    if (!t || !t->postings) return std::nullopt;
+    auto msg = decode_payload(e);
+    if (!msg) return std::nullopt;
+    return *t->postings(*msg);
 }
 
 std::string envelope_to_json(const v1::EventEnvelope& e) {
