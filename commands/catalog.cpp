@@ -26,14 +26,6 @@ Rejection catalog_rejection(catalog::CatalogRejection r) {
     return Rejection{kind, std::string(catalog::to_string(r)), "the definition was refused: " + std::string(catalog::to_string(r))};
 }
 
-template <typename Message>
-std::optional<Message> parse_state(const std::string& bytes) {
-    if (bytes.empty()) return std::nullopt;
-    Message m;
-    if (!m.ParseFromString(bytes)) return std::nullopt;
-    return m;
-}
-
 Reply defined_reply(const std::vector<v1::EventEnvelope>& written, nlohmann::json body) {
     const auto& e = written.front();
     body["stream_id"] = e.stream_id();
@@ -187,7 +179,7 @@ private:
 class SetCustomerProfile final : public Command {
 public:
     SetCustomerProfile(std::string customer_id, bool wholesale)
-        : stream_("customer-" + customer_id) {
+        : stream_(catalog::customer_stream(customer_id)) {
         profile_.set_customer_id(std::move(customer_id));
         profile_.set_wholesale_eligible(wholesale);
     }

@@ -31,14 +31,17 @@ public:
         const std::string order_stream = order::stream_id(req_.order_id);
         if (states.at(order_stream).version > 0)
             return Rejection{RejectionKind::state_forbids, "order_exists", "order " + req_.order_id + " exists"};
-        StreamStates bytes;
-        for (const auto& [id, st] : states) bytes[id] = st.state;
+        // The locked states, read in place.
+        const StateOf state_of = [&states](const std::string& id) -> std::string_view {
+            auto it = states.find(id);
+            return it == states.end() ? std::string_view() : std::string_view(it->second.state);
+        };
         // A product defined or changed since the vendors were resolved: its vendor is not locked.
-        for (const auto& v : vendor_streams(req_.cart, bytes))
+        for (const auto& v : vendor_streams(req_.cart, state_of))
             if (!states.contains(v))
                 return Rejection{RejectionKind::retry_later, "catalog_changed", "the catalog changed; retry"};
 
-        const auto inputs = assemble(req_.cart, req_.customer_id, bytes);
+        const auto inputs = assemble(req_.cart, req_.customer_id, state_of);
         auto priced = pricing::price(req_.cart, inputs.catalog, inputs.customer, ctx.now_unix_ms);
         if (!priced) {
             const auto code = std::string(pricing::to_string(priced.error().code));
@@ -90,8 +93,7 @@ public:
         // Coupons: usage counted atomically with the order.
         for (const auto& c : b.coupons) {
             const std::string cid = catalog::coupon_stream(c.code);
-            v1::CouponState cs;
-            cs.ParseFromString(states.at(cid).state);
+            v1::CouponState cs = parse_state<v1::CouponState>(states.at(cid).state).value_or(v1::CouponState{});
             cs.set_uses_total(cs.uses_total() + 1);
             (*cs.mutable_uses_by_customer())[req_.customer_id] += 1;
             v1::CouponRedeemed e;

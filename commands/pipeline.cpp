@@ -26,18 +26,17 @@ metrics::Histogram& commit_latency_histogram() {
     return h;
 }
 
-Rejection principal_problem(const Claims& claims, const std::map<std::string, journal::Principal>& principals) {
-    auto it = principals.find(claims.principal_id);
-    if (it == principals.end() || !it->second.active)
-        return {RejectionKind::unauthenticated, "principal_unknown", "the token's principal does not exist or is disabled"};
-    if (it->second.session_version != claims.session_version)
-        return {RejectionKind::unauthenticated, "token_revoked", "the token was revoked; sign in again"};
-    if (it->second.role != claims.role)
-        return {RejectionKind::forbidden, "role_changed", "the principal's role no longer matches the token"};
-    return {};
-}
-
 }  // namespace
+
+std::optional<Rejection> check_principal(const Claims& claims, const journal::Principal* principal) {
+    if (!principal || !principal->active)
+        return Rejection{RejectionKind::unauthenticated, "principal_unknown", "the token's principal does not exist or is disabled"};
+    if (principal->session_version != claims.session_version)
+        return Rejection{RejectionKind::unauthenticated, "token_revoked", "the token was revoked; sign in again"};
+    if (principal->role != claims.role)
+        return Rejection{RejectionKind::forbidden, "role_changed", "the principal's role no longer matches the token"};
+    return std::nullopt;
+}
 
 bool has_permission(const std::vector<std::string>& permissions, const std::string& resource,
                     const std::string& action) {
@@ -149,8 +148,9 @@ void Pipeline::process(std::vector<Submission>& batch) {
                     continue;
                 }
                 if (first_of_key.contains(keys[i])) continue;  // resolved after the first one
-                if (auto p = principal_problem(s.claims, principals); !p.code.empty()) {
-                    outcomes[i] = p;
+                auto found = principals.find(s.claims.principal_id);
+                if (auto p = check_principal(s.claims, found == principals.end() ? nullptr : &found->second)) {
+                    outcomes[i] = std::move(*p);
                     continue;
                 }
                 first_of_key[keys[i]] = i;

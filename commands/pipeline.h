@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "infra/journal.h"
 #include "infra/sql.h"
 #include "tally/v1/envelope.pb.h"
 
@@ -80,6 +81,10 @@ struct DecideContext {
     std::vector<std::string> permissions;
 };
 
+// The principal record, read fresh, still backs the token: it exists and is active,
+// the session version matches (else revoked), the role matches. Nothing: it does.
+std::optional<Rejection> check_principal(const Claims& claims, const journal::Principal* principal);
+
 // `resource.action` granted, where `.manage` implies `.view`.
 bool has_permission(const std::vector<std::string>& permissions, const std::string& resource,
                     const std::string& action);
@@ -121,6 +126,16 @@ struct PipelineOptions {
     // another waits for its commit. Positions stay in commit order (the journal head lock).
     int writers = 2;
 };
+
+// A stream's snapshot state as a protobuf message; nothing for a new (empty) stream or
+// bytes that do not parse.
+template <typename Message>
+std::optional<Message> parse_state(std::string_view bytes) {
+    if (bytes.empty()) return std::nullopt;
+    Message m;
+    if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return std::nullopt;
+    return m;
+}
 
 // The command id: deterministic from principal and idempotency key, so a retried
 // request produces the same event ids.

@@ -1,20 +1,12 @@
 #include "commands/pricing_view.h"
 
 #include "domain/catalog.h"
+#include "commands/pipeline.h"
 #include "domain/credit.h"
 #include "tally/v1/customer.pb.h"
 
 namespace tally::commands {
 namespace {
-
-template <typename Message>
-std::optional<Message> parse(const StreamStates& states, const std::string& stream) {
-    auto it = states.find(stream);
-    if (it == states.end() || it->second.empty()) return std::nullopt;
-    Message m;
-    if (!m.ParseFromString(it->second)) return std::nullopt;
-    return m;
-}
 
 }  // namespace
 
@@ -42,36 +34,36 @@ std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req) {
 
 std::vector<std::string> first_streams(const pricing::Cart& cart, const std::string& customer_id) {
     std::vector<std::string> ids{std::string(catalog::kSettingsStream), credit::stream_id(customer_id),
-                                 "customer-" + customer_id};
+                                 catalog::customer_stream(customer_id)};
     for (const auto& l : cart.lines) ids.push_back(catalog::product_stream(l.sku));
     for (const auto& code : cart.coupon_codes) ids.push_back(catalog::coupon_stream(code));
     return ids;
 }
 
-std::vector<std::string> vendor_streams(const pricing::Cart& cart, const StreamStates& states) {
+std::vector<std::string> vendor_streams(const pricing::Cart& cart, const StateOf& state_of) {
     std::vector<std::string> ids;
     for (const auto& l : cart.lines)
-        if (auto p = parse<v1::ProductDefinition>(states, catalog::product_stream(l.sku)))
+        if (auto p = parse_state<v1::ProductDefinition>(state_of(catalog::product_stream(l.sku))))
             ids.push_back(catalog::vendor_stream(p->vendor_id()));
     return ids;
 }
 
-PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id, const StreamStates& states) {
+PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id, const StateOf& state_of) {
     PricingInputs in;
-    if (auto s = parse<v1::CatalogSettings>(states, std::string(catalog::kSettingsStream)))
+    if (auto s = parse_state<v1::CatalogSettings>(state_of(std::string(catalog::kSettingsStream))))
         catalog::apply_settings(*s, in.catalog);
     for (const auto& l : cart.lines) {
-        auto p = parse<v1::ProductDefinition>(states, catalog::product_stream(l.sku));
+        auto p = parse_state<v1::ProductDefinition>(state_of(catalog::product_stream(l.sku)));
         if (!p) continue;  // the engine reports unknown_product
         in.catalog.products[p->sku()] = catalog::to_pricing(*p);
-        if (auto v = parse<v1::VendorDefinition>(states, catalog::vendor_stream(p->vendor_id())))
+        if (auto v = parse_state<v1::VendorDefinition>(state_of(catalog::vendor_stream(p->vendor_id()))))
             in.catalog.vendors.insert_or_assign(v->vendor_id(), catalog::to_pricing(*v));
     }
     in.customer.id = customer_id;
-    if (auto profile = parse<v1::CustomerProfile>(states, "customer-" + customer_id))
+    if (auto profile = parse_state<v1::CustomerProfile>(state_of(catalog::customer_stream(customer_id))))
         in.customer.wholesale_eligible = profile->wholesale_eligible();
     for (const auto& code : cart.coupon_codes) {
-        auto c = parse<v1::CouponState>(states, catalog::coupon_stream(code));
+        auto c = parse_state<v1::CouponState>(state_of(catalog::coupon_stream(code)));
         if (!c || c->coupon().code().empty()) continue;  // the engine reports unknown_coupon
         in.catalog.coupons[code] = catalog::to_pricing(c->coupon());
         in.catalog.coupon_uses_total[code] = c->uses_total();
@@ -79,11 +71,16 @@ PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id
             in.customer.coupon_uses[code] = it->second;
     }
     // Store credit counts only in the order's currency.
-    const auto account = credit::from_snapshot(customer_id, states.contains(credit::stream_id(customer_id))
-                                                                ? states.at(credit::stream_id(customer_id))
-                                                                : std::string());
+    const auto account = credit::from_snapshot(customer_id, std::string(state_of(credit::stream_id(customer_id))));
     if (account.currency && *account.currency == cart.currency) in.customer.credit_available_minor = account.balance_minor;
     return in;
+}
+
+StateOf state_of(const std::map<std::string, std::string>& states) {
+    return [&states](const std::string& id) -> std::string_view {
+        auto it = states.find(id);
+        return it == states.end() ? std::string_view() : std::string_view(it->second);
+    };
 }
 
 nlohmann::json breakdown_json(const pricing::Breakdown& b) {

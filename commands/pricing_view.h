@@ -3,6 +3,8 @@
 // same assembly serves a quote (plain reads) and checkout (locked, in the batch),
 // so the two can only differ when the catalog itself changed.
 
+#include <expected>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,7 +16,9 @@
 
 namespace tally::commands {
 
-using StreamStates = std::map<std::string, std::string>;  // stream id -> state bytes ("" if none)
+// A stream's state bytes ("" when it has none). Quotes read them, checkout has them
+// locked in its batch; neither copies them to price.
+using StateOf = std::function<std::string_view(const std::string& stream_id)>;
 
 struct CartError {
     std::string code;
@@ -28,14 +32,17 @@ std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req);
 // Streams to read first: products, site settings, coupons, the customer's credit and profile.
 std::vector<std::string> first_streams(const pricing::Cart& cart, const std::string& customer_id);
 // Then the vendors of the products found.
-std::vector<std::string> vendor_streams(const pricing::Cart& cart, const StreamStates& states);
+std::vector<std::string> vendor_streams(const pricing::Cart& cart, const StateOf& state_of);
 
 struct PricingInputs {
     pricing::Catalog catalog;
     pricing::Customer customer;
 };
 
-PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id, const StreamStates& states);
+PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id, const StateOf& state_of);
+
+// A StateOf over a map of stream id -> state bytes.
+StateOf state_of(const std::map<std::string, std::string>& states);
 
 nlohmann::json breakdown_json(const pricing::Breakdown& b);
 

@@ -3,17 +3,10 @@
 #include <cctype>
 
 #include "domain/assert.h"
+#include "domain/ids.h"
 
 namespace tally::catalog {
 namespace {
-
-// Ids travel in stream ids and URLs: 1..64 of [A-Za-z0-9._-].
-bool valid_id(std::string_view id) {
-    if (id.empty() || id.size() > 64) return false;
-    for (char c : id)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
-    return true;
-}
 
 bool valid_country(std::string_view c) {
     return c.size() == 2 && std::isupper(static_cast<unsigned char>(c[0])) && std::isupper(static_cast<unsigned char>(c[1]));
@@ -58,6 +51,7 @@ std::string_view to_string(CatalogRejection r) {
 std::string vendor_stream(std::string_view vendor_id) { return "vendor-" + std::string(vendor_id); }
 std::string product_stream(std::string_view sku) { return "product-" + std::string(sku); }
 std::string coupon_stream(std::string_view code) { return "coupon-" + std::string(code); }
+std::string customer_stream(std::string_view customer_id) { return "customer-" + std::string(customer_id); }
 
 std::expected<v1::CatalogSettingsChanged, CatalogRejection> decide(const v1::CatalogSettings& settings) {
     for (const auto& b : settings.bundles()) {

@@ -33,6 +33,7 @@ std::string_view to_string(CatalogRejection r);
 std::string vendor_stream(std::string_view vendor_id);
 std::string product_stream(std::string_view sku);
 std::string coupon_stream(std::string_view code);
+std::string customer_stream(std::string_view customer_id);  // the pricing profile
 inline constexpr std::string_view kSettingsStream = "catalog-settings";
 
 // The current definitions (nothing: never defined).

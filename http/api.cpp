@@ -11,6 +11,7 @@
 #include "commands/checkout.h"
 #include "commands/credit.h"
 #include "commands/pricing_view.h"
+#include "domain/ids.h"
 #include "domain/pricing.h"
 #include "events/envelope.h"
 #include "events/registry.h"
@@ -51,14 +52,6 @@ std::map<std::string, std::string> parse_query(std::string_view q) {
         start = amp + 1;
     }
     return out;
-}
-
-// Path ids: 1..64 of [A-Za-z0-9._-], so they are safe in stream ids and logs.
-bool valid_id(std::string_view id) {
-    if (id.empty() || id.size() > 64) return false;
-    for (char c : id)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
-    return true;
 }
 
 std::optional<int64_t> parse_count(const std::map<std::string, std::string>& q, const std::string& name,
@@ -152,16 +145,9 @@ void Api::handle(Request req, Respond respond) {
             fail(503, "storage_unavailable", "cannot check the principal: " + r.error().message);
             return std::nullopt;
         }
-        if (!p || !p->active) {
-            fail(401, "principal_unknown", "the token's principal does not exist or is disabled");
-            return std::nullopt;
-        }
-        if (p->session_version != claims->session_version) {
-            fail(401, "token_revoked", "the token was revoked; sign in again");
-            return std::nullopt;
-        }
-        if (p->role != claims->role) {
-            fail(403, "role_changed", "the principal's role no longer matches the token");
+        const commands::Claims token{claims->sub, claims->role, claims->session_version};
+        if (auto problem = commands::check_principal(token, p ? &*p : nullptr)) {
+            fail(status_of(problem->kind), problem->code, problem->detail);
             return std::nullopt;
         }
         return Caller{*claims, *p};
@@ -303,10 +289,11 @@ void Api::handle(Request req, Respond respond) {
         std::map<std::string, std::string> states;
         auto r = deps_.pool->transact([&](sql::Tx& tx) {
             states = journal::read_states(tx, commands::first_streams(*cart, customer_id.empty() ? "-" : customer_id));
-            for (auto& [id, bytes] : journal::read_states(tx, commands::vendor_streams(*cart, states))) states[id] = bytes;
+            for (auto& [id, bytes] : journal::read_states(tx, commands::vendor_streams(*cart, commands::state_of(states))))
+                states[id] = bytes;
         });
         if (!r) return fail(503, "storage_unavailable", r.error().message);
-        const auto inputs = commands::assemble(*cart, customer_id.empty() ? "-" : customer_id, states);
+        const auto inputs = commands::assemble(*cart, customer_id.empty() ? "-" : customer_id, commands::state_of(states));
         auto priced = pricing::price(*cart, inputs.catalog, inputs.customer, deps_.clock_ms());
         if (!priced) {
             const auto code = std::string(pricing::to_string(priced.error().code));

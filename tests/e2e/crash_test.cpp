@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -96,23 +97,36 @@ void expect_consistent(sql::Pool& pool) {
     }));
 }
 
+// A fresh database, a broker that outlives tallyd, an admin token.
+struct CrashStack {
+    std::string url = testing::fresh_database();
+    testing::Broker broker;
+    std::string token = testing::token_for(url, "admin-1", "admin");
+    sql::Pool pool{url, 2};
+    Burst burst;
+
+    // Sends grants from `threads` connections until `acks` are acknowledged, then stops
+    // tallyd with `stop_server` while the burst is still going.
+    void burst_then(testing::Tallyd& tallyd, int threads, size_t acks, const std::function<void()>& stop_server) {
+        std::atomic<bool> stop{false};
+        std::thread load([&] { run_burst(tallyd.port(), token, burst, stop, threads); });
+        const bool reached = acked_at_least(burst, acks);
+        stop_server();
+        stop = true;
+        load.join();
+        ASSERT_TRUE(reached) << "only " << burst.acked.size() << " grants acknowledged";
+    }
+};
+
 }  // namespace
 
 TEST(Crash, KilledDuringABurstLosesNothingAcknowledgedAndHalfWritesNothing) {
-    const std::string url = testing::fresh_database();
-    testing::Broker broker;
-    const std::string token = testing::token_for(url, "admin-1", "admin");
-    sql::Pool pool(url, 2);
-    Burst burst;
+    CrashStack s;
+    auto& [url, broker, token, pool, burst] = s;
     {
         testing::Tallyd tallyd(url, broker.bootstraps());
         tallyd.start();
-        std::atomic<bool> stop{false};
-        std::thread load([&] { run_burst(tallyd.port(), token, burst, stop, 8); });
-        ASSERT_TRUE(acked_at_least(burst, 300));
-        tallyd.kill9();
-        stop = true;
-        load.join();
+        s.burst_then(tallyd, 8, 300, [&] { tallyd.kill9(); });
     }
     ASSERT_GE(burst.acked.size(), 300u);
     expect_consistent(pool);
@@ -168,19 +182,11 @@ TEST(Crash, KilledDuringABurstLosesNothingAcknowledgedAndHalfWritesNothing) {
 }
 
 TEST(Crash, GracefulStopAnswersWhatItAccepted) {
-    const std::string url = testing::fresh_database();
-    testing::Broker broker;
-    const std::string token = testing::token_for(url, "admin-1", "admin");
-    sql::Pool pool(url, 2);
-    Burst burst;
+    CrashStack s;
+    auto& [url, broker, token, pool, burst] = s;
     testing::Tallyd tallyd(url, broker.bootstraps());
     tallyd.start();
-    std::atomic<bool> stop{false};
-    std::thread load([&] { run_burst(tallyd.port(), token, burst, stop, 4); });
-    ASSERT_TRUE(acked_at_least(burst, 100));
-    tallyd.stop();  // SIGTERM
-    stop = true;
-    load.join();
+    s.burst_then(tallyd, 4, 100, [&] { tallyd.stop(); });  // SIGTERM
     expect_consistent(pool);
     std::set<std::string> ids;
     ASSERT_TRUE(pool.transact([&](sql::Tx& tx) {

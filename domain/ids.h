@@ -1,0 +1,16 @@
+#pragma once
+// Ids that travel in stream ids, URLs and logs: 1..64 of [A-Za-z0-9._-].
+
+#include <cctype>
+#include <string_view>
+
+namespace tally {
+
+inline bool valid_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+    return true;
+}
+
+}  // namespace tally
