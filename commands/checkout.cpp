@@ -1,5 +1,6 @@
 #include "commands/checkout.h"
 
+#include <algorithm>
 #include <set>
 
 #include "commands/pricing_view.h"
@@ -18,13 +19,18 @@ constexpr int64_t kPaymentWindowMs = 5 * 60 * 1000;
 class Checkout final : public Command {
 public:
     explicit Checkout(CheckoutRequest req) : req_(std::move(req)) {
-        streams_ = first_streams(req_.cart, req_.customer_id);
-        streams_.push_back(order::stream_id(req_.order_id));
+        // Written: the order, each SKU's stock, each coupon, the customer's credit.
+        streams_ = {order::stream_id(req_.order_id), credit::stream_id(req_.customer_id)};
         for (const auto& l : req_.cart.lines) streams_.push_back(stock::stream_id(l.sku));
-        streams_.insert(streams_.end(), req_.vendor_streams.begin(), req_.vendor_streams.end());
+        for (const auto& code : req_.cart.coupon_codes) streams_.push_back(catalog::coupon_stream(code));
+        // Only read: the catalog and the customer's profile it prices from.
+        for (auto& id : first_streams(req_.cart, req_.customer_id))
+            if (std::find(streams_.begin(), streams_.end(), id) == streams_.end()) read_streams_.push_back(std::move(id));
+        read_streams_.insert(read_streams_.end(), req_.vendor_streams.begin(), req_.vendor_streams.end());
     }
 
     std::vector<std::string> streams() const override { return streams_; }
+    std::vector<std::string> read_streams() const override { return read_streams_; }
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         if (ctx.role != "customer") return Rejection{RejectionKind::forbidden, "forbidden", "only customers check out"};
@@ -134,6 +140,7 @@ public:
 private:
     CheckoutRequest req_;
     std::vector<std::string> streams_;
+    std::vector<std::string> read_streams_;
 };
 
 }  // namespace

@@ -1,6 +1,6 @@
 #pragma once
 // Checkout: one multi-stream command. It locks the order, each SKU's stock, the
-// customer's credit, each coupon and the catalog streams it prices from; re-prices
+// customer's credit and each coupon, reads the catalog streams it prices from; re-prices
 // on the server; answers price_changed if the client's total drifted; reserves
 // stock, redeems coupons and spends credit; and places the order. All or nothing.
 

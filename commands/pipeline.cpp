@@ -136,7 +136,7 @@ void Pipeline::process(std::vector<Submission>& batch) {
             // The first submission of each key in this batch; later ones replay it.
             std::map<IdempotencyKey, size_t> first_of_key;
             std::vector<size_t> to_decide;
-            std::set<std::string> stream_ids;
+            std::set<std::string> stream_ids, read_ids;
             for (size_t i = 0; i < batch.size(); ++i) {
                 const auto& s = batch[i];
                 if (auto it = stored.find(keys[i]); it != stored.end()) {
@@ -156,12 +156,15 @@ void Pipeline::process(std::vector<Submission>& batch) {
                 first_of_key[keys[i]] = i;
                 to_decide.push_back(i);
                 for (auto& id : s.command->streams()) stream_ids.insert(id);
+                for (auto& id : s.command->read_streams()) read_ids.insert(id);
             }
 
-            auto snapshots = w.lock_streams({stream_ids.begin(), stream_ids.end()});
+            auto snapshots = w.lock_streams({stream_ids.begin(), stream_ids.end()}, {read_ids.begin(), read_ids.end()});
             std::map<std::string, StreamState> states;
-            for (auto& [id, snap] : snapshots)
-                states[id] = StreamState{snap.version, std::move(snap.state), std::move(snap.last_hash)};
+            for (auto* group : {&snapshots.locked, &snapshots.read})
+                for (auto& [id, snap] : *group)
+                    states[id] = StreamState{snap.version, std::move(snap.state), std::move(snap.last_hash)};
+            for (const auto& id : read_ids) states.try_emplace(id);  // read-only and absent: empty
 
             struct Pending {
                 size_t index;
@@ -188,7 +191,7 @@ void Pipeline::process(std::vector<Submission>& batch) {
                 int index = 0;
                 for (auto& ev : accepted.events) {
                     auto st = states.find(ev.stream_id);
-                    TALLY_ASSERT(st != states.end(), "command wrote undeclared stream {}", ev.stream_id);
+                    TALLY_ASSERT(stream_ids.contains(ev.stream_id), "command wrote unlocked stream {}", ev.stream_id);
                     v1::EventEnvelope e;
                     e.set_event_id(events::event_id_for(ctx.command_id, index++));
                     e.set_stream_id(ev.stream_id);
@@ -207,7 +210,7 @@ void Pipeline::process(std::vector<Submission>& batch) {
                     touched.insert(ev.stream_id);
                 }
                 for (auto& [id, bytes] : accepted.new_states) {
-                    TALLY_ASSERT(states.contains(id), "command changed undeclared stream {}", id);
+                    TALLY_ASSERT(stream_ids.contains(id), "command changed unlocked stream {}", id);
                     states[id].state = std::move(bytes);
                     touched.insert(id);
                 }

@@ -102,7 +102,12 @@ using Decision = std::variant<Accepted, Rejection>;
 class Command {
 public:
     virtual ~Command() = default;
+    // Streams the command may write: locked for the batch, created if missing.
     virtual std::vector<std::string> streams() const = 0;
+    // Streams it only reads (e.g. the catalog it prices from): read in the batch without a
+    // lock, so hot read-mostly streams do not serialize batches. A command that changes
+    // one of them serializes after the reading batch. Never written by this command.
+    virtual std::vector<std::string> read_streams() const { return {}; }
     // Pure with respect to `states`: reads them, never writes them.
     virtual Decision decide(const std::map<std::string, StreamState>& states,
                             const DecideContext& ctx) const = 0;

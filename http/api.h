@@ -48,6 +48,8 @@ struct ApiDeps {
     std::function<int64_t()> clock_ms;  // unix milliseconds
 };
 
+class Call;
+
 class Api {
 public:
     explicit Api(ApiDeps deps);
@@ -60,6 +62,15 @@ public:
     bool ready();
 
 private:
+    // Each route family answers and returns true when the request is one of its own
+    // (routes_*.cpp).
+    bool webhook_routes(Call& c);   // signed by the provider; no bearer token
+    bool catalog_routes(Call& c);
+    bool order_routes(Call& c);     // quote, checkout, order reads
+    bool payment_routes(Call& c);   // fulfilment, refunds, payouts, dead letters
+    bool credit_routes(Call& c);
+    bool operator_routes(Call& c);  // streams, ledger, projections
+
     ApiDeps deps_;
     std::mutex rebuilds_mu_;
     struct Rebuild {

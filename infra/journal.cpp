@@ -75,24 +75,34 @@ WriteTx::Context WriteTx::load_context(const std::vector<IdempotencyKey>& keys,
     return out;
 }
 
-std::map<std::string, StreamSnapshot> WriteTx::lock_streams(std::vector<std::string> stream_ids) {
-    std::sort(stream_ids.begin(), stream_ids.end());
-    stream_ids.erase(std::unique(stream_ids.begin(), stream_ids.end()), stream_ids.end());
-    std::map<std::string, StreamSnapshot> out;
-    if (stream_ids.empty()) return out;
-    const std::string ids = sql::text_array(stream_ids);
-    tx_.exec(
-        "INSERT INTO snapshots (stream_id, version, state, last_hash)"
-        " SELECT s, 0, ''::bytea, $2::bytea FROM unnest($1::text[]) AS s ORDER BY s"
-        " ON CONFLICT (stream_id) DO NOTHING",
-        {ids, sql::bytea_param(events::genesis_hash())});
+WriteTx::Streams WriteTx::lock_streams(std::vector<std::string> lock_ids, std::vector<std::string> read_ids) {
+    auto sorted_unique = [](std::vector<std::string>& v) {
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+    };
+    sorted_unique(lock_ids);
+    sorted_unique(read_ids);
+    Streams out;
+    if (lock_ids.empty() && read_ids.empty()) return out;
+    const std::string locks = sql::text_array(lock_ids);
+    if (!lock_ids.empty())
+        tx_.exec(
+            "INSERT INTO snapshots (stream_id, version, state, last_hash)"
+            " SELECT s, 0, ''::bytea, $2::bytea FROM unnest($1::text[]) AS s ORDER BY s"
+            " ON CONFLICT (stream_id) DO NOTHING",
+            {locks, sql::bytea_param(events::genesis_hash())});
     auto rows = tx_.exec(
-        "SELECT stream_id, version, state, last_hash FROM snapshots"
-        " WHERE stream_id = ANY($1::text[]) ORDER BY stream_id FOR UPDATE",
-        {ids});
-    TALLY_ASSERT(rows.size() == stream_ids.size(), "locked {} of {} streams", rows.size(), stream_ids.size());
-    for (const auto& r : rows)
-        out[r.str(0)] = StreamSnapshot{r.str(0), r.i64(1), r.bytes(2), r.bytes(3)};
+        "WITH locked AS (SELECT stream_id, version, state, last_hash FROM snapshots"
+        "  WHERE stream_id = ANY($1::text[]) ORDER BY stream_id FOR UPDATE)"
+        " SELECT true, * FROM locked"
+        " UNION ALL SELECT false, stream_id, version, state, last_hash FROM snapshots"
+        "  WHERE stream_id = ANY($2::text[]) AND NOT stream_id = ANY($1::text[])",
+        {locks, sql::text_array(read_ids)});
+    for (const auto& r : rows) {
+        auto& into = r.boolean(0) ? out.locked : out.read;
+        into[r.str(1)] = StreamSnapshot{r.str(1), r.i64(2), r.bytes(3), r.bytes(4)};
+    }
+    TALLY_ASSERT(out.locked.size() == lock_ids.size(), "locked {} of {} streams", out.locked.size(), lock_ids.size());
     return out;
 }
 

@@ -53,8 +53,14 @@ public:
     };
     // Stored responses for the keys and the principals' records, in one query.
     Context load_context(const std::vector<IdempotencyKey>& keys, const std::vector<std::string>& principal_ids);
-    // Creates missing snapshots, then locks all of them in stream-id order.
-    std::map<std::string, StreamSnapshot> lock_streams(std::vector<std::string> stream_ids);
+    struct Streams {
+        std::map<std::string, StreamSnapshot> locked;  // every id asked to lock, created if missing
+        std::map<std::string, StreamSnapshot> read;    // the read-only ids that exist and are not locked
+    };
+    // Creates missing snapshots of `lock_ids` and locks them in stream-id order; in the same
+    // statement reads `read_ids` without a lock (streams the batch prices from but never
+    // writes: a concurrent change to one serializes after this batch).
+    Streams lock_streams(std::vector<std::string> lock_ids, std::vector<std::string> read_ids = {});
     // Takes the journal head lock (held to commit) and sets consecutive positions on the
     // events in vector order.
     void reserve_positions(std::vector<v1::EventEnvelope>& events);

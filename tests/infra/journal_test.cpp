@@ -41,7 +41,7 @@ void append_tx(sql::Pool& pool, const std::string& stream, int n, const std::str
     auto r = pool.transact([&](sql::Tx& tx) {
         WriteTx w(tx);
         auto snaps = w.lock_streams({stream});
-        auto snap = snaps.at(stream);
+        auto snap = snaps.locked.at(stream);
         auto evs = make_events(snap, n, cmd);
         w.reserve_positions(evs);
         w.write(evs, {snap}, {});

@@ -9,12 +9,15 @@ SELECT id, role, permissions, session_version, active FROM principals WHERE id =
 INSERT INTO snapshots (stream_id, version, state, last_hash)
   VALUES ('order-' || :k, 0, ''::bytea, decode(repeat('00', 32), 'hex')), ('credit-buyer-' || :c, 0, ''::bytea, decode(repeat('00', 32), 'hex'))
   ON CONFLICT (stream_id) DO NOTHING;
-SELECT stream_id, version, state, last_hash FROM snapshots WHERE stream_id = ANY(ARRAY[
-  'order-' || :k, 'credit-buyer-' || :c, 'catalog-settings', 'vendor-v0', 'vendor-v1', 'vendor-v2',
-  'product-v0-p' || (:i * 7) % 10, 'product-v1-p' || (:i * 7 + 3) % 10, 'product-v2-p' || (:i * 7 + 6) % 10,
-  'product-v0-p' || (:i * 7 + 9) % 10, 'product-v1-p' || (:i * 7 + 12) % 10,
+WITH locked AS (SELECT stream_id, version, state, last_hash FROM snapshots WHERE stream_id = ANY(ARRAY[
+  'order-' || :k, 'credit-buyer-' || :c,
   'stock-v0-p' || (:i * 7) % 10, 'stock-v1-p' || (:i * 7 + 3) % 10, 'stock-v2-p' || (:i * 7 + 6) % 10,
-  'stock-v0-p' || (:i * 7 + 9) % 10, 'stock-v1-p' || (:i * 7 + 12) % 10]) ORDER BY stream_id FOR UPDATE;
+  'stock-v0-p' || (:i * 7 + 9) % 10, 'stock-v1-p' || (:i * 7 + 12) % 10]) ORDER BY stream_id FOR UPDATE)
+SELECT true, * FROM locked
+UNION ALL SELECT false, stream_id, version, state, last_hash FROM snapshots WHERE stream_id = ANY(ARRAY[
+  'catalog-settings', 'customer-buyer-' || :c, 'vendor-v0', 'vendor-v1', 'vendor-v2',
+  'product-v0-p' || (:i * 7) % 10, 'product-v1-p' || (:i * 7 + 3) % 10, 'product-v2-p' || (:i * 7 + 6) % 10,
+  'product-v0-p' || (:i * 7 + 9) % 10, 'product-v1-p' || (:i * 7 + 12) % 10]);
 UPDATE journal_head SET position = position + 6 WHERE id = 1;
 INSERT INTO journal (position, stream_id, stream_version, event_id, type, schema_version, occurred_at_unix_ms,
                      causation_id, correlation_id, actor, payload, prev_hash, hash)

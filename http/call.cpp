@@ -1,0 +1,152 @@
+#include "http/call.h"
+
+#include <charconv>
+
+#include "events/envelope.h"
+#include "http/json_input.h"
+
+namespace tally::http {
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+    std::vector<std::string> parts;
+    size_t start = 1;
+    while (start <= path.size()) {
+        size_t slash = path.find('/', start);
+        if (slash == std::string_view::npos) slash = path.size();
+        parts.emplace_back(path.substr(start, slash - start));
+        start = slash + 1;
+    }
+    return parts;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view q) {
+    std::map<std::string, std::string> out;
+    size_t start = 0;
+    while (start < q.size()) {
+        size_t amp = q.find('&', start);
+        if (amp == std::string_view::npos) amp = q.size();
+        auto item = q.substr(start, amp - start);
+        auto eq = item.find('=');
+        if (eq != std::string_view::npos) out[std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
+        start = amp + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+int status_of(commands::RejectionKind k) {
+    switch (k) {
+        case commands::RejectionKind::fix_request: return 422;
+        case commands::RejectionKind::state_forbids: return 409;
+        case commands::RejectionKind::retry_later: return 503;
+        case commands::RejectionKind::unauthenticated: return 401;
+        case commands::RejectionKind::forbidden: return 403;
+        case commands::RejectionKind::internal: return 500;
+    }
+    return 500;
+}
+
+Response json_response(int status, const nlohmann::json& body) { return Response{status, "application/json", body.dump(), {}}; }
+
+std::optional<int64_t> parse_count(const std::map<std::string, std::string>& q, const std::string& name,
+                                   int64_t fallback, int64_t max) {
+    auto it = q.find(name);
+    if (it == q.end()) return fallback;
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+    if (ec != std::errc() || end != it->second.data() + it->second.size() || v < 0 || v > max) return std::nullopt;
+    return v;
+}
+
+Call::Call(const Request& request, Respond respond_to, const ApiDeps& deps)
+    : req(request), respond(std::move(respond_to)), deps_(deps) {
+    const auto qpos = req.target.find('?');
+    path = req.target.substr(0, qpos);
+    query = parse_query(qpos == std::string::npos ? "" : std::string_view(req.target).substr(qpos + 1));
+    parts = split_path(path);
+}
+
+bool Call::fail(int status, const std::string& code, const std::string& detail, const std::string& field) const {
+    respond(problem(status, code, detail, field, req.request_id));
+    return true;
+}
+
+bool Call::reply(Response r) const {
+    respond(std::move(r));
+    return true;
+}
+
+bool Call::reply_json(int status, const nlohmann::json& body) const { return reply(json_response(status, body)); }
+
+std::optional<Caller> Call::fresh_caller() const {
+    std::optional<journal::Principal> p;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) { p = journal::load_principal(tx, claims.sub); });
+    if (!r) {
+        fail(503, "storage_unavailable", "cannot check the principal: " + r.error().message);
+        return std::nullopt;
+    }
+    const commands::Claims token{claims.sub, claims.role, claims.session_version};
+    if (auto problem = commands::check_principal(token, p ? &*p : nullptr)) {
+        fail(status_of(problem->kind), problem->code, problem->detail);
+        return std::nullopt;
+    }
+    return Caller{claims, *p};
+}
+
+std::optional<std::string> Call::idempotency_key() const {
+    auto key = req.headers.find("idempotency-key");
+    if (key == req.headers.end() || key->second.empty()) {
+        fail(400, "idempotency_key_required", "commands need an Idempotency-Key header", "Idempotency-Key");
+        return std::nullopt;
+    }
+    if (key->second.size() > 255) {
+        fail(400, "invalid_idempotency_key", "Idempotency-Key is at most 255 bytes", "Idempotency-Key");
+        return std::nullopt;
+    }
+    return key->second;
+}
+
+bool Call::submit(std::unique_ptr<commands::Command> command, const std::string& key) const {
+    return submit_as({claims.sub, claims.role, claims.session_version}, std::move(command), key,
+                     events::sha256(req.method + " " + path + "\n" + req.body));
+}
+
+bool Call::submit_as(const commands::Claims& as, std::unique_ptr<commands::Command> command, const std::string& key,
+                     std::string body_hash) const {
+    commands::Submission s;
+    s.claims = as;
+    s.idempotency_key = key;
+    s.body_hash = std::move(body_hash);
+    s.correlation_id = req.request_id;
+    s.command = std::move(command);
+    s.done = [respond = respond, rid = req.request_id](commands::Outcome outcome) {
+        if (auto* r = std::get_if<commands::Reply>(&outcome)) {
+            Response out{r->status, "application/json", r->body, {}};
+            if (r->replayed) out.headers.emplace_back("Idempotent-Replayed", "true");
+            return respond(std::move(out));
+        }
+        const auto& rej = std::get<commands::Rejection>(outcome);
+        respond(problem(status_of(rej.kind), rej.code, rej.detail, "", rid, rej.extension_json));
+    };
+    if (!deps_.pipeline->submit(std::move(s)))
+        fail(503, "overloaded", "the command queue is full or the server is stopping; retry");
+    return true;
+}
+
+bool Call::parse_message(google::protobuf::Message& msg) const {
+    if (auto err = parse_json_message(req.body, msg)) {
+        fail(err->status, err->code, err->detail, err->field);
+        return false;
+    }
+    return true;
+}
+
+bool Call::role_in(std::initializer_list<const char*> roles) const {
+    for (const char* r : roles)
+        if (claims.role == r) return true;
+    return false;
+}
+
+}  // namespace tally::http

@@ -1,0 +1,65 @@
+#pragma once
+// One HTTP request being answered, and the helpers every route uses: problems,
+// the fresh principal, the Idempotency-Key, strict JSON bodies, command submission.
+// Internal to http/.
+
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/message.h>
+#include <nlohmann/json.hpp>
+
+#include "commands/pipeline.h"
+#include "http/api.h"
+#include "infra/journal.h"
+
+namespace tally::http {
+
+int status_of(commands::RejectionKind k);
+Response json_response(int status, const nlohmann::json& body);
+// A non-negative integer query parameter no larger than `max`; `fallback` when absent.
+std::optional<int64_t> parse_count(const std::map<std::string, std::string>& q, const std::string& name,
+                                   int64_t fallback, int64_t max);
+
+struct Caller {
+    TokenClaims claims;
+    journal::Principal principal;  // fresh
+};
+
+class Call {
+public:
+    Call(const Request& request, Respond respond, const ApiDeps& deps);
+
+    const Request& req;
+    const Respond respond;
+    std::string path;                          // without the query
+    std::vector<std::string> parts;            // path segments: "/v1/orders/x" -> v1, orders, x
+    std::map<std::string, std::string> query;
+    TokenClaims claims;                        // the verified bearer token (routes under /v1)
+
+    // Each answers the request and returns true ("handled"), so routes can `return c.fail(...)`.
+    bool fail(int status, const std::string& code, const std::string& detail, const std::string& field = "") const;
+    bool reply(Response r) const;
+    bool reply_json(int status, const nlohmann::json& body) const;
+    // Submits a command as the token's principal; the answer comes after its batch commits.
+    bool submit(std::unique_ptr<commands::Command> command, const std::string& key) const;
+    bool submit_as(const commands::Claims& as, std::unique_ptr<commands::Command> command,
+                   const std::string& key, std::string body_hash) const;
+
+    // Each answers a problem itself and returns nothing when it fails.
+    std::optional<Caller> fresh_caller() const;             // reads re-check the principal now
+    std::optional<std::string> idempotency_key() const;     // commands need one
+    bool parse_message(google::protobuf::Message& msg) const;  // false: answered 400/422
+
+    bool role_in(std::initializer_list<const char*> roles) const;
+
+private:
+    const ApiDeps& deps_;
+};
+
+}  // namespace tally::http

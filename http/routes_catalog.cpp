@@ -1,0 +1,106 @@
+#include "http/api.h"
+
+#include "http/call.h"
+
+#include "commands/catalog.h"
+#include "domain/ids.h"
+#include "http/json_input.h"
+#include "tally/v1/catalog.pb.h"
+#include "tally/v1/customer.pb.h"
+
+namespace tally::http {
+
+bool Api::catalog_routes(Call& c) {
+    const Request& req = c.req;
+    const std::string& path = c.path;
+    const std::vector<std::string>& parts = c.parts;
+
+    // PUT /v1/vendors/{id}  (admin; employee with catalog.manage)
+    if (parts.size() == 3 && parts[1] == "vendors") {
+        if (req.method != "PUT") return c.fail(405, "method_not_allowed", "use PUT");
+        if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff define vendors");
+        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "vendor id must be 1-64 of [A-Za-z0-9._-]", "vendor_id");
+        auto key = c.idempotency_key();
+        if (!key) return true;
+        v1::VendorDefinition def;
+        if (!c.parse_message(def)) return true;
+        if (!def.vendor_id().empty() && def.vendor_id() != parts[2])
+            return c.fail(422, "invalid_value", "vendor_id in the body must match the path", "vendor_id");
+        def.set_vendor_id(parts[2]);
+        return c.submit(commands::define_vendor(std::move(def)), *key);
+    }
+
+    // PUT /v1/products/{sku}  (admin; employee with catalog.manage; the product's vendor)
+    if (parts.size() == 3 && parts[1] == "products") {
+        if (req.method != "PUT") return c.fail(405, "method_not_allowed", "use PUT");
+        if (!c.role_in({"admin", "employee", "vendor"})) return c.fail(403, "forbidden", "only staff and vendors define products");
+        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "sku must be 1-64 of [A-Za-z0-9._-]", "sku");
+        auto key = c.idempotency_key();
+        if (!key) return true;
+        v1::ProductDefinition def;
+        if (!c.parse_message(def)) return true;
+        if (!def.sku().empty() && def.sku() != parts[2])
+            return c.fail(422, "invalid_value", "sku in the body must match the path", "sku");
+        def.set_sku(parts[2]);
+        if (def.vendor_id().empty() && c.claims.role == "vendor") def.set_vendor_id(c.claims.sub);
+        return c.submit(commands::define_product(std::move(def)), *key);
+    }
+
+    // POST /v1/products/{sku}/stock-adjustments  (admin; employee with catalog.manage; the product's vendor)
+    if (parts.size() == 4 && parts[1] == "products" && parts[3] == "stock-adjustments") {
+        if (req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+        if (!c.role_in({"admin", "employee", "vendor"})) return c.fail(403, "forbidden", "only staff and vendors adjust stock");
+        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "sku must be 1-64 of [A-Za-z0-9._-]", "sku");
+        auto key = c.idempotency_key();
+        if (!key) return true;
+        ObjectReader in(req.body);
+        auto delta = in.int64("delta");
+        auto reason = in.string("reason", 1, 500);
+        if (auto err = in.finish()) return c.fail(err->status, err->code, err->detail, err->field);
+        return c.submit(commands::adjust_stock(parts[2], *delta, *reason), *key);
+    }
+
+    // PUT /v1/catalog/settings  (admin; employee with catalog.manage)
+    if (path == "/v1/catalog/settings") {
+        if (req.method != "PUT") return c.fail(405, "method_not_allowed", "use PUT");
+        if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff change catalog settings");
+        auto key = c.idempotency_key();
+        if (!key) return true;
+        v1::CatalogSettings settings;
+        if (!c.parse_message(settings)) return true;
+        return c.submit(commands::define_settings(std::move(settings)), *key);
+    }
+
+    // PUT /v1/coupons/{code}  (admin; employee with catalog.manage)
+    if (parts.size() == 3 && parts[1] == "coupons") {
+        if (req.method != "PUT") return c.fail(405, "method_not_allowed", "use PUT");
+        if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff define coupons");
+        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "coupon code must be 1-64 of [A-Za-z0-9._-]", "code");
+        auto key = c.idempotency_key();
+        if (!key) return true;
+        v1::CouponDefinition def;
+        if (!c.parse_message(def)) return true;
+        if (!def.code().empty() && def.code() != parts[2])
+            return c.fail(422, "invalid_value", "code in the body must match the path", "code");
+        def.set_code(parts[2]);
+        return c.submit(commands::define_coupon(std::move(def)), *key);
+    }
+
+    // PUT /v1/customers/{id}/profile  (admin; employee with customers.manage)
+    if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "profile") {
+        if (req.method != "PUT") return c.fail(405, "method_not_allowed", "use PUT");
+        if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff change customer profiles");
+        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+        auto key = c.idempotency_key();
+        if (!key) return true;
+        v1::CustomerProfile profile;
+        if (!c.parse_message(profile)) return true;
+        if (!profile.customer_id().empty() && profile.customer_id() != parts[2])
+            return c.fail(422, "invalid_value", "customer_id in the body must match the path", "customer_id");
+        return c.submit(commands::set_customer_profile(parts[2], profile.wholesale_eligible()), *key);
+    }
+
+    return false;
+}
+
+}  // namespace tally::http

@@ -1,0 +1,120 @@
+#include "http/api.h"
+
+#include "http/call.h"
+
+#include "events/envelope.h"
+#include "events/registry.h"
+
+using nlohmann::json;
+
+namespace tally::http {
+
+bool Api::operator_routes(Call& c) {
+    const Request& req = c.req;
+    const std::string& path = c.path;
+    const std::vector<std::string>& parts = c.parts;
+    const auto& query = c.query;
+
+    // GET /v1/streams/{stream_id}/events  (auditor, admin)
+    if (parts.size() == 4 && parts[1] == "streams" && parts[3] == "events") {
+        if (req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        auto caller = c.fresh_caller();
+        if (!caller) return true;
+        if (caller->principal.role != "auditor" && caller->principal.role != "admin")
+            return c.fail(403, "forbidden", "only auditors and admins read streams");
+        if (parts[2].empty() || parts[2].size() > 200) return c.fail(400, "invalid_path", "stream id is 1-200 bytes", "stream_id");
+        auto after = parse_count(query, "after_version", 0, INT64_MAX);
+        auto limit = parse_count(query, "limit", 100, 1000);
+        if (!after) return c.fail(400, "invalid_query", "after_version must be a non-negative integer", "after_version");
+        if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
+        std::vector<v1::EventEnvelope> events;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) { events = journal::read_stream(tx, parts[2], *after, *limit); });
+        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        std::string out = "{\"stream_id\":" + json(parts[2]).dump() + ",\"events\":[";
+        for (size_t i = 0; i < events.size(); ++i) {
+            if (i) out += ",";
+            out += events::envelope_to_json(events[i]);
+        }
+        out += "]";
+        // The chain can be checked here only when the page starts at the stream's beginning.
+        if (*after == 0) out += ",\"chain_valid\":" + std::string(events::verify_stream(events) ? "false" : "true");
+        out += "}";
+        return c.reply(Response{200, "application/json", out, {}});
+    }
+
+    // GET /v1/ledger/accounts  (auditor, admin)
+    if (parts.size() == 3 && parts[1] == "ledger" && parts[2] == "accounts") {
+        if (req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        auto caller = c.fresh_caller();
+        if (!caller) return true;
+        if (caller->principal.role != "auditor" && caller->principal.role != "admin")
+            return c.fail(403, "forbidden", "only auditors and admins read the ledger");
+        json body = {{"accounts", json::array()}, {"totals", json::object()}};
+        std::map<std::string, std::pair<int64_t, int64_t>> totals;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            for (const auto& a : tx.exec("SELECT account, currency, debit_minor, credit_minor, postings_count"
+                                         " FROM ledger_accounts ORDER BY account, currency LIMIT 1000")) {
+                body["accounts"].push_back({{"account", a.str(0)}, {"currency", a.str(1)}, {"debit_minor", a.i64(2)},
+                                            {"credit_minor", a.i64(3)}, {"balance_minor", a.i64(2) - a.i64(3)},
+                                            {"postings_count", a.i64(4)}});
+                totals[a.str(1)].first += a.i64(2);
+                totals[a.str(1)].second += a.i64(3);
+            }
+        });
+        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        for (const auto& [cur, t] : totals)
+            body["totals"][cur] = {{"debit_minor", t.first}, {"credit_minor", t.second}, {"balanced", t.first == t.second}};
+        return c.reply(json_response(200, body));
+    }
+
+    // GET /v1/projections  (auditor, admin); POST /v1/projections/{name}/rebuild (admin)
+    if (parts.size() >= 2 && parts[1] == "projections") {
+        auto caller = c.fresh_caller();
+        if (!caller) return true;
+        if (parts.size() == 2 && req.method == "GET") {
+            if (caller->principal.role != "auditor" && caller->principal.role != "admin")
+                return c.fail(403, "forbidden", "only auditors and admins read projector state");
+            json body = {{"projectors", json::array()}};
+            for (auto* r : deps_.runners) {
+                auto l = r->lag();
+                body["projectors"].push_back({{"name", r->name()}, {"running", r->running()}, {"lag_events", l.events},
+                                              {"lag_seconds", l.seconds}, {"applied_position", l.applied_position}});
+            }
+            if (deps_.relay)
+                body["relay"] = {{"leader", deps_.relay->leader()}, {"watermark_position", deps_.relay->watermark()},
+                                 {"journal_head_position", deps_.relay->journal_head()}};
+            return c.reply(json_response(200, body));
+        }
+        if (parts.size() == 4 && parts[3] == "rebuild" && req.method == "POST") {
+            if (caller->principal.role != "admin") return c.fail(403, "forbidden", "only admins rebuild projections");
+            projectors::Runner* runner = nullptr;
+            for (auto* r : deps_.runners)
+                if (r->name() == parts[2]) runner = r;
+            if (!runner) return c.fail(404, "not_found", "no projector named " + parts[2]);
+            // A rebuild takes a while: it runs on its own thread and answers when swapped in.
+            std::lock_guard lock(rebuilds_mu_);
+            std::erase_if(rebuilds_, [](Rebuild& r) {
+                if (!r.done->load()) return false;
+                r.thread.join();
+                return true;
+            });
+            auto done = std::make_shared<std::atomic<bool>>(false);
+            const Respond respond = c.respond;
+            const std::string rid = c.req.request_id;
+            rebuilds_.push_back({std::thread([runner, respond, rid, done] {
+                                     auto result = runner->rebuild();
+                                     if (!result) respond(problem(409, "rebuild_refused", result.error(), "", rid));
+                                     else respond(json_response(200, {{"projector", runner->name()},
+                                                                      {"events_replayed", *result}}));
+                                     *done = true;
+                                 }),
+                                 done});
+            return true;
+        }
+        return c.fail(404, "not_found", "no route for " + req.method + " " + path);
+    }
+
+    return false;
+}
+
+}  // namespace tally::http

@@ -1,0 +1,245 @@
+#include "http/api.h"
+
+#include "http/call.h"
+
+#include <charconv>
+
+#include "commands/checkout.h"
+#include "commands/pricing_view.h"
+#include "domain/catalog.h"
+#include "domain/ids.h"
+#include "domain/pricing.h"
+#include "events/envelope.h"
+#include "tally/v1/catalog.pb.h"
+#include "tally/v1/order.pb.h"
+
+using nlohmann::json;
+
+namespace tally::http {
+
+bool Api::order_routes(Call& c) {
+    const Request& req = c.req;
+    const std::string& path = c.path;
+    const std::vector<std::string>& parts = c.parts;
+    const auto& query = c.query;
+
+    // POST /v1/quote  (customers for themselves; staff for anyone with ?customer_id=): no side effects.
+    if (path == "/v1/quote") {
+        if (req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+        auto caller = c.fresh_caller();
+        if (!caller) return true;
+        std::string customer_id = caller->principal.role == "customer" ? caller->principal.id : "";
+        if (caller->principal.role != "customer") {
+            if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "customers and staff request quotes");
+            if (auto q = query.find("customer_id"); q != query.end()) customer_id = q->second;
+            if (!customer_id.empty() && !valid_id(customer_id))
+                return c.fail(400, "invalid_query", "customer_id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+        }
+        v1::CartRequest body;
+        if (!c.parse_message(body)) return true;
+        auto cart = commands::cart_from(body);
+        if (!cart) return c.fail(422, cart.error().code, cart.error().detail, cart.error().field);
+        std::map<std::string, std::string> states;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            states = journal::read_states(tx, commands::first_streams(*cart, customer_id.empty() ? "-" : customer_id));
+            for (auto& [id, bytes] : journal::read_states(tx, commands::vendor_streams(*cart, commands::state_of(states))))
+                states[id] = bytes;
+        });
+        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        const auto inputs = commands::assemble(*cart, customer_id.empty() ? "-" : customer_id, commands::state_of(states));
+        auto priced = pricing::price(*cart, inputs.catalog, inputs.customer, deps_.clock_ms());
+        if (!priced) {
+            const auto code = std::string(pricing::to_string(priced.error().code));
+            const auto& subject = priced.error().subject;
+            return c.fail(422, code, subject.empty() ? code : code + ": " + subject,
+                        subject.empty() ? "" : (code.rfind("coupon", 0) == 0 || code == "unknown_coupon" ? "coupon_codes" : "lines"));
+        }
+        return c.reply(json_response(200, commands::breakdown_json(*priced)));
+    }
+
+    // POST /v1/checkout  (customer; Idempotency-Key; expected_total_minor required)
+    if (path == "/v1/checkout") {
+        if (req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+        if (c.claims.role != "customer") return c.fail(403, "forbidden", "only customers check out");
+        auto key = c.idempotency_key();
+        if (!key) return true;
+        v1::CartRequest body;
+        if (!c.parse_message(body)) return true;
+        if (!body.has_expected_total_minor())
+            return c.fail(400, "missing_field", "expected_total_minor (the total the customer saw) is required",
+                        "expected_total_minor");
+        auto cart = commands::cart_from(body);
+        if (!cart) return c.fail(422, cart.error().code, cart.error().detail, cart.error().field);
+        // Resolve the products' vendors so the batch can lock them too: from the cache,
+        // or one read for the SKUs it does not know yet.
+        std::vector<std::string> vendors, missing;
+        {
+            std::lock_guard lock(vendor_of_mu_);
+            for (const auto& l : cart->lines) {
+                auto it = vendor_of_.find(l.sku);
+                if (it != vendor_of_.end()) vendors.push_back(it->second);
+                else missing.push_back(catalog::product_stream(l.sku));
+            }
+        }
+        if (!missing.empty()) {
+            std::map<std::string, std::string> found;
+            auto r = deps_.pool->transact([&](sql::Tx& tx) { found = journal::read_states(tx, missing); });
+            if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+            std::lock_guard lock(vendor_of_mu_);
+            if (vendor_of_.size() > kVendorOfMax) vendor_of_.clear();
+            for (const auto& [stream, bytes] : found) {
+                v1::ProductDefinition p;
+                if (!p.ParseFromString(bytes)) continue;
+                vendor_of_[p.sku()] = catalog::vendor_stream(p.vendor_id());
+                vendors.push_back(vendor_of_[p.sku()]);
+            }
+        }
+        v1::CartRequest shape = body;
+        shape.clear_expected_total_minor();
+        commands::CheckoutRequest order{*cart, c.claims.sub,
+                                        commands::order_id_for(commands::command_id_for(c.claims.sub, *key)),
+                                        body.expected_total_minor(), std::move(vendors),
+                                        events::to_hex(events::sha256(shape.SerializeAsString()))};
+        return c.submit(commands::checkout(std::move(order)), *key);
+    }
+
+    // Order listings, newest first, keyset-paginated: ?limit=&cursor= (cursor from the previous page).
+    //   GET /v1/customers/{id}/orders  (the customer, admin, auditor, employee with orders.view)
+    //   GET /v1/vendors/{id}/orders    (the vendor: its sub-orders only; staff likewise)
+    //   GET /v1/orders?status=&vendor_id=&from_ms=&to_ms=  (admin, auditor, employee with orders.view)
+    const bool customer_list = parts.size() == 4 && parts[1] == "customers" && parts[3] == "orders";
+    const bool vendor_list = parts.size() == 4 && parts[1] == "vendors" && parts[3] == "orders";
+    const bool admin_list = parts.size() == 2 && parts[1] == "orders";
+    if (customer_list || vendor_list || admin_list) {
+        if (req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        auto caller = c.fresh_caller();
+        if (!caller) return true;
+        const auto& p = caller->principal;
+        const bool staff = p.role == "admin" || p.role == "auditor" ||
+                           (p.role == "employee" && commands::has_permission(p.permissions, "orders", "view"));
+        if (!admin_list && !valid_id(parts[2])) return c.fail(400, "invalid_path", "id must be 1-64 of [A-Za-z0-9._-]");
+        const bool self = (customer_list && p.role == "customer" && p.id == parts[2]) ||
+                          (vendor_list && p.role == "vendor" && p.id == parts[2]);
+        if (!staff && !self) return c.fail(403, "forbidden", "you may not list these orders");
+        auto limit = parse_count(query, "limit", 50, 200);
+        if (!limit) return c.fail(400, "invalid_query", "limit must be 0..200", "limit");
+        // Cursor "placed_at_ms.order_id": rows strictly older than it.
+        std::string cursor_ms = std::to_string(INT64_MAX), cursor_id = "";
+        if (auto cur = query.find("cursor"); cur != query.end()) {
+            const auto dot = cur->second.find('.');
+            int64_t ms = 0;
+            const auto* begin = cur->second.data();
+            if (dot == std::string::npos || std::from_chars(begin, begin + dot, ms).ec != std::errc())
+                return c.fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
+            cursor_ms = std::to_string(ms);
+            cursor_id = cur->second.substr(dot + 1);
+        }
+        auto from = parse_count(query, "from_ms", 0, INT64_MAX);
+        auto to = parse_count(query, "to_ms", INT64_MAX, INT64_MAX);
+        if (!from || !to) return c.fail(400, "invalid_query", "from_ms and to_ms are unix milliseconds", "from_ms");
+        const std::string status = query.contains("status") ? query.at("status") : "";
+        const std::string vendor = vendor_list ? parts[2] : (query.contains("vendor_id") ? query.at("vendor_id") : "");
+        json items = json::array();
+        std::string next;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            sql::Rows rows;
+            const std::string page =
+                " AND (o.placed_at_unix_ms, o.order_id) < ($2::bigint, $3)"
+                " AND o.placed_at_unix_ms >= $4::bigint AND o.placed_at_unix_ms < $5::bigint"
+                " AND ($6 = '' OR o.status = $6)"
+                " ORDER BY o.placed_at_unix_ms DESC, o.order_id DESC LIMIT $7::bigint";
+            const std::vector<sql::Param> args{customer_list ? parts[2] : vendor, cursor_ms, cursor_id,
+                                               std::to_string(*from), std::to_string(*to), status,
+                                               std::to_string(*limit)};
+            if (!vendor.empty())
+                // Vendors see their sub-order, never the order's totals or other vendors' lines.
+                rows = tx.exec("SELECT o.order_id, o.placed_at_unix_ms, s.status, o.currency, s.goods_net_minor,"
+                               " s.shipping_minor, s.commission_minor, s.payable_minor, o.customer_id"
+                               " FROM sub_orders s JOIN orders o USING (order_id) WHERE s.vendor_id = $1" + page, args);
+            else if (customer_list)
+                rows = tx.exec("SELECT o.order_id, o.placed_at_unix_ms, o.status, o.currency, o.total_minor,"
+                               " o.amount_due_minor, o.credit_applied_minor, o.zero_payment::int, o.customer_id"
+                               " FROM orders o WHERE o.customer_id = $1" + page, args);
+            else
+                rows = tx.exec("SELECT o.order_id, o.placed_at_unix_ms, o.status, o.currency, o.total_minor,"
+                               " o.amount_due_minor, o.credit_applied_minor, o.zero_payment::int, o.customer_id"
+                               " FROM orders o WHERE $1 = ''" + page, args);
+            for (const auto& row : rows) {
+                json item = {{"order_id", row.str(0)}, {"placed_at_unix_ms", row.i64(1)}, {"status", row.str(2)},
+                             {"currency", row.str(3)}};
+                if (!vendor.empty()) {
+                    item["vendor_id"] = vendor;
+                    item["goods_net_minor"] = row.i64(4);
+                    item["shipping_minor"] = row.i64(5);
+                    item["commission_minor"] = row.i64(6);
+                    item["payable_minor"] = row.i64(7);
+                } else {
+                    item["customer_id"] = row.str(8);
+                    item["total_minor"] = row.i64(4);
+                    item["amount_due_minor"] = row.i64(5);
+                    item["credit_applied_minor"] = row.i64(6);
+                    item["zero_payment"] = row.i64(7) == 1;
+                }
+                items.push_back(item);
+            }
+            if (static_cast<int64_t>(rows.size()) == *limit && !rows.empty())
+                next = std::to_string(rows.back().i64(1)) + "." + rows.back().str(0);
+        });
+        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        json out = {{"orders", items}};
+        out["next_cursor"] = next.empty() ? json(nullptr) : json(next);
+        return c.reply(json_response(200, out));
+    }
+
+    // GET /v1/orders/{id}  (the customer, admin, auditor, employee with orders.view; a vendor sees its sub-order only)
+    if (parts.size() == 3 && parts[1] == "orders") {
+        if (req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        auto caller = c.fresh_caller();
+        if (!caller) return true;
+        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "order id must be 1-64 of [A-Za-z0-9._-]", "order_id");
+        std::optional<v1::OrderPlaced> placed;
+        std::string status;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            auto rows = tx.exec("SELECT status, detail FROM orders WHERE order_id = $1", {parts[2]});
+            if (rows.empty()) return;
+            status = rows[0].str(0);
+            v1::OrderPlaced o;
+            if (o.ParseFromString(rows[0].bytes(1))) placed = std::move(o);
+        });
+        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        if (!placed) return c.fail(404, "not_found", "no order " + parts[2] + " (it may not be projected yet)");
+        const auto& p = caller->principal;
+        const bool full = p.role == "admin" || p.role == "auditor" ||
+                          (p.role == "employee" && commands::has_permission(p.permissions, "orders", "view")) ||
+                          (p.role == "customer" && p.id == placed->customer_id());
+        bool vendor_part = false;
+        if (p.role == "vendor")
+            for (const auto& so : placed->sub_orders()) vendor_part = vendor_part || so.vendor_id() == p.id;
+        if (!full && !vendor_part) return c.fail(403, "forbidden", "you may not read this order");
+        json lines = json::array(), subs = json::array();
+        for (const auto& l : placed->pricing().lines())
+            if (full || l.vendor_id() == p.id)
+                lines.push_back({{"sku", l.sku()}, {"vendor_id", l.vendor_id()}, {"quantity", l.quantity()},
+                                 {"unit_minor", l.unit_minor()}, {"net_minor", l.net_minor()},
+                                 {"country_of_origin", l.country_of_origin()}});
+        for (const auto& so : placed->sub_orders())
+            if (full || so.vendor_id() == p.id)
+                subs.push_back({{"vendor_id", so.vendor_id()}, {"status", so.status()},
+                                {"goods_net_minor", so.goods_net_minor()}, {"shipping_minor", so.shipping_minor()},
+                                {"commission_minor", so.commission_minor()}, {"payable_minor", so.payable_minor()}});
+        json out = {{"order_id", placed->order_id()}, {"status", status}, {"currency", placed->pricing().currency()},
+                    {"lines", lines}, {"sub_orders", subs}};
+        if (full) {
+            out["customer_id"] = placed->customer_id();
+            out["total_minor"] = placed->pricing().total_minor();
+            out["credit_applied_minor"] = placed->pricing().credit_applied_minor();
+            out["amount_due_minor"] = placed->pricing().amount_due_minor();
+            out["zero_payment"] = placed->zero_payment();
+        }
+        return c.reply(json_response(200, out));
+    }
+
+    return false;
+}
+
+}  // namespace tally::http
