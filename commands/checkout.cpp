@@ -6,6 +6,7 @@
 #include "commands/pricing_view.h"
 #include "domain/catalog.h"
 #include "domain/credit.h"
+#include "domain/lifecycle.h"
 #include "domain/order.h"
 #include "domain/stock.h"
 #include "events/envelope.h"
@@ -69,14 +70,7 @@ public:
                                       .substr(0, 32);
         const auto placed = order::place(req_.order_id, req_.customer_id, req_.cart, inputs.catalog, b, payment_key);
         a.events.push_back({order_stream, std::string(events::kOrderPlaced), 1, placed.SerializeAsString()});
-        v1::OrderState os;
-        os.set_order_id(req_.order_id);
-        os.set_customer_id(req_.customer_id);
-        os.set_status(placed.status());
-        os.set_total_minor(b.total_minor);
-        os.set_currency(std::string(b.currency.code()));
-        *os.mutable_sub_orders() = placed.sub_orders();
-        a.new_states[order_stream] = os.SerializeAsString();
+        a.new_states[order_stream] = lifecycle::initial_state(placed).SerializeAsString();
 
         // Stock: one reservation per SKU for the order; never below zero.
         std::map<std::string, int64_t> wanted;

@@ -90,6 +90,28 @@ CreditAccount evolve(CreditAccount state, const v1::CreditSpent& event) {
     return state;
 }
 
+v1::CreditReturned return_credit(const CreditAccount& state, const std::string& order_id, const Money& amount,
+                                 const std::string& reason) {
+    TALLY_ASSERT(amount.minor > 0, "credit returned must be positive, got {}", amount.minor);
+    TALLY_ASSERT(!state.currency || *state.currency == amount.currency, "credit of {} is in another currency",
+                 state.customer_id);
+    v1::CreditReturned e;
+    e.set_customer_id(state.customer_id);
+    e.set_order_id(order_id);
+    e.mutable_amount()->set_minor(amount.minor);
+    e.mutable_amount()->set_currency(std::string(amount.currency.code()));
+    e.mutable_balance_after()->set_minor(state.balance_minor + amount.minor);
+    e.mutable_balance_after()->set_currency(std::string(amount.currency.code()));
+    e.set_reason(reason);
+    return e;
+}
+
+CreditAccount evolve(CreditAccount state, const v1::CreditReturned& event) {
+    if (!state.currency) state.currency = Currency::parse(event.amount().currency());
+    state.balance_minor += event.amount().minor();
+    return state;
+}
+
 CreditAccount from_snapshot(std::string_view customer_id, const std::string& bytes) {
     CreditAccount state;
     state.customer_id = std::string(customer_id);

@@ -12,6 +12,7 @@
 #include "domain/money.h"
 #include "tally/v1/credit.pb.h"
 #include "tally/v1/order.pb.h"
+#include "tally/v1/payment.pb.h"
 
 namespace tally::credit {
 
@@ -72,6 +73,13 @@ std::string_view to_string(SpendRejection r);
 // Pure. REQUIRES: cmd.customer_id == state.customer_id.
 std::expected<std::vector<v1::CreditSpent>, SpendRejection> decide(const CreditAccount& state, const SpendCredit& cmd);
 CreditAccount evolve(CreditAccount state, const v1::CreditSpent& event);
+
+// Credit given back by a refund or a cancellation of `order_id` (the order's event
+// moves the money on the ledger). Never refused: caps do not apply to money returned.
+// REQUIRES: amount.minor > 0.
+v1::CreditReturned return_credit(const CreditAccount& state, const std::string& order_id, const Money& amount,
+                                 const std::string& reason);
+CreditAccount evolve(CreditAccount state, const v1::CreditReturned& event);
 
 // Snapshot (de)serialization; an empty string is the empty account.
 CreditAccount from_snapshot(std::string_view customer_id, const std::string& bytes);

@@ -23,6 +23,8 @@ inline constexpr std::string_view kPlatformCommission = "platform_commission_rev
 inline constexpr std::string_view kPlatformFees = "platform_fees";
 inline constexpr std::string_view kPromotionsExpense = "promotions_expense";
 inline constexpr std::string_view kDisputesHeld = "disputes_held";
+// What a lost dispute takes beyond what was left to give back (e.g. after a refund as credit).
+inline constexpr std::string_view kDisputeLosses = "dispute_losses";
 
 enum class PostingError : uint16_t {  // precedence order; numbers are permanent
     empty_set = 1,

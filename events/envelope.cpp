@@ -1,5 +1,7 @@
 #include "events/envelope.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include <cstring>
@@ -19,6 +21,14 @@ void put_field(std::string& out, std::string_view bytes) {
 }  // namespace
 
 std::string genesis_hash() { return std::string(kHashBytes, '\0'); }
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+         data.size(), mac, &len);
+    return std::string(reinterpret_cast<const char*>(mac), len);
+}
 
 std::string sha256(std::string_view bytes) {
     unsigned char digest[SHA256_DIGEST_LENGTH];

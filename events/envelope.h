@@ -45,5 +45,7 @@ std::optional<std::string> from_hex(std::string_view hex);
 
 // SHA-256 of arbitrary bytes (for body hashes and keys).
 std::string sha256(std::string_view bytes);
+// HMAC-SHA256 (raw 32 bytes).
+std::string hmac_sha256(std::string_view key, std::string_view data);
 
 }  // namespace tally::events

@@ -9,6 +9,7 @@
 #include "tally/v1/credit.pb.h"
 #include "tally/v1/customer.pb.h"
 #include "tally/v1/order.pb.h"
+#include "tally/v1/payment.pb.h"
 #include "tally/v1/stock.pb.h"
 
 namespace tally::events {
@@ -22,6 +23,7 @@ struct EventType {
     int schema_version;
     std::unique_ptr<google::protobuf::Message> (*make)();
     const v1::PostingSet* (*postings)(const google::protobuf::Message&);
+    const v1::OrderStatusAfter* (*after)(const google::protobuf::Message&) = nullptr;
 };
 
 template <typename T>
@@ -32,6 +34,19 @@ std::unique_ptr<google::protobuf::Message> make() {
 template <typename T>
 const v1::PostingSet* postings_field(const google::protobuf::Message& m) {
     return &static_cast<const T&>(m).postings();
+}
+
+template <typename T>
+const v1::OrderStatusAfter* after_field(const google::protobuf::Message& m) {
+    return &static_cast<const T&>(m).after();
+}
+
+template <typename T>
+constexpr EventType lifecycle(std::string_view name) {
+    if constexpr (requires(const T& t) { t.postings(); })
+        return {name, 1, make<T>, postings_field<T>, after_field<T>};
+    else
+        return {name, 1, make<T>, nullptr, after_field<T>};
 }
 
 constexpr EventType kTypes[] = {
@@ -47,6 +62,21 @@ constexpr EventType kTypes[] = {
     {kCouponDefined, 1, make<v1::CouponDefined>, nullptr},
     {kCouponRedeemed, 1, make<v1::CouponRedeemed>, nullptr},
     {kCustomerProfileSet, 1, make<v1::CustomerProfileSet>, nullptr},
+    lifecycle<v1::PaymentSucceeded>(kPaymentSucceeded),
+    lifecycle<v1::PaymentFailed>(kPaymentFailed),
+    lifecycle<v1::SubOrderAdvanced>(kSubOrderAdvanced),
+    lifecycle<v1::OrderCancelled>(kOrderCancelled),
+    lifecycle<v1::RefundIssued>(kRefundIssued),
+    lifecycle<v1::RefundConfirmed>(kRefundConfirmed),
+    lifecycle<v1::DisputeOpened>(kDisputeOpened),
+    lifecycle<v1::DisputeClosed>(kDisputeClosed),
+    lifecycle<v1::PayoutRequested>(kPayoutRequested),
+    lifecycle<v1::PayoutSettled>(kPayoutSettled),
+    lifecycle<v1::PayoutReversed>(kPayoutReversed),
+    lifecycle<v1::ProviderSignalFlagged>(kProviderSignalFlagged),
+    lifecycle<v1::ProviderSignalDeferred>(kProviderSignalDeferred),
+    {kProviderEventRecorded, 1, make<v1::ProviderEventRecorded>, nullptr},
+    {kCreditReturned, 1, make<v1::CreditReturned>, nullptr},
 };
 
 const EventType* find_type(std::string_view name) {
@@ -69,6 +99,14 @@ std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelop
 int current_schema_version(std::string_view type) {
     const EventType* t = find_type(type);
     return t ? t->schema_version : 0;
+}
+
+std::optional<v1::OrderStatusAfter> status_after(const v1::EventEnvelope& e) {
+    const EventType* t = find_type(e.type());
+    if (!t || !t->after) return std::nullopt;
+    auto msg = decode_payload(e);
+    if (!msg) return std::nullopt;
+    return *t->after(*msg);
 }
 
 std::optional<v1::PostingSet> postings_of(const v1::EventEnvelope& e) {

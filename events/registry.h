@@ -10,6 +10,7 @@
 
 #include "tally/v1/envelope.pb.h"
 #include "tally/v1/money.pb.h"
+#include "tally/v1/payment.pb.h"
 
 namespace google::protobuf {
 class Message;
@@ -29,6 +30,22 @@ inline constexpr std::string_view kOrderPlaced = "OrderPlaced";
 inline constexpr std::string_view kCreditSpent = "CreditSpent";
 inline constexpr std::string_view kCouponRedeemed = "CouponRedeemed";
 inline constexpr std::string_view kCustomerProfileSet = "CustomerProfileSet";
+// The order lifecycle (domain/lifecycle.h names them by the same strings).
+inline constexpr std::string_view kPaymentSucceeded = "PaymentSucceeded";
+inline constexpr std::string_view kPaymentFailed = "PaymentFailed";
+inline constexpr std::string_view kSubOrderAdvanced = "SubOrderAdvanced";
+inline constexpr std::string_view kOrderCancelled = "OrderCancelled";
+inline constexpr std::string_view kRefundIssued = "RefundIssued";
+inline constexpr std::string_view kRefundConfirmed = "RefundConfirmed";
+inline constexpr std::string_view kDisputeOpened = "DisputeOpened";
+inline constexpr std::string_view kDisputeClosed = "DisputeClosed";
+inline constexpr std::string_view kPayoutRequested = "PayoutRequested";
+inline constexpr std::string_view kPayoutSettled = "PayoutSettled";
+inline constexpr std::string_view kPayoutReversed = "PayoutReversed";
+inline constexpr std::string_view kProviderSignalFlagged = "ProviderSignalFlagged";
+inline constexpr std::string_view kProviderSignalDeferred = "ProviderSignalDeferred";
+inline constexpr std::string_view kProviderEventRecorded = "ProviderEventRecorded";
+inline constexpr std::string_view kCreditReturned = "CreditReturned";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.
@@ -39,6 +56,9 @@ int current_schema_version(std::string_view type);
 
 // The posting set an event records on the ledger, if it records one.
 std::optional<v1::PostingSet> postings_of(const v1::EventEnvelope& e);
+
+// The order status an order lifecycle event leaves behind, if it is one.
+std::optional<v1::OrderStatusAfter> status_after(const v1::EventEnvelope& e);
 
 // JSON for auditors and the stream API: envelope fields, hashes in hex, payload decoded.
 std::string envelope_to_json(const v1::EventEnvelope& e);

@@ -46,6 +46,8 @@ struct ApiDeps {
     infra::Relay* relay = nullptr;  // may be null when this process runs no relay
     credit::CreditPolicy credit_policy;
     std::function<int64_t()> clock_ms;  // unix milliseconds
+    std::vector<std::string> stripe_webhook_secrets;  // empty: webhooks are refused (503)
+    int64_t payout_delay_ms = 0;
 };
 
 class Call;

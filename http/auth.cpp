@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <filesystem>
@@ -61,14 +60,6 @@ std::optional<std::string> unb64url(std::string_view in) {
     return out;
 }
 
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-         data.size(), mac, &len);
-    return std::string(reinterpret_cast<const char*>(mac), len);
-}
-
 }  // namespace
 
 bool is_known_role(std::string_view role) {
@@ -123,7 +114,7 @@ std::string KeyRing::mint(const TokenClaims& c) const {
     const nlohmann::json payload = {{"sub", c.sub}, {"role", c.role}, {"sv", c.session_version},
                                     {"iat", c.issued_at}, {"exp", c.expires_at}};
     const std::string signing_input = b64url(header.dump()) + "." + b64url(payload.dump());
-    return signing_input + "." + b64url(hmac_sha256(secret, signing_input));
+    return signing_input + "." + b64url(events::hmac_sha256(secret, signing_input));
 }
 
 std::expected<TokenClaims, std::string> KeyRing::verify(std::string_view token, int64_t now) const {
@@ -144,7 +135,7 @@ std::expected<TokenClaims, std::string> KeyRing::verify(std::string_view token, 
     for (const auto& [k, s] : keys_)
         if (k == kid) secret = &s;
     if (!secret) return std::unexpected("the token's key id is unknown");
-    const std::string expected = hmac_sha256(*secret, token.substr(0, dot2));
+    const std::string expected = events::hmac_sha256(*secret, token.substr(0, dot2));
     if (signature->size() != expected.size() ||
         CRYPTO_memcmp(signature->data(), expected.data(), expected.size()) != 0)
         return std::unexpected("the token's signature does not verify");

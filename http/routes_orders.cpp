@@ -199,12 +199,15 @@ bool Api::order_routes(Call& c) {
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "order id must be 1-64 of [A-Za-z0-9._-]", "order_id");
         std::optional<v1::OrderPlaced> placed;
         std::string status;
+        std::map<std::string, std::string> sub_status;  // the projected lifecycle status per vendor
         auto r = deps_.pool->transact([&](sql::Tx& tx) {
             auto rows = tx.exec("SELECT status, detail FROM orders WHERE order_id = $1", {parts[2]});
             if (rows.empty()) return;
             status = rows[0].str(0);
             v1::OrderPlaced o;
             if (o.ParseFromString(rows[0].bytes(1))) placed = std::move(o);
+            for (const auto& so : tx.exec("SELECT vendor_id, status FROM sub_orders WHERE order_id = $1", {parts[2]}))
+                sub_status[so.str(0)] = so.str(1);
         });
         if (!r) return c.fail(503, "storage_unavailable", r.error().message);
         if (!placed) return c.fail(404, "not_found", "no order " + parts[2] + " (it may not be projected yet)");
@@ -224,7 +227,7 @@ bool Api::order_routes(Call& c) {
                                  {"country_of_origin", l.country_of_origin()}});
         for (const auto& so : placed->sub_orders())
             if (full || so.vendor_id() == p.id)
-                subs.push_back({{"vendor_id", so.vendor_id()}, {"status", so.status()},
+                subs.push_back({{"vendor_id", so.vendor_id()}, {"status", sub_status[so.vendor_id()]},
                                 {"goods_net_minor", so.goods_net_minor()}, {"shipping_minor", so.shipping_minor()},
                                 {"commission_minor", so.commission_minor()}, {"payable_minor", so.payable_minor()}});
         json out = {{"order_id", placed->order_id()}, {"status", status}, {"currency", placed->pricing().currency()},

@@ -54,6 +54,8 @@ Config config_from_env() {
     read_int("TALLY_HTTP_THREADS", c.http_threads);
     read_int("TALLY_BODY_BYTES_MAX", c.body_bytes_max);
     read_str("TALLY_JWT_KEYS", c.jwt_keys);
+    read_str("TALLY_STRIPE_WEBHOOK_SECRETS", c.stripe_webhook_secrets);
+    read_int("TALLY_PAYOUT_DELAY_S", c.payout_delay_s);
     read_int("TALLY_CREDIT_GRANT_MAX_MINOR", c.credit_grant_max_minor);
     read_int("TALLY_CREDIT_BALANCE_MAX_MINOR", c.credit_balance_max_minor);
     read_int("TALLY_BATCH_COMMANDS_MAX", c.batch_commands_max);
@@ -67,6 +69,7 @@ Config config_from_env() {
     if (c.kafka_partitions < 1) throw std::invalid_argument("TALLY_KAFKA_PARTITIONS must be >= 1");
     if (c.http_threads < 1) throw std::invalid_argument("TALLY_HTTP_THREADS must be >= 1");
     if (c.batch_commands_max < 1) throw std::invalid_argument("TALLY_BATCH_COMMANDS_MAX must be >= 1");
+    if (c.payout_delay_s < 0) throw std::invalid_argument("TALLY_PAYOUT_DELAY_S must be >= 0");
     if (c.pipeline_writers < 1) throw std::invalid_argument("TALLY_PIPELINE_WRITERS must be >= 1");
     if (c.pg_pool_size < 2) throw std::invalid_argument("TALLY_PG_POOL_SIZE must be >= 2");
     return c;

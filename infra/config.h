@@ -28,6 +28,9 @@ struct Config {
     std::string log_level = "info";
     bool run_relay = true;
     bool run_projectors = true;
+    // Payments.
+    std::string stripe_webhook_secrets;  // TALLY_STRIPE_WEBHOOK_SECRETS: "whsec_a,whsec_b" (rotation)
+    int64_t payout_delay_s = 7 * 24 * 3600;  // TALLY_PAYOUT_DELAY_S: after delivery
 };
 
 // Reads the environment; throws std::invalid_argument naming a malformed variable.

@@ -7,6 +7,7 @@
 #include "events/registry.h"
 #include "tally/v1/credit.pb.h"
 #include "tally/v1/order.pb.h"
+#include "tally/v1/payment.pb.h"
 
 namespace tally::projectors {
 namespace {
@@ -53,6 +54,10 @@ public:
                 v1::CreditSpent sp;
                 if (sp.ParseFromString(e.payload()))
                     entry(e, sp.customer_id(), "spend", -sp.amount().minor(), sp.balance_after(), "order " + sp.order_id());
+            } else if (e.type() == events::kCreditReturned) {
+                v1::CreditReturned r;
+                if (r.ParseFromString(e.payload()))
+                    entry(e, r.customer_id(), "return", r.amount().minor(), r.balance_after(), r.reason());
             }
         }
         if (customers.empty()) return;
@@ -135,7 +140,12 @@ public:
         std::vector<int64_t> totals, credits, dues, placed, positions;
         std::vector<std::string> so_orders, so_vendors, so_status;
         std::vector<int64_t> so_goods, so_ship, so_comm, so_pay, so_placed;
+        std::map<std::string, v1::OrderStatusAfter> latest;  // the last lifecycle status per order
         for (const auto& e : events) {
+            if (auto after = events::status_after(e)) {
+                latest[e.stream_id().substr(std::string_view("order-").size())] = std::move(*after);
+                continue;
+            }
             if (e.type() != events::kOrderPlaced) continue;
             v1::OrderPlaced o;
             if (!o.ParseFromString(e.payload())) continue;
@@ -161,23 +171,42 @@ public:
                 so_placed.push_back(e.occurred_at_unix_ms());
             }
         }
-        if (ids.empty()) return;
-        tx.exec("INSERT INTO " + t.at("orders") +
-                    " (order_id, customer_id, status, currency, total_minor, credit_applied_minor, amount_due_minor,"
-                    " zero_payment, placed_at_unix_ms, position, detail)"
-                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
-                    " $7::bigint[], $8::boolean[], $9::bigint[], $10::bigint[], $11::bytea[]) ON CONFLICT DO NOTHING",
-                {sql::text_array(ids), sql::text_array(customers), sql::text_array(statuses), sql::text_array(currencies),
-                 sql::int_array(totals), sql::int_array(credits), sql::int_array(dues), sql::text_array(zero),
-                 sql::int_array(placed), sql::int_array(positions), sql::bytea_array(details)});
-        tx.exec("INSERT INTO " + t.at("sub_orders") +
-                    " (order_id, vendor_id, status, goods_net_minor, shipping_minor, commission_minor, payable_minor,"
-                    " placed_at_unix_ms)"
-                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],"
-                    " $7::bigint[], $8::bigint[]) ON CONFLICT DO NOTHING",
-                {sql::text_array(so_orders), sql::text_array(so_vendors), sql::text_array(so_status),
-                 sql::int_array(so_goods), sql::int_array(so_ship), sql::int_array(so_comm), sql::int_array(so_pay),
-                 sql::int_array(so_placed)});
+        if (!ids.empty()) {
+            tx.exec("INSERT INTO " + t.at("orders") +
+                        " (order_id, customer_id, status, currency, total_minor, credit_applied_minor, amount_due_minor,"
+                        " zero_payment, placed_at_unix_ms, position, detail)"
+                        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
+                        " $7::bigint[], $8::boolean[], $9::bigint[], $10::bigint[], $11::bytea[]) ON CONFLICT DO NOTHING",
+                    {sql::text_array(ids), sql::text_array(customers), sql::text_array(statuses), sql::text_array(currencies),
+                     sql::int_array(totals), sql::int_array(credits), sql::int_array(dues), sql::text_array(zero),
+                     sql::int_array(placed), sql::int_array(positions), sql::bytea_array(details)});
+            tx.exec("INSERT INTO " + t.at("sub_orders") +
+                        " (order_id, vendor_id, status, goods_net_minor, shipping_minor, commission_minor, payable_minor,"
+                        " placed_at_unix_ms)"
+                        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],"
+                        " $7::bigint[], $8::bigint[]) ON CONFLICT DO NOTHING",
+                    {sql::text_array(so_orders), sql::text_array(so_vendors), sql::text_array(so_status),
+                     sql::int_array(so_goods), sql::int_array(so_ship), sql::int_array(so_comm), sql::int_array(so_pay),
+                     sql::int_array(so_placed)});
+        }
+        if (latest.empty()) return;
+        std::vector<std::string> o_ids, o_status, s_orders, s_vendors, s_status;
+        for (const auto& [order_id, after] : latest) {
+            o_ids.push_back(order_id);
+            o_status.push_back(after.status());
+            for (const auto& [vendor, status] : after.sub_orders()) {
+                s_orders.push_back(order_id);
+                s_vendors.push_back(vendor);
+                s_status.push_back(status);
+            }
+        }
+        tx.exec("UPDATE " + t.at("orders") + " o SET status = u.status"
+                    " FROM unnest($1::text[], $2::text[]) AS u(order_id, status) WHERE o.order_id = u.order_id",
+                {sql::text_array(o_ids), sql::text_array(o_status)});
+        tx.exec("UPDATE " + t.at("sub_orders") + " s SET status = u.status"
+                    " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(order_id, vendor_id, status)"
+                    " WHERE s.order_id = u.order_id AND s.vendor_id = u.vendor_id",
+                {sql::text_array(s_orders), sql::text_array(s_vendors), sql::text_array(s_status)});
     }
 };
 

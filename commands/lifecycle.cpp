@@ -1,0 +1,175 @@
+#include "commands/lifecycle.h"
+
+#include <nlohmann/json.hpp>
+
+#include "domain/credit.h"
+#include "domain/order.h"
+#include "events/registry.h"
+
+namespace tally::commands {
+namespace {
+
+using nlohmann::json;
+
+RejectionKind kind_of(lifecycle::Refusal r) {
+    switch (r) {
+        case lifecycle::Refusal::unknown_vendor:
+        case lifecycle::Refusal::tracking_required:
+        case lifecycle::Refusal::nothing_to_refund:
+        case lifecycle::Refusal::refund_exceeds_captured:
+        case lifecycle::Refusal::unknown_line: return RejectionKind::fix_request;
+        default: return RejectionKind::state_forbids;
+    }
+}
+
+// Appends the lifecycle events (and any credit they give back) to `accepted`.
+void append(Accepted& accepted, const std::string& order_stream, lifecycle::State state,
+            const std::vector<lifecycle::Event>& events, const std::map<std::string, StreamState>& states,
+            const std::string& reason) {
+    const std::string credit_stream = credit::stream_id(state.customer_id());
+    std::optional<credit::CreditAccount> account;
+    for (const auto& e : events) {
+        accepted.events.push_back({order_stream, std::string(lifecycle::type_of(e)), 1, lifecycle::serialize(e)});
+        state = lifecycle::evolve(std::move(state), e);
+        if (const int64_t back = lifecycle::credit_returned(e); back > 0) {
+            if (!account) account = credit::from_snapshot(state.customer_id(), states.at(credit_stream).state);
+            auto returned = credit::return_credit(*account, state.order_id(), Money{back, *Currency::parse(state.currency())},
+                                                  reason);
+            account = credit::evolve(*account, returned);
+            accepted.events.push_back({credit_stream, std::string(events::kCreditReturned), 1, returned.SerializeAsString()});
+        }
+    }
+    accepted.new_states[order_stream] = state.SerializeAsString();
+    if (account) accepted.new_states[credit_stream] = credit::to_snapshot(*account);
+}
+
+json summary(const lifecycle::State& state, const std::vector<v1::EventEnvelope>& written) {
+    json types = json::array(), subs = json::object();
+    for (const auto& e : written) types.push_back(e.type());
+    for (const auto& so : state.sub_orders()) subs[so.vendor_id()] = so.status();
+    return {{"order_id", state.order_id()}, {"status", state.status()}, {"sub_orders", subs},
+            {"events", types}, {"position", written.empty() ? 0 : written.back().position()}};
+}
+
+class ProviderEventCommand final : public Command {
+public:
+    explicit ProviderEventCommand(ProviderEvent e) : e_(std::move(e)) {
+        if (e_.handled && !e_.order_id.empty()) streams_.push_back(order::stream_id(e_.order_id));
+        streams_.push_back(provider_event_stream(e_.signal.provider_event_id()));
+    }
+    std::vector<std::string> streams() const override { return streams_; }
+
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        if (ctx.role != "provider") return Rejection{RejectionKind::forbidden, "forbidden", "only the payment provider"};
+        Accepted a;
+        const std::string id = e_.signal.provider_event_id();
+        const StreamState* order = e_.handled && !e_.order_id.empty() ? &states.at(streams_.front()) : nullptr;
+        if (!order || order->version == 0) {
+            v1::ProviderEventRecorded r;
+            *r.mutable_signal() = e_.signal;
+            r.set_note(!e_.handled ? "type not handled" : e_.order_id.empty() ? "names no order" : "no order " + e_.order_id);
+            a.events.push_back({streams_.back(), std::string(events::kProviderEventRecorded), 1, r.SerializeAsString()});
+            a.reply = [id, note = r.note()](const std::vector<v1::EventEnvelope>&) {
+                return Reply{200, json{{"received", true}, {"event_id", id}, {"recorded", note}}.dump()};
+            };
+            return a;
+        }
+        auto state = parse_state<lifecycle::State>(order->state);
+        if (!state) return Rejection{RejectionKind::internal, "corrupt_state", "order state does not parse"};
+        const auto events = lifecycle::on_signal(*state, e_.signal);
+        append(a, streams_.front(), *state, events, states, "provider event " + id);
+        lifecycle::State after = *state;
+        for (const auto& e : events) after = lifecycle::evolve(std::move(after), e);
+        a.reply = [after, id](const std::vector<v1::EventEnvelope>& written) {
+            json out = summary(after, written);
+            out["received"] = true;
+            out["event_id"] = id;
+            return Reply{200, out.dump()};
+        };
+        return a;
+    }
+
+private:
+    ProviderEvent e_;
+    std::vector<std::string> streams_;
+};
+
+bool staff_may_manage(const DecideContext& ctx) {
+    return ctx.role == "admin" || (ctx.role == "employee" && has_permission(ctx.permissions, "orders", "manage"));
+}
+
+class OrderChangeCommand final : public Command {
+public:
+    explicit OrderChangeCommand(OrderChange c)
+        : c_(std::move(c)), order_stream_(order::stream_id(c_.order_id)), credit_stream_(credit::stream_id(c_.customer_id)) {}
+    std::vector<std::string> streams() const override { return {order_stream_, credit_stream_}; }
+
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        const auto& order = states.at(order_stream_);
+        auto state = parse_state<lifecycle::State>(order.state);
+        if (order.version == 0 || !state) return Rejection{RejectionKind::fix_request, "unknown_order", "no order " + c_.order_id};
+        if (auto denied = authorise(*state, ctx)) return *denied;
+        auto decided = std::visit([&](auto cmd) { return decide_one(*state, std::move(cmd), ctx); }, c_.change);
+        if (!decided) {
+            const auto& r = decided.error();
+            return Rejection{kind_of(r.code), std::string(lifecycle::to_string(r.code)),
+                             r.detail + " (now " + r.current_status + ")",
+                             json{{"current_status", r.current_status}}.dump()};
+        }
+        Accepted a;
+        append(a, order_stream_, *state, *decided, states, "order " + c_.order_id);
+        lifecycle::State after = *state;
+        for (const auto& e : *decided) after = lifecycle::evolve(std::move(after), e);
+        a.reply = [after](const std::vector<v1::EventEnvelope>& written) { return Reply{200, summary(after, written).dump()}; };
+        return a;
+    }
+
+private:
+    std::optional<Rejection> authorise(const lifecycle::State& state, const DecideContext& ctx) const {
+        const Rejection no{RejectionKind::forbidden, "forbidden", "you may not change this order"};
+        if (staff_may_manage(ctx)) return std::nullopt;
+        if (ctx.role == "vendor") {  // only on an order it has a part in
+            bool part = false;
+            for (const auto& so : state.sub_orders()) part = part || so.vendor_id() == ctx.actor;
+            if (!part) return no;
+        }
+        if (const auto* adv = std::get_if<lifecycle::Advance>(&c_.change))
+            return ctx.role == "vendor" && adv->vendor_id == ctx.actor ? std::nullopt : std::optional(no);
+        if (const auto* ref = std::get_if<lifecycle::Refund>(&c_.change))
+            return ctx.role == "vendor" && ref->vendor_id == ctx.actor ? std::nullopt : std::optional(no);
+        if (std::holds_alternative<lifecycle::Cancel>(c_.change))
+            return ctx.role == "customer" && state.customer_id() == ctx.actor && !state.paid() ? std::nullopt
+                                                                                               : std::optional(no);
+        return no;
+    }
+
+    static std::expected<std::vector<lifecycle::Event>, lifecycle::Refused> decide_one(const lifecycle::State& s,
+                                                                                       lifecycle::Refund cmd,
+                                                                                       const DecideContext& ctx) {
+        cmd.refund_id = "refund-" + ctx.command_id.substr(0, 24);
+        return lifecycle::decide(s, cmd);
+    }
+    template <typename Cmd>
+    static std::expected<std::vector<lifecycle::Event>, lifecycle::Refused> decide_one(const lifecycle::State& s, Cmd cmd,
+                                                                                       const DecideContext&) {
+        return lifecycle::decide(s, cmd);
+    }
+
+    OrderChange c_;
+    std::string order_stream_;
+    std::string credit_stream_;
+};
+
+}  // namespace
+
+std::string provider_event_stream(const std::string& provider_event_id) { return "provider-event-" + provider_event_id; }
+
+std::unique_ptr<Command> provider_event(ProviderEvent event) {
+    return std::make_unique<ProviderEventCommand>(std::move(event));
+}
+
+std::unique_ptr<Command> change_order(OrderChange change) {
+    return std::make_unique<OrderChangeCommand>(std::move(change));
+}
+
+}  // namespace tally::commands

@@ -1,0 +1,39 @@
+#pragma once
+// Commands on an order after checkout: provider messages (webhooks) and the
+// changes people ask for over HTTP (fulfilment, cancellation, refunds, payouts).
+// Each locks the order stream (and the customer's credit when credit may come
+// back), runs domain/lifecycle.h, and appends what it decided.
+
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "commands/pipeline.h"
+#include "domain/lifecycle.h"
+
+namespace tally::commands {
+
+// "provider-event-{id}": where provider messages that name no known order are kept.
+std::string provider_event_stream(const std::string& provider_event_id);
+
+// A verified provider message. order_id empty: it names no order (recorded only).
+// handled false: a type tally does not act on (recorded only).
+struct ProviderEvent {
+    v1::ProviderSignal signal;
+    std::string order_id;
+    bool handled = false;
+};
+std::unique_ptr<Command> provider_event(ProviderEvent event);
+
+using OrderChangeKind = std::variant<lifecycle::Advance, lifecycle::Cancel, lifecycle::Refund, lifecycle::RequestPayout>;
+
+struct OrderChange {
+    std::string order_id;
+    std::string customer_id;  // the order's (never changes): its credit stream is locked too
+    OrderChangeKind change;
+};
+// Authorised in the batch on the fresh principal: vendors on their own sub-orders,
+// admins, employees with orders.manage; customers may cancel their own unpaid order.
+std::unique_ptr<Command> change_order(OrderChange change);
+
+}  // namespace tally::commands

@@ -1,0 +1,608 @@
+#include "domain/lifecycle.h"
+
+#include <algorithm>
+#include <map>
+
+#include "domain/assert.h"
+#include "domain/ledger.h"
+#include "domain/money.h"
+#include "domain/pricing.h"
+
+namespace tally::lifecycle {
+namespace {
+
+constexpr std::string_view kSucceeded = "payment_intent.succeeded";
+constexpr std::string_view kFailed = "payment_intent.payment_failed";
+constexpr std::string_view kRefunded = "charge.refunded";
+constexpr std::string_view kDisputeCreated = "charge.dispute.created";
+constexpr std::string_view kDisputeClosed = "charge.dispute.closed";
+constexpr std::string_view kTransferCreated = "transfer.created";
+constexpr std::string_view kTransferReversed = "transfer.reversed";
+
+Currency currency_of(const State& s) {
+    auto c = Currency::parse(s.currency());
+    TALLY_ASSERT(c.has_value(), "order {} has no valid currency", s.order_id());
+    return *c;
+}
+
+int64_t base_of(const v1::SubOrder& so) { return so.goods_net_minor() + so.shipping_minor(); }
+
+v1::SubOrder* sub_order(State& s, std::string_view vendor_id) {
+    for (auto& so : *s.mutable_sub_orders())
+        if (so.vendor_id() == vendor_id) return &so;
+    return nullptr;
+}
+
+const v1::SubOrder* sub_order(const State& s, std::string_view vendor_id) {
+    for (const auto& so : s.sub_orders())
+        if (so.vendor_id() == vendor_id) return &so;
+    return nullptr;
+}
+
+int64_t held_open(const State& s) {
+    int64_t held = 0;
+    for (const auto& d : s.disputes())
+        if (d.status() == "open") held += d.amount_minor();
+    return held;
+}
+
+std::string sub_status(const State& s, const v1::SubOrder& so) {
+    if (so.status() == "cancelled" || !s.paid() || s.cancelled()) return so.status();
+    if (base_of(so) > 0 && so.refunded_minor() >= base_of(so)) return "refunded";
+    return so.status();
+}
+
+std::string order_status(const State& s) {
+    if (s.cancelled()) return "cancelled";
+    if (!s.paid()) return "awaiting_payment";
+    bool won = false, lost = false;
+    for (const auto& d : s.disputes()) {
+        if (d.status() == "open") return "disputed";
+        won = won || d.status() == "won";
+        lost = lost || d.status() == "lost";
+    }
+    if (lost) return "dispute_lost";
+    if (s.refunded_minor() >= s.total_minor()) return "refunded";
+    if (s.refunded_minor() > 0) return "partially_refunded";
+    if (won) return "dispute_won";
+    return "paid";
+}
+
+v1::OrderStatusAfter after_of(const State& s) {
+    v1::OrderStatusAfter a;
+    a.set_status(order_status(s));
+    for (const auto& so : s.sub_orders()) (*a.mutable_sub_orders())[so.vendor_id()] = sub_status(s, so);
+    return a;
+}
+
+// Evolves `state` by the event, stamps the status after it, and keeps it.
+template <typename E>
+void emit(State& state, E e, std::vector<Event>& out) {
+    state = evolve(std::move(state), Event(e));
+    *e.mutable_after() = after_of(state);
+    out.emplace_back(std::move(e));
+}
+
+struct Allocation {
+    std::vector<v1::VendorShare> shares;
+    int64_t fee_minor = 0;
+    int64_t excess_minor = 0;  // beyond anything left to give back
+};
+
+// Which sub-orders (and the service fee) an amount given back comes out of:
+// proportionally to what is left of each, then the fee, then excess. Commission
+// follows cumulatively, so a full refund reverses exactly the commission charged.
+Allocation allocate_back(const State& s, int64_t amount, std::string_view only_vendor) {
+    Allocation a;
+    std::vector<const v1::SubOrder*> subs;
+    std::vector<int64_t> left;
+    for (const auto& so : s.sub_orders()) {
+        if (!only_vendor.empty() && so.vendor_id() != only_vendor) continue;
+        subs.push_back(&so);
+        left.push_back(std::max<int64_t>(0, base_of(so) - so.refunded_minor()));
+    }
+    int64_t left_total = 0;
+    for (auto l : left) left_total += l;
+    const int64_t to_vendors = std::min(amount, left_total);
+    const auto parts = to_vendors > 0 ? pricing::allocate(to_vendors, left) : std::vector<int64_t>(left.size(), 0);
+    for (size_t i = 0; i < subs.size(); ++i) {
+        if (parts[i] == 0) continue;
+        const auto& so = *subs[i];
+        const auto base = static_cast<__int128>(base_of(so));
+        const int64_t commission_after =
+            base == 0 ? 0
+                      : static_cast<int64_t>(static_cast<__int128>(so.refunded_minor() + parts[i]) * so.commission_minor() / base);
+        v1::VendorShare share;
+        share.set_vendor_id(so.vendor_id());
+        share.set_amount_minor(parts[i]);
+        share.set_commission_minor(commission_after - so.commission_reversed_minor());
+        a.shares.push_back(share);
+    }
+    int64_t rest = amount - to_vendors;
+    if (only_vendor.empty()) {
+        a.fee_minor = std::min(rest, std::max<int64_t>(0, s.service_fee_minor() - s.fee_refunded_minor()));
+        rest -= a.fee_minor;
+    }
+    a.excess_minor = rest;
+    return a;
+}
+
+void post(v1::PostingSet& set, bool debit, const std::string& account, int64_t minor, Currency c) {
+    if (minor <= 0) return;
+    *set.add_postings() = debit ? ledger::debit(account, Money{minor, c}) : ledger::credit(account, Money{minor, c});
+}
+
+// Debits what an allocation takes back from vendors, commission, fees and losses.
+void post_reversal(v1::PostingSet& set, const Allocation& a, Currency c) {
+    int64_t commission = 0;
+    for (const auto& sh : a.shares) {
+        post(set, true, ledger::vendor_payable(sh.vendor_id()), sh.amount_minor() - sh.commission_minor(), c);
+        commission += sh.commission_minor();
+    }
+    post(set, true, std::string(ledger::kPlatformCommission), commission, c);
+    post(set, true, std::string(ledger::kPlatformFees), a.fee_minor, c);
+    post(set, true, std::string(ledger::kDisputeLosses), a.excess_minor, c);
+}
+
+void apply_allocation(State& s, const google::protobuf::RepeatedPtrField<v1::VendorShare>& shares, int64_t fee) {
+    for (const auto& sh : shares) {
+        auto* so = sub_order(s, sh.vendor_id());
+        TALLY_ASSERT(so != nullptr, "share for unknown vendor {}", sh.vendor_id());
+        so->set_refunded_minor(so->refunded_minor() + sh.amount_minor());
+        so->set_commission_reversed_minor(so->commission_reversed_minor() + sh.commission_minor());
+    }
+    s.set_fee_refunded_minor(s.fee_refunded_minor() + fee);
+}
+
+v1::ProviderSignalFlagged flagged(const State& s, const v1::ProviderSignal& sig, std::string reason) {
+    v1::ProviderSignalFlagged f;
+    f.set_order_id(s.order_id());
+    *f.mutable_signal() = sig;
+    f.set_reason(std::move(reason));
+    return f;
+}
+
+v1::DisputeState* dispute(State& s, std::string_view id) {
+    for (auto& d : *s.mutable_disputes())
+        if (d.dispute_id() == id) return &d;
+    return nullptr;
+}
+
+v1::PayoutState* payout(State& s, std::string_view vendor_id) {
+    for (auto& p : *s.mutable_payouts())
+        if (p.vendor_id() == vendor_id) return &p;
+    return nullptr;
+}
+
+const v1::PayoutState* payout(const State& s, std::string_view vendor_id) {
+    for (const auto& p : s.payouts())
+        if (p.vendor_id() == vendor_id) return &p;
+    return nullptr;
+}
+
+v1::Money money(int64_t minor, Currency c) {
+    v1::Money m;
+    m.set_minor(minor);
+    m.set_currency(std::string(c.code()));
+    return m;
+}
+
+void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& out);
+
+void open_dispute(State& s, const v1::ProviderSignal& sig, std::vector<Event>& out) {
+    const Currency c = currency_of(s);
+    v1::DisputeOpened e;
+    e.set_order_id(s.order_id());
+    *e.mutable_signal() = sig;
+    *e.mutable_amount() = money(sig.amount_minor(), c);
+    post(*e.mutable_postings(), true, std::string(ledger::kDisputesHeld), sig.amount_minor(), c);
+    post(*e.mutable_postings(), false, std::string(ledger::kProcessorClearing), sig.amount_minor(), c);
+    emit(s, std::move(e), out);
+}
+
+void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& out) {
+    const std::string_view type = sig.type();
+    const bool needs_payment = type == kRefunded || type == kDisputeCreated || type == kDisputeClosed ||
+                               type == kTransferCreated || type == kTransferReversed;
+    if (needs_payment && !s.paid() && !s.cancelled()) {
+        v1::ProviderSignalDeferred d;
+        d.set_order_id(s.order_id());
+        *d.mutable_signal() = sig;
+        d.set_waiting_for("payment_intent.succeeded");
+        return emit(s, std::move(d), out);
+    }
+    if (type == kSucceeded) {
+        if (s.cancelled()) return emit(s, flagged(s, sig, "succeeded_after_cancel"), out);
+        if (s.paid()) return emit(s, flagged(s, sig, "already_paid"), out);
+        if (sig.amount_minor() != s.amount_due_minor() || sig.currency() != s.currency())
+            return emit(s, flagged(s, sig, "amount_mismatch"), out);
+        const Currency c = currency_of(s);
+        v1::PaymentSucceeded e;
+        e.set_order_id(s.order_id());
+        *e.mutable_signal() = sig;
+        *e.mutable_amount() = money(sig.amount_minor(), c);
+        post(*e.mutable_postings(), true, std::string(ledger::kProcessorClearing), sig.amount_minor(), c);
+        post(*e.mutable_postings(), false, ledger::customer_receivable(s.customer_id()), sig.amount_minor(), c);
+        const auto deferred = s.deferred();  // cleared by the evolve below
+        emit(s, std::move(e), out);
+        for (const auto& d : deferred) apply_signal(s, d, out);
+        return;
+    }
+    if (type == kFailed) {
+        if (s.paid() || s.cancelled()) return emit(s, flagged(s, sig, s.paid() ? "failed_after_paid" : "failed_after_cancel"), out);
+        v1::PaymentFailed e;
+        e.set_order_id(s.order_id());
+        *e.mutable_signal() = sig;
+        return emit(s, std::move(e), out);
+    }
+    if (s.cancelled() && !s.paid()) return emit(s, flagged(s, sig, "order_cancelled_unpaid"), out);
+    if (type == kRefunded) {
+        // amount_minor: the charge's cumulative refunds at the provider.
+        if (sig.amount_minor() > s.refunded_card_minor())
+            return emit(s, flagged(s, sig, "refund_not_issued_by_tally"), out);
+        v1::RefundConfirmed e;
+        e.set_order_id(s.order_id());
+        *e.mutable_signal() = sig;
+        return emit(s, std::move(e), out);
+    }
+    if (type == kDisputeCreated) {
+        if (dispute(s, sig.object_id())) return emit(s, flagged(s, sig, "dispute_already_known"), out);
+        if (sig.amount_minor() <= 0 || sig.amount_minor() > s.captured_minor() - s.refunded_card_minor() - held_open(s))
+            return emit(s, flagged(s, sig, "dispute_exceeds_captured"), out);
+        return open_dispute(s, sig, out);
+    }
+    if (type == kDisputeClosed) {
+        const auto* known = dispute(s, sig.object_id());
+        if (known && known->status() != "open") return emit(s, flagged(s, sig, "dispute_already_closed"), out);
+        if (sig.outcome() != "won" && sig.outcome() != "lost") return emit(s, flagged(s, sig, "unknown_outcome"), out);
+        if (!known) {  // closed before we heard it opened: open it from this message first
+            if (sig.amount_minor() <= 0 || sig.amount_minor() > s.captured_minor() - s.refunded_card_minor() - held_open(s))
+                return emit(s, flagged(s, sig, "dispute_exceeds_captured"), out);
+            open_dispute(s, sig, out);
+            known = dispute(s, sig.object_id());
+        }
+        const Currency c = currency_of(s);
+        const int64_t amount = known->amount_minor();
+        v1::DisputeClosed e;
+        e.set_order_id(s.order_id());
+        *e.mutable_signal() = sig;
+        e.set_outcome(sig.outcome());
+        *e.mutable_amount() = money(amount, c);
+        if (sig.outcome() == "won") {
+            post(*e.mutable_postings(), true, std::string(ledger::kProcessorClearing), amount, c);
+        } else {
+            const int64_t back = std::min(amount, s.total_minor() - s.refunded_minor());
+            Allocation all = allocate_back(s, back, "");
+            all.excess_minor += amount - back;
+            for (const auto& sh : all.shares) *e.add_shares() = sh;
+            e.set_fee_minor(all.fee_minor);
+            post_reversal(*e.mutable_postings(), all, c);
+        }
+        post(*e.mutable_postings(), false, std::string(ledger::kDisputesHeld), amount, c);
+        return emit(s, std::move(e), out);
+    }
+    if (type == kTransferCreated || type == kTransferReversed) {
+        const auto* p = payout(s, sig.vendor_id());
+        const bool created = type == kTransferCreated;
+        if (!p) return emit(s, flagged(s, sig, "no_payout_requested"), out);
+        if (created && p->status() != "requested") return emit(s, flagged(s, sig, "payout_already_" + p->status()), out);
+        if (!created && p->status() != "paid") return emit(s, flagged(s, sig, "payout_not_paid"), out);
+        if (sig.amount_minor() != p->amount_minor()) return emit(s, flagged(s, sig, "amount_mismatch"), out);
+        const Currency c = currency_of(s);
+        v1::PostingSet set;
+        post(set, created, ledger::vendor_payable(p->vendor_id()), p->amount_minor(), c);
+        post(set, !created, std::string(ledger::kProcessorClearing), p->amount_minor(), c);
+        if (created) {
+            v1::PayoutSettled e;
+            e.set_order_id(s.order_id());
+            e.set_vendor_id(p->vendor_id());
+            *e.mutable_signal() = sig;
+            *e.mutable_amount() = money(p->amount_minor(), c);
+            *e.mutable_postings() = set;
+            return emit(s, std::move(e), out);
+        }
+        v1::PayoutReversed e;
+        e.set_order_id(s.order_id());
+        e.set_vendor_id(p->vendor_id());
+        *e.mutable_signal() = sig;
+        *e.mutable_amount() = money(p->amount_minor(), c);
+        *e.mutable_postings() = set;
+        return emit(s, std::move(e), out);
+    }
+    emit(s, flagged(s, sig, "unhandled_type"), out);
+}
+
+Refused refused(Refusal code, const State& s, std::string detail) {
+    return Refused{code, order_status(s), std::move(detail)};
+}
+
+const std::vector<std::string_view> kStages = {"awaiting_payment", "paid", "in_production", "shipped", "delivered"};
+
+}  // namespace
+
+std::string_view to_string(Refusal r) {
+    switch (r) {
+        case Refusal::invalid_transition: return "invalid_transition";
+        case Refusal::not_paid: return "not_paid";
+        case Refusal::order_cancelled: return "order_cancelled";
+        case Refusal::unknown_vendor: return "unknown_vendor";
+        case Refusal::tracking_required: return "tracking_required";
+        case Refusal::nothing_to_refund: return "nothing_to_refund";
+        case Refusal::refund_exceeds_captured: return "refund_exceeds_captured";
+        case Refusal::unknown_line: return "unknown_line";
+        case Refusal::already_shipped: return "already_shipped";
+        case Refusal::dispute_open: return "dispute_open";
+        case Refusal::payout_not_due: return "payout_not_due";
+        case Refusal::payout_exists: return "payout_exists";
+        case Refusal::nothing_to_pay: return "nothing_to_pay";
+        case Refusal::refund_exists: return "refund_exists";
+    }
+    return "unknown";
+}
+
+State initial_state(const v1::OrderPlaced& placed) {
+    State s;
+    s.set_order_id(placed.order_id());
+    s.set_customer_id(placed.customer_id());
+    s.set_status(placed.status());
+    s.set_total_minor(placed.pricing().total_minor());
+    s.set_currency(placed.pricing().currency());
+    *s.mutable_sub_orders() = placed.sub_orders();
+    s.set_amount_due_minor(placed.pricing().amount_due_minor());
+    s.set_credit_applied_minor(placed.pricing().credit_applied_minor());
+    s.set_service_fee_minor(placed.pricing().service_fee_minor());
+    s.set_paid(placed.zero_payment());
+    *s.mutable_lines() = placed.pricing().lines();
+    return s;
+}
+
+bool handles(std::string_view t) {
+    return t == kSucceeded || t == kFailed || t == kRefunded || t == kDisputeCreated || t == kDisputeClosed ||
+           t == kTransferCreated || t == kTransferReversed;
+}
+
+std::vector<Event> on_signal(const State& state, const v1::ProviderSignal& signal) {
+    TALLY_ASSERT(handles(signal.type()), "signal type {} not handled", signal.type());
+    State s = state;
+    std::vector<Event> out;
+    apply_signal(s, signal, out);
+    return out;
+}
+
+int fulfilment_rank(std::string_view status) {
+    for (size_t i = 0; i < kStages.size(); ++i)
+        if (kStages[i] == status) return static_cast<int>(i);
+    return static_cast<int>(kStages.size());  // cancelled: terminal
+}
+
+int payment_rank(const State& s) { return s.cancelled() ? 2 : s.paid() ? 1 : 0; }
+
+std::expected<std::vector<Event>, Refused> decide(const State& state, const Advance& cmd) {
+    const auto* so = sub_order(state, cmd.vendor_id);
+    if (!so) return std::unexpected(refused(Refusal::unknown_vendor, state, "no sub-order for vendor " + cmd.vendor_id));
+    if (state.cancelled()) return std::unexpected(refused(Refusal::order_cancelled, state, "the order is cancelled"));
+    if (!state.paid()) return std::unexpected(refused(Refusal::not_paid, state, "the order is not paid yet"));
+    const std::string now = sub_status(state, *so);
+    const int from = fulfilment_rank(so->status()), to = fulfilment_rank(cmd.to_status);
+    if (now == "refunded" || to >= static_cast<int>(kStages.size()) || to != from + 1)
+        return std::unexpected(Refused{Refusal::invalid_transition, now,
+                                       "the sub-order is " + now + "; it cannot move to " + cmd.to_status});
+    if (cmd.to_status == "shipped" && (cmd.carrier.empty() || cmd.tracking.empty()))
+        return std::unexpected(refused(Refusal::tracking_required, state, "shipping needs a carrier and a tracking number"));
+    State s = state;
+    std::vector<Event> out;
+    v1::SubOrderAdvanced e;
+    e.set_order_id(s.order_id());
+    e.set_vendor_id(cmd.vendor_id);
+    e.set_from_status(so->status());
+    e.set_to_status(cmd.to_status);
+    e.set_carrier(cmd.carrier);
+    e.set_tracking(cmd.tracking);
+    e.set_at_unix_ms(cmd.now_unix_ms);
+    emit(s, std::move(e), out);
+    return out;
+}
+
+std::expected<std::vector<Event>, Refused> decide(const State& state, const Cancel& cmd) {
+    if (state.cancelled()) return std::unexpected(refused(Refusal::order_cancelled, state, "the order is cancelled already"));
+    for (const auto& so : state.sub_orders())
+        if (fulfilment_rank(so.status()) >= fulfilment_rank("shipped"))
+            return std::unexpected(refused(Refusal::already_shipped, state, "vendor " + so.vendor_id() + " has shipped"));
+    if (held_open(state) > 0) return std::unexpected(refused(Refusal::dispute_open, state, "a dispute is open"));
+    const Currency c = currency_of(state);
+    const int64_t left = state.total_minor() - state.refunded_minor();
+    const auto a = allocate_back(state, left, "");
+    v1::OrderCancelled e;
+    e.set_order_id(state.order_id());
+    e.set_reason(cmd.reason);
+    for (const auto& sh : a.shares) *e.add_shares() = sh;
+    e.set_fee_minor(a.fee_minor);
+    auto& set = *e.mutable_postings();
+    post_reversal(set, a, c);
+    if (state.paid()) {
+        // Card first (up to what the card paid and was not given back), the rest as credit.
+        const int64_t card = std::min(left, state.captured_minor() - state.refunded_card_minor());
+        e.set_card_minor(card);
+        e.set_credit_minor(left - card);
+        post(set, false, std::string(ledger::kProcessorClearing), card, c);
+        post(set, false, ledger::store_credit_liability(state.customer_id()), left - card, c);
+    } else {
+        // Nothing was captured: the receivable goes, and the credit spent comes back.
+        e.set_credit_minor(state.credit_applied_minor());
+        post(set, false, ledger::customer_receivable(state.customer_id()), left - state.credit_applied_minor(), c);
+        post(set, false, ledger::store_credit_liability(state.customer_id()), state.credit_applied_minor(), c);
+    }
+    State s = state;
+    std::vector<Event> out;
+    emit(s, std::move(e), out);
+    return out;
+}
+
+std::expected<std::vector<Event>, Refused> decide(const State& state, const Refund& cmd) {
+    if (state.cancelled()) return std::unexpected(refused(Refusal::order_cancelled, state, "the order is cancelled"));
+    if (!state.paid()) return std::unexpected(refused(Refusal::not_paid, state, "nothing was captured yet"));
+    if (std::find(state.refund_ids().begin(), state.refund_ids().end(), cmd.refund_id) != state.refund_ids().end())
+        return std::unexpected(refused(Refusal::refund_exists, state, "refund " + cmd.refund_id + " exists"));
+    if (!cmd.vendor_id.empty() && !sub_order(state, cmd.vendor_id))
+        return std::unexpected(refused(Refusal::unknown_vendor, state, "no sub-order for vendor " + cmd.vendor_id));
+    int64_t amount = cmd.amount_minor;
+    std::string vendor = cmd.vendor_id;
+    for (const auto& rl : cmd.lines) {
+        const v1::PricedLine* line = nullptr;
+        for (const auto& l : state.lines())
+            if (l.sku() == rl.sku && (cmd.vendor_id.empty() || l.vendor_id() == cmd.vendor_id)) line = &l;
+        if (!line || rl.quantity <= 0 || rl.quantity > line->quantity())
+            return std::unexpected(refused(Refusal::unknown_line, state, "no line " + rl.sku + " with that quantity"));
+        amount += static_cast<int64_t>(static_cast<__int128>(line->net_minor()) * rl.quantity / line->quantity());
+        if (cmd.lines.size() == 1) vendor = line->vendor_id();  // a single line refunds from its vendor
+    }
+    if (amount <= 0) return std::unexpected(refused(Refusal::nothing_to_refund, state, "the refund amount is zero"));
+    const int64_t left = state.total_minor() - state.refunded_minor();
+    const int64_t card_left = state.captured_minor() - state.refunded_card_minor() - held_open(state);
+    if (amount > left || (cmd.destination == "card" && amount > card_left))
+        return std::unexpected(refused(Refusal::refund_exceeds_captured, state,
+                                       "at most " + std::to_string(cmd.destination == "card" ? std::min(left, card_left) : left) +
+                                           " can be refunded to " + cmd.destination));
+    if (!vendor.empty()) {
+        const auto* so = sub_order(state, vendor);
+        if (amount > base_of(*so) - so->refunded_minor())
+            return std::unexpected(refused(Refusal::refund_exceeds_captured, state,
+                                           "at most " + std::to_string(base_of(*so) - so->refunded_minor()) +
+                                               " can be refunded from vendor " + vendor));
+    }
+    const Currency c = currency_of(state);
+    const auto a = allocate_back(state, amount, vendor);
+    v1::RefundIssued e;
+    e.set_order_id(state.order_id());
+    e.set_refund_id(cmd.refund_id);
+    e.set_destination(cmd.destination);
+    *e.mutable_amount() = money(amount, c);
+    for (const auto& sh : a.shares) *e.add_shares() = sh;
+    e.set_fee_minor(a.fee_minor);
+    e.set_reason(cmd.reason);
+    post_reversal(*e.mutable_postings(), a, c);
+    post(*e.mutable_postings(), false,
+         cmd.destination == "card" ? std::string(ledger::kProcessorClearing) : ledger::store_credit_liability(state.customer_id()),
+         amount, c);
+    State s = state;
+    std::vector<Event> out;
+    emit(s, std::move(e), out);
+    return out;
+}
+
+std::expected<std::vector<Event>, Refused> decide(const State& state, const RequestPayout& cmd) {
+    const auto* so = sub_order(state, cmd.vendor_id);
+    if (!so) return std::unexpected(refused(Refusal::unknown_vendor, state, "no sub-order for vendor " + cmd.vendor_id));
+    if (payout(state, cmd.vendor_id))
+        return std::unexpected(refused(Refusal::payout_exists, state, "a payout for vendor " + cmd.vendor_id + " exists"));
+    if (so->status() != "delivered" || so->delivered_at_unix_ms() + cmd.delay_ms > cmd.now_unix_ms)
+        return std::unexpected(Refused{Refusal::payout_not_due, sub_status(state, *so), "paid out after delivery and the delay"});
+    if (held_open(state) > 0) return std::unexpected(refused(Refusal::dispute_open, state, "a dispute is open"));
+    const int64_t amount = so->payable_minor() - (so->refunded_minor() - so->commission_reversed_minor());
+    if (amount <= 0) return std::unexpected(refused(Refusal::nothing_to_pay, state, "nothing is payable to " + cmd.vendor_id));
+    v1::PayoutRequested e;
+    e.set_order_id(state.order_id());
+    e.set_vendor_id(cmd.vendor_id);
+    *e.mutable_amount() = money(amount, currency_of(state));
+    e.set_idempotency_key("payout-" + state.order_id() + "-" + cmd.vendor_id);
+    e.set_transfer_group(state.order_id());
+    State s = state;
+    std::vector<Event> out;
+    emit(s, std::move(e), out);
+    return out;
+}
+
+State evolve(State s, const Event& event) {
+    std::visit(
+        [&s](const auto& e) {
+            using T = std::decay_t<decltype(e)>;
+            if constexpr (std::is_same_v<T, v1::PaymentSucceeded>) {
+                s.set_paid(true);
+                s.set_captured_minor(e.amount().minor());
+                s.clear_deferred();
+                for (auto& so : *s.mutable_sub_orders())
+                    if (so.status() == "awaiting_payment") so.set_status("paid");
+            } else if constexpr (std::is_same_v<T, v1::PaymentFailed>) {
+                s.set_payment_failures(s.payment_failures() + 1);
+            } else if constexpr (std::is_same_v<T, v1::SubOrderAdvanced>) {
+                auto* so = sub_order(s, e.vendor_id());
+                so->set_status(e.to_status());
+                if (!e.carrier().empty()) so->set_carrier(e.carrier());
+                if (!e.tracking().empty()) so->set_tracking(e.tracking());
+                if (e.to_status() == "delivered") so->set_delivered_at_unix_ms(e.at_unix_ms());
+            } else if constexpr (std::is_same_v<T, v1::OrderCancelled>) {
+                s.set_cancelled(true);
+                apply_allocation(s, e.shares(), e.fee_minor());
+                s.set_refunded_minor(s.refunded_minor() + e.card_minor() + e.credit_minor());
+                s.set_refunded_card_minor(s.refunded_card_minor() + e.card_minor());
+                for (auto& so : *s.mutable_sub_orders()) so.set_status("cancelled");
+            } else if constexpr (std::is_same_v<T, v1::RefundIssued>) {
+                apply_allocation(s, e.shares(), e.fee_minor());
+                s.set_refunded_minor(s.refunded_minor() + e.amount().minor());
+                if (e.destination() == "card") s.set_refunded_card_minor(s.refunded_card_minor() + e.amount().minor());
+                s.add_refund_ids(e.refund_id());
+            } else if constexpr (std::is_same_v<T, v1::DisputeOpened>) {
+                auto* d = s.add_disputes();
+                d->set_dispute_id(e.signal().object_id());
+                d->set_amount_minor(e.amount().minor());
+                d->set_status("open");
+            } else if constexpr (std::is_same_v<T, v1::DisputeClosed>) {
+                dispute(s, e.signal().object_id())->set_status(e.outcome());
+                if (e.outcome() == "lost") {
+                    apply_allocation(s, e.shares(), e.fee_minor());
+                    s.set_refunded_minor(std::min(s.total_minor(), s.refunded_minor() + e.amount().minor()));
+                    s.set_refunded_card_minor(s.refunded_card_minor() + e.amount().minor());
+                }
+            } else if constexpr (std::is_same_v<T, v1::PayoutRequested>) {
+                auto* p = s.add_payouts();
+                p->set_vendor_id(e.vendor_id());
+                p->set_status("requested");
+                p->set_amount_minor(e.amount().minor());
+            } else if constexpr (std::is_same_v<T, v1::PayoutSettled>) {
+                auto* p = payout(s, e.vendor_id());
+                p->set_status("paid");
+                p->set_transfer_id(e.signal().object_id());
+            } else if constexpr (std::is_same_v<T, v1::PayoutReversed>) {
+                payout(s, e.vendor_id())->set_status("reversed");
+            } else if constexpr (std::is_same_v<T, v1::ProviderSignalFlagged>) {
+                s.set_flagged_count(s.flagged_count() + 1);
+            } else if constexpr (std::is_same_v<T, v1::ProviderSignalDeferred>) {
+                *s.add_deferred() = e.signal();
+            }
+            // RefundConfirmed changes nothing: the money moved when the refund was issued.
+        },
+        event);
+    s.set_status(order_status(s));
+    return s;
+}
+
+std::string_view type_of(const Event& event) {
+    static constexpr std::string_view kNames[] = {
+        "PaymentSucceeded", "PaymentFailed",  "SubOrderAdvanced", "OrderCancelled",        "RefundIssued",
+        "RefundConfirmed",  "DisputeOpened",  "DisputeClosed",    "PayoutRequested",       "PayoutSettled",
+        "PayoutReversed",   "ProviderSignalFlagged", "ProviderSignalDeferred"};
+    static_assert(std::size(kNames) == std::variant_size_v<Event>);
+    return kNames[event.index()];
+}
+
+std::string serialize(const Event& event) {
+    return std::visit([](const auto& e) { return e.SerializeAsString(); }, event);
+}
+
+const v1::PostingSet* postings_of(const Event& event) {
+    return std::visit(
+        [](const auto& e) -> const v1::PostingSet* {
+            if constexpr (requires { e.postings(); }) return e.postings().postings_size() > 0 ? &e.postings() : nullptr;
+            else return nullptr;
+        },
+        event);
+}
+
+int64_t credit_returned(const Event& event) {
+    if (const auto* r = std::get_if<v1::RefundIssued>(&event))
+        return r->destination() == "credit" ? r->amount().minor() : 0;
+    if (const auto* c = std::get_if<v1::OrderCancelled>(&event)) return c->credit_minor();
+    return 0;
+}
+
+}  // namespace tally::lifecycle

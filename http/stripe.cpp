@@ -1,0 +1,118 @@
+#include "http/stripe.h"
+
+#include <openssl/crypto.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "domain/ids.h"
+#include "domain/lifecycle.h"
+#include "events/envelope.h"
+
+namespace tally::http::stripe {
+namespace {
+
+using nlohmann::json;
+
+std::string upper(std::string s) {
+    for (auto& c : s)
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    return s;
+}
+
+std::string text(const json& o, const char* key) {
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+int64_t integer(const json& o, const char* key) {
+    auto it = o.find(key);
+    return it != o.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+}  // namespace
+
+std::string sign_v1(std::string_view secret, int64_t timestamp, std::string_view body) {
+    std::string payload = std::to_string(timestamp);
+    payload += '.';
+    payload += body;
+    return events::to_hex(events::hmac_sha256(secret, payload));
+}
+
+std::expected<int64_t, SignatureError> verify(std::string_view header, std::string_view body,
+                                              const std::vector<std::string>& secrets, int64_t now_unix_s,
+                                              int64_t tolerance_s) {
+    if (header.empty()) return std::unexpected(SignatureError{"signature_missing", "the Stripe-Signature header is required"});
+    std::optional<int64_t> t;
+    std::vector<std::string> v1s;
+    size_t start = 0;
+    while (start <= header.size()) {
+        size_t comma = header.find(',', start);
+        if (comma == std::string_view::npos) comma = header.size();
+        const auto item = header.substr(start, comma - start);
+        const auto eq = item.find('=');
+        if (eq != std::string_view::npos) {
+            const auto key = item.substr(0, eq), value = item.substr(eq + 1);
+            if (key == "t") {
+                int64_t v = 0;
+                auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+                if (ec != std::errc() || end != value.data() + value.size())
+                    return std::unexpected(SignatureError{"signature_malformed", "t is not a unix timestamp"});
+                t = v;
+            } else if (key == "v1") {
+                v1s.emplace_back(value);
+            }  // other schemes (v0) are ignored, as Stripe advises
+        }
+        start = comma + 1;
+    }
+    if (!t || v1s.empty())
+        return std::unexpected(SignatureError{"signature_malformed", "Stripe-Signature needs t= and at least one v1="});
+    if (*t < now_unix_s - tolerance_s || *t > now_unix_s + tolerance_s)
+        return std::unexpected(SignatureError{"signature_stale", "the signature's timestamp is outside the " +
+                                                                     std::to_string(tolerance_s) + " s tolerance"});
+    bool match = false;
+    for (const auto& secret : secrets) {
+        const std::string expected = sign_v1(secret, *t, body);
+        for (const auto& v : v1s)  // every comparison runs: no early exit on a match
+            match |= v.size() == expected.size() && CRYPTO_memcmp(v.data(), expected.data(), v.size()) == 0;
+    }
+    if (!match) return std::unexpected(SignatureError{"signature_mismatch", "no v1 signature matches the body"});
+    return *t;
+}
+
+std::expected<commands::ProviderEvent, std::string> parse_event(std::string_view body) {
+    auto doc = json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) return std::unexpected("the body is not a JSON object");
+    const std::string id = text(doc, "id"), type = text(doc, "type");
+    if (id.empty() || id.size() > 200) return std::unexpected("id must be a string of 1-200 bytes");
+    if (type.empty() || type.size() > 200) return std::unexpected("type must be a string of 1-200 bytes");
+    auto data = doc.find("data");
+    if (data == doc.end() || !data->is_object() || !data->contains("object") || !(*data)["object"].is_object())
+        return std::unexpected("data.object must be an object");
+    const json& obj = (*data)["object"];
+    commands::ProviderEvent out;
+    auto& sig = out.signal;
+    sig.set_provider_event_id(id);
+    sig.set_type(type);
+    sig.set_object_id(text(obj, "id"));
+    sig.set_currency(upper(text(obj, "currency")));
+    sig.set_created_unix_s(integer(doc, "created"));
+    if (type == "payment_intent.succeeded") sig.set_amount_minor(integer(obj, "amount_received"));
+    else if (type == "charge.refunded") sig.set_amount_minor(integer(obj, "amount_refunded"));
+    else sig.set_amount_minor(integer(obj, "amount"));
+    if (type == "charge.dispute.closed") sig.set_outcome(text(obj, "status"));
+    if (type == "payment_intent.payment_failed")
+        if (auto err = obj.find("last_payment_error"); err != obj.end() && err->is_object())
+            sig.set_outcome(text(*err, "message").substr(0, 500));
+    std::string order_id;
+    if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) {
+        order_id = text(*md, "order_id");
+        sig.set_vendor_id(text(*md, "vendor_id"));
+    }
+    if (order_id.empty()) order_id = text(obj, "transfer_group");
+    out.order_id = valid_id(order_id) ? order_id : "";
+    out.handled = lifecycle::handles(type);
+    return out;
+}
+
+}  // namespace tally::http::stripe

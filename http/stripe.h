@@ -1,0 +1,36 @@
+#pragma once
+// Stripe webhooks in: the Stripe-Signature check and the event reduced to a
+// provider signal for an order.
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "commands/lifecycle.h"
+
+namespace tally::http::stripe {
+
+inline constexpr int64_t kToleranceSeconds = 300;
+
+// The v1 signature: hex HMAC-SHA256 of "{t}.{body}" under `secret`.
+std::string sign_v1(std::string_view secret, int64_t timestamp, std::string_view body);
+
+struct SignatureError {
+    std::string code;    // signature_missing, signature_malformed, signature_stale, signature_mismatch
+    std::string detail;
+};
+
+// Checks `Stripe-Signature: t=...,v1=...[,v1=...]` against every secret (rotation:
+// several secrets, several v1 values), constant-time. Fresh means |now - t| <= tolerance.
+// The signed timestamp when one matches.
+std::expected<int64_t, SignatureError> verify(std::string_view header, std::string_view body,
+                                              const std::vector<std::string>& secrets, int64_t now_unix_s,
+                                              int64_t tolerance_s = kToleranceSeconds);
+
+// The event's id, type and the fields the lifecycle needs; the order from
+// metadata.order_id (intents, charges, disputes) or transfer_group (transfers).
+std::expected<commands::ProviderEvent, std::string> parse_event(std::string_view body);
+
+}  // namespace tally::http::stripe

@@ -1,0 +1,355 @@
+// The order lifecycle: table cases and properties over random sequences.
+#include "domain/lifecycle.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "domain/ledger.h"
+
+namespace tally::lifecycle {
+namespace {
+
+// Vendor a: 60.00 goods + 5.00 shipping, 6.50 commission; vendor b: 30.00, 3.00
+// commission; 2.00 service fee; total 97.00, 10.00 paid by credit, 87.00 due.
+v1::OrderPlaced placed() {
+    v1::OrderPlaced p;
+    p.set_order_id("ord-1");
+    p.set_customer_id("cust-1");
+    p.set_status("awaiting_payment");
+    auto* pr = p.mutable_pricing();
+    pr->set_currency("USD");
+    pr->set_total_minor(9700);
+    pr->set_credit_applied_minor(1000);
+    pr->set_amount_due_minor(8700);
+    pr->set_service_fee_minor(200);
+    auto line = [&](const char* sku, const char* vendor, int64_t qty, int64_t net) {
+        auto* l = pr->add_lines();
+        l->set_sku(sku);
+        l->set_vendor_id(vendor);
+        l->set_quantity(qty);
+        l->set_net_minor(net);
+    };
+    line("sku-a", "a", 3, 6000);
+    line("sku-b", "b", 1, 3000);
+    auto sub = [&](const char* vendor, int64_t goods, int64_t ship, int64_t comm) {
+        auto* so = p.add_sub_orders();
+        so->set_vendor_id(vendor);
+        so->set_goods_net_minor(goods);
+        so->set_shipping_minor(ship);
+        so->set_commission_minor(comm);
+        so->set_payable_minor(goods + ship - comm);
+        so->set_status("awaiting_payment");
+    };
+    sub("a", 6000, 500, 650);
+    sub("b", 3000, 0, 300);
+    return p;
+}
+
+v1::ProviderSignal signal(std::string type, std::string object, int64_t amount, std::string outcome = "",
+                          std::string vendor = "") {
+    static int n = 0;
+    v1::ProviderSignal s;
+    s.set_provider_event_id("evt_" + std::to_string(++n));
+    s.set_type(std::move(type));
+    s.set_object_id(std::move(object));
+    s.set_amount_minor(amount);
+    s.set_currency("USD");
+    s.set_outcome(std::move(outcome));
+    s.set_vendor_id(std::move(vendor));
+    return s;
+}
+
+State play(State s, const std::vector<Event>& events) {
+    for (const auto& e : events) s = evolve(std::move(s), e);
+    return s;
+}
+
+State paid_state() { return play(initial_state(placed()), on_signal(initial_state(placed()), signal("payment_intent.succeeded", "pi_1", 8700))); }
+
+// Balances per account over posting sets.
+using Balances = std::map<std::string, int64_t>;
+void post_all(Balances& b, const std::vector<Event>& events) {
+    for (const auto& e : events)
+        if (const auto* set = postings_of(e)) {
+            ASSERT_TRUE(ledger::check_balanced(*set).has_value()) << type_of(e);
+            for (const auto& p : set->postings()) b[p.account()] += ledger::signed_minor(p);
+        }
+}
+
+TEST(Lifecycle, PaymentSucceededPaysTheOrderAndClearsTheReceivable) {
+    const State s0 = initial_state(placed());
+    const auto events = on_signal(s0, signal("payment_intent.succeeded", "pi_1", 8700));
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(type_of(events[0]), "PaymentSucceeded");
+    const State s = play(s0, events);
+    EXPECT_EQ(s.status(), "paid");
+    EXPECT_EQ(s.captured_minor(), 8700);
+    Balances b;
+    post_all(b, events);
+    EXPECT_EQ(b["processor_clearing"], 8700);
+    EXPECT_EQ(b["customer_receivable:cust-1"], -8700);
+}
+
+TEST(Lifecycle, AWrongAmountOrALateSuccessIsFlaggedNotApplied) {
+    const State s0 = initial_state(placed());
+    auto wrong = on_signal(s0, signal("payment_intent.succeeded", "pi_1", 8699));
+    ASSERT_EQ(type_of(wrong.at(0)), "ProviderSignalFlagged");
+    EXPECT_EQ(std::get<v1::ProviderSignalFlagged>(wrong[0]).reason(), "amount_mismatch");
+    EXPECT_FALSE(play(s0, wrong).paid());
+    const State cancelled = play(s0, *decide(s0, Cancel{"customer asked"}));
+    auto late = on_signal(cancelled, signal("payment_intent.succeeded", "pi_1", 8700));
+    EXPECT_EQ(std::get<v1::ProviderSignalFlagged>(late.at(0)).reason(), "succeeded_after_cancel");
+    EXPECT_EQ(play(cancelled, late).status(), "cancelled");
+}
+
+TEST(Lifecycle, FulfilmentMovesOneStepForwardAndNamesTheStatusWhenRefused) {
+    State s = paid_state();
+    auto skip = decide(s, Advance{"a", "shipped", "DHL", "123", 1});
+    ASSERT_FALSE(skip.has_value());
+    EXPECT_EQ(skip.error().code, Refusal::invalid_transition);
+    EXPECT_EQ(skip.error().current_status, "paid");
+    s = play(s, *decide(s, Advance{"a", "in_production", "", "", 1}));
+    EXPECT_EQ(decide(s, Advance{"a", "shipped", "", "", 2}).error().code, Refusal::tracking_required);
+    s = play(s, *decide(s, Advance{"a", "shipped", "DHL", "123", 2}));
+    s = play(s, *decide(s, Advance{"a", "delivered", "", "", 3}));
+    auto back = decide(s, Advance{"a", "in_production", "", "", 4});
+    ASSERT_FALSE(back.has_value());
+    EXPECT_EQ(back.error().current_status, "delivered");
+    EXPECT_EQ(decide(s, Cancel{"late"}).error().code, Refusal::already_shipped);
+    EXPECT_EQ(decide(initial_state(placed()), Advance{"a", "in_production", "", "", 1}).error().code, Refusal::not_paid);
+}
+
+TEST(Lifecycle, RefundsSplitByVendorReverseCommissionAndNeverExceedWhatWasCaptured) {
+    State s = paid_state();
+    // A line refund: 1 of 3 units of sku-a = 20.00 from vendor a, 2.00 of its commission.
+    Refund line{"r1", "card", 0, {{"sku-a", 1}}, "", "broken"};
+    auto r1 = decide(s, line);
+    ASSERT_TRUE(r1.has_value());
+    Balances b;
+    post_all(b, *r1);
+    EXPECT_EQ(b["vendor_payable:a"], 1800);
+    EXPECT_EQ(b["platform_commission_revenue"], 200);
+    EXPECT_EQ(b["processor_clearing"], -2000);
+    s = play(s, *r1);
+    EXPECT_EQ(s.status(), "partially_refunded");
+    EXPECT_EQ(decide(s, line).error().code, Refusal::refund_exists);
+    // Card refunds stop at the 87.00 the card paid; credit can take the rest of the 97.00.
+    auto too_much = decide(s, Refund{"r2", "card", 6701, {}, "", "x"});
+    EXPECT_EQ(too_much.error().code, Refusal::refund_exceeds_captured);
+    s = play(s, *decide(s, Refund{"r3", "card", 6700, {}, "", "x"}));
+    EXPECT_EQ(decide(s, Refund{"r4", "card", 1, {}, "", "x"}).error().code, Refusal::refund_exceeds_captured);
+    auto rest = decide(s, Refund{"r5", "credit", 1000, {}, "", "x"});
+    ASSERT_TRUE(rest.has_value());
+    EXPECT_EQ(credit_returned(rest->at(0)), 1000);
+    s = play(s, *rest);
+    EXPECT_EQ(s.status(), "refunded");
+    EXPECT_EQ(s.refunded_minor(), 9700);
+    // A full refund reverses exactly the commission and the fee charged.
+    int64_t commission = 0;
+    for (const auto& so : s.sub_orders()) {
+        EXPECT_EQ(so.refunded_minor(), so.goods_net_minor() + so.shipping_minor());
+        EXPECT_EQ(so.commission_reversed_minor(), so.commission_minor());
+        commission += so.commission_reversed_minor();
+    }
+    EXPECT_EQ(commission, 950);
+    EXPECT_EQ(s.fee_refunded_minor(), 200);
+}
+
+TEST(Lifecycle, AVendorRefundStaysWithinItsSubOrder) {
+    const State s = paid_state();
+    EXPECT_EQ(decide(s, Refund{"r", "card", 3001, {}, "b", "x"}).error().code, Refusal::refund_exceeds_captured);
+    const State after = play(s, *decide(s, Refund{"r", "card", 3000, {}, "b", "x"}));
+    EXPECT_EQ(after.sub_orders(1).refunded_minor(), 3000);
+    EXPECT_EQ(play(after, {}).status(), "partially_refunded");
+}
+
+TEST(Lifecycle, DisputesHoldThenReleaseOrReverse) {
+    State s = paid_state();
+    auto opened = on_signal(s, signal("charge.dispute.created", "dp_1", 5000));
+    Balances b;
+    post_all(b, opened);
+    EXPECT_EQ(b["disputes_held"], 5000);
+    s = play(s, opened);
+    EXPECT_EQ(s.status(), "disputed");
+    EXPECT_EQ(decide(s, Cancel{"x"}).error().code, Refusal::dispute_open);
+    EXPECT_EQ(decide(s, Refund{"r", "card", 3701, {}, "", "x"}).error().code, Refusal::refund_exceeds_captured);
+    State won = play(s, on_signal(s, signal("charge.dispute.closed", "dp_1", 5000, "won")));
+    EXPECT_EQ(won.status(), "dispute_won");
+    auto lost_events = on_signal(s, signal("charge.dispute.closed", "dp_1", 5000, "lost"));
+    post_all(b, lost_events);
+    EXPECT_EQ(b["disputes_held"], 0);
+    State lost = play(s, lost_events);
+    EXPECT_EQ(lost.status(), "dispute_lost");
+    EXPECT_EQ(lost.refunded_minor(), 5000);
+    auto again = on_signal(lost, signal("charge.dispute.closed", "dp_1", 5000, "won"));
+    EXPECT_EQ(std::get<v1::ProviderSignalFlagged>(again.at(0)).reason(), "dispute_already_closed");
+}
+
+TEST(Lifecycle, ADisputeBeforeThePaymentIsKeptAndAppliedWhenThePaymentArrives) {
+    State s = initial_state(placed());
+    auto early = on_signal(s, signal("charge.dispute.created", "dp_1", 4000));
+    ASSERT_EQ(type_of(early.at(0)), "ProviderSignalDeferred");
+    s = play(s, early);
+    EXPECT_EQ(s.status(), "awaiting_payment");
+    auto paid = on_signal(s, signal("payment_intent.succeeded", "pi_1", 8700));
+    ASSERT_EQ(paid.size(), 2u);
+    EXPECT_EQ(type_of(paid[1]), "DisputeOpened");
+    s = play(s, paid);
+    EXPECT_EQ(s.status(), "disputed");
+    EXPECT_EQ(s.deferred_size(), 0);
+}
+
+TEST(Lifecycle, PayoutsFollowDeliveryAndTheDelayAndSettleByTransfer) {
+    State s = paid_state();
+    s = play(s, *decide(s, Advance{"a", "in_production", "", "", 1}));
+    s = play(s, *decide(s, Advance{"a", "shipped", "UPS", "1Z", 2}));
+    EXPECT_EQ(decide(s, RequestPayout{"a", 10, 0}).error().code, Refusal::payout_not_due);
+    s = play(s, *decide(s, Advance{"a", "delivered", "", "", 1000}));
+    EXPECT_EQ(decide(s, RequestPayout{"a", 1500, 1000}).error().code, Refusal::payout_not_due);
+    auto req = decide(s, RequestPayout{"a", 2000, 1000});
+    ASSERT_TRUE(req.has_value());
+    const auto& pr = std::get<v1::PayoutRequested>(req->at(0));
+    EXPECT_EQ(pr.amount().minor(), 5850);
+    EXPECT_EQ(pr.idempotency_key(), "payout-ord-1-a");
+    s = play(s, *req);
+    EXPECT_EQ(decide(s, RequestPayout{"a", 3000, 0}).error().code, Refusal::payout_exists);
+    auto settled = on_signal(s, signal("transfer.created", "tr_1", 5850, "", "a"));
+    Balances b;
+    post_all(b, settled);
+    EXPECT_EQ(b["vendor_payable:a"], 5850);
+    s = play(s, settled);
+    auto dup = on_signal(s, signal("transfer.created", "tr_1", 5850, "", "a"));
+    EXPECT_EQ(type_of(dup.at(0)), "ProviderSignalFlagged");
+}
+
+TEST(Lifecycle, CancellingAnUnpaidOrderReversesTheAccrualAndReturnsTheCredit) {
+    const State s = initial_state(placed());
+    auto c = decide(s, Cancel{"changed my mind"});
+    ASSERT_TRUE(c.has_value());
+    Balances b;
+    post_all(b, *c);
+    EXPECT_EQ(b["customer_receivable:cust-1"], -8700);
+    EXPECT_EQ(b["store_credit_liability:cust-1"], -1000);
+    EXPECT_EQ(b["vendor_payable:a"], 5850);
+    EXPECT_EQ(credit_returned(c->at(0)), 1000);
+    EXPECT_EQ(play(s, *c).status(), "cancelled");
+}
+
+TEST(Lifecycle, EveryEventTypeIsKnownToTheRegistryByTheSameName) {
+    // The names here are the registry's; events/registry tests decode them.
+    const std::vector<std::string_view> names = {"PaymentSucceeded", "PaymentFailed", "SubOrderAdvanced",
+                                                 "OrderCancelled", "RefundIssued", "RefundConfirmed",
+                                                 "DisputeOpened", "DisputeClosed", "PayoutRequested",
+                                                 "PayoutSettled", "PayoutReversed", "ProviderSignalFlagged",
+                                                 "ProviderSignalDeferred"};
+    Event e = v1::PaymentSucceeded{};
+    EXPECT_EQ(type_of(e), names[0]);
+    e = v1::ProviderSignalDeferred{};
+    EXPECT_EQ(type_of(e), names.back());
+}
+
+// ---- properties -------------------------------------------------------------------
+
+struct Step {
+    int kind;      // 0-6 provider signals, 7-10 commands
+    int vendor;    // 0 a, 1 b
+    int64_t amount;
+    int which;     // dispute id / stage / destination
+};
+
+const char* kVendors[] = {"a", "b"};
+const char* kStages[] = {"in_production", "shipped", "delivered"};
+
+std::vector<Event> step_events(const State& s, const Step& st, int i) {
+    const std::string v = kVendors[st.vendor];
+    switch (st.kind) {
+        case 0: return on_signal(s, signal("payment_intent.succeeded", "pi_1", st.which % 2 ? 8700 : st.amount));
+        case 1: return on_signal(s, signal("payment_intent.payment_failed", "pi_1", 0, "card_declined"));
+        case 2: return on_signal(s, signal("charge.dispute.created", "dp_" + std::to_string(st.which % 2), st.amount));
+        case 3: return on_signal(s, signal("charge.dispute.closed", "dp_" + std::to_string(st.which % 2), st.amount,
+                                           st.which % 3 ? "lost" : "won"));
+        case 4: return on_signal(s, signal("charge.refunded", "ch_1", st.amount));
+        case 5: return on_signal(s, signal("transfer.created", "tr_" + v, st.amount, "", v));
+        case 6: return on_signal(s, signal("transfer.reversed", "tr_" + v, st.amount, "", v));
+        default: break;
+    }
+    std::expected<std::vector<Event>, Refused> d;
+    if (st.kind == 7) d = decide(s, Advance{v, kStages[st.which % 3], "DHL", "1", i * 1000});
+    else if (st.kind == 8) d = decide(s, Refund{"r" + std::to_string(i), st.which % 2 ? "card" : "credit", st.amount, {},
+                                                st.which % 3 == 0 ? v : "", "x"});
+    else if (st.kind == 9) d = decide(s, RequestPayout{v, i * 1000, 0});
+    else d = decide(s, Cancel{"x"});
+    return d ? *d : std::vector<Event>{};
+}
+
+rc::Gen<Step> step_gen() {
+    return rc::gen::build<Step>(rc::gen::set(&Step::kind, rc::gen::inRange(0, 11)),
+                                rc::gen::set(&Step::vendor, rc::gen::inRange(0, 2)),
+                                rc::gen::set(&Step::amount, rc::gen::inRange<int64_t>(-10, 10000)),
+                                rc::gen::set(&Step::which, rc::gen::inRange(0, 6)));
+}
+
+RC_GTEST_PROP(LifecycleProperties, NeverMovesBackwardsAndAlwaysPostsBalancedSets, ()) {
+    const auto steps = *rc::gen::container<std::vector<Step>>(step_gen());
+    State s = initial_state(placed());
+    for (size_t i = 0; i < steps.size(); ++i) {
+        const auto events = step_events(s, steps[i], static_cast<int>(i) + 1);
+        for (const auto& e : events) {
+            if (const auto* set = postings_of(e)) RC_ASSERT(ledger::check_balanced(*set).has_value());
+            const State next = evolve(s, e);
+            RC_ASSERT(payment_rank(next) >= payment_rank(s));
+            RC_ASSERT(!(s.paid() && !next.paid()));
+            for (int k = 0; k < s.sub_orders_size(); ++k) {
+                const auto& before = s.sub_orders(k);
+                const auto& after = next.sub_orders(k);
+                RC_ASSERT(fulfilment_rank(after.status()) >= fulfilment_rank(before.status()));
+                RC_ASSERT(after.refunded_minor() >= before.refunded_minor());
+                RC_ASSERT(after.refunded_minor() <= after.goods_net_minor() + after.shipping_minor());
+            }
+            RC_ASSERT(next.refunded_minor() >= s.refunded_minor());
+            RC_ASSERT(next.refunded_minor() <= next.total_minor());
+            for (int k = 0; k < s.disputes_size(); ++k)
+                RC_ASSERT(s.disputes(k).status() == "open" || next.disputes(k).status() == s.disputes(k).status());
+            s = next;
+        }
+    }
+}
+
+RC_GTEST_PROP(LifecycleProperties, ProviderMessagesInAnyOrderEndTheSame, ()) {
+    // One order's provider messages: success, a dispute opened and closed, a failure.
+    const bool lost = *rc::gen::arbitrary<bool>();
+    const int64_t disputed = *rc::gen::inRange<int64_t>(1, 8701);
+    std::vector<v1::ProviderSignal> messages = {
+        signal("payment_intent.payment_failed", "pi_1", 0, "declined"),
+        signal("payment_intent.succeeded", "pi_1", 8700),
+        signal("charge.dispute.created", "dp_1", disputed),
+        signal("charge.dispute.closed", "dp_1", disputed, lost ? "lost" : "won"),
+    };
+    auto run = [](const std::vector<v1::ProviderSignal>& order) {
+        State s = initial_state(placed());
+        std::map<std::string, int64_t> balances;
+        for (const auto& m : order)
+            for (const auto& e : on_signal(s, m)) {
+                if (const auto* set = postings_of(e))
+                    for (const auto& p : set->postings()) balances[p.account()] += ledger::signed_minor(p);
+                s = evolve(std::move(s), e);
+            }
+        std::erase_if(balances, [](const auto& kv) { return kv.second == 0; });
+        return std::make_tuple(s.status(), s.captured_minor(), s.refunded_minor(), balances);
+    };
+    const auto expected = run(messages);
+    const auto shuffled = *rc::gen::container<std::vector<int>>(messages.size(), rc::gen::inRange(0, 1000));
+    std::vector<size_t> idx(messages.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](size_t x, size_t y) { return std::pair(shuffled[x], x) < std::pair(shuffled[y], y); });
+    std::vector<v1::ProviderSignal> reordered;
+    for (auto i : idx) reordered.push_back(messages[i]);
+    RC_ASSERT(run(reordered) == expected);
+}
+
+}  // namespace
+}  // namespace tally::lifecycle
