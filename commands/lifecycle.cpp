@@ -22,8 +22,9 @@ RejectionKind kind_of(lifecycle::Refusal r) {
     }
 }
 
-// Appends the lifecycle events (and any credit they give back) to `accepted`.
-void append(Accepted& accepted, const std::string& order_stream, lifecycle::State state,
+// Appends the lifecycle events (and any credit they give back) to `accepted`; the
+// order's state after them.
+lifecycle::State append(Accepted& accepted, const std::string& order_stream, lifecycle::State state,
             const std::vector<lifecycle::Event>& events, const std::map<std::string, StreamState>& states,
             const std::string& reason) {
     const std::string credit_stream = credit::stream_id(state.customer_id());
@@ -41,6 +42,7 @@ void append(Accepted& accepted, const std::string& order_stream, lifecycle::Stat
     }
     accepted.new_states[order_stream] = state.SerializeAsString();
     if (account) accepted.new_states[credit_stream] = credit::to_snapshot(*account);
+    return state;
 }
 
 json summary(const lifecycle::State& state, const std::vector<v1::EventEnvelope>& written) {
@@ -76,10 +78,8 @@ public:
         }
         auto state = parse_state<lifecycle::State>(order->state);
         if (!state) return Rejection{RejectionKind::internal, "corrupt_state", "order state does not parse"};
-        const auto events = lifecycle::on_signal(*state, e_.signal);
-        append(a, streams_.front(), *state, events, states, "provider event " + id);
-        lifecycle::State after = *state;
-        for (const auto& e : events) after = lifecycle::evolve(std::move(after), e);
+        const auto after = append(a, streams_.front(), *state, lifecycle::on_signal(*state, e_.signal), states,
+                                  "provider event " + id);
         a.reply = [after, id](const std::vector<v1::EventEnvelope>& written) {
             json out = summary(after, written);
             out["received"] = true;
@@ -117,9 +117,7 @@ public:
                              json{{"current_status", r.current_status}}.dump()};
         }
         Accepted a;
-        append(a, order_stream_, *state, *decided, states, "order " + c_.order_id);
-        lifecycle::State after = *state;
-        for (const auto& e : *decided) after = lifecycle::evolve(std::move(after), e);
+        const auto after = append(a, order_stream_, *state, *decided, states, "order " + c_.order_id);
         a.reply = [after](const std::vector<v1::EventEnvelope>& written) { return Reply{200, summary(after, written).dump()}; };
         return a;
     }

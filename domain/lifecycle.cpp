@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
 
 #include "domain/assert.h"
 #include "domain/ledger.h"
@@ -27,16 +28,14 @@ Currency currency_of(const State& s) {
 
 int64_t base_of(const v1::SubOrder& so) { return so.goods_net_minor() + so.shipping_minor(); }
 
-v1::SubOrder* sub_order(State& s, std::string_view vendor_id) {
-    for (auto& so : *s.mutable_sub_orders())
-        if (so.vendor_id() == vendor_id) return &so;
-    return nullptr;
-}
-
 const v1::SubOrder* sub_order(const State& s, std::string_view vendor_id) {
     for (const auto& so : s.sub_orders())
         if (so.vendor_id() == vendor_id) return &so;
     return nullptr;
+}
+
+v1::SubOrder* sub_order(State& s, std::string_view vendor_id) {
+    return const_cast<v1::SubOrder*>(sub_order(std::as_const(s), vendor_id));
 }
 
 int64_t held_open(const State& s) {
@@ -168,16 +167,19 @@ v1::DisputeState* dispute(State& s, std::string_view id) {
     return nullptr;
 }
 
-v1::PayoutState* payout(State& s, std::string_view vendor_id) {
-    for (auto& p : *s.mutable_payouts())
-        if (p.vendor_id() == vendor_id) return &p;
-    return nullptr;
-}
-
 const v1::PayoutState* payout(const State& s, std::string_view vendor_id) {
     for (const auto& p : s.payouts())
         if (p.vendor_id() == vendor_id) return &p;
     return nullptr;
+}
+
+v1::PayoutState* payout(State& s, std::string_view vendor_id) {
+    return const_cast<v1::PayoutState*>(payout(std::as_const(s), vendor_id));
+}
+
+// A dispute of `amount` fits in what the card paid, less refunds and disputes held.
+bool disputable(const State& s, int64_t amount) {
+    return amount > 0 && amount <= s.captured_minor() - s.refunded_card_minor() - held_open(s);
 }
 
 v1::Money money(int64_t minor, Currency c) {
@@ -247,8 +249,7 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
     }
     if (type == kDisputeCreated) {
         if (dispute(s, sig.object_id())) return emit(s, flagged(s, sig, "dispute_already_known"), out);
-        if (sig.amount_minor() <= 0 || sig.amount_minor() > s.captured_minor() - s.refunded_card_minor() - held_open(s))
-            return emit(s, flagged(s, sig, "dispute_exceeds_captured"), out);
+        if (!disputable(s, sig.amount_minor())) return emit(s, flagged(s, sig, "dispute_exceeds_captured"), out);
         return open_dispute(s, sig, out);
     }
     if (type == kDisputeClosed) {
@@ -256,8 +257,7 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
         if (known && known->status() != "open") return emit(s, flagged(s, sig, "dispute_already_closed"), out);
         if (sig.outcome() != "won" && sig.outcome() != "lost") return emit(s, flagged(s, sig, "unknown_outcome"), out);
         if (!known) {  // closed before we heard it opened: open it from this message first
-            if (sig.amount_minor() <= 0 || sig.amount_minor() > s.captured_minor() - s.refunded_card_minor() - held_open(s))
-                return emit(s, flagged(s, sig, "dispute_exceeds_captured"), out);
+            if (!disputable(s, sig.amount_minor())) return emit(s, flagged(s, sig, "dispute_exceeds_captured"), out);
             open_dispute(s, sig, out);
             known = dispute(s, sig.object_id());
         }
@@ -288,26 +288,19 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
         if (created && p->status() != "requested") return emit(s, flagged(s, sig, "payout_already_" + p->status()), out);
         if (!created && p->status() != "paid") return emit(s, flagged(s, sig, "payout_not_paid"), out);
         if (sig.amount_minor() != p->amount_minor()) return emit(s, flagged(s, sig, "amount_mismatch"), out);
-        const Currency c = currency_of(s);
-        v1::PostingSet set;
-        post(set, created, ledger::vendor_payable(p->vendor_id()), p->amount_minor(), c);
-        post(set, !created, std::string(ledger::kProcessorClearing), p->amount_minor(), c);
-        if (created) {
-            v1::PayoutSettled e;
+        // Settled: the vendor's payable against clearing; reversed: the other way round.
+        auto settle = [&](auto e) {
+            const Currency c = currency_of(s);
             e.set_order_id(s.order_id());
             e.set_vendor_id(p->vendor_id());
             *e.mutable_signal() = sig;
             *e.mutable_amount() = money(p->amount_minor(), c);
-            *e.mutable_postings() = set;
-            return emit(s, std::move(e), out);
-        }
-        v1::PayoutReversed e;
-        e.set_order_id(s.order_id());
-        e.set_vendor_id(p->vendor_id());
-        *e.mutable_signal() = sig;
-        *e.mutable_amount() = money(p->amount_minor(), c);
-        *e.mutable_postings() = set;
-        return emit(s, std::move(e), out);
+            post(*e.mutable_postings(), created, ledger::vendor_payable(p->vendor_id()), p->amount_minor(), c);
+            post(*e.mutable_postings(), !created, std::string(ledger::kProcessorClearing), p->amount_minor(), c);
+            emit(s, std::move(e), out);
+        };
+        if (created) return settle(v1::PayoutSettled{});
+        return settle(v1::PayoutReversed{});
     }
     emit(s, flagged(s, sig, "unhandled_type"), out);
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "events/envelope.h"
+#include "infra/strings.h"
 
 namespace tally::http {
 namespace {
@@ -70,16 +71,11 @@ bool is_known_role(std::string_view role) {
 
 std::expected<KeyRing, std::string> KeyRing::parse(std::string_view spec) {
     KeyRing ring;
-    size_t start = 0;
-    while (start < spec.size()) {
-        size_t comma = spec.find(',', start);
-        if (comma == std::string_view::npos) comma = spec.size();
-        auto item = spec.substr(start, comma - start);
+    for (auto item : split(spec, ',')) {
         auto colon = item.find(':');
         if (colon == std::string_view::npos || colon == 0 || item.size() - colon - 1 < 16)
             return std::unexpected("TALLY_JWT_KEYS: each key is kid:secret with a secret of 16+ characters");
         ring.keys_.emplace_back(std::string(item.substr(0, colon)), std::string(item.substr(colon + 1)));
-        start = comma + 1;
     }
     if (ring.keys_.empty()) return std::unexpected("TALLY_JWT_KEYS holds no key");
     return ring;

@@ -4,6 +4,7 @@
 
 #include "events/envelope.h"
 #include "http/json_input.h"
+#include "infra/strings.h"
 
 namespace tally::http {
 namespace {
@@ -22,14 +23,9 @@ std::vector<std::string> split_path(std::string_view path) {
 
 std::map<std::string, std::string> parse_query(std::string_view q) {
     std::map<std::string, std::string> out;
-    size_t start = 0;
-    while (start < q.size()) {
-        size_t amp = q.find('&', start);
-        if (amp == std::string_view::npos) amp = q.size();
-        auto item = q.substr(start, amp - start);
+    for (auto item : split(q, '&')) {
         auto eq = item.find('=');
         if (eq != std::string_view::npos) out[std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
-        start = amp + 1;
     }
     return out;
 }

@@ -8,6 +8,7 @@
 #include "domain/ids.h"
 #include "domain/lifecycle.h"
 #include "events/envelope.h"
+#include "infra/strings.h"
 
 namespace tally::http::stripe {
 namespace {
@@ -45,11 +46,7 @@ std::expected<int64_t, SignatureError> verify(std::string_view header, std::stri
     if (header.empty()) return std::unexpected(SignatureError{"signature_missing", "the Stripe-Signature header is required"});
     std::optional<int64_t> t;
     std::vector<std::string> v1s;
-    size_t start = 0;
-    while (start <= header.size()) {
-        size_t comma = header.find(',', start);
-        if (comma == std::string_view::npos) comma = header.size();
-        const auto item = header.substr(start, comma - start);
+    for (const auto item : split(header, ',')) {
         const auto eq = item.find('=');
         if (eq != std::string_view::npos) {
             const auto key = item.substr(0, eq), value = item.substr(eq + 1);
@@ -63,7 +60,6 @@ std::expected<int64_t, SignatureError> verify(std::string_view header, std::stri
                 v1s.emplace_back(value);
             }  // other schemes (v0) are ignored, as Stripe advises
         }
-        start = comma + 1;
     }
     if (!t || v1s.empty())
         return std::unexpected(SignatureError{"signature_malformed", "Stripe-Signature needs t= and at least one v1="});

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "infra/strings.h"
+
 namespace tally {
 namespace {
 
@@ -54,7 +56,9 @@ Config config_from_env() {
     read_int("TALLY_HTTP_THREADS", c.http_threads);
     read_int("TALLY_BODY_BYTES_MAX", c.body_bytes_max);
     read_str("TALLY_JWT_KEYS", c.jwt_keys);
-    read_str("TALLY_STRIPE_WEBHOOK_SECRETS", c.stripe_webhook_secrets);
+    if (const char* v = env("TALLY_STRIPE_WEBHOOK_SECRETS"))
+        for (auto secret : split(v, ','))
+            if (!secret.empty()) c.stripe_webhook_secrets.emplace_back(secret);
     read_int("TALLY_PAYOUT_DELAY_S", c.payout_delay_s);
     read_int("TALLY_CREDIT_GRANT_MAX_MINOR", c.credit_grant_max_minor);
     read_int("TALLY_CREDIT_BALANCE_MAX_MINOR", c.credit_balance_max_minor);

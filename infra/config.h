@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tally {
 
@@ -29,7 +30,7 @@ struct Config {
     bool run_relay = true;
     bool run_projectors = true;
     // Payments.
-    std::string stripe_webhook_secrets;  // TALLY_STRIPE_WEBHOOK_SECRETS: "whsec_a,whsec_b" (rotation)
+    std::vector<std::string> stripe_webhook_secrets;  // TALLY_STRIPE_WEBHOOK_SECRETS: "whsec_a,whsec_b" (rotation)
     int64_t payout_delay_s = 7 * 24 * 3600;  // TALLY_PAYOUT_DELAY_S: after delivery
 };
 

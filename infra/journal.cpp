@@ -4,6 +4,7 @@
 
 #include "domain/assert.h"
 #include "events/envelope.h"
+#include "infra/strings.h"
 
 namespace tally::journal {
 namespace {
@@ -32,13 +33,8 @@ v1::EventEnvelope envelope_from(const sql::Row& r) {
 
 std::vector<std::string> split_permissions(const std::string& s) {
     std::vector<std::string> out;
-    size_t start = 0;
-    while (start < s.size()) {
-        size_t comma = s.find(',', start);
-        if (comma == std::string::npos) comma = s.size();
-        if (comma > start) out.push_back(s.substr(start, comma - start));
-        start = comma + 1;
-    }
+    for (auto p : split(s, ','))
+        if (!p.empty()) out.emplace_back(p);
     return out;
 }
 

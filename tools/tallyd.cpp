@@ -111,12 +111,7 @@ int main() {
     for (auto& r : runners) deps.runners.push_back(r.get());
     deps.relay = cfg.run_relay ? &relay : nullptr;
     deps.credit_policy = {cfg.credit_grant_max_minor, cfg.credit_balance_max_minor};
-    for (size_t start = 0; start < cfg.stripe_webhook_secrets.size();) {
-        size_t comma = cfg.stripe_webhook_secrets.find(',', start);
-        if (comma == std::string::npos) comma = cfg.stripe_webhook_secrets.size();
-        if (comma > start) deps.stripe_webhook_secrets.push_back(cfg.stripe_webhook_secrets.substr(start, comma - start));
-        start = comma + 1;
-    }
+    deps.stripe_webhook_secrets = cfg.stripe_webhook_secrets;
     deps.payout_delay_ms = cfg.payout_delay_s * 1000;
     deps.clock_ms = now_ms;
     http::Api api(deps);

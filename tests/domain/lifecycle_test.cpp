@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
 
 #include "domain/ledger.h"
+#include "events/registry.h"
+#include "tally/v1/envelope.pb.h"
 
 namespace tally::lifecycle {
 namespace {
@@ -240,7 +243,6 @@ TEST(Lifecycle, CancellingAnUnpaidOrderReversesTheAccrualAndReturnsTheCredit) {
 }
 
 TEST(Lifecycle, EveryEventTypeIsKnownToTheRegistryByTheSameName) {
-    // The names here are the registry's; events/registry tests decode them.
     const std::vector<std::string_view> names = {"PaymentSucceeded", "PaymentFailed", "SubOrderAdvanced",
                                                  "OrderCancelled", "RefundIssued", "RefundConfirmed",
                                                  "DisputeOpened", "DisputeClosed", "PayoutRequested",
@@ -250,6 +252,20 @@ TEST(Lifecycle, EveryEventTypeIsKnownToTheRegistryByTheSameName) {
     EXPECT_EQ(type_of(e), names[0]);
     e = v1::ProviderSignalDeferred{};
     EXPECT_EQ(type_of(e), names.back());
+    // Every alternative: the registry knows its name, decodes its payload and finds its status.
+    [&]<size_t... I>(std::index_sequence<I...>) {
+        (([&] {
+             const Event alt{std::in_place_index<I>};
+             EXPECT_EQ(type_of(alt), names[I]);
+             EXPECT_EQ(events::current_schema_version(type_of(alt)), 1) << type_of(alt);
+             v1::EventEnvelope env;
+             env.set_type(std::string(type_of(alt)));
+             env.set_payload(serialize(alt));
+             EXPECT_NE(events::decode_payload(env), nullptr) << type_of(alt);
+             EXPECT_TRUE(events::status_after(env).has_value()) << type_of(alt);
+         }()),
+         ...);
+    }(std::make_index_sequence<std::variant_size_v<Event>>{});
 }
 
 // ---- properties -------------------------------------------------------------------
