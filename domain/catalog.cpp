@@ -88,6 +88,8 @@ std::expected<v1::CouponDefined, CatalogRejection> decide(const v1::CouponDefini
 
 std::expected<v1::VendorDefined, CatalogRejection> decide(const VendorState& state, const v1::VendorDefinition& def) {
     if (!valid_id(def.vendor_id())) return std::unexpected(CatalogRejection::id_invalid);
+    if (!def.payout_account().empty() && !valid_id(def.payout_account()))
+        return std::unexpected(CatalogRejection::id_invalid);
     if (!Currency::parse(def.currency())) return std::unexpected(CatalogRejection::currency_unknown);
     for (const auto& [country, fee] : def.shipping().per_country_minor())
         if (!valid_country(country)) return std::unexpected(CatalogRejection::country_invalid);

@@ -77,6 +77,7 @@ constexpr EventType kTypes[] = {
     lifecycle<v1::ProviderSignalDeferred>(kProviderSignalDeferred),
     {kProviderEventRecorded, 1, make<v1::ProviderEventRecorded>, nullptr},
     {kCreditReturned, 1, make<v1::CreditReturned>, nullptr},
+    {kProviderRequestCompleted, 1, make<v1::ProviderRequestCompleted>, nullptr},
 };
 
 const EventType* find_type(std::string_view name) {

@@ -46,6 +46,7 @@ inline constexpr std::string_view kProviderSignalFlagged = "ProviderSignalFlagge
 inline constexpr std::string_view kProviderSignalDeferred = "ProviderSignalDeferred";
 inline constexpr std::string_view kProviderEventRecorded = "ProviderEventRecorded";
 inline constexpr std::string_view kCreditReturned = "CreditReturned";
+inline constexpr std::string_view kProviderRequestCompleted = "ProviderRequestCompleted";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.

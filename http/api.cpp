@@ -60,7 +60,9 @@ void Api::handle(Request request, Respond respond) {
     if (!claims) return (void)c.fail(401, "unauthenticated", claims.error());
     c.claims = *claims;
 
-    if (catalog_routes(c) || order_routes(c) || payment_routes(c) || credit_routes(c) || operator_routes(c)) return;
+    if (catalog_routes(c) || order_routes(c) || payment_routes(c) || dead_letter_routes(c) || credit_routes(c) ||
+        operator_routes(c))
+        return;
     c.fail(404, "not_found", "no route for " + req.method + " " + path);
 }
 

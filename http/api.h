@@ -69,7 +69,8 @@ private:
     bool webhook_routes(Call& c);   // signed by the provider; no bearer token
     bool catalog_routes(Call& c);
     bool order_routes(Call& c);     // quote, checkout, order reads
-    bool payment_routes(Call& c);   // fulfilment, refunds, payouts, dead letters
+    bool payment_routes(Call& c);   // fulfilment, cancel, refunds, payouts
+    bool dead_letter_routes(Call& c);  // provider calls an operator lists and retries
     bool credit_routes(Call& c);
     bool operator_routes(Call& c);  // streams, ledger, projections
 

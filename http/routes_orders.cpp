@@ -200,12 +200,23 @@ bool Api::order_routes(Call& c) {
         std::optional<v1::OrderPlaced> placed;
         std::string status;
         std::map<std::string, std::string> sub_status;  // the projected lifecycle status per vendor
+        json payment = nullptr;  // the PaymentIntent: planned, created, or parked in the dead letters
+        std::string client_secret;
         auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            auto rows = tx.exec("SELECT status, detail FROM orders WHERE order_id = $1", {parts[2]});
+            auto rows = tx.exec("SELECT o.status, o.detail, coalesce(i.payment_intent_id, '') FROM orders o"
+                                " LEFT JOIN order_payment_intents i USING (order_id) WHERE o.order_id = $1", {parts[2]});
             if (rows.empty()) return;
             status = rows[0].str(0);
             v1::OrderPlaced o;
             if (o.ParseFromString(rows[0].bytes(1))) placed = std::move(o);
+            for (const auto& pc : tx.exec("SELECT status, object_id, client_secret, last_error FROM provider_calls"
+                                          " WHERE order_id = $1 AND kind = 'payment_intent'", {parts[2]})) {
+                const std::string call = pc.str(0);
+                payment = {{"intent_status", call == "done" ? "created" : call == "dead" ? "failed" : "pending"},
+                           {"payment_intent_id", pc.str(1).empty() ? rows[0].str(2) : pc.str(1)}};
+                if (call == "dead") payment["error"] = pc.str(3);
+                client_secret = pc.str(2);
+            }
             for (const auto& so : tx.exec("SELECT vendor_id, status FROM sub_orders WHERE order_id = $1", {parts[2]}))
                 sub_status[so.str(0)] = so.str(1);
         });
@@ -238,6 +249,10 @@ bool Api::order_routes(Call& c) {
             out["credit_applied_minor"] = placed->pricing().credit_applied_minor();
             out["amount_due_minor"] = placed->pricing().amount_due_minor();
             out["zero_payment"] = placed->zero_payment();
+            // The storefront confirms the payment with the intent's client secret: the customer's alone.
+            if (payment.is_object() && p.role == "customer" && !client_secret.empty())
+                payment["client_secret"] = client_secret;
+            out["payment"] = payment;
         }
         return c.reply(json_response(200, out));
     }

@@ -1,5 +1,9 @@
 #include "http/api.h"
 
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
 #include "commands/lifecycle.h"
 #include "domain/ids.h"
 #include "domain/order.h"
@@ -25,9 +29,76 @@ bool Api::webhook_routes(Call& c) {
     if (!verified) return c.fail(400, verified.error().code, verified.error().detail, "Stripe-Signature");
     auto event = stripe::parse_event(c.req.body);
     if (!event) return c.fail(400, "invalid_event", event.error());
+    // Charges and disputes carry no order metadata: their PaymentIntent leads to it.
+    if (event->order_id.empty() && !event->signal.payment_intent_id().empty()) {
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            auto rows = tx.exec("SELECT order_id FROM provider_calls WHERE object_id = $1 AND kind = 'payment_intent'",
+                                {event->signal.payment_intent_id()});
+            if (!rows.empty()) event->order_id = rows.front().str(0);
+        });
+        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+    }
     const std::string id = event->signal.provider_event_id();
     return c.submit_as({"provider:stripe", "provider", 1}, commands::provider_event(std::move(*event)), "stripe:" + id,
                        events::sha256("stripe event\n" + id));
+}
+
+// The dead letters: provider calls parked after their last attempt or refused by the
+// provider (commands/provider_worker.h).
+//   GET  /v1/operator/dead-letters?limit=            admin, auditor
+//   POST /v1/operator/dead-letters/{id}/retry        admin: back to pending, attempts from 0
+bool Api::dead_letter_routes(Call& c) {
+    const auto& parts = c.parts;
+    if (parts.size() < 3 || parts[1] != "operator" || parts[2] != "dead-letters") return false;
+    auto caller = c.fresh_caller();
+    if (!caller) return true;
+    const auto& who = caller->principal;
+    if (parts.size() == 3) {
+        if (c.req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        if (who.role != "admin" && who.role != "auditor")
+            return c.fail(403, "forbidden", "only admins and auditors read the dead letters");
+        auto limit = parse_count(c.query, "limit", 100, 1000);
+        if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
+        nlohmann::json out = {{"dead_letters", nlohmann::json::array()}};
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            for (const auto& row : tx.exec(
+                     "SELECT id, key, kind, order_id, vendor_id, amount_minor, currency, attempts, last_error,"
+                     " source_position, operator_retries, retried_by,"
+                     " (extract(epoch FROM updated_at) * 1000)::bigint"
+                     " FROM provider_calls WHERE status = 'dead' ORDER BY updated_at DESC, id DESC LIMIT $1",
+                     {std::to_string(*limit)}))
+                out["dead_letters"].push_back(
+                    {{"id", row.i64(0)}, {"key", row.str(1)}, {"kind", row.str(2)}, {"order_id", row.str(3)},
+                     {"vendor_id", row.str(4)}, {"amount_minor", row.i64(5)}, {"currency", row.str(6)},
+                     {"attempts", row.i64(7)}, {"last_error", row.str(8)}, {"source_position", row.i64(9)},
+                     {"operator_retries", row.i64(10)}, {"retried_by", row.str(11)}, {"parked_at_unix_ms", row.i64(12)}});
+        });
+        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        return c.reply_json(200, out);
+    }
+    if (parts.size() != 5 || parts[4] != "retry") return c.fail(404, "not_found", "no such route");
+    if (c.req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+    if (who.role != "admin") return c.fail(403, "forbidden", "only admins retry dead letters");
+    int64_t id = 0;
+    auto [end, ec] = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), id);
+    if (ec != std::errc() || end != parts[3].data() + parts[3].size() || id <= 0)
+        return c.fail(400, "invalid_path", "the dead letter id is a positive integer", "id");
+    std::optional<std::string> status;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        auto rows = tx.exec("SELECT status FROM provider_calls WHERE id = $1 FOR UPDATE", {std::to_string(id)});
+        if (rows.empty()) return;
+        status = rows.front().str(0);
+        if (*status != "dead") return;
+        tx.exec("UPDATE provider_calls SET status = 'pending', attempts = 0, due_at = now(), updated_at = now(),"
+                " operator_retries = operator_retries + 1, retried_by = $2 WHERE id = $1",
+                {std::to_string(id), who.id});
+    });
+    if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+    if (!status) return c.fail(404, "not_found", "no dead letter " + parts[3]);
+    // Retrying twice is harmless: the second finds it pending (or done) and says so.
+    if (*status != "dead") return c.reply_json(200, {{"id", id}, {"status", *status}, {"retried", false}});
+    spdlog::info("dead letter {} sent back to the provider workers by {}", id, who.id);
+    return c.reply_json(200, {{"id", id}, {"status", "pending"}, {"retried", true}});
 }
 
 // Order changes over HTTP (each needs an Idempotency-Key):

@@ -17,6 +17,7 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using Handler = Server::Handler;
 
 std::atomic<uint64_t> g_request_seq{0};
 
@@ -37,6 +38,7 @@ std::string route_label(const std::string& target) {
     if (path.rfind("/v1/products/", 0) == 0)
         return path.ends_with("/stock-adjustments") ? "/v1/products/{sku}/stock-adjustments" : "/v1/products/{sku}";
     if (path.rfind("/v1/projections/", 0) == 0) return "/v1/projections/{name}/rebuild";
+    if (path.rfind("/v1/operator/dead-letters/", 0) == 0) return "/v1/operator/dead-letters/{id}/retry";
     for (const char* known : {"/healthz", "/readyz", "/metrics", "/v1/ledger/accounts", "/v1/projections",
                               "/v1/quote", "/v1/catalog/settings", "/v1/checkout", "/v1/orders"})
         if (path == known) return known;
@@ -45,8 +47,8 @@ std::string route_label(const std::string& target) {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket socket, Api& api, size_t body_max, std::atomic<int>& open)
-        : stream_(std::move(socket)), api_(api), body_max_(body_max), open_(open) {
+    Session(tcp::socket socket, const Handler& handler, size_t body_max, std::atomic<int>& open)
+        : stream_(std::move(socket)), handler_(handler), body_max_(body_max), open_(open) {
         ++open_;
     }
     ~Session() { --open_; }
@@ -98,7 +100,7 @@ private:
         const std::string route = route_label(r.target);
         const std::string method = r.method;
         const std::string request_id = r.request_id;
-        api_.handle(std::move(r), [self = shared_from_this(), started, route, method, request_id](Response res) {
+        handler_(std::move(r), [self = shared_from_this(), started, route, method, request_id](Response res) {
             res.headers.emplace_back("X-Request-Id", request_id);
             net::post(self->stream_.get_executor(), [self, res = std::move(res), started, route, method,
                                                      request_id]() mutable {
@@ -141,7 +143,7 @@ private:
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-    Api& api_;
+    const Handler& handler_;
     size_t body_max_;
     bool keep_alive_ = true;
     std::atomic<int>& open_;
@@ -151,28 +153,32 @@ private:
 
 struct Server::Impl {
     ServerOptions options;
-    Api& api;
+    Handler handler;
     net::io_context ioc;
     std::optional<tcp::acceptor> acceptor;
     std::vector<std::thread> threads;
     std::atomic<int> open_sessions{0};
     int bound_port = 0;
 
-    Impl(ServerOptions o, Api& a) : options(std::move(o)), api(a), ioc(options.threads) {}
+    Impl(ServerOptions o, Handler h) : options(std::move(o)), handler(std::move(h)), ioc(options.threads) {}
 
     void accept() {
         acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec == net::error::operation_aborted) return;
             if (!ec) {
                 socket.set_option(tcp::no_delay(true));
-                std::make_shared<Session>(std::move(socket), api, options.body_bytes_max, open_sessions)->start();
+                std::make_shared<Session>(std::move(socket), handler, options.body_bytes_max, open_sessions)->start();
             }
             accept();
         });
     }
 };
 
-Server::Server(ServerOptions options, Api& api) : impl_(std::make_unique<Impl>(std::move(options), api)) {}
+Server::Server(ServerOptions options, Handler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+
+Server::Server(ServerOptions options, Api& api)
+    : Server(std::move(options), [&api](Request r, Respond respond) { api.handle(std::move(r), std::move(respond)); }) {}
 
 Server::~Server() { stop(); }
 

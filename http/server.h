@@ -1,7 +1,9 @@
 #pragma once
 // The HTTP/1.1 server (Boost.Beast): keep-alive connections, a body size limit,
-// request ids, request metrics; hands every request to Api.
+// request ids, request metrics; hands every request to a handler (the Api, or a
+// test's fake provider).
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,6 +20,8 @@ struct ServerOptions {
 
 class Server {
 public:
+    using Handler = std::function<void(Request, Respond)>;  // answers exactly once, from any thread
+    Server(ServerOptions options, Handler handler);
     Server(ServerOptions options, Api& api);
     ~Server();
     // Binds and starts the I/O threads; false (and a log line) if it cannot bind.

@@ -106,6 +106,13 @@ std::expected<commands::ProviderEvent, std::string> parse_event(std::string_view
         sig.set_vendor_id(text(*md, "vendor_id"));
     }
     if (order_id.empty()) order_id = text(obj, "transfer_group");
+    // Charges and disputes name their PaymentIntent (an id, or the object when expanded);
+    // the route finds the order from it when the metadata does not.
+    if (type == "payment_intent.succeeded" || type == "payment_intent.payment_failed") {
+        sig.set_payment_intent_id(sig.object_id());
+    } else if (auto pi = obj.find("payment_intent"); pi != obj.end()) {
+        sig.set_payment_intent_id(pi->is_object() ? text(*pi, "id") : text(obj, "payment_intent"));
+    }
     out.order_id = valid_id(order_id) ? order_id : "";
     out.handled = lifecycle::handles(type);
     return out;

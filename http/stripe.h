@@ -30,7 +30,9 @@ std::expected<int64_t, SignatureError> verify(std::string_view header, std::stri
                                               int64_t tolerance_s = kToleranceSeconds);
 
 // The event's id, type and the fields the lifecycle needs; the order from
-// metadata.order_id (intents, charges, disputes) or transfer_group (transfers).
+// metadata.order_id (intents, charges, disputes) or transfer_group (transfers). When
+// neither names one, order_id is empty and signal.payment_intent_id (charges,
+// disputes) is the way to it.
 std::expected<commands::ProviderEvent, std::string> parse_event(std::string_view body);
 
 }  // namespace tally::http::stripe

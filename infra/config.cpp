@@ -60,6 +60,11 @@ Config config_from_env() {
         for (auto secret : split(v, ','))
             if (!secret.empty()) c.stripe_webhook_secrets.emplace_back(secret);
     read_int("TALLY_PAYOUT_DELAY_S", c.payout_delay_s);
+    read_str("TALLY_STRIPE_API_BASE", c.stripe_api_base);
+    read_str("TALLY_STRIPE_SECRET_KEY", c.stripe_secret_key);
+    read_int("TALLY_PROVIDER_RETRY_BASE_MS", c.provider_retry_base_ms);
+    read_int("TALLY_PROVIDER_RETRY_MAX_MS", c.provider_retry_max_ms);
+    read_int("TALLY_PROVIDER_ATTEMPTS_MAX", c.provider_attempts_max);
     read_int("TALLY_CREDIT_GRANT_MAX_MINOR", c.credit_grant_max_minor);
     read_int("TALLY_CREDIT_BALANCE_MAX_MINOR", c.credit_balance_max_minor);
     read_int("TALLY_BATCH_COMMANDS_MAX", c.batch_commands_max);
@@ -74,6 +79,11 @@ Config config_from_env() {
     if (c.http_threads < 1) throw std::invalid_argument("TALLY_HTTP_THREADS must be >= 1");
     if (c.batch_commands_max < 1) throw std::invalid_argument("TALLY_BATCH_COMMANDS_MAX must be >= 1");
     if (c.payout_delay_s < 0) throw std::invalid_argument("TALLY_PAYOUT_DELAY_S must be >= 0");
+    if (c.stripe_api_base.rfind("http://", 0) != 0 && c.stripe_api_base.rfind("https://", 0) != 0)
+        throw std::invalid_argument("TALLY_STRIPE_API_BASE must start with http:// or https://");
+    if (c.provider_retry_base_ms < 1 || c.provider_retry_max_ms < c.provider_retry_base_ms)
+        throw std::invalid_argument("TALLY_PROVIDER_RETRY_BASE_MS must be >= 1 and <= TALLY_PROVIDER_RETRY_MAX_MS");
+    if (c.provider_attempts_max < 1) throw std::invalid_argument("TALLY_PROVIDER_ATTEMPTS_MAX must be >= 1");
     if (c.pipeline_writers < 1) throw std::invalid_argument("TALLY_PIPELINE_WRITERS must be >= 1");
     if (c.pg_pool_size < 2) throw std::invalid_argument("TALLY_PG_POOL_SIZE must be >= 2");
     return c;

@@ -32,6 +32,13 @@ struct Config {
     // Payments.
     std::vector<std::string> stripe_webhook_secrets;  // TALLY_STRIPE_WEBHOOK_SECRETS: "whsec_a,whsec_b" (rotation)
     int64_t payout_delay_s = 7 * 24 * 3600;  // TALLY_PAYOUT_DELAY_S: after delivery
+    // Provider calls (intents, refunds, transfers). Empty key: the workers do not run, and
+    // calls wait in provider_calls until a process with a key takes them.
+    std::string stripe_api_base = "https://api.stripe.com";  // TALLY_STRIPE_API_BASE
+    std::string stripe_secret_key;                             // TALLY_STRIPE_SECRET_KEY
+    int64_t provider_retry_base_ms = 1000;      // TALLY_PROVIDER_RETRY_BASE_MS: first retry delay, doubling
+    int64_t provider_retry_max_ms = 15 * 60 * 1000;  // TALLY_PROVIDER_RETRY_MAX_MS: the longest delay
+    int provider_attempts_max = 12;             // TALLY_PROVIDER_ATTEMPTS_MAX: then dead-lettered
 };
 
 // Reads the environment; throws std::invalid_argument naming a malformed variable.

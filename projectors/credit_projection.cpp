@@ -133,7 +133,7 @@ public:
 class OrdersProjection final : public Projection {
 public:
     std::string name() const override { return "orders"; }
-    std::vector<std::string> tables() const override { return {"orders", "sub_orders"}; }
+    std::vector<std::string> tables() const override { return {"orders", "sub_orders", "order_payment_intents"}; }
 
     void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
         std::vector<std::string> ids, customers, statuses, currencies, details, zero;
@@ -141,7 +141,18 @@ public:
         std::vector<std::string> so_orders, so_vendors, so_status;
         std::vector<int64_t> so_goods, so_ship, so_comm, so_pay, so_placed;
         std::map<std::string, v1::OrderStatusAfter> latest;  // the last lifecycle status per order
+        std::vector<std::string> intent_orders, intent_ids;
+        std::vector<int64_t> intent_positions;
         for (const auto& e : events) {
+            if (e.type() == events::kProviderRequestCompleted) {
+                v1::ProviderRequestCompleted c;
+                if (c.ParseFromString(e.payload()) && c.kind() == "payment_intent") {
+                    intent_orders.push_back(c.order_id());
+                    intent_ids.push_back(c.object_id());
+                    intent_positions.push_back(e.position());
+                }
+                continue;
+            }
             if (auto after = events::status_after(e)) {
                 latest[e.stream_id().substr(std::string_view("order-").size())] = std::move(*after);
                 continue;
@@ -189,6 +200,11 @@ public:
                      sql::int_array(so_goods), sql::int_array(so_ship), sql::int_array(so_comm), sql::int_array(so_pay),
                      sql::int_array(so_placed)});
         }
+        if (!intent_orders.empty())
+            tx.exec("INSERT INTO " + t.at("order_payment_intents") + " (order_id, payment_intent_id, position)"
+                        " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT (order_id) DO UPDATE"
+                        " SET payment_intent_id = EXCLUDED.payment_intent_id, position = EXCLUDED.position",
+                    {sql::text_array(intent_orders), sql::text_array(intent_ids), sql::int_array(intent_positions)});
         if (latest.empty()) return;
         std::vector<std::string> o_ids, o_status, s_orders, s_vendors, s_status;
         for (const auto& [order_id, after] : latest) {

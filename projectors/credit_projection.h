@@ -15,7 +15,8 @@ std::unique_ptr<Projection> credit_projection();
 std::unique_ptr<Projection> ledger_projection();
 
 // orders and sub_orders: one row per order (with its OrderPlaced payload) and per
-// vendor sub-order, indexed for customer, vendor and status listings.
+// vendor sub-order, indexed for customer, vendor and status listings; and
+// order_payment_intents, each order's PaymentIntent once the provider created it.
 std::unique_ptr<Projection> orders_projection();
 
 }  // namespace tally::projectors

@@ -22,6 +22,9 @@ public:
     virtual std::vector<std::string> tables() const = 0;
     // Applies events (position order within each stream) to the tables in `t`.
     virtual void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const = 0;
+    // False when the tables hold more than the log (e.g. the outcomes of provider calls):
+    // such a projection is never rebuilt into shadow tables.
+    virtual bool rebuildable() const { return true; }
 };
 
 }  // namespace tally::projectors

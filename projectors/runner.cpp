@@ -209,6 +209,7 @@ void Runner::run() {
 }
 
 std::expected<int64_t, std::string> Runner::rebuild() {
+    if (!projection_->rebuildable()) return std::unexpected(name_ + " is not rebuildable: its tables hold more than the log");
     if (!ready_) return std::unexpected("the projector " + name_ + " is not consuming yet; try again");
     // One owner at a time, across processes: a session-level advisory lock.
     sql::Session session(pool_.url());

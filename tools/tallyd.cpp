@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "commands/pipeline.h"
+#include "commands/provider_worker.h"
 #include "http/api.h"
 #include "http/server.h"
 #include "infra/config.h"
@@ -20,7 +21,9 @@
 #include "infra/migrate.h"
 #include "infra/relay.h"
 #include "infra/sql.h"
+#include "infra/stripe_api.h"
 #include "projectors/credit_projection.h"
+#include "projectors/provider_calls.h"
 #include "projectors/runner.h"
 
 namespace {
@@ -103,6 +106,27 @@ int main() {
                                                            projectors::ledger_projection()));
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
                                                            projectors::orders_projection()));
+    runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
+                                                           projectors::provider_calls_projection(cfg.payout_delay_s * 1000)));
+
+    // The provider workers run where a secret key is configured; elsewhere the planned
+    // calls wait in provider_calls.
+    auto endpoint = stripe_api::parse_base(cfg.stripe_api_base);
+    if (!endpoint) {
+        spdlog::error("TALLY_STRIPE_API_BASE: {}", endpoint.error());
+        return 2;
+    }
+    stripe_api::Client stripe_client(*endpoint, cfg.stripe_secret_key);
+    std::unique_ptr<commands::ProviderWorker> provider_worker;
+    if (!cfg.stripe_secret_key.empty())
+        provider_worker = std::make_unique<commands::ProviderWorker>(
+            pool, pipeline, stripe_client,
+            commands::ProviderWorkerOptions{cfg.provider_retry_base_ms, cfg.provider_retry_max_ms,
+                                            cfg.provider_attempts_max, cfg.payout_delay_s * 1000},
+            now_ms);
+    else
+        spdlog::warn("TALLY_STRIPE_SECRET_KEY is not set: provider calls (intents, refunds, transfers) are planned "
+                     "but not made");
 
     http::ApiDeps deps;
     deps.pool = &pool;
@@ -121,6 +145,7 @@ int main() {
     if (cfg.run_relay) relay.start();
     if (cfg.run_projectors)
         for (auto& r : runners) r->start();
+    if (provider_worker) provider_worker->start();
     if (!server.start()) return 1;
     spdlog::info("tallyd ready on http://{}:{}", cfg.http_address, server.port());
 
@@ -132,6 +157,7 @@ int main() {
     pipeline.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the last answers be written
     server.stop();
+    if (provider_worker) provider_worker->stop();
     for (auto& r : runners) r->stop();
     relay.stop();
     spdlog::info("tallyd stopped");

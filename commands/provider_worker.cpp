@@ -1,0 +1,293 @@
+#include "commands/provider_worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <future>
+
+#include <nlohmann/json.hpp>
+
+#include "commands/lifecycle.h"
+#include "domain/catalog.h"
+#include "domain/lifecycle.h"
+#include "domain/order.h"
+#include "events/envelope.h"
+#include "events/registry.h"
+#include "infra/journal.h"
+#include "infra/metrics.h"
+#include "tally/v1/catalog.pb.h"
+#include "tally/v1/payment.pb.h"
+
+namespace tally::commands {
+namespace {
+
+using nlohmann::json;
+
+std::string request_stream(const std::string& key) { return "provider-request-" + key; }
+
+// Records what the provider created, once per call key.
+class RecordCompleted final : public Command {
+public:
+    explicit RecordCompleted(v1::ProviderRequestCompleted c) : c_(std::move(c)), stream_(request_stream(c_.key())) {}
+    std::vector<std::string> streams() const override { return {stream_}; }
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        if (ctx.role != "system") return Rejection{RejectionKind::forbidden, "forbidden", "only the provider workers"};
+        Accepted a;
+        if (states.at(stream_).version == 0)
+            a.events.push_back({stream_, std::string(events::kProviderRequestCompleted), 1, c_.SerializeAsString()});
+        a.reply = [](const std::vector<v1::EventEnvelope>&) { return Reply{200, "{}"}; };
+        return a;
+    }
+
+private:
+    v1::ProviderRequestCompleted c_;
+    std::string stream_;
+};
+
+// Submits as the workers and waits for the batch's answer.
+Outcome submit_and_wait(Pipeline& pipeline, std::unique_ptr<Command> command, const std::string& key) {
+    auto promise = std::make_shared<std::promise<Outcome>>();
+    auto future = promise->get_future();
+    Submission s;
+    s.claims = worker_claims();
+    s.idempotency_key = key;
+    s.body_hash = events::sha256("provider worker\n" + key);
+    s.correlation_id = key;
+    s.command = std::move(command);
+    s.done = [promise](Outcome o) { promise->set_value(std::move(o)); };
+    if (!pipeline.submit(std::move(s)))
+        return Rejection{RejectionKind::retry_later, "pipeline_busy", "the command pipeline refused the submission"};
+    return future.get();
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string text(const json& o, const char* key) {
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+struct ProviderWorker::Call {
+    int64_t id = 0;
+    std::string key, kind, order_id, vendor_id, currency;
+    int64_t amount_minor = 0;
+    int attempts = 0;  // including this one
+};
+
+int64_t retry_delay_ms(int attempts, int64_t base_ms, int64_t max_ms, std::string_view key) {
+    int64_t d = base_ms;
+    for (int i = 1; i < attempts && d < max_ms; ++i) d *= 2;
+    d = std::min(d, max_ms);
+    const uint64_t h = std::hash<std::string_view>{}(key) ^ (static_cast<uint64_t>(attempts) * 0x9e3779b97f4a7c15ULL);
+    return d - static_cast<int64_t>(static_cast<uint64_t>(d / 4) * (h % 1000) / 1000);
+}
+
+Claims worker_claims() { return {"system:workers", "system", 1}; }
+
+ProviderWorker::ProviderWorker(sql::Pool& pool, Pipeline& pipeline, const stripe_api::Client& api,
+                               ProviderWorkerOptions options, Clock clock)
+    : pool_(pool), pipeline_(pipeline), api_(api), options_(options), clock_(std::move(clock)) {
+    auto& m = metrics::global();
+    m.help("tally_provider_calls_total", "counter", "Provider call attempts by kind and outcome (done, retry, wait, park)");
+}
+
+ProviderWorker::~ProviderWorker() { stop(); }
+
+void ProviderWorker::start() {
+    thread_ = std::thread([this] {
+        while (!stopping_) {
+            bool worked = false;
+            try {
+                worked = work_one();
+            } catch (const std::exception& e) {
+                spdlog::error("provider worker: {}", e.what());
+            }
+            if (!worked) std::this_thread::sleep_for(options_.idle_poll);
+        }
+    });
+}
+
+void ProviderWorker::stop() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+bool ProviderWorker::work_one() {
+    std::optional<Call> call;
+    auto claimed = pool_.transact([&](sql::Tx& tx) {
+        // The lease moves due_at forward: nobody else takes the row while this call runs,
+        // and if this worker dies the row falls due again.
+        auto rows = tx.exec(
+            "UPDATE provider_calls SET attempts = attempts + 1, updated_at = now(),"
+            " due_at = now() + make_interval(secs => $1::bigint / 1000.0)"
+            " WHERE id = (SELECT id FROM provider_calls WHERE status = 'pending' AND due_at <= now()"
+            " ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, key, kind, order_id, vendor_id, amount_minor, currency, attempts",
+            {std::to_string(options_.lease_ms)});
+        if (rows.empty()) return;
+        const auto& r = rows.front();
+        call = Call{r.i64(0), r.str(1), r.str(2), r.str(3), r.str(4), r.str(6), r.i64(5), static_cast<int>(r.i64(7))};
+    });
+    if (!claimed) {
+        spdlog::warn("provider worker: cannot claim a call: {}", claimed.error().message);
+        return false;
+    }
+    if (!call) return false;
+    const Result result = execute(*call);
+    finish(*call, result);
+    return true;
+}
+
+ProviderWorker::Result ProviderWorker::execute(const Call& c) {
+    if (c.kind == "request_payout") return request_payout(c);
+    if (c.kind == "payment_intent") {
+        return call_provider(c, "/v1/payment_intents",
+                             {{"amount", std::to_string(c.amount_minor)},
+                              {"currency", lower(c.currency)},
+                              {"automatic_payment_methods[enabled]", "true"},
+                              {"transfer_group", c.order_id},
+                              {"metadata[order_id]", c.order_id}});
+    }
+    // What the order and its intent look like now.
+    std::string intent_status, intent_id, vendor_account;
+    std::map<std::string, std::string> states;
+    auto read = pool_.transact([&](sql::Tx& tx) {
+        auto rows = tx.exec("SELECT status, object_id FROM provider_calls WHERE order_id = $1 AND kind = 'payment_intent'",
+                            {c.order_id});
+        if (!rows.empty()) {
+            intent_status = rows.front().str(0);
+            intent_id = rows.front().str(1);
+        }
+        std::vector<std::string> streams{order::stream_id(c.order_id)};
+        if (c.kind == "transfer") streams.push_back(catalog::vendor_stream(c.vendor_id));
+        states = journal::read_states(tx, streams);
+    });
+    if (!read) return {Verdict::retry, "", "", "database: " + read.error().message};
+    if (c.kind == "transfer") {
+        auto vendor = parse_state<v1::VendorDefinition>(states[catalog::vendor_stream(c.vendor_id)]);
+        if (!vendor || vendor->payout_account().empty())
+            return {Verdict::park, "", "", "vendor " + c.vendor_id + " has no payout_account"};
+        return call_provider(c, "/v1/transfers",
+                             {{"amount", std::to_string(c.amount_minor)},
+                              {"currency", lower(c.currency)},
+                              {"destination", vendor->payout_account()},
+                              {"transfer_group", c.order_id},
+                              {"metadata[order_id]", c.order_id},
+                              {"metadata[vendor_id]", c.vendor_id}});
+    }
+    auto order = parse_state<lifecycle::State>(states[order::stream_id(c.order_id)]);
+    if (c.kind == "cancel_intent") {
+        if (order && order->paid())
+            return {Verdict::done, "", "", "nothing to cancel: the payment succeeded (see the order's flagged signals)"};
+        if (intent_status.empty()) return {Verdict::done, "", "", "nothing to cancel: no intent was created"};
+        if (intent_status != "done") return {Verdict::wait, "", "", "waiting for the payment intent to be created"};
+        return call_provider(c, "/v1/payment_intents/" + intent_id + "/cancel",
+                             {{"cancellation_reason", "requested_by_customer"}});
+    }
+    if (c.kind == "refund") {
+        if (intent_status.empty()) return {Verdict::park, "", "", "order " + c.order_id + " has no payment intent"};
+        if (intent_status != "done") return {Verdict::wait, "", "", "waiting for the payment intent to be created"};
+        return call_provider(c, "/v1/refunds",
+                             {{"payment_intent", intent_id},
+                              {"amount", std::to_string(c.amount_minor)},
+                              {"reason", "requested_by_customer"},
+                              {"metadata[order_id]", c.order_id},
+                              {"metadata[refund_id]", c.key}});
+    }
+    return {Verdict::park, "", "", "unknown call kind " + c.kind};
+}
+
+ProviderWorker::Result ProviderWorker::call_provider(const Call& c, const std::string& path,
+                                                     const stripe_api::Form& form) {
+    const auto res = api_.post(path, form, c.key);
+    if (!res.ok()) return {res.retryable() ? Verdict::retry : Verdict::park, "", "", res.error};
+    auto doc = json::parse(res.body, nullptr, false);
+    const std::string id = doc.is_object() ? text(doc, "id") : "";
+    if (id.empty()) return {Verdict::retry, "", "", "the provider answered " + std::to_string(res.status) + " without an id"};
+    // Recorded before the row is done: if this fails, the retry gets the same object back
+    // (same Idempotency-Key) and records it then.
+    v1::ProviderRequestCompleted done;
+    done.set_key(c.key);
+    done.set_kind(c.kind);
+    done.set_order_id(c.order_id);
+    done.set_vendor_id(c.vendor_id);
+    done.set_object_id(id);
+    done.mutable_amount()->set_minor(c.amount_minor);
+    done.mutable_amount()->set_currency(c.currency);
+    done.set_attempts(c.attempts);
+    auto recorded = submit_and_wait(pipeline_, std::make_unique<RecordCompleted>(std::move(done)), "completed-" + c.key);
+    if (auto* rej = std::get_if<Rejection>(&recorded))
+        return {Verdict::retry, "", "", "recording " + id + " failed: " + rej->code + ": " + rej->detail};
+    return {Verdict::done, id, text(doc, "client_secret"), ""};
+}
+
+ProviderWorker::Result ProviderWorker::request_payout(const Call& c) {
+    std::map<std::string, std::string> states;
+    auto read = pool_.transact([&](sql::Tx& tx) { states = journal::read_states(tx, {order::stream_id(c.order_id)}); });
+    if (!read) return {Verdict::retry, "", "", "database: " + read.error().message};
+    auto order = parse_state<lifecycle::State>(states[order::stream_id(c.order_id)]);
+    if (!order) return {Verdict::park, "", "", "no order " + c.order_id};
+    OrderChange change{c.order_id, order->customer_id(),
+                       lifecycle::RequestPayout{c.vendor_id, clock_(), options_.payout_delay_ms}};
+    auto outcome = submit_and_wait(pipeline_, change_order(std::move(change)), c.key);
+    if (std::holds_alternative<Reply>(outcome)) return {Verdict::done, "", "", ""};
+    const auto& rej = std::get<Rejection>(outcome);
+    // Already paid out (an admin asked first) or nothing left to pay (refunded): nothing to do.
+    if (rej.code == "payout_exists" || rej.code == "nothing_to_pay") return {Verdict::done, "", "", rej.code};
+    // Not due yet, a dispute open, storage away: ask again later.
+    if (rej.kind == RejectionKind::state_forbids || rej.kind == RejectionKind::retry_later)
+        return {Verdict::retry, "", "", rej.code + ": " + rej.detail};
+    return {Verdict::park, "", "", rej.code + ": " + rej.detail};
+}
+
+void ProviderWorker::finish(const Call& c, const Result& r) {
+    std::string verdict;
+    std::string sql;
+    std::vector<sql::Param> params{std::to_string(c.id), r.note.substr(0, 1000)};
+    switch (r.verdict) {
+        case Verdict::done:
+            verdict = "done";
+            sql = "UPDATE provider_calls SET status = 'done', last_error = $2, object_id = $3, client_secret = $4,"
+                  " updated_at = now() WHERE id = $1";
+            params.push_back(r.object_id);
+            params.push_back(r.client_secret);
+            break;
+        case Verdict::wait:  // not an attempt: the call could not be made yet
+            verdict = "wait";
+            sql = "UPDATE provider_calls SET attempts = attempts - 1, last_error = $2, updated_at = now(),"
+                  " due_at = now() + make_interval(secs => $3::bigint / 1000.0) WHERE id = $1";
+            params.push_back(std::to_string(options_.retry_base_ms));
+            break;
+        case Verdict::retry:
+            if (c.attempts < options_.attempts_max) {
+                verdict = "retry";
+                sql = "UPDATE provider_calls SET last_error = $2, updated_at = now(),"
+                      " due_at = now() + make_interval(secs => $3::bigint / 1000.0) WHERE id = $1";
+                params.push_back(
+                    std::to_string(retry_delay_ms(c.attempts, options_.retry_base_ms, options_.retry_max_ms, c.key)));
+                break;
+            }
+            [[fallthrough]];
+        case Verdict::park:
+            verdict = "park";
+            sql = "UPDATE provider_calls SET status = 'dead', last_error = $2, updated_at = now() WHERE id = $1";
+            break;
+    }
+    metrics::global().counter("tally_provider_calls_total", "kind=\"" + c.kind + "\",outcome=\"" + verdict + "\"").add();
+    if (verdict == "park")
+        spdlog::error("provider call {} ({} for order {}) parked after {} attempt(s): {}", c.key, c.kind, c.order_id,
+                      c.attempts, r.note);
+    else if (verdict == "retry")
+        spdlog::warn("provider call {} ({}) attempt {} failed: {}", c.key, c.kind, c.attempts, r.note);
+    auto written = pool_.transact([&](sql::Tx& tx) { tx.exec(sql, params); });
+    // The lease brings the row back; the provider's idempotency makes the repeat harmless.
+    if (!written) spdlog::warn("provider call {}: cannot record the outcome: {}", c.key, written.error().message);
+}
+
+}  // namespace tally::commands

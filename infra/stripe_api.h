@@ -1,0 +1,54 @@
+#pragma once
+// The provider adapter: Stripe's HTTP API (form-encoded POSTs, a bearer secret key, an
+// Idempotency-Key on every call) at a configurable base URL, http:// or https://.
+// Blocking, one connection per call: provider calls are few and run in workers.
+
+#include <chrono>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tally::stripe_api {
+
+struct Endpoint {
+    bool tls = false;
+    std::string host;
+    std::string port;       // "443", "80" or as given
+    std::string base_path;  // without a trailing '/', often ""
+};
+
+// "https://api.stripe.com", "http://127.0.0.1:12111/prefix".
+std::expected<Endpoint, std::string> parse_base(std::string_view url);
+
+using Form = std::vector<std::pair<std::string, std::string>>;
+
+// The body of a form POST: "a=1&metadata%5Border_id%5D=o-1".
+std::string encode_form(const Form& form);
+
+struct Result {
+    int status = 0;     // 0: no HTTP answer (connection refused, TLS, timeout)
+    std::string body;   // the provider's JSON
+    std::string error;  // for people: the transport's error or the provider's error.message
+
+    bool ok() const { return status >= 200 && status < 300; }
+    // Worth trying again with the same Idempotency-Key: no answer, 409 (a request with
+    // this key is still in flight), 429, 5xx. Other 4xx are refusals that will not change.
+    bool retryable() const { return status == 0 || status == 409 || status == 429 || status >= 500; }
+};
+
+class Client {
+public:
+    Client(Endpoint endpoint, std::string secret_key,
+           std::chrono::milliseconds timeout = std::chrono::seconds(20));
+    // POST {base}{path} with the form and the key. Never throws.
+    Result post(std::string_view path, const Form& form, const std::string& idempotency_key) const;
+
+private:
+    Endpoint endpoint_;
+    std::string secret_key_;
+    std::chrono::milliseconds timeout_;
+};
+
+}  // namespace tally::stripe_api

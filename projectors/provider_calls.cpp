@@ -1,0 +1,99 @@
+#include "projectors/provider_calls.h"
+
+#include "events/registry.h"
+#include "tally/v1/order.pb.h"
+#include "tally/v1/payment.pb.h"
+
+namespace tally::projectors {
+namespace {
+
+struct Planned {
+    std::vector<std::string> keys, kinds, orders, vendors, currencies;
+    std::vector<int64_t> amounts, positions, due_ms;
+
+    void add(std::string key, std::string kind, std::string order, std::string vendor, int64_t amount,
+             std::string currency, int64_t position, int64_t due) {
+        keys.push_back(std::move(key));
+        kinds.push_back(std::move(kind));
+        orders.push_back(std::move(order));
+        vendors.push_back(std::move(vendor));
+        amounts.push_back(amount);
+        currencies.push_back(std::move(currency));
+        positions.push_back(position);
+        due_ms.push_back(due);
+    }
+};
+
+class ProviderCallsProjection final : public Projection {
+public:
+    explicit ProviderCallsProjection(int64_t payout_delay_ms) : payout_delay_ms_(payout_delay_ms) {}
+    std::string name() const override { return "provider_calls"; }
+    std::vector<std::string> tables() const override { return {"provider_calls"}; }
+    bool rebuildable() const override { return false; }
+
+    void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
+        Planned p;
+        for (const auto& e : events) {
+            const int64_t now = e.occurred_at_unix_ms();
+            if (e.type() == events::kOrderPlaced) {
+                v1::OrderPlaced o;
+                if (o.ParseFromString(e.payload()) && !o.zero_payment() && o.pricing().amount_due_minor() > 0)
+                    p.add("intent-" + o.order_id(), "payment_intent", o.order_id(), "", o.pricing().amount_due_minor(),
+                          o.pricing().currency(), e.position(), now);
+            } else if (e.type() == events::kOrderCancelled) {
+                v1::OrderCancelled c;
+                if (!c.ParseFromString(e.payload())) continue;
+                if (c.card_minor() > 0)
+                    p.add("refund-cancel-" + c.order_id(), "refund", c.order_id(), "", c.card_minor(), "", e.position(), now);
+                else
+                    p.add("intent-cancel-" + c.order_id(), "cancel_intent", c.order_id(), "", 0, "", e.position(), now);
+            } else if (e.type() == events::kRefundIssued) {
+                v1::RefundIssued r;
+                if (r.ParseFromString(e.payload()) && r.destination() == "card" && r.amount().minor() > 0)
+                    p.add(r.refund_id(), "refund", r.order_id(), "", r.amount().minor(), r.amount().currency(),
+                          e.position(), now);
+            } else if (e.type() == events::kPayoutRequested) {
+                v1::PayoutRequested r;
+                if (r.ParseFromString(e.payload()))
+                    p.add(r.idempotency_key(), "transfer", r.order_id(), r.vendor_id(), r.amount().minor(),
+                          r.amount().currency(), e.position(), now);
+            } else if (e.type() == events::kSubOrderAdvanced) {
+                v1::SubOrderAdvanced a;
+                if (a.ParseFromString(e.payload()) && a.to_status() == "delivered")
+                    p.add("payout-request-" + a.order_id() + "-" + a.vendor_id(), "request_payout", a.order_id(),
+                          a.vendor_id(), 0, "", e.position(), a.at_unix_ms() + payout_delay_ms_);
+            }
+        }
+        if (p.keys.empty()) return;
+        // A cancellation of an order that never needed an intent asks for nothing: only
+        // orders with a planned intent get a cancel_intent row. Two statements, so the
+        // second sees intents planned by the first (in this batch).
+        const std::string insert =
+            "INSERT INTO " + t.at("provider_calls") +
+            " (key, kind, order_id, vendor_id, amount_minor, currency, source_position, due_at)"
+            " SELECT u.key, u.kind, u.order_id, u.vendor_id, u.amount, u.currency, u.position,"
+            " to_timestamp(u.due_ms / 1000.0)"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[],"
+            " $8::bigint[]) WITH ORDINALITY AS u(key, kind, order_id, vendor_id, amount, currency, position, due_ms, n)";
+        const std::vector<sql::Param> params{sql::text_array(p.keys),    sql::text_array(p.kinds),
+                                             sql::text_array(p.orders),  sql::text_array(p.vendors),
+                                             sql::int_array(p.amounts),  sql::text_array(p.currencies),
+                                             sql::int_array(p.positions), sql::int_array(p.due_ms)};
+        tx.exec(insert + " WHERE u.kind <> 'cancel_intent' ORDER BY u.n ON CONFLICT (key) DO NOTHING", params);
+        tx.exec(insert + " WHERE u.kind = 'cancel_intent' AND EXISTS (SELECT 1 FROM " + t.at("provider_calls") +
+                    " i WHERE i.order_id = u.order_id AND i.kind = 'payment_intent') ORDER BY u.n"
+                    " ON CONFLICT (key) DO NOTHING",
+                params);
+    }
+
+private:
+    int64_t payout_delay_ms_;
+};
+
+}  // namespace
+
+std::unique_ptr<Projection> provider_calls_projection(int64_t payout_delay_ms) {
+    return std::make_unique<ProviderCallsProjection>(payout_delay_ms);
+}
+
+}  // namespace tally::projectors

@@ -1,0 +1,21 @@
+#pragma once
+// "provider_calls": the provider calls the log asks for, planned from Kafka like any
+// projection (rows and checkpoint in one transaction, each call once by its key):
+//   OrderPlaced with an amount due      -> payment_intent  "intent-{order}"
+//   OrderCancelled, card part > 0       -> refund          "refund-cancel-{order}"
+//   OrderCancelled, nothing captured    -> cancel_intent   "intent-cancel-{order}" (when an intent was planned)
+//   RefundIssued to the card            -> refund          its refund_id
+//   PayoutRequested                     -> transfer        its idempotency_key
+//   SubOrderAdvanced to delivered       -> request_payout  "payout-request-{order}-{vendor}", due after the delay
+// commands/provider_worker.h works them. Not rebuildable: the rows carry the calls' outcomes.
+
+#include <cstdint>
+#include <memory>
+
+#include "projectors/projection.h"
+
+namespace tally::projectors {
+
+std::unique_ptr<Projection> provider_calls_projection(int64_t payout_delay_ms);
+
+}  // namespace tally::projectors

@@ -1,0 +1,352 @@
+// The provider side of payments, against a fake Stripe over HTTP: tallyd's workers
+// create the PaymentIntent for each checkout, refund to the card, cancel unpaid
+// intents and pay vendors by Transfer when their payout falls due; the fake's signed
+// webhooks bring the results back. Failures are retried with backoff, parked in the
+// dead letters, and retried by an operator, each call made exactly once at the provider.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "http/client.h"
+#include "infra/sql.h"
+#include "tests/support/fake_stripe.h"
+#include "tests/support/support.h"
+
+namespace tally {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kKey = "sk_test_e2e";
+constexpr const char* kWebhookSecret = "whsec_provider_e2e";
+
+struct Shop {
+    testing::FakeStripe fake{kKey, kWebhookSecret};
+    std::string url = testing::fresh_database();
+    testing::Broker broker;
+    testing::Tallyd tallyd{url, broker.bootstraps(),
+                           {{"TALLY_STRIPE_API_BASE", fake.base_url()},
+                            {"TALLY_STRIPE_SECRET_KEY", kKey},
+                            {"TALLY_STRIPE_WEBHOOK_SECRETS", kWebhookSecret},
+                            {"TALLY_PAYOUT_DELAY_S", "1"},
+                            {"TALLY_PROVIDER_RETRY_BASE_MS", "50"},
+                            {"TALLY_PROVIDER_RETRY_MAX_MS", "400"},
+                            {"TALLY_PROVIDER_ATTEMPTS_MAX", "4"}}};
+    sql::Pool pool{url, 2};
+    std::string admin;
+    std::unique_ptr<http::Client> client;
+    int seq = 0;
+
+    Shop() {
+        tallyd.start();
+        fake.send_webhooks_to(tallyd.port());
+        admin = testing::token_for(url, "admin-1", "admin");
+        client = std::make_unique<http::Client>("127.0.0.1", tallyd.port());
+        vendor("ana", "acct_ana", "lamp");
+    }
+
+    void vendor(const std::string& id, const std::string& account, const std::string& sku) {
+        json v = {{"currency", "USD"}, {"commission_bps", 1000}, {"shipping", {{"flat_minor", 500}}}};
+        if (!account.empty()) v["payout_account"] = account;
+        EXPECT_EQ(send("PUT", "/v1/vendors/" + id, v, admin).status, 200);
+        EXPECT_EQ(send("PUT", "/v1/products/" + sku, {{"vendor_id", id}, {"country_of_origin", "DK"}, {"base_minor", 4000}},
+                       admin).status, 200);
+        EXPECT_EQ(send("POST", "/v1/products/" + sku + "/stock-adjustments", {{"delta", 100}, {"reason", "received"}},
+                       admin).status, 201);
+    }
+
+    http::ClientResponse send(const std::string& method, const std::string& target, const json& body,
+                              const std::string& token) {
+        return client->request(method, target, body.dump(),
+                               {{"Authorization", "Bearer " + token}, {"Idempotency-Key", "k" + std::to_string(++seq)}});
+    }
+
+    http::ClientResponse get(const std::string& target, const std::string& token) {
+        return client->request("GET", target, "", {{"Authorization", "Bearer " + token}});
+    }
+
+    // One of `sku` (40.00 + 5.00 shipping), to pay by card.
+    std::string checkout(const std::string& customer, const std::string& sku = "lamp") {
+        json cart = {{"currency", "USD"}, {"ship_to_country", "US"}, {"lines", json::array({{{"sku", sku}, {"quantity", 1}}})},
+                     {"expected_total_minor", 4500}};
+        auto r = send("POST", "/v1/checkout", cart, testing::token_for(url, customer, "customer"));
+        EXPECT_EQ(r.status, 201) << r.body;
+        return json::parse(r.body).value("order_id", "");
+    }
+
+    // The PaymentIntent the workers created for the order, once they have.
+    json intent_of(const std::string& order) {
+        json found;
+        EXPECT_TRUE(testing::eventually([&] {
+            for (const auto& pi : fake.objects("pi_"))
+                if (pi["metadata"].value("order_id", "") == order) found = pi;
+            return !found.is_null();
+        })) << "no intent for " << order << "\n" << tallyd.log();
+        return found;
+    }
+
+    std::string status(const std::string& order) {
+        auto r = get("/v1/orders/" + order, admin);
+        return r.status == 200 ? json::parse(r.body).value("status", "") : "";
+    }
+
+    std::string paid_order(const std::string& customer) {
+        const std::string order = checkout(customer);
+        fake.succeed(intent_of(order)["id"]);
+        EXPECT_TRUE(testing::eventually([&] { return status(order) == "paid"; })) << status(order);
+        return order;
+    }
+
+    int64_t number(const std::string& q, std::vector<std::optional<std::string>> args = {}) {
+        int64_t n = -1;
+        EXPECT_TRUE(pool.transact([&](sql::Tx& tx) { n = tx.exec(q, args).at(0).i64(0); }));
+        return n;
+    }
+
+    int64_t balance(const std::string& account) {
+        return number("SELECT coalesce(sum(debit_minor - credit_minor), 0)::bigint FROM ledger_accounts WHERE account = $1",
+                      {account});
+    }
+
+    int64_t events(const std::string& stream, const std::string& type) {
+        return number("SELECT count(*) FROM journal WHERE stream_id = $1 AND type = $2", {stream, type});
+    }
+
+    std::string call_status(const std::string& key) {
+        std::string s;
+        EXPECT_TRUE(pool.transact([&](sql::Tx& tx) {
+            auto rows = tx.exec("SELECT status FROM provider_calls WHERE key = $1", {key});
+            if (!rows.empty()) s = rows.front().str(0);
+        }));
+        return s;
+    }
+
+    json dead_letters(const std::string& token) {
+        auto r = get("/v1/operator/dead-letters", token);
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r.status == 200 ? json::parse(r.body)["dead_letters"] : json::array();
+    }
+};
+
+TEST(ProviderE2E, CheckoutToPayoutThroughTheFakeProvider) {
+    Shop shop;
+    const std::string customer = testing::token_for(shop.url, "cus-1", "customer");
+    const std::string order = shop.checkout("cus-1");
+
+    // The worker created the intent at the provider, once, with the order's key.
+    const json pi = shop.intent_of(order);
+    EXPECT_EQ(pi["amount"], 4500);
+    EXPECT_EQ(pi["currency"], "usd");
+    EXPECT_EQ(pi["transfer_group"], order);
+    auto calls = shop.fake.requests("/v1/payment_intents");
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].idempotency_key, "intent-" + order);
+    // The storefront finds the intent and its client secret on the order (the customer only).
+    json payment;
+    ASSERT_TRUE(testing::eventually([&] {
+        auto r = shop.get("/v1/orders/" + order, customer);
+        if (r.status != 200) return false;
+        payment = json::parse(r.body)["payment"];
+        return payment.is_object() && payment["intent_status"] == "created";
+    })) << payment.dump();
+    EXPECT_EQ(payment["payment_intent_id"], pi["id"]);
+    EXPECT_EQ(payment["client_secret"], pi["client_secret"]);
+    auto as_admin = json::parse(shop.get("/v1/orders/" + order, shop.admin).body);
+    EXPECT_FALSE(as_admin["payment"].contains("client_secret"));
+    EXPECT_EQ(shop.events("provider-request-intent-" + order, "ProviderRequestCompleted"), 1);
+
+    // The customer pays at the provider: its signed webhook makes the order paid.
+    shop.fake.succeed(pi["id"]);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(order) == "paid"; })) << shop.status(order);
+
+    // The vendor fulfils; after delivery and the payout delay the scheduler asks for the payout.
+    const std::string vendor = testing::token_for(shop.url, "ana", "vendor");
+    const std::string base = "/v1/orders/" + order + "/fulfilment";
+    EXPECT_EQ(shop.send("POST", base, {{"status", "in_production"}}, vendor).status, 200);
+    EXPECT_EQ(shop.send("POST", base, {{"status", "shipped"}, {"carrier", "DHL"}, {"tracking", "JD1"}}, vendor).status, 200);
+    EXPECT_EQ(shop.send("POST", base, {{"status", "delivered"}}, vendor).status, 200);
+    json transfer;
+    ASSERT_TRUE(testing::eventually([&] {
+        auto t = shop.fake.objects("tr_");
+        if (!t.empty()) transfer = t.front();
+        return !t.empty();
+    }));
+    EXPECT_EQ(transfer["amount"], 4100);  // 40.00 - 10% commission + 5.00 shipping
+    EXPECT_EQ(transfer["destination"], "acct_ana");
+    EXPECT_EQ(transfer["transfer_group"], order);
+    EXPECT_EQ(transfer["metadata"]["vendor_id"], "ana");
+    EXPECT_EQ(shop.fake.requests("/v1/transfers").at(0).idempotency_key, "payout-" + order + "-ana");
+    // Not before the delay: the payout was requested at least 1 s after the delivery.
+    EXPECT_GE(shop.number("SELECT (SELECT max(occurred_at_unix_ms) FROM journal WHERE type = 'PayoutRequested')"
+                          " - (SELECT max(occurred_at_unix_ms) FROM journal WHERE type = 'SubOrderAdvanced')"),
+              1000);
+
+    // transfer.created settles it; everything shows in the read models and on the ledger.
+    ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + order, "PayoutSettled") == 1; }));
+    ASSERT_TRUE(testing::eventually([&] {
+        return shop.balance("vendor_payable:ana") == 0 && shop.balance("processor_clearing") == 400;
+    })) << shop.balance("vendor_payable:ana") << " " << shop.balance("processor_clearing");
+    EXPECT_EQ(shop.balance("platform_commission_revenue"), -400);
+    auto detail = json::parse(shop.get("/v1/orders/" + order, customer).body);
+    EXPECT_EQ(detail["sub_orders"][0]["status"], "delivered");
+    EXPECT_EQ(shop.number("SELECT count(*) FROM order_payment_intents WHERE order_id = $1 AND payment_intent_id = $2",
+                          {order, pi["id"].get<std::string>()}),
+              1);
+    EXPECT_EQ(shop.call_status("payout-request-" + order + "-ana"), "done");
+    EXPECT_EQ(shop.call_status("payout-" + order + "-ana"), "done");
+    EXPECT_EQ(shop.events("provider-request-payout-" + order + "-ana", "ProviderRequestCompleted"), 1);
+    EXPECT_EQ(shop.fake.requests("/v1/transfers").size(), 1u);
+    EXPECT_TRUE(shop.dead_letters(shop.admin).empty());
+}
+
+TEST(ProviderE2E, RefundsCancellationsAndDisputesReachTheProvider) {
+    Shop shop;
+    // A card refund: a Refund on the order's intent, keyed by the refund id.
+    const std::string a = shop.paid_order("cus-a");
+    const json pi_a = shop.intent_of(a);
+    auto r = shop.send("POST", "/v1/orders/" + a + "/refunds",
+                       {{"amount_minor", 500}, {"destination", "card"}, {"reason", "scratched"}}, shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return shop.fake.objects("re_").size() == 1; }));
+    const json refund = shop.fake.objects("re_").front();
+    EXPECT_EQ(refund["payment_intent"], pi_a["id"]);
+    EXPECT_EQ(refund["amount"], 500);
+    EXPECT_EQ(refund["metadata"]["order_id"], a);
+    EXPECT_EQ(shop.fake.requests("/v1/refunds").at(0).idempotency_key, refund["metadata"]["refund_id"]);
+    // charge.refunded names no order; tally finds it through the intent.
+    ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + a, "RefundConfirmed") == 1; }));
+    // A refund as store credit calls nobody.
+    r = shop.send("POST", "/v1/orders/" + a + "/refunds",
+                  {{"amount_minor", 300}, {"destination", "credit"}, {"reason", "goodwill"}}, shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+
+    // A dispute names only the charge and the intent: held on order a.
+    shop.fake.dispute(pi_a["id"], 1000);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(a) == "disputed"; })) << shop.status(a);
+    ASSERT_TRUE(testing::eventually([&] { return shop.balance("disputes_held") == 1000; }));
+
+    // The customer cancels an unpaid order: its intent is cancelled at the provider.
+    const std::string b = shop.checkout("cus-b");
+    const json pi_b = shop.intent_of(b);
+    r = shop.send("POST", "/v1/orders/" + b + "/cancel", {{"reason", "changed my mind"}},
+                  testing::token_for(shop.url, "cus-b", "customer"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return shop.fake.object(pi_b["id"])->value("status", "") == "canceled"; }));
+    EXPECT_EQ(shop.fake.requests("/v1/payment_intents/" + pi_b["id"].get<std::string>() + "/cancel").at(0).idempotency_key,
+              "intent-cancel-" + b);
+    // payment_intent.canceled is a type tally does not act on: recorded and acknowledged.
+    ASSERT_TRUE(testing::eventually([&] { return shop.fake.webhooks_idle(); }));
+    EXPECT_GE(shop.number("SELECT count(*) FROM journal WHERE type = 'ProviderEventRecorded'"), 1);
+
+    // A paid order cancelled by staff: the card part goes back by a Refund.
+    const std::string c = shop.paid_order("cus-c");
+    r = shop.send("POST", "/v1/orders/" + c + "/cancel", {{"reason", "out of stock"}}, shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return shop.call_status("refund-cancel-" + c) == "done"; }));
+    const json refund_c = shop.fake.objects("re_").back();
+    EXPECT_EQ(refund_c["payment_intent"], shop.intent_of(c)["id"]);
+    EXPECT_EQ(refund_c["amount"], 4500);
+    ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + c, "RefundConfirmed") == 1; }));
+
+    // Exactly one provider object per call, nothing parked.
+    EXPECT_EQ(shop.fake.objects("re_").size(), 2u);
+    EXPECT_EQ(shop.fake.objects("pi_").size(), 3u);
+    EXPECT_TRUE(shop.dead_letters(shop.admin).empty());
+}
+
+TEST(ProviderE2E, FailuresAreRetriedParkedAndRetriedByAnOperator) {
+    Shop shop;
+    // Two provider errors, then success: three attempts, one intent.
+    shop.fake.fail_next("/v1/payment_intents", 2, 500);
+    const std::string a = shop.checkout("cus-a");
+    shop.intent_of(a);
+    ASSERT_TRUE(testing::eventually([&] { return shop.call_status("intent-" + a) == "done"; }));
+    auto calls = shop.fake.requests("/v1/payment_intents");
+    ASSERT_EQ(calls.size(), 3u);
+    EXPECT_EQ(calls[0].status, 500);
+    EXPECT_EQ(calls[1].status, 500);
+    EXPECT_EQ(calls[2].status, 200);
+    for (const auto& c : calls) EXPECT_EQ(c.idempotency_key, "intent-" + a);
+    EXPECT_EQ(shop.number("SELECT attempts FROM provider_calls WHERE key = $1", {"intent-" + a}), 3);
+
+    // The provider made the intent but the answer was lost: the retry with the same key
+    // gets the same intent back.
+    shop.fake.lose_answers("/v1/payment_intents", 1);
+    const std::string b = shop.checkout("cus-b");
+    ASSERT_TRUE(testing::eventually([&] { return shop.call_status("intent-" + b) == "done"; }));
+    calls = shop.fake.requests("/v1/payment_intents");
+    ASSERT_EQ(calls.size(), 5u);
+    EXPECT_EQ(calls[3].status, 502);
+    EXPECT_TRUE(calls[4].replayed);
+    EXPECT_EQ(shop.fake.objects("pi_").size(), 2u);
+    shop.fake.succeed(shop.intent_of(a)["id"]);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(a) == "paid"; }));
+
+    // A refusal (400) is parked at once; repeated 503s are parked after the last attempt.
+    shop.fake.refuse("/v1/refunds", 400);
+    auto r = shop.send("POST", "/v1/orders/" + a + "/refunds",
+                       {{"amount_minor", 500}, {"destination", "card"}, {"reason", "first"}}, shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return shop.dead_letters(shop.admin).size() == 1; }));
+    shop.fake.refuse("/v1/refunds", 503);
+    r = shop.send("POST", "/v1/orders/" + a + "/refunds",
+                  {{"amount_minor", 700}, {"destination", "card"}, {"reason", "second"}}, shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return shop.dead_letters(shop.admin).size() == 2; }));
+    const std::string auditor = testing::token_for(shop.url, "aud-1", "auditor");
+    json dead = shop.dead_letters(auditor);
+    ASSERT_EQ(dead.size(), 2u);
+    EXPECT_EQ(dead[0]["kind"], "refund");
+    EXPECT_EQ(dead[0]["amount_minor"], 700);
+    EXPECT_EQ(dead[0]["attempts"], 4);  // TALLY_PROVIDER_ATTEMPTS_MAX
+    EXPECT_NE(dead[0]["last_error"].get<std::string>().find("HTTP 503"), std::string::npos) << dead[0];
+    EXPECT_EQ(dead[1]["amount_minor"], 500);
+    EXPECT_EQ(dead[1]["attempts"], 1);
+    EXPECT_NE(dead[1]["last_error"].get<std::string>().find("HTTP 400"), std::string::npos) << dead[1];
+    EXPECT_EQ(shop.fake.requests("/v1/refunds").size(), 5u);
+    EXPECT_TRUE(shop.fake.objects("re_").empty());
+
+    // Only admins send them back.
+    const std::string retry0 = "/v1/operator/dead-letters/" + std::to_string(dead[0]["id"].get<int64_t>()) + "/retry";
+    const std::string retry1 = "/v1/operator/dead-letters/" + std::to_string(dead[1]["id"].get<int64_t>()) + "/retry";
+    EXPECT_EQ(shop.send("POST", retry0, json::object(), auditor).status, 403);
+    EXPECT_EQ(shop.get("/v1/operator/dead-letters", testing::token_for(shop.url, "cus-a", "customer")).status, 403);
+    EXPECT_EQ(shop.send("POST", "/v1/operator/dead-letters/999999/retry", json::object(), shop.admin).status, 404);
+    EXPECT_EQ(shop.send("POST", "/v1/operator/dead-letters/x1/retry", json::object(), shop.admin).status, 400);
+    shop.fake.refuse("/v1/refunds", 0);
+    r = shop.send("POST", retry0, json::object(), shop.admin);
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["retried"], true);
+    EXPECT_EQ(shop.send("POST", retry1, json::object(), shop.admin).status, 200);
+    ASSERT_TRUE(testing::eventually([&] { return shop.fake.objects("re_").size() == 2; }));
+    EXPECT_TRUE(testing::eventually([&] {
+        return shop.number("SELECT count(*) FROM provider_calls WHERE kind = 'refund' AND status = 'done'"
+                           " AND operator_retries = 1 AND retried_by = 'admin-1'") == 2;
+    }));
+    EXPECT_TRUE(shop.dead_letters(shop.admin).empty());
+    // A second retry of a call that is no longer parked changes nothing.
+    r = shop.send("POST", retry0, json::object(), shop.admin);
+    EXPECT_EQ(json::parse(r.body)["retried"], false);
+    ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + a, "RefundConfirmed") == 2; }));
+    EXPECT_EQ(shop.fake.object(shop.intent_of(a)["latest_charge"])->value("amount_refunded", 0), 1200);
+
+    // A vendor with no payout account: its payout is parked, with the reason.
+    shop.vendor("bo", "", "vase");
+    const std::string c = shop.checkout("cus-c", "vase");
+    shop.fake.succeed(shop.intent_of(c)["id"]);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(c) == "paid"; }));
+    const std::string bo = testing::token_for(shop.url, "bo", "vendor");
+    const std::string base = "/v1/orders/" + c + "/fulfilment";
+    EXPECT_EQ(shop.send("POST", base, {{"status", "in_production"}}, bo).status, 200);
+    EXPECT_EQ(shop.send("POST", base, {{"status", "shipped"}, {"carrier", "UPS"}, {"tracking", "1Z"}}, bo).status, 200);
+    EXPECT_EQ(shop.send("POST", base, {{"status", "delivered"}}, bo).status, 200);
+    ASSERT_TRUE(testing::eventually([&] { return shop.dead_letters(shop.admin).size() == 1; }));
+    dead = shop.dead_letters(shop.admin);
+    EXPECT_EQ(dead[0]["kind"], "transfer");
+    EXPECT_EQ(dead[0]["vendor_id"], "bo");
+    EXPECT_EQ(dead[0]["last_error"], "vendor bo has no payout_account");
+    EXPECT_TRUE(shop.fake.requests("/v1/transfers").empty());
+}
+
+}  // namespace
+}  // namespace tally

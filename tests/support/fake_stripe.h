@@ -1,0 +1,95 @@
+#pragma once
+// A local fake of the Stripe API subset tally calls, over real HTTP (the same Beast
+// server tallyd uses): PaymentIntents (create, cancel), Refunds, Transfers, with
+// bearer-key auth and Idempotency-Key replay as Stripe does it. It keeps the objects,
+// records every request, and sends signed webhooks to tallyd (retried until 2xx) when
+// its objects change. Tests inject failures: answers before processing (the request
+// never happened), lost answers after processing (it did), and refusals.
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tally::http {
+class Server;
+struct Request;
+struct Response;
+}  // namespace tally::http
+
+namespace tally::testing {
+
+class FakeStripe {
+public:
+    FakeStripe(std::string secret_key, std::string webhook_secret);
+    ~FakeStripe();
+
+    std::string base_url() const;
+    // Webhooks go to this tallyd from now on (events raised earlier are queued).
+    void send_webhooks_to(int port);
+
+    struct Seen {
+        std::string method, path, idempotency_key;
+        std::map<std::string, std::string> form;
+        int status = 0;
+        bool replayed = false;
+    };
+    std::vector<Seen> requests(const std::string& path_prefix = "") const;
+
+    // The next `n` requests under the prefix answer `status` without being processed.
+    void fail_next(const std::string& path_prefix, int n, int status);
+    // The next `n` requests under the prefix are processed (and their answer kept for the
+    // key), but the caller gets a 502 as if the connection dropped.
+    void lose_answers(const std::string& path_prefix, int n);
+    // Every request under the prefix is refused with `status` (0: stop refusing).
+    void refuse(const std::string& path_prefix, int status);
+
+    // Objects by id prefix ("pi_", "re_", "tr_"), in creation order.
+    std::vector<nlohmann::json> objects(const std::string& id_prefix) const;
+    std::optional<nlohmann::json> object(const std::string& id) const;
+
+    // The customer pays: the intent succeeds (a charge is made) and payment_intent.succeeded is sent.
+    void succeed(const std::string& intent_id);
+    // The cardholder disputes: charge.dispute.created (naming only the intent and the charge).
+    std::string dispute(const std::string& intent_id, int64_t amount);
+
+    // Webhook deliveries tallyd answered 2xx; and whether none is waiting.
+    int delivered() const;
+    bool webhooks_idle() const;
+
+private:
+    struct Fault {
+        std::string prefix;
+        int remaining;  // -1: always
+        int status;     // 0: lose the answer
+    };
+    void handle(const http::Request& req, http::Response& res);
+    nlohmann::json create(const std::string& path, const std::map<std::string, std::string>& form, int& status);
+    void emit(const std::string& type, const nlohmann::json& object);  // REQUIRES: mu_ held
+    void send_loop();
+
+    std::string secret_key_, webhook_secret_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::map<std::string, nlohmann::json> objects_;
+    std::vector<std::string> order_;  // ids in creation order
+    std::map<std::string, std::pair<std::string, std::pair<int, std::string>>> idempotent_;  // key -> (request, answer)
+    std::vector<Seen> seen_;
+    std::vector<Fault> faults_;
+    std::deque<std::string> outbox_;  // event bodies
+    int seq_ = 0;
+    int webhook_port_ = 0;
+    int delivered_ = 0;
+    bool sending_ = false;
+    bool stopping_ = false;
+    std::unique_ptr<http::Server> server_;
+    std::thread sender_;
+};
+
+}  // namespace tally::testing
