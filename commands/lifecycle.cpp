@@ -4,6 +4,7 @@
 
 #include "domain/credit.h"
 #include "domain/order.h"
+#include "domain/stock.h"
 #include "events/registry.h"
 
 namespace tally::commands {
@@ -102,7 +103,12 @@ class OrderChangeCommand final : public Command {
 public:
     explicit OrderChangeCommand(OrderChange c)
         : c_(std::move(c)), order_stream_(order::stream_id(c_.order_id)), credit_stream_(credit::stream_id(c_.customer_id)) {}
-    std::vector<std::string> streams() const override { return {order_stream_, credit_stream_}; }
+    std::vector<std::string> streams() const override {
+        std::vector<std::string> out{order_stream_, credit_stream_};
+        if (std::holds_alternative<lifecycle::Cancel>(c_.change))
+            for (const auto& sku : c_.skus) out.push_back(stock::stream_id(sku));
+        return out;
+    }
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         const auto& order = states.at(order_stream_);
@@ -118,11 +124,38 @@ public:
         }
         Accepted a;
         const auto after = append(a, order_stream_, *state, *decided, states, "order " + c_.order_id);
+        if (std::holds_alternative<lifecycle::Cancel>(c_.change))
+            if (auto missing = release_stock(a, *state, states)) return *missing;
         a.reply = [after](const std::vector<v1::EventEnvelope>& written) { return Reply{200, summary(after, written).dump()}; };
         return a;
     }
 
 private:
+    // A cancelled order's reservations go back to stock, in the same batch.
+    std::optional<Rejection> release_stock(Accepted& a, const lifecycle::State& state,
+                                           const std::map<std::string, StreamState>& states) const {
+        std::map<std::string, int64_t> reserved;
+        for (const auto& l : state.lines()) reserved[l.sku()] += l.quantity();
+        for (const auto& [sku, qty] : reserved) {
+            const std::string sid = stock::stream_id(sku);
+            auto it = states.find(sid);
+            if (it == states.end())  // the caller named the order's SKUs from a snapshot; they never change
+                return Rejection{RejectionKind::internal, "stock_not_locked", "the stock of " + sku + " was not locked"};
+            auto level = stock::from_snapshot(sku, it->second.state);
+            auto released = stock::decide(level, stock::ReleaseStock{sku, c_.order_id, qty});
+            if (!released)
+                return Rejection{RejectionKind::internal, std::string(stock::to_string(released.error())),
+                                 "releasing " + sku + " failed"};
+            for (const auto& e : *released) {
+                level = stock::evolve(level, e);
+                a.events.push_back({sid, std::string(events::kStockReleased), 1,
+                                    std::get<v1::StockReleased>(e).SerializeAsString()});
+            }
+            a.new_states[sid] = stock::to_snapshot(level);
+        }
+        return std::nullopt;
+    }
+
     std::optional<Rejection> authorise(const lifecycle::State& state, const DecideContext& ctx) const {
         const Rejection no{RejectionKind::forbidden, "forbidden", "you may not change this order"};
         if (staff_may_manage(ctx)) return std::nullopt;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "commands/pipeline.h"
 #include "domain/lifecycle.h"
@@ -31,6 +32,7 @@ struct OrderChange {
     std::string order_id;
     std::string customer_id;  // the order's (never changes): its credit stream is locked too
     OrderChangeKind change;
+    std::vector<std::string> skus;  // Cancel: the order's SKUs (never change), whose reservations go back
 };
 // Authorised in the batch on the fresh principal: vendors on their own sub-orders,
 // admins, employees with orders.manage; customers may cancel their own unpaid order.

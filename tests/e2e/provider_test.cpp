@@ -248,6 +248,16 @@ TEST(ProviderE2E, RefundsCancellationsAndDisputesReachTheProvider) {
     EXPECT_EQ(refund_c["amount"], 4500);
     ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + c, "RefundConfirmed") == 1; }));
 
+    // Both cancellations put their reservations back: received 100; reserved a, b; released b;
+    // reserved c; released c.
+    auto stock = json::parse(shop.get("/v1/streams/stock-lamp/events", shop.admin).body)["events"];
+    ASSERT_EQ(stock.size(), 6u) << stock.dump();
+    EXPECT_EQ(stock[3]["type"], "StockReleased");
+    EXPECT_EQ(stock[3]["payload"]["order_id"], b);
+    EXPECT_EQ(stock[5]["type"], "StockReleased");
+    EXPECT_EQ(stock[5]["payload"]["order_id"], c);
+    EXPECT_EQ(stock[5]["payload"]["available_after"], "99");
+
     // Exactly one provider object per call, nothing parked.
     EXPECT_EQ(shop.fake.objects("re_").size(), 2u);
     EXPECT_EQ(shop.fake.objects("pi_").size(), 3u);
