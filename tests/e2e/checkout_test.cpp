@@ -11,26 +11,15 @@
 #include "http/client.h"
 #include "infra/sql.h"
 #include "tally/v1/stock.pb.h"
-#include "tests/support/support.h"
+#include "tests/support/shop.h"
 
 namespace tally {
 namespace {
 
 using nlohmann::json;
 
-struct Market {
-    std::string url = testing::fresh_database();
-    testing::Broker broker;
-    testing::Tallyd tallyd{url, broker.bootstraps()};
-    sql::Pool pool{url, 2};
-    std::string admin;
-    std::unique_ptr<http::Client> client;
-    int seq = 0;
-
+struct Market : testing::Shop {
     Market() {
-        tallyd.start();
-        admin = testing::token_for(url, "admin-1", "admin");
-        client = std::make_unique<http::Client>("127.0.0.1", tallyd.port());
         send("PUT", "/v1/vendors/ana", {{"currency", "USD"}, {"commission_bps", 1500}, {"shipping", {{"flat_minor", 500}}}}, admin);
         send("PUT", "/v1/vendors/bo", {{"currency", "USD"}, {"shipping", {{"flat_minor", 300}}}}, admin);
         send("PUT", "/v1/products/lamp", {{"vendor_id", "ana"}, {"country_of_origin", "DK"}, {"base_minor", 4000}}, admin);
@@ -41,10 +30,10 @@ struct Market {
         stock("soap", 1000);
     }
 
+    // Catalog definitions must succeed for the tests to mean anything.
     http::ClientResponse send(const std::string& method, const std::string& target, const json& body,
                               const std::string& token, std::string key = "") {
-        if (key.empty()) key = "k" + std::to_string(++seq);
-        auto r = client->request(method, target, body.dump(), {{"Authorization", "Bearer " + token}, {"Idempotency-Key", key}});
+        auto r = testing::Shop::send(method, target, body, token, std::move(key));
         if (method == "PUT") {
             EXPECT_EQ(r.status, 200) << target << ": " << r.body;
         }

@@ -11,7 +11,7 @@
 #include "http/client.h"
 #include "http/stripe.h"
 #include "infra/sql.h"
-#include "tests/support/support.h"
+#include "tests/support/shop.h"
 
 namespace tally {
 namespace {
@@ -20,29 +20,12 @@ using nlohmann::json;
 
 constexpr const char* kSecret = "whsec_e2e_secret";
 
-struct Shop {
-    std::string url = testing::fresh_database();
-    testing::Broker broker;
-    testing::Tallyd tallyd{url, broker.bootstraps(), {{"TALLY_STRIPE_WEBHOOK_SECRETS", std::string("whsec_old,") + kSecret},
-                                                     {"TALLY_PAYOUT_DELAY_S", "0"}}};
-    sql::Pool pool{url, 2};
-    std::string admin;
-    std::unique_ptr<http::Client> client;
-    int seq = 0;
-
-    Shop() {
-        tallyd.start();
-        admin = testing::token_for(url, "admin-1", "admin");
-        client = std::make_unique<http::Client>("127.0.0.1", tallyd.port());
+struct Shop : testing::Shop {
+    Shop()
+        : testing::Shop({{"TALLY_STRIPE_WEBHOOK_SECRETS", std::string("whsec_old,") + kSecret}, {"TALLY_PAYOUT_DELAY_S", "0"}}) {
         send("PUT", "/v1/vendors/ana", {{"currency", "USD"}, {"commission_bps", 1000}, {"shipping", {{"flat_minor", 500}}}}, admin);
         send("PUT", "/v1/products/lamp", {{"vendor_id", "ana"}, {"country_of_origin", "DK"}, {"base_minor", 4000}}, admin);
         send("POST", "/v1/products/lamp/stock-adjustments", {{"delta", 1000}, {"reason", "received"}}, admin);
-    }
-
-    http::ClientResponse send(const std::string& method, const std::string& target, const json& body,
-                              const std::string& token, std::string key = "") {
-        if (key.empty()) key = "k" + std::to_string(++seq);
-        return client->request(method, target, body.dump(), {{"Authorization", "Bearer " + token}, {"Idempotency-Key", key}});
     }
 
     // A placed order: 1 lamp (40.00 + 5.00 shipping), paid by card.
@@ -67,17 +50,6 @@ struct Shop {
         return client->request("POST", "/v1/webhooks/stripe", body, {{"Stripe-Signature", header}});
     }
 
-    int64_t count(const std::string& q, std::vector<std::optional<std::string>> args = {}) {
-        int64_t n = 0;
-        EXPECT_TRUE(pool.transact([&](sql::Tx& tx) { n = tx.exec(q, args).at(0).i64(0); }));
-        return n;
-    }
-
-    int64_t balance(const std::string& account) {
-        return count("SELECT coalesce(sum(debit_minor - credit_minor), 0)::bigint FROM ledger_accounts WHERE account = $1",
-                     {account});
-    }
-
     std::string status(const std::string& order_id) {
         auto r = client->request("GET", "/v1/orders/" + order_id, "", {{"Authorization", "Bearer " + admin}});
         if (r.status != 200) return "";
@@ -99,7 +71,7 @@ TEST(PaymentsHttp, BadSignaturesAreRefusedAndWriteNothing) {
     Shop shop;
     const std::string order = shop.checkout("cus-1");
     const auto ev = Shop::event("evt_bad", "payment_intent.succeeded", intent(order, 4500));
-    const int64_t before = shop.count("SELECT count(*) FROM journal");
+    const int64_t before = shop.number("SELECT count(*) FROM journal");
     auto wrong = shop.deliver(ev, "whsec_forged");
     EXPECT_EQ(wrong.status, 400);
     EXPECT_NE(wrong.body.find("signature_mismatch"), std::string::npos) << wrong.body;
@@ -110,7 +82,7 @@ TEST(PaymentsHttp, BadSignaturesAreRefusedAndWriteNothing) {
     EXPECT_EQ(unsigned_.status, 400);
     auto garbage = shop.client->request("POST", "/v1/webhooks/stripe", "{not json", {{"Stripe-Signature", "t=1,v1=00"}});
     EXPECT_EQ(garbage.status, 400);
-    EXPECT_EQ(shop.count("SELECT count(*) FROM journal"), before);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal"), before);
     // Signed with the retiring secret: still accepted during the rotation.
     auto old = shop.deliver(ev, "whsec_old");
     EXPECT_EQ(old.status, 200) << old.body;
@@ -122,7 +94,7 @@ TEST(PaymentsHttp, UnknownTypesAndUnknownOrdersAreRecordedAndAcknowledged) {
     EXPECT_EQ(r.status, 200) << r.body;
     auto orphan = shop.deliver(Shop::event("evt_o", "payment_intent.succeeded", intent("ord-nope", 100)));
     EXPECT_EQ(orphan.status, 200) << orphan.body;
-    EXPECT_EQ(shop.count("SELECT count(*) FROM journal WHERE type = 'ProviderEventRecorded'"), 2);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ProviderEventRecorded'"), 2);
 }
 
 TEST(PaymentsHttp, CheckoutToPayoutEndToEnd) {
@@ -151,7 +123,7 @@ TEST(PaymentsHttp, CheckoutToPayoutEndToEnd) {
     // An absent account also reads 0: wait until both of the vendor's postings (the order's
     // accrual and the settled payout) are projected.
     ASSERT_TRUE(testing::eventually([&] {
-        return shop.count("SELECT coalesce(sum(postings_count), 0)::bigint FROM ledger_accounts"
+        return shop.number("SELECT coalesce(sum(postings_count), 0)::bigint FROM ledger_accounts"
                           " WHERE account = 'vendor_payable:ana'") == 2;
     }));
     EXPECT_EQ(shop.balance("vendor_payable:ana"), 0);
@@ -203,11 +175,11 @@ TEST(PaymentsHttp, WebhookStormEndsInTheRightStateCountingNothingTwice) {
         ASSERT_EQ(rr.status, 200) << rr.body;
     }
     // Exactly once each, however often delivered.
-    EXPECT_EQ(shop.count("SELECT count(*) FROM journal WHERE type = 'PaymentSucceeded'"), kOrders);
-    EXPECT_EQ(shop.count("SELECT count(*) FROM journal WHERE type = 'DisputeOpened'"), 4);
-    EXPECT_EQ(shop.count("SELECT count(*) FROM journal WHERE type = 'DisputeClosed'"), 4);
-    EXPECT_EQ(shop.count("SELECT count(*) FROM journal WHERE type = 'RefundIssued'"), 6);
-    EXPECT_EQ(shop.count("SELECT count(*) FROM idempotency WHERE principal = 'provider:stripe'"),
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'PaymentSucceeded'"), kOrders);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'DisputeOpened'"), 4);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'DisputeClosed'"), 4);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'RefundIssued'"), 6);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM idempotency WHERE principal = 'provider:stripe'"),
               static_cast<int64_t>(events.size()));
     // Clearing: 12 × 45.00 captured, 6 × 5.00 refunded, 2 × 10.00 lost; nothing held.
     const int64_t clearing = kOrders * 4500 - 6 * 500 - 2 * 1000;
@@ -248,7 +220,7 @@ TEST(PaymentsHttp, DatabaseAwayMeans5xxAndTheRedeliveryAppliesOnce) {
     ASSERT_TRUE(testing::eventually([&] { up = shop.deliver(ev); return up.status == 200; })) << up.body;
     auto again = shop.deliver(ev);
     EXPECT_EQ(again.status, 200);
-    EXPECT_EQ(shop.count("SELECT count(*) FROM journal WHERE type = 'PaymentSucceeded'"), 1);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'PaymentSucceeded'"), 1);
     ASSERT_TRUE(testing::eventually([&] { return shop.status(order) == "paid"; }));
 }
 

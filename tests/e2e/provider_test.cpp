@@ -10,7 +10,7 @@
 #include "http/client.h"
 #include "infra/sql.h"
 #include "tests/support/fake_stripe.h"
-#include "tests/support/support.h"
+#include "tests/support/shop.h"
 
 namespace tally {
 namespace {
@@ -20,28 +20,21 @@ using nlohmann::json;
 constexpr const char* kKey = "sk_test_e2e";
 constexpr const char* kWebhookSecret = "whsec_provider_e2e";
 
-struct Shop {
+// Constructed before the shop, whose tallyd calls it.
+struct WithFakeStripe {
     testing::FakeStripe fake{kKey, kWebhookSecret};
-    std::string url = testing::fresh_database();
-    testing::Broker broker;
-    testing::Tallyd tallyd{url, broker.bootstraps(),
-                           {{"TALLY_STRIPE_API_BASE", fake.base_url()},
-                            {"TALLY_STRIPE_SECRET_KEY", kKey},
-                            {"TALLY_STRIPE_WEBHOOK_SECRETS", kWebhookSecret},
-                            {"TALLY_PAYOUT_DELAY_S", "1"},
-                            {"TALLY_PROVIDER_RETRY_BASE_MS", "50"},
-                            {"TALLY_PROVIDER_RETRY_MAX_MS", "400"},
-                            {"TALLY_PROVIDER_ATTEMPTS_MAX", "4"}}};
-    sql::Pool pool{url, 2};
-    std::string admin;
-    std::unique_ptr<http::Client> client;
-    int seq = 0;
+};
 
-    Shop() {
-        tallyd.start();
+struct Shop : WithFakeStripe, testing::Shop {
+    Shop()
+        : testing::Shop({{"TALLY_STRIPE_API_BASE", fake.base_url()},
+                         {"TALLY_STRIPE_SECRET_KEY", kKey},
+                         {"TALLY_STRIPE_WEBHOOK_SECRETS", kWebhookSecret},
+                         {"TALLY_PAYOUT_DELAY_S", "1"},
+                         {"TALLY_PROVIDER_RETRY_BASE_MS", "50"},
+                         {"TALLY_PROVIDER_RETRY_MAX_MS", "400"},
+                         {"TALLY_PROVIDER_ATTEMPTS_MAX", "4"}}) {
         fake.send_webhooks_to(tallyd.port());
-        admin = testing::token_for(url, "admin-1", "admin");
-        client = std::make_unique<http::Client>("127.0.0.1", tallyd.port());
         vendor("ana", "acct_ana", "lamp");
     }
 
@@ -53,16 +46,6 @@ struct Shop {
                        admin).status, 200);
         EXPECT_EQ(send("POST", "/v1/products/" + sku + "/stock-adjustments", {{"delta", 100}, {"reason", "received"}},
                        admin).status, 201);
-    }
-
-    http::ClientResponse send(const std::string& method, const std::string& target, const json& body,
-                              const std::string& token) {
-        return client->request(method, target, body.dump(),
-                               {{"Authorization", "Bearer " + token}, {"Idempotency-Key", "k" + std::to_string(++seq)}});
-    }
-
-    http::ClientResponse get(const std::string& target, const std::string& token) {
-        return client->request("GET", target, "", {{"Authorization", "Bearer " + token}});
     }
 
     // One of `sku` (40.00 + 5.00 shipping), to pay by card.
@@ -95,17 +78,6 @@ struct Shop {
         fake.succeed(intent_of(order)["id"]);
         EXPECT_TRUE(testing::eventually([&] { return status(order) == "paid"; })) << status(order);
         return order;
-    }
-
-    int64_t number(const std::string& q, std::vector<std::optional<std::string>> args = {}) {
-        int64_t n = -1;
-        EXPECT_TRUE(pool.transact([&](sql::Tx& tx) { n = tx.exec(q, args).at(0).i64(0); }));
-        return n;
-    }
-
-    int64_t balance(const std::string& account) {
-        return number("SELECT coalesce(sum(debit_minor - credit_minor), 0)::bigint FROM ledger_accounts WHERE account = $1",
-                      {account});
     }
 
     int64_t events(const std::string& stream, const std::string& type) {
