@@ -187,8 +187,13 @@ ProviderWorker::Result ProviderWorker::execute(const Call& c) {
             return {Verdict::done, "", "", "nothing to cancel: the payment succeeded (see the order's flagged signals)"};
         if (intent_status.empty()) return {Verdict::done, "", "", "nothing to cancel: no intent was created"};
         if (intent_status != "done") return {Verdict::wait, "", "", "waiting for the payment intent to be created"};
-        return call_provider(c, "/v1/payment_intents/" + intent_id + "/cancel",
-                             {{"cancellation_reason", "requested_by_customer"}});
+        auto cancelled = call_provider(c, "/v1/payment_intents/" + intent_id + "/cancel",
+                                       {{"cancellation_reason", "requested_by_customer"}});
+        // The customer paid before the cancel arrived: nothing to cancel. The payment's
+        // webhook is flagged succeeded_after_cancel and that plans its refund.
+        if (cancelled.verdict == Verdict::park && cancelled.note.find("[payment_intent_unexpected_state]") != std::string::npos)
+            return {Verdict::done, "", "", "not cancelled: " + cancelled.note};
+        return cancelled;
     }
     if (c.kind == "refund") {
         if (intent_status.empty()) return {Verdict::park, "", "", "order " + c.order_id + " has no payment intent"};
@@ -206,7 +211,9 @@ ProviderWorker::Result ProviderWorker::execute(const Call& c) {
 ProviderWorker::Result ProviderWorker::call_provider(const Call& c, const std::string& path,
                                                      const stripe_api::Form& form) {
     const auto res = api_.post(path, form, c.key);
-    if (!res.ok()) return {res.retryable() ? Verdict::retry : Verdict::park, "", "", res.error};
+    if (!res.ok())
+        return {res.retryable() ? Verdict::retry : Verdict::park, "", "",
+                res.error + (res.code.empty() ? "" : " [" + res.code + "]")};
     auto doc = json::parse(res.body, nullptr, false);
     const std::string id = doc.is_object() ? text(doc, "id") : "";
     if (id.empty()) return {Verdict::retry, "", "", "the provider answered " + std::to_string(res.status) + " without an id"};

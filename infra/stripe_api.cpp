@@ -22,14 +22,16 @@ using tcp = net::ip::tcp;
 // The API version the requests and the webhook parser are written against.
 constexpr const char* kStripeVersion = "2024-06-20";
 
-// The provider's own explanation, when the body is Stripe's error document.
-std::string provider_error(int status, const std::string& body) {
-    auto doc = nlohmann::json::parse(body, nullptr, false);
-    if (doc.is_object())
-        if (auto err = doc.find("error"); err != doc.end() && err->is_object())
-            if (auto msg = err->find("message"); msg != err->end() && msg->is_string())
-                return "HTTP " + std::to_string(status) + ": " + msg->get<std::string>();
-    return "HTTP " + std::to_string(status) + ": " + body.substr(0, 300);
+// The provider's own explanation and code, when the body is Stripe's error document.
+void explain(Result& out) {
+    out.error = "HTTP " + std::to_string(out.status) + ": " + out.body.substr(0, 300);
+    auto doc = nlohmann::json::parse(out.body, nullptr, false);
+    if (!doc.is_object()) return;
+    auto err = doc.find("error");
+    if (err == doc.end() || !err->is_object()) return;
+    if (auto msg = err->find("message"); msg != err->end() && msg->is_string())
+        out.error = "HTTP " + std::to_string(out.status) + ": " + msg->get<std::string>();
+    if (auto code = err->find("code"); code != err->end() && code->is_string()) out.code = code->get<std::string>();
 }
 
 template <typename Stream>
@@ -43,7 +45,7 @@ Result exchange(Stream& stream, bhttp::request<bhttp::string_body>& req) {
     auto res = parser.release();
     out.status = static_cast<int>(res.result_int());
     out.body = std::move(res.body());
-    if (!out.ok()) out.error = provider_error(out.status, out.body);
+    if (!out.ok()) explain(out);
     return out;
 }
 
@@ -115,7 +117,7 @@ Result Client::post(std::string_view path, const Form& form, const std::string& 
         ctx.set_verify_callback(ssl::host_name_verification(endpoint_.host));
         beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
         if (!SSL_set_tlsext_host_name(stream.native_handle(), endpoint_.host.c_str()))
-            return Result{0, "", "TLS: cannot set the server name"};
+            return Result{0, "", "TLS: cannot set the server name", ""};
         beast::get_lowest_layer(stream).expires_after(timeout_);
         beast::get_lowest_layer(stream).connect(addresses);
         stream.handshake(ssl::stream_base::client);
@@ -124,7 +126,7 @@ Result Client::post(std::string_view path, const Form& form, const std::string& 
         stream.shutdown(ignored);
         return out;
     } catch (const std::exception& e) {
-        return Result{0, "", std::string("no answer from ") + endpoint_.host + ":" + endpoint_.port + ": " + e.what()};
+        return Result{0, "", std::string("no answer from ") + endpoint_.host + ":" + endpoint_.port + ": " + e.what(), ""};
     }
 }
 

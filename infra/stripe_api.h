@@ -31,6 +31,7 @@ struct Result {
     int status = 0;     // 0: no HTTP answer (connection refused, TLS, timeout)
     std::string body;   // the provider's JSON
     std::string error;  // for people: the transport's error or the provider's error.message
+    std::string code;   // the provider's error.code, e.g. "payment_intent_unexpected_state"
 
     bool ok() const { return status >= 200 && status < 300; }
     // Worth trying again with the same Idempotency-Key: no answer, 409 (a request with

@@ -52,6 +52,13 @@ public:
                 if (r.ParseFromString(e.payload()) && r.destination() == "card" && r.amount().minor() > 0)
                     p.add(r.refund_id(), "refund", r.order_id(), "", r.amount().minor(), r.amount().currency(),
                           e.position(), now);
+            } else if (e.type() == events::kProviderSignalFlagged) {
+                // Paid after the order was cancelled: the money goes back to the card.
+                v1::ProviderSignalFlagged f;
+                if (f.ParseFromString(e.payload()) && f.reason() == "succeeded_after_cancel" &&
+                    f.signal().amount_minor() > 0)
+                    p.add("refund-late-" + f.signal().provider_event_id(), "refund", f.order_id(), "",
+                          f.signal().amount_minor(), f.signal().currency(), e.position(), now);
             } else if (e.type() == events::kPayoutRequested) {
                 v1::PayoutRequested r;
                 if (r.ParseFromString(e.payload()))

@@ -5,6 +5,8 @@
 //   OrderCancelled, card part > 0       -> refund          "refund-cancel-{order}"
 //   OrderCancelled, nothing captured    -> cancel_intent   "intent-cancel-{order}" (when an intent was planned)
 //   RefundIssued to the card            -> refund          its refund_id
+//   a payment after the cancellation    -> refund          "refund-late-{provider event}" (ProviderSignalFlagged
+//                                                          succeeded_after_cancel: the whole amount back)
 //   PayoutRequested                     -> transfer        its idempotency_key
 //   SubOrderAdvanced to delivered       -> request_payout  "payout-request-{order}-{vendor}", due after the delay
 // commands/provider_worker.h works them. Not rebuildable: the rows carry the calls' outcomes.

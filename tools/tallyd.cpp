@@ -154,10 +154,11 @@ int main() {
     // Graceful: no new connections, finish every queued batch and answer it, then stop.
     spdlog::info("tallyd stopping: finishing in-flight batches");
     server.stop_accepting();
+    // The worker submits to the pipeline: it finishes its call (and records it) first.
+    if (provider_worker) provider_worker->stop();
     pipeline.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the last answers be written
     server.stop();
-    if (provider_worker) provider_worker->stop();
     for (auto& r : runners) r->stop();
     relay.stop();
     spdlog::info("tallyd stopped");

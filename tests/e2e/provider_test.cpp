@@ -220,19 +220,44 @@ TEST(ProviderE2E, RefundsCancellationsAndDisputesReachTheProvider) {
     EXPECT_EQ(refund_c["amount"], 4500);
     ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + c, "RefundConfirmed") == 1; }));
 
-    // Both cancellations put their reservations back: received 100; reserved a, b; released b;
-    // reserved c; released c.
+    // The customer pays just as the order is cancelled; the provider's webhook is late. The
+    // intent cannot be cancelled any more (not an error), and the late payment is refunded.
+    const std::string d = shop.checkout("cus-d");
+    const json pi_d = shop.intent_of(d);
+    shop.fake.send_webhooks_to(0);
+    shop.fake.succeed(pi_d["id"]);
+    r = shop.send("POST", "/v1/orders/" + d + "/cancel", {{"reason", "too slow"}},
+                  testing::token_for(shop.url, "cus-d", "customer"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return shop.call_status("intent-cancel-" + d) == "done"; }));
+    EXPECT_EQ(shop.fake.requests("/v1/payment_intents/" + pi_d["id"].get<std::string>() + "/cancel").at(0).status, 400);
+    shop.fake.send_webhooks_to(shop.tallyd.port());
+    ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + d, "ProviderSignalFlagged") == 1; }));
+    json late;
+    ASSERT_TRUE(testing::eventually([&] {
+        for (const auto& re : shop.fake.objects("re_"))
+            if (re["payment_intent"] == pi_d["id"]) late = re;
+        return !late.is_null();
+    }));
+    EXPECT_EQ(late["amount"], 4500);
+    EXPECT_EQ(shop.fake.requests("/v1/refunds").back().idempotency_key.rfind("refund-late-evt_", 0), 0u);
+    EXPECT_EQ(shop.status(d), "cancelled");
+
+    // Every cancellation put its reservations back: received 100; reserved a, b; released b;
+    // reserved c; released c; reserved d; released d.
     auto stock = json::parse(shop.get("/v1/streams/stock-lamp/events", shop.admin).body)["events"];
-    ASSERT_EQ(stock.size(), 6u) << stock.dump();
+    ASSERT_EQ(stock.size(), 8u) << stock.dump();
     EXPECT_EQ(stock[3]["type"], "StockReleased");
     EXPECT_EQ(stock[3]["payload"]["order_id"], b);
     EXPECT_EQ(stock[5]["type"], "StockReleased");
     EXPECT_EQ(stock[5]["payload"]["order_id"], c);
     EXPECT_EQ(stock[5]["payload"]["available_after"], "99");
+    EXPECT_EQ(stock[7]["payload"]["order_id"], d);
+    EXPECT_EQ(stock[7]["payload"]["available_after"], "99");
 
     // Exactly one provider object per call, nothing parked.
-    EXPECT_EQ(shop.fake.objects("re_").size(), 2u);
-    EXPECT_EQ(shop.fake.objects("pi_").size(), 3u);
+    EXPECT_EQ(shop.fake.objects("re_").size(), 3u);
+    EXPECT_EQ(shop.fake.objects("pi_").size(), 4u);
     EXPECT_TRUE(shop.dead_letters(shop.admin).empty());
 }
 

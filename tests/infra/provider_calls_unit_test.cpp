@@ -43,10 +43,10 @@ RC_GTEST_PROP(StripeApi, FormDecodingInvertsEncoding, (const std::string& s)) {
 
 TEST(StripeApi, RetriesOnlyWhatMayChange) {
     for (int s : {0, 409, 429, 500, 502, 503}) {
-        EXPECT_TRUE((stripe_api::Result{s, "", ""}.retryable())) << s;
+        EXPECT_TRUE((stripe_api::Result{s, "", "", ""}.retryable())) << s;
     }
     for (int s : {200, 400, 401, 402, 403, 404}) {
-        EXPECT_FALSE((stripe_api::Result{s, "", ""}.retryable())) << s;
+        EXPECT_FALSE((stripe_api::Result{s, "", "", ""}.retryable())) << s;
     }
 }
 

@@ -13,8 +13,10 @@ namespace {
 
 using nlohmann::json;
 
-json error(const std::string& type, const std::string& message) {
-    return {{"error", {{"type", type}, {"message", message}}}};
+json error(const std::string& type, const std::string& message, const std::string& code = "") {
+    json e = {{"type", type}, {"message", message}};
+    if (!code.empty()) e["code"] = code;
+    return {{"error", e}};
 }
 
 int64_t now_s() {
@@ -247,9 +249,9 @@ void FakeStripe::handle(const http::Request& req, http::Response& res) {
 }
 
 json FakeStripe::create(const std::string& path, const std::map<std::string, std::string>& form, int& status) {
-    auto refuse = [&](int s, const std::string& message) {
+    auto refuse = [&](int s, const std::string& message, const std::string& code = "") {
         status = s;
-        return error("invalid_request_error", message);
+        return error("invalid_request_error", message, code);
     };
     if (path == "/v1/payment_intents") {
         auto a = amount(form, "amount");
@@ -273,8 +275,10 @@ json FakeStripe::create(const std::string& path, const std::map<std::string, std
         auto it = objects_.find(id);
         if (it == objects_.end()) return refuse(404, "No such payment_intent: '" + id + "'");
         if (it->second["status"] == "succeeded" || it->second["status"] == "canceled")
-            return refuse(400, "You cannot cancel this PaymentIntent because it has a status of " +
-                                   it->second["status"].get<std::string>() + ".");
+            return refuse(400,
+                          "You cannot cancel this PaymentIntent because it has a status of " +
+                              it->second["status"].get<std::string>() + ".",
+                          "payment_intent_unexpected_state");
         it->second["status"] = "canceled";
         it->second["cancellation_reason"] = field(form, "cancellation_reason");
         emit("payment_intent.canceled", it->second);

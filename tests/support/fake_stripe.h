@@ -31,7 +31,8 @@ public:
     ~FakeStripe();
 
     std::string base_url() const;
-    // Webhooks go to this tallyd from now on (events raised earlier are queued).
+    // Webhooks go to this tallyd from now on (events raised earlier are queued); 0 holds
+    // them (a provider that is slow to deliver) until a port is given again.
     void send_webhooks_to(int port);
 
     struct Seen {
