@@ -95,27 +95,48 @@ ProviderWorker::ProviderWorker(sql::Pool& pool, Pipeline& pipeline, const stripe
     : pool_(pool), pipeline_(pipeline), api_(api), options_(options), clock_(std::move(clock)) {
     auto& m = metrics::global();
     m.help("tally_provider_calls_total", "counter", "Provider call attempts by kind and outcome (done, retry, wait, park)");
+    m.help("tally_provider_calls_dead", "gauge", "Provider calls parked in the dead letters");
+    m.help("tally_provider_calls_due", "gauge", "Provider calls due and not yet taken");
+    m.gauge("tally_provider_calls_dead", "", [this] { return static_cast<double>(dead_.load()); });
+    m.gauge("tally_provider_calls_due", "", [this] { return static_cast<double>(due_.load()); });
 }
 
 ProviderWorker::~ProviderWorker() { stop(); }
 
 void ProviderWorker::start() {
-    thread_ = std::thread([this] {
-        while (!stopping_) {
-            bool worked = false;
-            try {
-                worked = work_one();
-            } catch (const std::exception& e) {
-                spdlog::error("provider worker: {}", e.what());
+    for (int i = 0; i < std::max(1, options_.threads); ++i)
+        threads_.emplace_back([this, i] {
+            while (!stopping_) {
+                bool worked = false;
+                try {
+                    if (i == 0) refresh_counts();
+                    worked = work_one();
+                } catch (const std::exception& e) {
+                    spdlog::error("provider worker: {}", e.what());
+                }
+                if (!worked) std::this_thread::sleep_for(options_.idle_poll);
             }
-            if (!worked) std::this_thread::sleep_for(options_.idle_poll);
-        }
-    });
+        });
 }
 
 void ProviderWorker::stop() {
     stopping_ = true;
-    if (thread_.joinable()) thread_.join();
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+    threads_.clear();
+}
+
+void ProviderWorker::refresh_counts() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - counted_ < std::chrono::seconds(2)) return;
+    counted_ = now;
+    auto r = pool_.transact([&](sql::Tx& tx) {
+        auto row = tx.exec("SELECT (SELECT count(*) FROM provider_calls WHERE status = 'dead'),"
+                           " (SELECT count(*) FROM provider_calls WHERE status = 'pending' AND due_at <= now())");
+        dead_ = row.at(0).i64(0);
+        due_ = row.at(0).i64(1);
+    });
+    if (!r) spdlog::warn("provider worker: cannot count the calls: {}", r.error().message);
 }
 
 bool ProviderWorker::work_one() {

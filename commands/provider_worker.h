@@ -20,6 +20,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "commands/pipeline.h"
 #include "infra/sql.h"
@@ -34,6 +35,7 @@ struct ProviderWorkerOptions {
     int64_t payout_delay_ms = 0;
     int64_t lease_ms = 120 * 1000;  // longer than any one call can take
     std::chrono::milliseconds idle_poll{250};
+    int threads = 2;  // calls in flight at once: one slow provider answer does not hold up the rest
 };
 
 // The delay before attempt `attempts + 1`: base * 2^(attempts-1), at most max, less up to
@@ -74,8 +76,13 @@ private:
     const stripe_api::Client& api_;
     ProviderWorkerOptions options_;
     Clock clock_;
+    void refresh_counts();
+
     std::atomic<bool> stopping_{false};
-    std::thread thread_;
+    std::vector<std::thread> threads_;
+    // For alerting: parked calls, and calls due but not yet taken (a backlog).
+    std::atomic<int64_t> dead_{0}, due_{0};
+    std::chrono::steady_clock::time_point counted_{};
 };
 
 }  // namespace tally::commands

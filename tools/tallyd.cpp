@@ -118,13 +118,15 @@ int main() {
     }
     stripe_api::Client stripe_client(*endpoint, cfg.stripe_secret_key);
     std::unique_ptr<commands::ProviderWorker> provider_worker;
-    if (!cfg.stripe_secret_key.empty())
-        provider_worker = std::make_unique<commands::ProviderWorker>(
-            pool, pipeline, stripe_client,
-            commands::ProviderWorkerOptions{cfg.provider_retry_base_ms, cfg.provider_retry_max_ms,
-                                            cfg.provider_attempts_max, cfg.payout_delay_s * 1000},
-            now_ms);
-    else
+    if (!cfg.stripe_secret_key.empty()) {
+        commands::ProviderWorkerOptions o;
+        o.retry_base_ms = cfg.provider_retry_base_ms;
+        o.retry_max_ms = cfg.provider_retry_max_ms;
+        o.attempts_max = cfg.provider_attempts_max;
+        o.payout_delay_ms = cfg.payout_delay_s * 1000;
+        o.threads = cfg.provider_workers;
+        provider_worker = std::make_unique<commands::ProviderWorker>(pool, pipeline, stripe_client, o, now_ms);
+    } else
         spdlog::warn("TALLY_STRIPE_SECRET_KEY is not set: provider calls (intents, refunds, transfers) are planned "
                      "but not made");
 

@@ -353,6 +353,16 @@ TEST(ProviderE2E, FailuresAreRetriedParkedAndRetriedByAnOperator) {
     EXPECT_EQ(dead[0]["vendor_id"], "bo");
     EXPECT_EQ(dead[0]["last_error"], "vendor bo has no payout_account");
     EXPECT_TRUE(shop.fake.requests("/v1/transfers").empty());
+    // Operators are told: the gauge counts what is parked.
+    EXPECT_TRUE(testing::eventually([&] {
+        return shop.client->request("GET", "/metrics").body.find("tally_provider_calls_dead 1\n") != std::string::npos;
+    }));
+    EXPECT_NE(shop.client->request("GET", "/metrics").body.find("tally_provider_calls_total{kind=\"transfer\",outcome=\"park\"} 1"),
+              std::string::npos);
+    // The plan holds the calls' outcomes: it is never rebuilt from the log.
+    r = shop.send("POST", "/v1/projections/provider_calls/rebuild", json::object(), shop.admin);
+    EXPECT_EQ(r.status, 409) << r.body;
+    EXPECT_NE(r.body.find("not rebuildable"), std::string::npos) << r.body;
 }
 
 }  // namespace
