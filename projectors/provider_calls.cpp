@@ -33,6 +33,7 @@ public:
 
     void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
         Planned p;
+        std::vector<std::string> disputes_closed;  // orders whose held payout requests may go again
         for (const auto& e : events) {
             const int64_t now = e.occurred_at_unix_ms();
             if (e.type() == events::kOrderPlaced) {
@@ -59,6 +60,9 @@ public:
                     f.signal().amount_minor() > 0)
                     p.add("refund-late-" + f.signal().provider_event_id(), "refund", f.order_id(), "",
                           f.signal().amount_minor(), f.signal().currency(), e.position(), now);
+            } else if (e.type() == events::kDisputeClosed) {
+                v1::DisputeClosed c;
+                if (c.ParseFromString(e.payload())) disputes_closed.push_back(c.order_id());
             } else if (e.type() == events::kPayoutRequested) {
                 v1::PayoutRequested r;
                 if (r.ParseFromString(e.payload()))
@@ -71,6 +75,13 @@ public:
                           a.vendor_id(), 0, "", e.position(), a.at_unix_ms() + payout_delay_ms_);
             }
         }
+        // A payout request refused while a dispute was open (retried, maybe parked) is due again
+        // when the dispute closes, with its attempts from zero.
+        if (!disputes_closed.empty())
+            tx.exec("UPDATE " + t.at("provider_calls") +
+                        " SET status = 'pending', attempts = 0, due_at = now(), updated_at = now()"
+                        " WHERE kind = 'request_payout' AND status IN ('pending', 'dead') AND order_id = ANY($1::text[])",
+                    {sql::text_array(disputes_closed)});
         if (p.keys.empty()) return;
         // A cancellation of an order that never needed an intent asks for nothing: only
         // orders with a planned intent get a cancel_intent row. Two statements, so the

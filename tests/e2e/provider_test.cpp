@@ -171,6 +171,34 @@ TEST(ProviderE2E, CheckoutToPayoutThroughTheFakeProvider) {
     EXPECT_TRUE(shop.dead_letters(shop.admin).empty());
 }
 
+TEST(ProviderE2E, AnOpenDisputeHoldsThePayoutUntilItCloses) {
+    Shop shop;
+    const std::string order = shop.paid_order("cus-1");
+    const std::string dispute = shop.fake.dispute(shop.intent_of(order)["id"], 1000);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(order) == "disputed"; })) << shop.status(order);
+    const std::string vendor = testing::token_for(shop.url, "ana", "vendor");
+    const std::string base = "/v1/orders/" + order + "/fulfilment";
+    EXPECT_EQ(shop.send("POST", base, {{"status", "in_production"}}, vendor).status, 200);
+    EXPECT_EQ(shop.send("POST", base, {{"status", "shipped"}, {"carrier", "DHL"}, {"tracking", "JD2"}}, vendor).status, 200);
+    EXPECT_EQ(shop.send("POST", base, {{"status", "delivered"}}, vendor).status, 200);
+    // Due after the delay, refused while the dispute is open: retried, then parked.
+    const std::string key = "payout-request-" + order + "-ana";
+    ASSERT_TRUE(testing::eventually([&] { return shop.call_status(key) == "dead"; }));
+    const json dead = shop.dead_letters(shop.admin);
+    ASSERT_EQ(dead.size(), 1u);
+    EXPECT_EQ(dead[0]["kind"], "request_payout");
+    EXPECT_NE(dead[0]["last_error"].get<std::string>().find("dispute_open"), std::string::npos) << dead[0];
+    EXPECT_TRUE(shop.fake.objects("tr_").empty());
+    // Won: the held funds come back and the payout goes out by itself, in full.
+    shop.fake.close_dispute(dispute, "won");
+    ASSERT_TRUE(testing::eventually([&] { return shop.fake.objects("tr_").size() == 1; }));
+    EXPECT_EQ(shop.fake.objects("tr_")[0]["amount"], 4100);
+    ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + order, "PayoutSettled") == 1; }));
+    EXPECT_EQ(shop.call_status(key), "done");
+    EXPECT_TRUE(shop.dead_letters(shop.admin).empty());
+    ASSERT_TRUE(testing::eventually([&] { return shop.balance("disputes_held") == 0; }));
+}
+
 TEST(ProviderE2E, RefundsCancellationsAndDisputesReachTheProvider) {
     Shop shop;
     // A card refund: a Refund on the order's intent, keyed by the refund id.

@@ -152,6 +152,13 @@ std::string FakeStripe::dispute(const std::string& intent_id, int64_t disputed) 
     return id;
 }
 
+void FakeStripe::close_dispute(const std::string& dispute_id, const std::string& status) {
+    std::lock_guard lock(mu_);
+    auto& dp = objects_.at(dispute_id);
+    dp["status"] = status;
+    emit("charge.dispute.closed", dp);
+}
+
 void FakeStripe::emit(const std::string& type, const json& object) {
     const json event = {{"id", "evt_" + std::to_string(++seq_)}, {"object", "event"}, {"type", type},
                         {"created", now_s()}, {"data", {{"object", object}}}};

@@ -59,6 +59,8 @@ public:
     void succeed(const std::string& intent_id);
     // The cardholder disputes: charge.dispute.created (naming only the intent and the charge).
     std::string dispute(const std::string& intent_id, int64_t amount);
+    // The dispute ends ("won" or "lost"): charge.dispute.closed.
+    void close_dispute(const std::string& dispute_id, const std::string& status);
 
     // Webhook deliveries tallyd answered 2xx; and whether none is waiting.
     int delivered() const;
