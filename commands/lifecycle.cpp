@@ -57,8 +57,8 @@ json summary(const lifecycle::State& state, const std::vector<v1::EventEnvelope>
 class ProviderEventCommand final : public Command {
 public:
     explicit ProviderEventCommand(ProviderEvent e) : e_(std::move(e)) {
-        if (e_.handled && !e_.order_id.empty()) streams_.push_back(order::stream_id(e_.order_id));
-        streams_.push_back(provider_event_stream(e_.signal.provider_event_id()));
+        to_order_ = e_.handled && !e_.order_id.empty() && e_.order_known;
+        streams_.push_back(to_order_ ? order::stream_id(e_.order_id) : provider_event_stream(e_.signal.provider_event_id()));
     }
     std::vector<std::string> streams() const override { return streams_; }
 
@@ -66,18 +66,20 @@ public:
         if (ctx.role != "provider") return Rejection{RejectionKind::forbidden, "forbidden", "only the payment provider"};
         Accepted a;
         const std::string id = e_.signal.provider_event_id();
-        const StreamState* order = e_.handled && !e_.order_id.empty() ? &states.at(streams_.front()) : nullptr;
-        if (!order || order->version == 0) {
+        if (!to_order_) {
             v1::ProviderEventRecorded r;
             *r.mutable_signal() = e_.signal;
             r.set_note(!e_.handled ? "type not handled" : e_.order_id.empty() ? "names no order" : "no order " + e_.order_id);
-            a.events.push_back({streams_.back(), std::string(events::kProviderEventRecorded), 1, r.SerializeAsString()});
+            a.events.push_back({streams_.front(), std::string(events::kProviderEventRecorded), 1, r.SerializeAsString()});
             a.reply = [id, note = r.note()](const std::vector<v1::EventEnvelope>&) {
                 return Reply{200, json{{"received", true}, {"event_id", id}, {"recorded", note}}.dump()};
             };
             return a;
         }
-        auto state = parse_state<lifecycle::State>(order->state);
+        const StreamState& order = states.at(streams_.front());
+        // Orders are never deleted, so this is a caller's mistake; a redelivery records it.
+        if (order.version == 0) return Rejection{RejectionKind::retry_later, "unknown_order", "no order " + e_.order_id};
+        auto state = parse_state<lifecycle::State>(order.state);
         if (!state) return Rejection{RejectionKind::internal, "corrupt_state", "order state does not parse"};
         const auto after = append(a, streams_.front(), *state, lifecycle::on_signal(*state, e_.signal), states,
                                   "provider event " + id);
@@ -92,6 +94,7 @@ public:
 
 private:
     ProviderEvent e_;
+    bool to_order_ = false;
     std::vector<std::string> streams_;
 };
 

@@ -17,12 +17,15 @@ namespace tally::commands {
 // "provider-event-{id}": where provider messages that name no known order are kept.
 std::string provider_event_stream(const std::string& provider_event_id);
 
-// A verified provider message. order_id empty: it names no order (recorded only).
-// handled false: a type tally does not act on (recorded only).
+// A verified provider message. order_id empty: it names no order; order_known false:
+// the order does not exist; handled false: a type tally does not act on. Those are
+// recorded on "provider-event-{id}"; the rest go to the order's stream, the only stream
+// the command then touches.
 struct ProviderEvent {
     v1::ProviderSignal signal;
     std::string order_id;
     bool handled = false;
+    bool order_known = false;
 };
 std::unique_ptr<Command> provider_event(ProviderEvent event);
 

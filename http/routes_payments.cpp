@@ -29,15 +29,20 @@ bool Api::webhook_routes(Call& c) {
     if (!verified) return c.fail(400, verified.error().code, verified.error().detail, "Stripe-Signature");
     auto event = stripe::parse_event(c.req.body);
     if (!event) return c.fail(400, "invalid_event", event.error());
-    // Charges and disputes carry no order metadata: their PaymentIntent leads to it.
-    if (event->order_id.empty() && !event->signal.payment_intent_id().empty()) {
-        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+    // Charges and disputes carry no order metadata: their PaymentIntent leads to it. Then:
+    // does the order exist (orders are never deleted, so the answer holds)?
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        if (event->order_id.empty() && !event->signal.payment_intent_id().empty()) {
             auto rows = tx.exec("SELECT order_id FROM provider_calls WHERE object_id = $1 AND kind = 'payment_intent'",
                                 {event->signal.payment_intent_id()});
             if (!rows.empty()) event->order_id = rows.front().str(0);
-        });
-        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
-    }
+        }
+        if (event->handled && !event->order_id.empty())
+            event->order_known = !tx.exec("SELECT 1 FROM snapshots WHERE stream_id = $1 AND version > 0",
+                                          {order::stream_id(event->order_id)})
+                                      .empty();
+    });
+    if (!r) return c.fail(503, "storage_unavailable", r.error().message);
     const std::string id = event->signal.provider_event_id();
     return c.submit_as({"provider:stripe", "provider", 1}, commands::provider_event(std::move(*event)), "stripe:" + id,
                        events::sha256("stripe event\n" + id));

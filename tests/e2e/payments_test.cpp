@@ -95,6 +95,11 @@ TEST(PaymentsHttp, UnknownTypesAndUnknownOrdersAreRecordedAndAcknowledged) {
     auto orphan = shop.deliver(Shop::event("evt_o", "payment_intent.succeeded", intent("ord-nope", 100)));
     EXPECT_EQ(orphan.status, 200) << orphan.body;
     EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ProviderEventRecorded'"), 2);
+    // A message for a known order touches that order's stream only.
+    const std::string order = shop.checkout("cus-1");
+    EXPECT_EQ(shop.deliver(Shop::event("evt_k", "payment_intent.succeeded", intent(order, 4500))).status, 200);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM snapshots WHERE stream_id LIKE 'provider-event-%'"), 2);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'PaymentSucceeded'"), 1);
 }
 
 TEST(PaymentsHttp, CheckoutToPayoutEndToEnd) {
