@@ -90,7 +90,7 @@ int64_t retry_delay_ms(int attempts, int64_t base_ms, int64_t max_ms, std::strin
 
 Claims worker_claims() { return {"system:workers", "system", 1}; }
 
-ProviderWorker::ProviderWorker(sql::Pool& pool, Pipeline& pipeline, const stripe_api::Client& api,
+ProviderWorker::ProviderWorker(sql::Pool& pool, Pipeline& pipeline, const stripe_api::Api& api,
                                ProviderWorkerOptions options, Clock clock)
     : pool_(pool), pipeline_(pipeline), api_(api), options_(options), clock_(std::move(clock)) {
     auto& m = metrics::global();

@@ -48,7 +48,7 @@ Claims worker_claims();
 class ProviderWorker {
 public:
     using Clock = std::function<int64_t()>;  // unix milliseconds
-    ProviderWorker(sql::Pool& pool, Pipeline& pipeline, const stripe_api::Client& api, ProviderWorkerOptions options,
+    ProviderWorker(sql::Pool& pool, Pipeline& pipeline, const stripe_api::Api& api, ProviderWorkerOptions options,
                    Clock clock);
     ~ProviderWorker();
 
@@ -73,7 +73,7 @@ private:
 
     sql::Pool& pool_;
     Pipeline& pipeline_;
-    const stripe_api::Client& api_;
+    const stripe_api::Api& api_;
     ProviderWorkerOptions options_;
     Clock clock_;
     void refresh_counts();

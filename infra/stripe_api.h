@@ -1,9 +1,9 @@
 #pragma once
-// The provider adapter: Stripe's HTTP API (form-encoded POSTs, a bearer secret key, an
-// Idempotency-Key on every call) at a configurable base URL, http:// or https://.
-// Blocking, one connection per call: provider calls are few and run in workers.
+// The provider adapter's contract: Stripe's HTTP API (form-encoded POSTs, a bearer
+// secret key, an Idempotency-Key on every call) at a configurable base URL, http:// or
+// https://. The workers (commands/provider_worker.h) call it through `Api`; the Beast
+// implementation is http/stripe_client.h (only http/ includes Beast).
 
-#include <chrono>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -39,17 +39,11 @@ struct Result {
     bool retryable() const { return status == 0 || status == 409 || status == 429 || status >= 500; }
 };
 
-class Client {
+class Api {
 public:
-    Client(Endpoint endpoint, std::string secret_key,
-           std::chrono::milliseconds timeout = std::chrono::seconds(20));
-    // POST {base}{path} with the form and the key. Never throws.
-    Result post(std::string_view path, const Form& form, const std::string& idempotency_key) const;
-
-private:
-    Endpoint endpoint_;
-    std::string secret_key_;
-    std::chrono::milliseconds timeout_;
+    virtual ~Api() = default;
+    // POST {base}{path} with the form and the key. Blocking; never throws.
+    virtual Result post(std::string_view path, const Form& form, const std::string& idempotency_key) const = 0;
 };
 
 }  // namespace tally::stripe_api

@@ -15,6 +15,7 @@
 #include "commands/provider_worker.h"
 #include "http/api.h"
 #include "http/server.h"
+#include "http/stripe_client.h"
 #include "infra/config.h"
 #include "infra/kafka.h"
 #include "infra/local_postgres.h"
@@ -116,7 +117,7 @@ int main() {
         spdlog::error("TALLY_STRIPE_API_BASE: {}", endpoint.error());
         return 2;
     }
-    stripe_api::Client stripe_client(*endpoint, cfg.stripe_secret_key);
+    http::StripeClient stripe_client(*endpoint, cfg.stripe_secret_key);
     std::unique_ptr<commands::ProviderWorker> provider_worker;
     if (!cfg.stripe_secret_key.empty()) {
         commands::ProviderWorkerOptions o;
