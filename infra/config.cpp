@@ -66,6 +66,7 @@ Config config_from_env() {
     read_int("TALLY_PROVIDER_RETRY_MAX_MS", c.provider_retry_max_ms);
     read_int("TALLY_PROVIDER_ATTEMPTS_MAX", c.provider_attempts_max);
     read_int("TALLY_PROVIDER_WORKERS", c.provider_workers);
+    read_int("TALLY_PROVIDER_TIMEOUT_MS", c.provider_timeout_ms);
     read_int("TALLY_CREDIT_GRANT_MAX_MINOR", c.credit_grant_max_minor);
     read_int("TALLY_CREDIT_BALANCE_MAX_MINOR", c.credit_balance_max_minor);
     read_int("TALLY_BATCH_COMMANDS_MAX", c.batch_commands_max);
@@ -84,6 +85,7 @@ Config config_from_env() {
         throw std::invalid_argument("TALLY_STRIPE_API_BASE must start with http:// or https://");
     if (c.provider_retry_base_ms < 1 || c.provider_retry_max_ms < c.provider_retry_base_ms)
         throw std::invalid_argument("TALLY_PROVIDER_RETRY_BASE_MS must be >= 1 and <= TALLY_PROVIDER_RETRY_MAX_MS");
+    if (c.provider_timeout_ms < 1) throw std::invalid_argument("TALLY_PROVIDER_TIMEOUT_MS must be >= 1");
     if (c.provider_workers < 1) throw std::invalid_argument("TALLY_PROVIDER_WORKERS must be >= 1");
     if (c.provider_attempts_max < 1) throw std::invalid_argument("TALLY_PROVIDER_ATTEMPTS_MAX must be >= 1");
     if (c.pipeline_writers < 1) throw std::invalid_argument("TALLY_PIPELINE_WRITERS must be >= 1");

@@ -40,6 +40,7 @@ struct Config {
     int64_t provider_retry_max_ms = 15 * 60 * 1000;  // TALLY_PROVIDER_RETRY_MAX_MS: the longest delay
     int provider_attempts_max = 12;             // TALLY_PROVIDER_ATTEMPTS_MAX: then dead-lettered
     int provider_workers = 2;                   // TALLY_PROVIDER_WORKERS: calls in flight per process
+    int64_t provider_timeout_ms = 20000;        // TALLY_PROVIDER_TIMEOUT_MS: one call, connect to answer
 };
 
 // Reads the environment; throws std::invalid_argument naming a malformed variable.

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -117,7 +118,7 @@ int main() {
         spdlog::error("TALLY_STRIPE_API_BASE: {}", endpoint.error());
         return 2;
     }
-    http::StripeClient stripe_client(*endpoint, cfg.stripe_secret_key);
+    http::StripeClient stripe_client(*endpoint, cfg.stripe_secret_key, std::chrono::milliseconds(cfg.provider_timeout_ms));
     std::unique_ptr<commands::ProviderWorker> provider_worker;
     if (!cfg.stripe_secret_key.empty()) {
         commands::ProviderWorkerOptions o;
@@ -126,6 +127,8 @@ int main() {
         o.attempts_max = cfg.provider_attempts_max;
         o.payout_delay_ms = cfg.payout_delay_s * 1000;
         o.threads = cfg.provider_workers;
+        // A claimed call is another worker's again only after its lease: well past the call's deadline.
+        o.lease_ms = std::max<int64_t>(120000, 2 * cfg.provider_timeout_ms + 30000);
         provider_worker = std::make_unique<commands::ProviderWorker>(pool, pipeline, stripe_client, o, now_ms);
     } else
         spdlog::warn("TALLY_STRIPE_SECRET_KEY is not set: provider calls (intents, refunds, transfers) are planned "
