@@ -70,7 +70,8 @@ private:
     bool catalog_routes(Call& c);
     bool order_routes(Call& c);     // quote, checkout, order reads
     bool payment_routes(Call& c);   // fulfilment, cancel, refunds, payouts
-    bool dead_letter_routes(Call& c);  // provider calls an operator lists and retries
+    bool dead_letter_routes(Call& c);  // provider calls an operator lists and retries; flagged signals
+    bool flagged_signals(Call& c);
     bool credit_routes(Call& c);
     bool operator_routes(Call& c);  // streams, ledger, projections
 

@@ -133,7 +133,9 @@ public:
 class OrdersProjection final : public Projection {
 public:
     std::string name() const override { return "orders"; }
-    std::vector<std::string> tables() const override { return {"orders", "sub_orders", "order_payment_intents"}; }
+    std::vector<std::string> tables() const override {
+        return {"orders", "sub_orders", "order_payment_intents", "provider_flags"};
+    }
 
     void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
         std::vector<std::string> ids, customers, statuses, currencies, details, zero;
@@ -143,7 +145,24 @@ public:
         std::map<std::string, v1::OrderStatusAfter> latest;  // the last lifecycle status per order
         std::vector<std::string> intent_orders, intent_ids;
         std::vector<int64_t> intent_positions;
+        std::vector<std::string> f_orders, f_reasons, f_events, f_types, f_objects, f_currencies;
+        std::vector<int64_t> f_positions, f_amounts, f_at;
         for (const auto& e : events) {
+            if (e.type() == events::kProviderSignalFlagged) {
+                v1::ProviderSignalFlagged f;
+                if (f.ParseFromString(e.payload())) {
+                    f_positions.push_back(e.position());
+                    f_orders.push_back(f.order_id());
+                    f_reasons.push_back(f.reason());
+                    f_events.push_back(f.signal().provider_event_id());
+                    f_types.push_back(f.signal().type());
+                    f_objects.push_back(f.signal().object_id());
+                    f_amounts.push_back(f.signal().amount_minor());
+                    f_currencies.push_back(f.signal().currency());
+                    f_at.push_back(e.occurred_at_unix_ms());
+                }
+                // It also carries the (unchanged) status: fall through to status_after.
+            }
             if (e.type() == events::kProviderRequestCompleted) {
                 v1::ProviderRequestCompleted c;
                 if (c.ParseFromString(e.payload()) && c.kind() == "payment_intent") {
@@ -200,6 +219,14 @@ public:
                      sql::int_array(so_goods), sql::int_array(so_ship), sql::int_array(so_comm), sql::int_array(so_pay),
                      sql::int_array(so_placed)});
         }
+        if (!f_positions.empty())
+            tx.exec("INSERT INTO " + t.at("provider_flags") +
+                        " (position, order_id, reason, provider_event_id, provider_type, object_id, amount_minor, currency,"
+                        " occurred_at_unix_ms) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
+                        " $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[]) ON CONFLICT DO NOTHING",
+                    {sql::int_array(f_positions), sql::text_array(f_orders), sql::text_array(f_reasons),
+                     sql::text_array(f_events), sql::text_array(f_types), sql::text_array(f_objects),
+                     sql::int_array(f_amounts), sql::text_array(f_currencies), sql::int_array(f_at)});
         if (!intent_orders.empty())
             tx.exec("INSERT INTO " + t.at("order_payment_intents") + " (order_id, payment_intent_id, position)"
                         " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT (order_id) DO UPDATE"

@@ -270,6 +270,22 @@ TEST(ProviderE2E, RefundsCancellationsAndDisputesReachTheProvider) {
     EXPECT_EQ(late["amount"], 4500);
     EXPECT_EQ(shop.fake.requests("/v1/refunds").back().idempotency_key.rfind("refund-late-evt_", 0), 0u);
     EXPECT_EQ(shop.status(d), "cancelled");
+    // Operators see the late payment and its refund's charge.refunded, both settled.
+    json flags;
+    ASSERT_TRUE(testing::eventually([&] {
+        auto fr = shop.get("/v1/operator/flagged-signals", testing::token_for(shop.url, "aud-1", "auditor"));
+        flags = fr.status == 200 ? json::parse(fr.body)["flagged_signals"] : json::array();
+        return flags.size() == 2;
+    })) << flags.dump();
+    EXPECT_EQ(flags[1]["order_id"], d);  // newest first
+    EXPECT_EQ(flags[1]["reason"], "succeeded_after_cancel");
+    EXPECT_EQ(flags[1]["object_id"], pi_d["id"]);
+    EXPECT_EQ(flags[1]["amount_minor"], 4500);
+    EXPECT_EQ(flags[1]["needs_attention"], false);
+    EXPECT_EQ(flags[0]["reason"], "order_cancelled_unpaid");
+    EXPECT_EQ(flags[0]["provider_type"], "charge.refunded");
+    EXPECT_EQ(flags[0]["needs_attention"], false);
+    EXPECT_EQ(shop.get("/v1/operator/flagged-signals", testing::token_for(shop.url, "cus-d", "customer")).status, 403);
 
     // Every cancellation put its reservations back: received 100; reserved a, b; released b;
     // reserved c; released c; reserved d; released d.
@@ -287,6 +303,16 @@ TEST(ProviderE2E, RefundsCancellationsAndDisputesReachTheProvider) {
     EXPECT_EQ(shop.fake.objects("re_").size(), 3u);
     EXPECT_EQ(shop.fake.objects("pi_").size(), 4u);
     EXPECT_TRUE(shop.dead_letters(shop.admin).empty());
+
+    // The order read models rebuild from the log alone: statuses, intents and flags come back.
+    ASSERT_TRUE(testing::eventually([&] { return shop.number("SELECT count(*) FROM order_payment_intents") == 4; }));
+    r = shop.send("POST", "/v1/projections/orders/rebuild", json::object(), shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(shop.number("SELECT count(*) FROM order_payment_intents"), 4);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM provider_flags WHERE order_id = $1", {d}), 2);
+    EXPECT_EQ(shop.status(a), "disputed");
+    EXPECT_EQ(shop.status(b), "cancelled");
+    EXPECT_EQ(shop.status(d), "cancelled");
 }
 
 TEST(ProviderE2E, FailuresAreRetriedParkedAndRetriedByAnOperator) {
