@@ -161,9 +161,14 @@ private:
 
     std::optional<Rejection> authorise(const lifecycle::State& state, const DecideContext& ctx) const {
         const Rejection no{RejectionKind::forbidden, "forbidden", "you may not change this order"};
+        // Money leaving the platform: admins ask for it, and the payout scheduler
+        // (commands/provider_worker.h) when it falls due. Nobody else, staff included.
+        if (std::holds_alternative<lifecycle::RequestPayout>(c_.change))
+            return ctx.role == "admin" || ctx.role == "system"
+                       ? std::nullopt
+                       : std::optional(Rejection{RejectionKind::forbidden, "forbidden", "only admins request payouts"});
         if (staff_may_manage(ctx)) return std::nullopt;
-        // The payout scheduler (commands/provider_worker.h) requests payouts when they fall due.
-        if (ctx.role == "system") return std::holds_alternative<lifecycle::RequestPayout>(c_.change) ? std::nullopt : std::optional(no);
+        if (ctx.role == "system") return no;
         if (ctx.role == "vendor") {  // only on an order it has a part in
             bool part = false;
             for (const auto& so : state.sub_orders()) part = part || so.vendor_id() == ctx.actor;

@@ -139,6 +139,13 @@ void Pipeline::process(std::vector<Submission>& batch) {
             std::set<std::string> stream_ids, read_ids;
             for (size_t i = 0; i < batch.size(); ++i) {
                 const auto& s = batch[i];
+                // The principal first: a revoked or disabled one may not even replay its
+                // stored answers.
+                auto found = principals.find(s.claims.principal_id);
+                if (auto p = check_principal(s.claims, found == principals.end() ? nullptr : &found->second)) {
+                    outcomes[i] = std::move(*p);
+                    continue;
+                }
                 if (auto it = stored.find(keys[i]); it != stored.end()) {
                     if (it->second.body_hash == s.body_hash)
                         outcomes[i] = Reply{it->second.status, it->second.body, true};
@@ -148,11 +155,6 @@ void Pipeline::process(std::vector<Submission>& batch) {
                     continue;
                 }
                 if (first_of_key.contains(keys[i])) continue;  // resolved after the first one
-                auto found = principals.find(s.claims.principal_id);
-                if (auto p = check_principal(s.claims, found == principals.end() ? nullptr : &found->second)) {
-                    outcomes[i] = std::move(*p);
-                    continue;
-                }
                 first_of_key[keys[i]] = i;
                 to_decide.push_back(i);
                 for (auto& id : s.command->streams()) stream_ids.insert(id);
@@ -284,7 +286,7 @@ void Pipeline::process(std::vector<Submission>& batch) {
                                     "the command was not recorded; the database refused it"};
         else if (!committed)
             outcomes[i] = Rejection{RejectionKind::retry_later, "storage_unavailable",
-                                    "the command was not recorded: " + last_error.message};
+                                    "the command was not recorded; retry with the same Idempotency-Key"};
         TALLY_ASSERT(outcomes[i].has_value(), "submission {} left unanswered", i);
         batch[i].done(std::move(*outcomes[i]));
     }

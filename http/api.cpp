@@ -17,7 +17,8 @@ Response problem(int status, const std::string& code, const std::string& detail,
     }
     if (!field.empty()) body["field"] = field;
     if (!request_id.empty()) body["request_id"] = request_id;
-    return Response{status, "application/problem+json", body.dump(), {}};
+    // Replace, never throw: a detail may quote what a client sent.
+    return Response{status, "application/problem+json", body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
 Api::Api(ApiDeps deps) : deps_(std::move(deps)) {}
@@ -32,6 +33,20 @@ bool Api::ready() {
     auto r = deps_.pool->autocommit([&](sql::Tx& tx) { ok = !tx.exec("SELECT 1").empty(); });
     return r && ok;
 }
+
+namespace {
+
+// application/json, any case, with parameters (charset) allowed.
+bool json_content_type(const Request& req) {
+    auto ct = req.headers.find("content-type");
+    if (ct == req.headers.end()) return false;
+    std::string media = ct->second.substr(0, ct->second.find(';'));
+    while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+    for (auto& ch : media) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return media == "application/json";
+}
+
+}  // namespace
 
 void Api::handle(Request request, Respond respond) {
     Call c(request, std::move(respond), deps_);
@@ -49,15 +64,25 @@ void Api::handle(Request request, Respond respond) {
         return (void)c.reply(Response{200, "text/plain; version=0.0.4", metrics::global().render(), {}});
     if (c.parts.empty() || c.parts[0] != "v1") return (void)c.fail(404, "not_found", "no route for " + path);
 
+    // A body is JSON, and says so: a form post or text/plain from a browser is refused
+    // before anything reads it.
+    if (!req.body.empty() && !json_content_type(req)) {
+        auto ct = req.headers.find("content-type");
+        return (void)c.fail(415, "unsupported_media_type",
+                            ct == req.headers.end() ? "a request with a body needs Content-Type: application/json"
+                                                    : "Content-Type must be application/json",
+                            "Content-Type");
+    }
+
     // The payment provider authenticates by signature, not by token.
     if (webhook_routes(c)) return;
 
     // Everything else under /v1 needs a valid bearer token.
     auto auth = req.headers.find("authorization");
     if (auth == req.headers.end() || auth->second.rfind("Bearer ", 0) != 0)
-        return (void)c.fail(401, "unauthenticated", "an Authorization: Bearer token is required");
+        return (void)c.unauthenticated("unauthenticated", "an Authorization: Bearer token is required", false);
     auto claims = deps_.keys->verify(std::string_view(auth->second).substr(7), deps_.clock_ms() / 1000);
-    if (!claims) return (void)c.fail(401, "unauthenticated", claims.error());
+    if (!claims) return (void)c.unauthenticated("unauthenticated", claims.error(), true);
     c.claims = *claims;
 
     if (catalog_routes(c) || order_routes(c) || payment_routes(c) || dead_letter_routes(c) || credit_routes(c) ||

@@ -107,8 +107,9 @@ std::expected<KeyRing, std::string> KeyRing::from_config(const std::string& spec
 std::string KeyRing::mint(const TokenClaims& c) const {
     const auto& [kid, secret] = keys_.front();
     const nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}, {"kid", kid}};
-    const nlohmann::json payload = {{"sub", c.sub}, {"role", c.role}, {"sv", c.session_version},
-                                    {"iat", c.issued_at}, {"exp", c.expires_at}};
+    nlohmann::json payload = {{"sub", c.sub}, {"role", c.role}, {"sv", c.session_version},
+                              {"iat", c.issued_at}, {"exp", c.expires_at}};
+    if (c.not_before != 0) payload["nbf"] = c.not_before;
     const std::string signing_input = b64url(header.dump()) + "." + b64url(payload.dump());
     return signing_input + "." + b64url(events::hmac_sha256(secret, signing_input));
 }
@@ -144,10 +145,15 @@ std::expected<TokenClaims, std::string> KeyRing::verify(std::string_view token, 
         c.session_version = payload.at("sv").get<int64_t>();
         c.issued_at = payload.value("iat", int64_t{0});
         c.expires_at = payload.at("exp").get<int64_t>();
+        c.not_before = payload.value("nbf", int64_t{0});
     } catch (const nlohmann::json::exception&) {
-        return std::unexpected("the token's claims are incomplete (sub, role, sv, exp)");
+        return std::unexpected("the token's claims are incomplete or mistyped (sub, role, sv, exp; iat, nbf)");
     }
     if (c.expires_at <= now) return std::unexpected("the token has expired");
+    // A little leeway for clocks that disagree; beyond it, a token from the future is forged
+    // or minted by a broken clock.
+    if (c.issued_at > now + kClockSkewSeconds) return std::unexpected("the token was issued in the future (iat)");
+    if (c.not_before > now + kClockSkewSeconds) return std::unexpected("the token is not valid yet (nbf)");
     if (!is_known_role(c.role)) return std::unexpected("the token names an unknown role");
     if (c.sub.empty()) return std::unexpected("the token names no principal");
     return c;

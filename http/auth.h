@@ -11,12 +11,16 @@
 
 namespace tally::http {
 
+// How far a token's iat and nbf may lie ahead of this server's clock.
+inline constexpr int64_t kClockSkewSeconds = 60;
+
 struct TokenClaims {
     std::string sub;   // principal id
     std::string role;
     int64_t session_version = 0;
     int64_t issued_at = 0;   // unix seconds
     int64_t expires_at = 0;  // unix seconds
+    int64_t not_before = 0;  // unix seconds; 0: no nbf claim
 };
 
 class KeyRing {
@@ -28,7 +32,8 @@ public:
     static std::expected<KeyRing, std::string> from_config(const std::string& spec, const std::string& data_dir);
 
     std::string mint(const TokenClaims& claims) const;
-    // Checks structure, algorithm, key id, signature (constant time), expiry and role.
+    // Checks structure, algorithm, key id, signature (constant time), expiry, iat and nbf
+    // (not ahead of now by more than kClockSkewSeconds) and role.
     std::expected<TokenClaims, std::string> verify(std::string_view token, int64_t now_unix_s) const;
 
 private:

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include <spdlog/spdlog.h>
+
 #include "events/envelope.h"
 #include "http/json_input.h"
 #include "infra/strings.h"
@@ -44,7 +46,9 @@ int status_of(commands::RejectionKind k) {
     return 500;
 }
 
-Response json_response(int status, const nlohmann::json& body) { return Response{status, "application/json", body.dump(), {}}; }
+Response json_response(int status, const nlohmann::json& body) {
+    return Response{status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
+}
 
 std::optional<int64_t> parse_count(const std::map<std::string, std::string>& q, const std::string& name,
                                    int64_t fallback, int64_t max) {
@@ -69,6 +73,28 @@ bool Call::fail(int status, const std::string& code, const std::string& detail, 
     return true;
 }
 
+bool Call::storage_unavailable(const sql::DbError& e) const {
+    // The database's own words (which may quote the request) stay in the log.
+    spdlog::warn("request_id={}: storage unavailable: {}", req.request_id, e.message);
+    return fail(503, "storage_unavailable", "the database did not answer; retry");
+}
+
+bool Call::method_not_allowed(const std::string& allowed) const {
+    auto r = problem(405, "method_not_allowed", "use " + allowed, "", req.request_id);
+    r.headers.emplace_back("Allow", allowed);
+    respond(std::move(r));
+    return true;
+}
+
+bool Call::unauthenticated(const std::string& code, const std::string& detail, bool token_given) const {
+    auto r = problem(401, code, detail, token_given ? "Authorization" : "", req.request_id);
+    // RFC 6750: say which scheme, and whether the token itself was the trouble.
+    r.headers.emplace_back("WWW-Authenticate", token_given ? "Bearer realm=\"tally\", error=\"invalid_token\""
+                                                           : "Bearer realm=\"tally\"");
+    respond(std::move(r));
+    return true;
+}
+
 bool Call::reply(Response r) const {
     respond(std::move(r));
     return true;
@@ -80,12 +106,15 @@ std::optional<Caller> Call::fresh_caller() const {
     std::optional<journal::Principal> p;
     auto r = deps_.pool->transact([&](sql::Tx& tx) { p = journal::load_principal(tx, claims.sub); });
     if (!r) {
-        fail(503, "storage_unavailable", "cannot check the principal: " + r.error().message);
+        storage_unavailable(r.error());
         return std::nullopt;
     }
     const commands::Claims token{claims.sub, claims.role, claims.session_version};
     if (auto problem = commands::check_principal(token, p ? &*p : nullptr)) {
-        fail(status_of(problem->kind), problem->code, problem->detail);
+        if (problem->kind == commands::RejectionKind::unauthenticated)
+            unauthenticated(problem->code, problem->detail, true);
+        else
+            fail(status_of(problem->kind), problem->code, problem->detail);
         return std::nullopt;
     }
     return Caller{claims, *p};
@@ -97,8 +126,8 @@ std::optional<std::string> Call::idempotency_key() const {
         fail(400, "idempotency_key_required", "commands need an Idempotency-Key header", "Idempotency-Key");
         return std::nullopt;
     }
-    if (key->second.size() > 255) {
-        fail(400, "invalid_idempotency_key", "Idempotency-Key is at most 255 bytes", "Idempotency-Key");
+    if (key->second.size() > 255 || !printable_ascii(key->second, true)) {
+        fail(400, "invalid_idempotency_key", "Idempotency-Key is 1-255 printable ASCII characters", "Idempotency-Key");
         return std::nullopt;
     }
     return key->second;

@@ -45,6 +45,9 @@ public:
     // Each answers the request and returns true ("handled"), so routes can `return c.fail(...)`.
     bool fail(int status, const std::string& code, const std::string& detail, const std::string& field = "") const;
     bool reply(Response r) const;
+    bool storage_unavailable(const sql::DbError& e) const;  // 503; the details go to the log
+    bool method_not_allowed(const std::string& allowed) const;  // 405 with Allow
+    bool unauthenticated(const std::string& code, const std::string& detail, bool token_given) const;  // 401 with WWW-Authenticate
     bool reply_json(int status, const nlohmann::json& body) const;
     // Submits a command as the token's principal; the answer comes after its batch commits.
     bool submit(std::unique_ptr<commands::Command> command, const std::string& key) const;

@@ -46,8 +46,11 @@ ClientResponse Client::request(const std::string& method, const std::string& tar
             req.set(bhttp::field::host, impl_->host);
             req.keep_alive(true);
             for (const auto& [k, v] : headers) req.set(k, v);
+            // JSON unless the caller names a type; a Content-Type given empty is left out.
+            const bool own_type = req.find(bhttp::field::content_type) != req.end();
+            if (own_type && req[bhttp::field::content_type].empty()) req.erase(bhttp::field::content_type);
             if (!body.empty() || method == "POST") {
-                req.set(bhttp::field::content_type, "application/json");
+                if (!own_type) req.set(bhttp::field::content_type, "application/json");
                 req.body() = body;
             }
             req.prepare_payload();

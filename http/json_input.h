@@ -3,6 +3,7 @@
 // unknown field each give one clear error naming the field.
 
 #include <cstdint>
+#include <expected>
 #include <optional>
 #include <set>
 #include <string>
@@ -23,6 +24,13 @@ struct FieldError {
     std::string detail;
 };
 
+// How deep a request document may nest (objects and arrays).
+inline constexpr size_t kJsonDepthMax = 16;
+
+// Parses a request body: valid UTF-8 JSON, no key twice in one object, at most
+// kJsonDepthMax levels. The error names the duplicate key or the byte at fault.
+std::expected<nlohmann::json, FieldError> parse_document(std::string_view body);
+
 class ObjectReader {
 public:
     explicit ObjectReader(std::string_view body);
@@ -40,8 +48,9 @@ private:
     std::optional<FieldError> error_;
 };
 
-// Parses a JSON object into a protobuf message (proto field names; unknown fields,
-// wrong types and NUL characters refused). Returns the error, if any.
+// Parses a JSON object into a protobuf message, strictly: proto field names only; integers
+// as JSON integers in range; booleans as true/false; enums by name; no nulls, unknown
+// fields, duplicate keys or NUL characters. Returns the error, naming the field, if any.
 std::optional<FieldError> parse_json_message(std::string_view body, google::protobuf::Message& msg);
 
 }  // namespace tally::http

@@ -17,7 +17,7 @@ bool Api::catalog_routes(Call& c) {
 
     // PUT /v1/vendors/{id}  (admin; employee with catalog.manage)
     if (parts.size() == 3 && parts[1] == "vendors") {
-        if (req.method != "PUT") return c.fail(405, "method_not_allowed", "use PUT");
+        if (req.method != "PUT") return c.method_not_allowed("PUT");
         if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff define vendors");
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "vendor id must be 1-64 of [A-Za-z0-9._-]", "vendor_id");
         auto key = c.idempotency_key();
@@ -32,7 +32,7 @@ bool Api::catalog_routes(Call& c) {
 
     // PUT /v1/products/{sku}  (admin; employee with catalog.manage; the product's vendor)
     if (parts.size() == 3 && parts[1] == "products") {
-        if (req.method != "PUT") return c.fail(405, "method_not_allowed", "use PUT");
+        if (req.method != "PUT") return c.method_not_allowed("PUT");
         if (!c.role_in({"admin", "employee", "vendor"})) return c.fail(403, "forbidden", "only staff and vendors define products");
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "sku must be 1-64 of [A-Za-z0-9._-]", "sku");
         auto key = c.idempotency_key();
@@ -48,7 +48,7 @@ bool Api::catalog_routes(Call& c) {
 
     // POST /v1/products/{sku}/stock-adjustments  (admin; employee with catalog.manage; the product's vendor)
     if (parts.size() == 4 && parts[1] == "products" && parts[3] == "stock-adjustments") {
-        if (req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+        if (req.method != "POST") return c.method_not_allowed("POST");
         if (!c.role_in({"admin", "employee", "vendor"})) return c.fail(403, "forbidden", "only staff and vendors adjust stock");
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "sku must be 1-64 of [A-Za-z0-9._-]", "sku");
         auto key = c.idempotency_key();
@@ -62,7 +62,7 @@ bool Api::catalog_routes(Call& c) {
 
     // PUT /v1/catalog/settings  (admin; employee with catalog.manage)
     if (path == "/v1/catalog/settings") {
-        if (req.method != "PUT") return c.fail(405, "method_not_allowed", "use PUT");
+        if (req.method != "PUT") return c.method_not_allowed("PUT");
         if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff change catalog settings");
         auto key = c.idempotency_key();
         if (!key) return true;
@@ -73,7 +73,7 @@ bool Api::catalog_routes(Call& c) {
 
     // PUT /v1/coupons/{code}  (admin; employee with catalog.manage)
     if (parts.size() == 3 && parts[1] == "coupons") {
-        if (req.method != "PUT") return c.fail(405, "method_not_allowed", "use PUT");
+        if (req.method != "PUT") return c.method_not_allowed("PUT");
         if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff define coupons");
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "coupon code must be 1-64 of [A-Za-z0-9._-]", "code");
         auto key = c.idempotency_key();
@@ -88,7 +88,7 @@ bool Api::catalog_routes(Call& c) {
 
     // PUT /v1/customers/{id}/profile  (admin; employee with customers.manage)
     if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "profile") {
-        if (req.method != "PUT") return c.fail(405, "method_not_allowed", "use PUT");
+        if (req.method != "PUT") return c.method_not_allowed("PUT");
         if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff change customer profiles");
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
         auto key = c.idempotency_key();

@@ -17,7 +17,7 @@ bool Api::credit_routes(Call& c) {
 
     // POST /v1/customers/{id}/credit-grants  (admin)
     if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "credit-grants") {
-        if (req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+        if (req.method != "POST") return c.method_not_allowed("POST");
         if (c.claims.role != "admin") return c.fail(403, "forbidden", "only admins grant store credit");
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
         auto key = c.idempotency_key();
@@ -37,7 +37,7 @@ bool Api::credit_routes(Call& c) {
 
     // GET /v1/customers/{id}/credit  (admin, auditor, employee with credit.view, the customer)
     if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "credit") {
-        if (req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        if (req.method != "GET") return c.method_not_allowed("GET");
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
         auto caller = c.fresh_caller();
         if (!caller) return true;
@@ -67,7 +67,7 @@ bool Api::credit_routes(Call& c) {
                                            {"balance_after_minor", e.i64(5)}, {"reason", e.str(6)},
                                            {"actor", e.str(7)}, {"occurred_at_unix_ms", e.i64(8)}});
         });
-        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        if (!r) return c.storage_unavailable(r.error());
         return c.reply(json_response(200, body));
     }
 

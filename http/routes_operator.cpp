@@ -17,7 +17,7 @@ bool Api::operator_routes(Call& c) {
 
     // GET /v1/streams/{stream_id}/events  (auditor, admin)
     if (parts.size() == 4 && parts[1] == "streams" && parts[3] == "events") {
-        if (req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        if (req.method != "GET") return c.method_not_allowed("GET");
         auto caller = c.fresh_caller();
         if (!caller) return true;
         if (caller->principal.role != "auditor" && caller->principal.role != "admin")
@@ -29,7 +29,7 @@ bool Api::operator_routes(Call& c) {
         if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
         std::vector<v1::EventEnvelope> events;
         auto r = deps_.pool->transact([&](sql::Tx& tx) { events = journal::read_stream(tx, parts[2], *after, *limit); });
-        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        if (!r) return c.storage_unavailable(r.error());
         std::string out = "{\"stream_id\":" + json(parts[2]).dump() + ",\"events\":[";
         for (size_t i = 0; i < events.size(); ++i) {
             if (i) out += ",";
@@ -44,7 +44,7 @@ bool Api::operator_routes(Call& c) {
 
     // GET /v1/ledger/accounts  (auditor, admin)
     if (parts.size() == 3 && parts[1] == "ledger" && parts[2] == "accounts") {
-        if (req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        if (req.method != "GET") return c.method_not_allowed("GET");
         auto caller = c.fresh_caller();
         if (!caller) return true;
         if (caller->principal.role != "auditor" && caller->principal.role != "admin")
@@ -61,7 +61,7 @@ bool Api::operator_routes(Call& c) {
                 totals[a.str(1)].second += a.i64(3);
             }
         });
-        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        if (!r) return c.storage_unavailable(r.error());
         for (const auto& [cur, t] : totals)
             body["totals"][cur] = {{"debit_minor", t.first}, {"credit_minor", t.second}, {"balanced", t.first == t.second}};
         return c.reply(json_response(200, body));

@@ -2,6 +2,7 @@
 
 #include "http/call.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "commands/checkout.h"
@@ -25,7 +26,7 @@ bool Api::order_routes(Call& c) {
 
     // POST /v1/quote  (customers for themselves; staff for anyone with ?customer_id=): no side effects.
     if (path == "/v1/quote") {
-        if (req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+        if (req.method != "POST") return c.method_not_allowed("POST");
         auto caller = c.fresh_caller();
         if (!caller) return true;
         std::string customer_id = caller->principal.role == "customer" ? caller->principal.id : "";
@@ -34,6 +35,12 @@ bool Api::order_routes(Call& c) {
             if (auto q = query.find("customer_id"); q != query.end()) customer_id = q->second;
             if (!customer_id.empty() && !valid_id(customer_id))
                 return c.fail(400, "invalid_query", "customer_id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+            // A customer's quote shows their store credit and wholesale standing: the same
+            // permission as reading their credit.
+            if (!customer_id.empty() && caller->principal.role == "employee" &&
+                !commands::has_permission(caller->principal.permissions, "credit", "view"))
+                return c.fail(403, "forbidden", "quoting for a customer needs credit.view (it shows their credit)",
+                              "customer_id");
         }
         v1::CartRequest body;
         if (!c.parse_message(body)) return true;
@@ -45,7 +52,7 @@ bool Api::order_routes(Call& c) {
             for (auto& [id, bytes] : journal::read_states(tx, commands::vendor_streams(*cart, commands::state_of(states))))
                 states[id] = bytes;
         });
-        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        if (!r) return c.storage_unavailable(r.error());
         const auto inputs = commands::assemble(*cart, customer_id.empty() ? "-" : customer_id, commands::state_of(states));
         auto priced = pricing::price(*cart, inputs.catalog, inputs.customer, deps_.clock_ms());
         if (!priced) {
@@ -59,7 +66,7 @@ bool Api::order_routes(Call& c) {
 
     // POST /v1/checkout  (customer; Idempotency-Key; expected_total_minor required)
     if (path == "/v1/checkout") {
-        if (req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+        if (req.method != "POST") return c.method_not_allowed("POST");
         if (c.claims.role != "customer") return c.fail(403, "forbidden", "only customers check out");
         auto key = c.idempotency_key();
         if (!key) return true;
@@ -84,7 +91,7 @@ bool Api::order_routes(Call& c) {
         if (!missing.empty()) {
             std::map<std::string, std::string> found;
             auto r = deps_.pool->transact([&](sql::Tx& tx) { found = journal::read_states(tx, missing); });
-            if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+            if (!r) return c.storage_unavailable(r.error());
             std::lock_guard lock(vendor_of_mu_);
             if (vendor_of_.size() > kVendorOfMax) vendor_of_.clear();
             for (const auto& [stream, bytes] : found) {
@@ -111,13 +118,14 @@ bool Api::order_routes(Call& c) {
     const bool vendor_list = parts.size() == 4 && parts[1] == "vendors" && parts[3] == "orders";
     const bool admin_list = parts.size() == 2 && parts[1] == "orders";
     if (customer_list || vendor_list || admin_list) {
-        if (req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        if (req.method != "GET") return c.method_not_allowed("GET");
         auto caller = c.fresh_caller();
         if (!caller) return true;
         const auto& p = caller->principal;
         const bool staff = p.role == "admin" || p.role == "auditor" ||
                            (p.role == "employee" && commands::has_permission(p.permissions, "orders", "view"));
-        if (!admin_list && !valid_id(parts[2])) return c.fail(400, "invalid_path", "id must be 1-64 of [A-Za-z0-9._-]");
+        if (!admin_list && !valid_id(parts[2]))
+            return c.fail(400, "invalid_path", "id must be 1-64 of [A-Za-z0-9._-]", customer_list ? "customer_id" : "vendor_id");
         const bool self = (customer_list && p.role == "customer" && p.id == parts[2]) ||
                           (vendor_list && p.role == "vendor" && p.id == parts[2]);
         if (!staff && !self) return c.fail(403, "forbidden", "you may not list these orders");
@@ -133,12 +141,19 @@ bool Api::order_routes(Call& c) {
                 return c.fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
             cursor_ms = std::to_string(ms);
             cursor_id = cur->second.substr(dot + 1);
+            if (!valid_id(cursor_id)) return c.fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
         }
         auto from = parse_count(query, "from_ms", 0, INT64_MAX);
         auto to = parse_count(query, "to_ms", INT64_MAX, INT64_MAX);
         if (!from || !to) return c.fail(400, "invalid_query", "from_ms and to_ms are unix milliseconds", "from_ms");
         const std::string status = query.contains("status") ? query.at("status") : "";
         const std::string vendor = vendor_list ? parts[2] : (query.contains("vendor_id") ? query.at("vendor_id") : "");
+        if (!status.empty() && (status.size() > 32 || !std::all_of(status.begin(), status.end(), [](char ch) {
+                                    return (ch >= 'a' && ch <= 'z') || ch == '_';
+                                })))
+            return c.fail(400, "invalid_query", "status is an order status such as awaiting_payment or paid", "status");
+        if (!vendor.empty() && !valid_id(vendor))
+            return c.fail(400, "invalid_query", "vendor_id must be 1-64 of [A-Za-z0-9._-]", "vendor_id");
         json items = json::array();
         std::string next;
         auto r = deps_.pool->transact([&](sql::Tx& tx) {
@@ -185,7 +200,7 @@ bool Api::order_routes(Call& c) {
             if (static_cast<int64_t>(rows.size()) == *limit && !rows.empty())
                 next = std::to_string(rows.back().i64(1)) + "." + rows.back().str(0);
         });
-        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        if (!r) return c.storage_unavailable(r.error());
         json out = {{"orders", items}};
         out["next_cursor"] = next.empty() ? json(nullptr) : json(next);
         return c.reply(json_response(200, out));
@@ -193,7 +208,7 @@ bool Api::order_routes(Call& c) {
 
     // GET /v1/orders/{id}  (the customer, admin, auditor, employee with orders.view; a vendor sees its sub-order only)
     if (parts.size() == 3 && parts[1] == "orders") {
-        if (req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        if (req.method != "GET") return c.method_not_allowed("GET");
         auto caller = c.fresh_caller();
         if (!caller) return true;
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "order id must be 1-64 of [A-Za-z0-9._-]", "order_id");
@@ -220,7 +235,7 @@ bool Api::order_routes(Call& c) {
             for (const auto& so : tx.exec("SELECT vendor_id, status FROM sub_orders WHERE order_id = $1", {parts[2]}))
                 sub_status[so.str(0)] = so.str(1);
         });
-        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        if (!r) return c.storage_unavailable(r.error());
         if (!placed) return c.fail(404, "not_found", "no order " + parts[2] + " (it may not be projected yet)");
         const auto& p = caller->principal;
         const bool full = p.role == "admin" || p.role == "auditor" ||

@@ -20,7 +20,7 @@ namespace tally::http {
 // commit, 5xx when anything fails so the provider retries.
 bool Api::webhook_routes(Call& c) {
     if (c.path != "/v1/webhooks/stripe") return false;
-    if (c.req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+    if (c.req.method != "POST") return c.method_not_allowed("POST");
     if (deps_.stripe_webhook_secrets.empty())
         return c.fail(503, "webhooks_not_configured", "TALLY_STRIPE_WEBHOOK_SECRETS is not set");
     auto header = c.req.headers.find("stripe-signature");
@@ -28,7 +28,7 @@ bool Api::webhook_routes(Call& c) {
                                    deps_.stripe_webhook_secrets, deps_.clock_ms() / 1000);
     if (!verified) return c.fail(400, verified.error().code, verified.error().detail, "Stripe-Signature");
     auto event = stripe::parse_event(c.req.body);
-    if (!event) return c.fail(400, "invalid_event", event.error());
+    if (!event) return c.fail(400, "invalid_event", event.error().detail, event.error().field);
     // Charges and disputes carry no order metadata: their PaymentIntent leads to it. Then:
     // does the order exist (orders are never deleted, so the answer holds)?
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
@@ -42,7 +42,7 @@ bool Api::webhook_routes(Call& c) {
                                           {order::stream_id(event->order_id)})
                                       .empty();
     });
-    if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+    if (!r) return c.storage_unavailable(r.error());
     const std::string id = event->signal.provider_event_id();
     return c.submit_as({"provider:stripe", "provider", 1}, commands::provider_event(std::move(*event)), "stripe:" + id,
                        events::sha256("stripe event\n" + id));
@@ -54,12 +54,13 @@ bool Api::webhook_routes(Call& c) {
 //   POST /v1/operator/dead-letters/{id}/retry        admin: back to pending, attempts from 0
 bool Api::dead_letter_routes(Call& c) {
     const auto& parts = c.parts;
+    if (parts.size() == 3 && parts[1] == "operator" && parts[2] == "flagged-signals") return flagged_signals(c);
     if (parts.size() < 3 || parts[1] != "operator" || parts[2] != "dead-letters") return false;
     auto caller = c.fresh_caller();
     if (!caller) return true;
     const auto& who = caller->principal;
     if (parts.size() == 3) {
-        if (c.req.method != "GET") return c.fail(405, "method_not_allowed", "use GET");
+        if (c.req.method != "GET") return c.method_not_allowed("GET");
         if (who.role != "admin" && who.role != "auditor")
             return c.fail(403, "forbidden", "only admins and auditors read the dead letters");
         auto limit = parse_count(c.query, "limit", 100, 1000);
@@ -78,11 +79,11 @@ bool Api::dead_letter_routes(Call& c) {
                      {"attempts", row.i64(7)}, {"last_error", row.str(8)}, {"source_position", row.i64(9)},
                      {"operator_retries", row.i64(10)}, {"retried_by", row.str(11)}, {"parked_at_unix_ms", row.i64(12)}});
         });
-        if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+        if (!r) return c.storage_unavailable(r.error());
         return c.reply_json(200, out);
     }
     if (parts.size() != 5 || parts[4] != "retry") return c.fail(404, "not_found", "no such route");
-    if (c.req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+    if (c.req.method != "POST") return c.method_not_allowed("POST");
     if (who.role != "admin") return c.fail(403, "forbidden", "only admins retry dead letters");
     int64_t id = 0;
     auto [end, ec] = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), id);
@@ -98,12 +99,49 @@ bool Api::dead_letter_routes(Call& c) {
                 " operator_retries = operator_retries + 1, retried_by = $2 WHERE id = $1",
                 {std::to_string(id), who.id});
     });
-    if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+    if (!r) return c.storage_unavailable(r.error());
     if (!status) return c.fail(404, "not_found", "no dead letter " + parts[3]);
     // Retrying twice is harmless: the second finds it pending (or done) and says so.
     if (*status != "dead") return c.reply_json(200, {{"id", id}, {"status", *status}, {"retried", false}});
     spdlog::info("dead letter {} sent back to the provider workers by {}", id, who.id);
     return c.reply_json(200, {{"id", id}, {"status", "pending"}, {"retried", true}});
+}
+
+namespace {
+
+// A payment after a cancellation is refunded by itself, and that refund's charge.refunded
+// lands on the cancelled, unpaid order: both are settled. The others (a second payment, an
+// amount that does not match, a refund tally did not issue...) need a person.
+bool needs_attention(const std::string& reason) {
+    return reason != "succeeded_after_cancel" && reason != "order_cancelled_unpaid";
+}
+
+}  // namespace
+
+// GET /v1/operator/flagged-signals?limit=  (admin, auditor): provider messages orders could
+// not take, newest first, each marked needs_attention or not.
+bool Api::flagged_signals(Call& c) {
+    if (c.req.method != "GET") return c.method_not_allowed("GET");
+    auto caller = c.fresh_caller();
+    if (!caller) return true;
+    if (caller->principal.role != "admin" && caller->principal.role != "auditor")
+        return c.fail(403, "forbidden", "only admins and auditors read flagged signals");
+    auto limit = parse_count(c.query, "limit", 100, 1000);
+    if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
+    nlohmann::json out = {{"flagged_signals", nlohmann::json::array()}};
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        for (const auto& row : tx.exec("SELECT position, order_id, reason, provider_event_id, provider_type, object_id,"
+                                       " amount_minor, currency, occurred_at_unix_ms FROM provider_flags"
+                                       " ORDER BY occurred_at_unix_ms DESC, position DESC LIMIT $1",
+                                       {std::to_string(*limit)}))
+            out["flagged_signals"].push_back(
+                {{"position", row.i64(0)}, {"order_id", row.str(1)}, {"reason", row.str(2)},
+                 {"provider_event_id", row.str(3)}, {"provider_type", row.str(4)}, {"object_id", row.str(5)},
+                 {"amount_minor", row.i64(6)}, {"currency", row.str(7)}, {"occurred_at_unix_ms", row.i64(8)},
+                 {"needs_attention", needs_attention(row.str(2))}});
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    return c.reply_json(200, out);
 }
 
 // Order changes over HTTP (each needs an Idempotency-Key):
@@ -116,7 +154,9 @@ bool Api::payment_routes(Call& c) {
     if (parts.size() != 4 || parts[1] != "orders") return false;
     const std::string& action = parts[3];
     if (action != "fulfilment" && action != "cancel" && action != "refunds" && action != "payouts") return false;
-    if (c.req.method != "POST") return c.fail(405, "method_not_allowed", "use POST");
+    if (c.req.method != "POST") return c.method_not_allowed("POST");
+    // The token's role is a first gate only; the batch decides again on the fresh principal.
+    if (action == "payouts" && c.claims.role != "admin") return c.fail(403, "forbidden", "only admins request payouts");
     if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "order id must be 1-64 of [A-Za-z0-9._-]", "order_id");
     auto key = c.idempotency_key();
     if (!key) return true;
@@ -174,7 +214,7 @@ bool Api::payment_routes(Call& c) {
     std::map<std::string, std::string> states;
     auto r = deps_.pool->transact(
         [&](sql::Tx& tx) { states = journal::read_states(tx, {order::stream_id(change.order_id)}); });
-    if (!r) return c.fail(503, "storage_unavailable", r.error().message);
+    if (!r) return c.storage_unavailable(r.error());
     lifecycle::State state;
     if (states.empty() || !state.ParseFromString(states.begin()->second))
         return c.fail(404, "not_found", "no order " + change.order_id);

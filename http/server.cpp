@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "infra/metrics.h"
+#include "infra/strings.h"
 
 namespace tally::http {
 namespace {
@@ -39,10 +40,75 @@ std::string route_label(const std::string& target) {
         return path.ends_with("/stock-adjustments") ? "/v1/products/{sku}/stock-adjustments" : "/v1/products/{sku}";
     if (path.rfind("/v1/projections/", 0) == 0) return "/v1/projections/{name}/rebuild";
     if (path.rfind("/v1/operator/dead-letters/", 0) == 0) return "/v1/operator/dead-letters/{id}/retry";
+    if (path == "/v1/operator/dead-letters" || path == "/v1/operator/flagged-signals") return path;
     for (const char* known : {"/healthz", "/readyz", "/metrics", "/v1/ledger/accounts", "/v1/projections",
                               "/v1/quote", "/v1/catalog/settings", "/v1/checkout", "/v1/orders"})
         if (path == known) return known;
     return "other";
+}
+
+// The methods the API knows; any other token is answered 501 and counted under "other",
+// so a client inventing methods cannot grow the metrics without bound.
+std::string method_label(bhttp::verb v) {
+    switch (v) {
+        case bhttp::verb::get: return "GET";
+        case bhttp::verb::head: return "HEAD";
+        case bhttp::verb::post: return "POST";
+        case bhttp::verb::put: return "PUT";
+        case bhttp::verb::patch: return "PATCH";
+        case bhttp::verb::delete_: return "DELETE";
+        case bhttp::verb::options: return "OPTIONS";
+        default: return "other";
+    }
+}
+
+// A request id from the client is kept when it is short printable ASCII; otherwise ours.
+std::string request_id_for(const std::map<std::string, std::string>& headers) {
+    auto rid = headers.find("x-request-id");
+    if (rid != headers.end() && !rid->second.empty() && rid->second.size() <= 128 && printable_ascii(rid->second))
+        return rid->second;
+    return fmt::format("req-{:x}-{}", static_cast<uint64_t>(::getpid()), ++g_request_seq);
+}
+
+// What the header alone says is wrong with a request, before its body is read: an
+// unknown method, a target that is not printable ASCII, a header value that is not
+// UTF-8 text, or a body framing other than plain Content-Length or a final "chunked"
+// alone (anything else could be read differently by a proxy in front: smuggling).
+struct HeaderFault {
+    int status;
+    std::string code, detail, field;
+};
+
+std::optional<HeaderFault> check_header(const bhttp::request_parser<bhttp::string_body>& parser) {
+    const auto& req = parser.get();
+    if (method_label(req.method()) == "other")
+        return HeaderFault{501, "method_not_implemented", "the method is not one this server implements", ""};
+    const auto target = req.target();
+    if (target.empty() || target.front() != '/' || target.size() > 4096 || !printable_ascii(target))
+        return HeaderFault{400, "malformed_http",
+                           "the request target must be a path of at most 4096 printable ASCII characters "
+                           "(percent-encode anything else)", ""};
+    for (const auto& field : req) {
+        if (!valid_utf8(field.value()) || has_control(field.value(), true))
+            return HeaderFault{400, "invalid_header",
+                               "header " + std::string(field.name_string()) +
+                                   " must be UTF-8 text without control characters",
+                               std::string(field.name_string())};
+    }
+    if (req.count(bhttp::field::transfer_encoding) > 0) {
+        std::string te(req[bhttp::field::transfer_encoding]);
+        for (auto& c : te) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.pop_back();
+        while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.erase(te.begin());
+        if (req.count(bhttp::field::transfer_encoding) > 1 || te != "chunked")
+            return HeaderFault{400, "unsupported_transfer_encoding",
+                               "Transfer-Encoding must be exactly \"chunked\" (or absent, with Content-Length)",
+                               "Transfer-Encoding"};
+        if (req.count(bhttp::field::content_length) > 0)
+            return HeaderFault{400, "malformed_http", "a request may not carry both Transfer-Encoding and Content-Length",
+                               "Content-Length"};
+    }
+    return std::nullopt;
 }
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -58,29 +124,53 @@ public:
     }
 
 private:
+    static bool closed(beast::error_code ec) {
+        return ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+               ec == net::error::connection_reset || ec == net::error::eof;
+    }
+
     void read() {
         parser_.emplace();
         parser_->body_limit(body_max_);
         parser_->header_limit(16 * 1024);
         stream_.expires_after(std::chrono::seconds(60));
+        bhttp::async_read_header(stream_, buffer_, *parser_,
+                                 [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+    }
+
+    // Answers a request the server refuses by itself, and closes the connection after it:
+    // what follows on the wire cannot be trusted to start a new request.
+    void refuse(int status, const std::string& code, const std::string& detail, const std::string& field = "") {
+        keep_alive_ = false;
+        auto res = problem(status, code, detail, field, fmt::format("req-{:x}-{}", static_cast<uint64_t>(::getpid()),
+                                                                     ++g_request_seq));
+        count(res.status, "other", "other", 0.0);
+        write(std::move(res));
+    }
+
+    void on_header(beast::error_code ec) {
+        if (closed(ec)) return close();
+        if (ec == bhttp::error::body_limit)
+            return refuse(413, "body_too_large", "the request body exceeds " + std::to_string(body_max_) + " bytes");
+        if (ec) return refuse(400, "malformed_http", ec.message());
+        if (auto fault = check_header(*parser_)) return refuse(fault->status, fault->code, fault->detail, fault->field);
         bhttp::async_read(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
     }
 
+    static void count(int status, const std::string& route, const std::string& method, double seconds) {
+        auto& m = metrics::global();
+        m.counter("tally_http_requests_total",
+                  fmt::format("route=\"{}\",method=\"{}\",status=\"{}\"", route, method, status)).add();
+        m.histogram("tally_http_request_seconds", fmt::format("route=\"{}\"", route), metrics::latency_buckets())
+            .observe(seconds);
+    }
+
     void on_read(beast::error_code ec) {
-        if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
-            ec == net::error::connection_reset || ec == net::error::eof) {
-            return close();
-        }
-        if (ec == bhttp::error::body_limit) {
-            keep_alive_ = false;
-            return write(problem(413, "body_too_large",
-                                 "the request body exceeds " + std::to_string(body_max_) + " bytes"), "other");
-        }
-        if (ec) {
-            keep_alive_ = false;
-            return write(problem(400, "malformed_http", ec.message()), "other");
-        }
+        if (closed(ec)) return close();
+        if (ec == bhttp::error::body_limit)
+            return refuse(413, "body_too_large", "the request body exceeds " + std::to_string(body_max_) + " bytes");
+        if (ec) return refuse(400, "malformed_http", ec.message());
         auto req = parser_->release();
         keep_alive_ = req.keep_alive();
         Request r;
@@ -92,39 +182,53 @@ private:
             r.headers[name] = std::string(field.value());
         }
         r.body = std::move(req.body());
-        auto rid = r.headers.find("x-request-id");
-        r.request_id = rid != r.headers.end() && !rid->second.empty() && rid->second.size() <= 128
-                           ? rid->second
-                           : fmt::format("req-{:x}-{}", static_cast<uint64_t>(::getpid()), ++g_request_seq);
+        r.request_id = request_id_for(r.headers);
         const auto started = std::chrono::steady_clock::now();
         const std::string route = route_label(r.target);
-        const std::string method = r.method;
+        const std::string method = method_label(req.method());
         const std::string request_id = r.request_id;
-        handler_(std::move(r), [self = shared_from_this(), started, route, method, request_id](Response res) {
+        // Exactly one answer per request: the handler's, or the last-resort one below.
+        auto answered = std::make_shared<std::atomic<bool>>(false);
+        Respond respond = [self = shared_from_this(), started, route, method, request_id, answered](Response res) {
+            if (answered->exchange(true)) return;
             res.headers.emplace_back("X-Request-Id", request_id);
             net::post(self->stream_.get_executor(), [self, res = std::move(res), started, route, method,
                                                      request_id]() mutable {
                 const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-                auto& m = metrics::global();
-                m.counter("tally_http_requests_total",
-                          fmt::format("route=\"{}\",method=\"{}\",status=\"{}\"", route, method, res.status)).add();
-                m.histogram("tally_http_request_seconds", fmt::format("route=\"{}\"", route), metrics::latency_buckets())
-                    .observe(seconds);
+                count(res.status, route, method, seconds);
                 if (res.status >= 500)
                     spdlog::warn("request_id={} method={} route={} status={} seconds={:.6f} body={}", request_id,
                                  method, route, res.status, seconds, res.body);
                 else
                     spdlog::debug("request_id={} method={} route={} status={} seconds={:.6f}", request_id, method,
                                   route, res.status, seconds);
-                self->write(std::move(res), route);
+                self->write(std::move(res));
             });
-        });
+        };
+        // The last resort: nothing a request carries may take the process down. A handler
+        // that throws is a bug; the client gets a 500 naming the request, the log the rest.
+        try {
+            handler_(std::move(r), respond);
+        } catch (const std::exception& e) {
+            spdlog::error("request_id={} method={} route={}: unhandled exception: {}", request_id, method, route,
+                          e.what());
+            respond(problem(500, "internal_error", "the server failed to answer this request; quote its request_id",
+                            "", request_id));
+        } catch (...) {
+            spdlog::error("request_id={} method={} route={}: unhandled non-standard exception", request_id, method,
+                          route);
+            respond(problem(500, "internal_error", "the server failed to answer this request; quote its request_id",
+                            "", request_id));
+        }
     }
 
-    void write(Response res, const std::string&) {
+    void write(Response res) {
         auto msg = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(res.status), 11);
         msg->set(bhttp::field::server, "tally");
         msg->set(bhttp::field::content_type, res.content_type);
+        // Answers may hold balances and client secrets: never cached, never sniffed.
+        msg->set(bhttp::field::cache_control, "no-store");
+        msg->set("X-Content-Type-Options", "nosniff");
         for (const auto& [k, v] : res.headers) msg->set(k, v);
         msg->keep_alive(keep_alive_);
         msg->body() = std::move(res.body);

@@ -26,6 +26,8 @@ std::string text(const json& o, const char* key) {
     return it != o.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+bool provider_id(const std::string& s) { return !s.empty() && s.size() <= 200 && printable_ascii(s); }
+
 int64_t integer(const json& o, const char* key) {
     auto it = o.find(key);
     return it != o.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
@@ -76,15 +78,15 @@ std::expected<int64_t, SignatureError> verify(std::string_view header, std::stri
     return *t;
 }
 
-std::expected<commands::ProviderEvent, std::string> parse_event(std::string_view body) {
+std::expected<commands::ProviderEvent, EventError> parse_event(std::string_view body) {
     auto doc = json::parse(body, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object()) return std::unexpected("the body is not a JSON object");
+    if (doc.is_discarded() || !doc.is_object()) return std::unexpected(EventError{"", "the body is not a JSON object"});
     const std::string id = text(doc, "id"), type = text(doc, "type");
-    if (id.empty() || id.size() > 200) return std::unexpected("id must be a string of 1-200 bytes");
-    if (type.empty() || type.size() > 200) return std::unexpected("type must be a string of 1-200 bytes");
+    if (!provider_id(id)) return std::unexpected(EventError{"id", "id must be 1-200 printable ASCII characters"});
+    if (!provider_id(type)) return std::unexpected(EventError{"type", "type must be 1-200 printable ASCII characters"});
     auto data = doc.find("data");
     if (data == doc.end() || !data->is_object() || !data->contains("object") || !(*data)["object"].is_object())
-        return std::unexpected("data.object must be an object");
+        return std::unexpected(EventError{"data.object", "data.object must be an object"});
     const json& obj = (*data)["object"];
     commands::ProviderEvent out;
     auto& sig = out.signal;
@@ -113,6 +115,18 @@ std::expected<commands::ProviderEvent, std::string> parse_event(std::string_view
     } else if (auto pi = obj.find("payment_intent"); pi != obj.end()) {
         sig.set_payment_intent_id(pi->is_object() ? text(*pi, "id") : text(obj, "payment_intent"));
     }
+    // Ids travel on into SQL, logs and read models: an odd one is refused, not stored.
+    for (const auto& [field, value] : {std::pair<const char*, const std::string*>{"data.object.id", &sig.object_id()},
+                                       {"data.object.payment_intent", &sig.payment_intent_id()},
+                                       {"data.object.metadata.vendor_id", &sig.vendor_id()},
+                                       {"data.object.currency", &sig.currency()}})
+        if (!value->empty() && !provider_id(*value))
+            return std::unexpected(EventError{field, std::string(field) + " must be 1-200 printable ASCII characters"});
+    std::string outcome = sig.outcome();
+    for (auto& ch : outcome)
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+    while (!valid_utf8(outcome)) outcome.pop_back();  // the cut at 500 bytes may split a character
+    sig.set_outcome(outcome);
     out.order_id = valid_id(order_id) ? order_id : "";
     out.handled = lifecycle::handles(type);
     return out;

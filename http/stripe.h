@@ -33,6 +33,12 @@ std::expected<int64_t, SignatureError> verify(std::string_view header, std::stri
 // metadata.order_id (intents, charges, disputes) or transfer_group (transfers). When
 // neither names one, order_id is empty and signal.payment_intent_id (charges,
 // disputes) is the way to it.
-std::expected<commands::ProviderEvent, std::string> parse_event(std::string_view body);
+// Every id it keeps (event, object, intent, vendor, order) is printable ASCII without
+// spaces, 1-200 bytes; free text (a failure message) loses its control characters.
+struct EventError {
+    std::string field;   // e.g. "id", "data.object.payment_intent"; empty for the document
+    std::string detail;
+};
+std::expected<commands::ProviderEvent, EventError> parse_event(std::string_view body);
 
 }  // namespace tally::http::stripe

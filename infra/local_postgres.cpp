@@ -1,6 +1,8 @@
 #include "infra/local_postgres.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -29,7 +31,10 @@ std::string quote(const std::string& s) {
 
 LocalPostgres::LocalPostgres(std::string dir, int port) : dir_(std::move(dir)), port_(port) {}
 
-LocalPostgres::~LocalPostgres() { stop(); }
+LocalPostgres::~LocalPostgres() {
+    stop();
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+}
 
 // PostgreSQL refuses to run as root; as root the cluster belongs to the postgres user.
 std::string LocalPostgres::run_as_owner(const std::string& command) const {
@@ -62,11 +67,26 @@ std::expected<std::string, std::string> LocalPostgres::start() {
     const std::string cmd = pg_bin() + "/pg_ctl -D " + quote(data) + " -l " + quote(dir_ + "/postgres.log") +
                             " -o " + quote(opts) + " -w -t 60 start >/dev/null 2>&1";
     const std::string url = "postgresql://tally@127.0.0.1:" + std::to_string(port_) + "/postgres";
-    // A cluster still running from before (e.g. after a crash of tallyd) is reused.
-    if (!sql::wait_until_ready(url, std::chrono::milliseconds(0))) {
+    // Close-on-exec: pg_ctl's children (the postmaster) must not inherit the lock, or it
+    // would outlive this process.
+    lock_fd_ = ::open((dir_ + "/owner.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0) return std::unexpected("cannot open " + dir_ + "/owner.lock");
+    const bool owner = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
+    const bool running = sql::wait_until_ready(url, std::chrono::milliseconds(0));
+    if (owner && running) {
+        spdlog::warn("taking over the private PostgreSQL in {} left running by a tallyd that did not stop it; "
+                     "it is stopped when this process exits", data);
+        started_ = true;
+    } else if (owner) {
         if (std::system(run_as_owner(cmd).c_str()) != 0)
             return std::unexpected("pg_ctl start failed; see " + dir_ + "/postgres.log");
         started_ = true;
+    } else {
+        // Another live tallyd owns it (and may still be starting it): share it, never stop it.
+        spdlog::info("the private PostgreSQL in {} belongs to another running tallyd; sharing it", data);
+        if (!sql::wait_until_ready(url, std::chrono::seconds(60)))
+            return std::unexpected("another tallyd holds " + dir_ + "/owner.lock but its PostgreSQL does not answer "
+                                   "on port " + std::to_string(port_) + "; stop that process or use another TALLY_DATA_DIR");
     }
     if (!sql::wait_until_ready(url, std::chrono::seconds(30)))
         return std::unexpected("private PostgreSQL did not accept connections on port " +

@@ -81,6 +81,6 @@ int main(int argc, char** argv) {
     const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count();
     const int64_t ttl = opt.contains("--ttl") ? std::stoll(opt["--ttl"]) : 3600;
-    std::cout << keys->mint({sub, role, session_version, now, now + ttl}) << "\n";
+    std::cout << keys->mint({sub, role, session_version, now, now + ttl, 0}) << "\n";
     return 0;
 }

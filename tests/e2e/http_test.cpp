@@ -167,7 +167,7 @@ TEST(Http, AuthenticationAndRoles) {
     EXPECT_EQ(c.request("POST", "/v1/customers/cust-1/credit-grants", body(100), {{"Idempotency-Key", "a"}}).status, 401);
     EXPECT_EQ(s.grant(c, "cust-1", body(100), "a", "not.a.token").status, 401);
     // Signed with a key the server does not hold.
-    auto forged = http::KeyRing::parse("test:ffffffffffffffffffffffffffffffff")->mint({"admin-1", "admin", 1, 0, 4102444800});
+    auto forged = http::KeyRing::parse("test:ffffffffffffffffffffffffffffffff")->mint({"admin-1", "admin", 1, 0, 4102444800, 0});
     EXPECT_EQ(s.grant(c, "cust-1", body(100), "a", forged).status, 401);
     // Expired.
     auto expired = testing::token_for(s.url, "admin-9", "admin", "", -10);

@@ -9,7 +9,7 @@ constexpr int64_t kNow = 1'800'000'000;
 
 KeyRing ring(const char* spec) { return *KeyRing::parse(spec); }
 
-TokenClaims claims(const char* role = "admin") { return {"admin-1", role, 3, kNow, kNow + 600}; }
+TokenClaims claims(const char* role = "admin") { return {"admin-1", role, 3, kNow, kNow + 600, 0}; }
 
 }  // namespace
 
@@ -76,6 +76,23 @@ TEST(Jwt, AlgNoneAndGarbageAreRefused) {
 TEST(Jwt, UnknownRoleIsRefused) {
     auto k = ring("k1:0123456789abcdef");
     EXPECT_EQ(k.verify(k.mint(claims("superuser")), kNow).error(), "the token names an unknown role");
+}
+
+}  // namespace tally::http
+
+namespace tally::http {
+
+// Finding 9 of the hostile-input review: nbf was ignored and a future iat accepted.
+TEST(Jwt, TokensFromTheFutureAreRefused) {
+    auto k = *KeyRing::parse("test:0123456789abcdef0123456789abcdef");
+    TokenClaims future = {"admin-1", "admin", 1, kNow + kClockSkewSeconds + 1, kNow + 600, 0};
+    EXPECT_EQ(k.verify(k.mint(future), kNow).error(), "the token was issued in the future (iat)");
+    TokenClaims skewed = {"admin-1", "admin", 1, kNow + kClockSkewSeconds, kNow + 600, 0};
+    EXPECT_TRUE(k.verify(k.mint(skewed), kNow));
+    TokenClaims not_yet = {"admin-1", "admin", 1, kNow, kNow + 600, kNow + kClockSkewSeconds + 1};
+    EXPECT_EQ(k.verify(k.mint(not_yet), kNow).error(), "the token is not valid yet (nbf)");
+    TokenClaims now_valid = {"admin-1", "admin", 1, kNow, kNow + 600, kNow};
+    EXPECT_TRUE(k.verify(k.mint(now_valid), kNow));
 }
 
 }  // namespace tally::http

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace tally::http::stripe {
 namespace {
 
@@ -76,7 +78,7 @@ TEST(StripeEvent, ReducesAnEventToASignalForItsOrder) {
     auto e = parse_event(R"({"id":"evt_9","type":"payment_intent.succeeded","created":1700000000,
         "data":{"object":{"id":"pi_1","amount":6500,"amount_received":6500,"currency":"usd",
         "metadata":{"order_id":"ord-1"}}}})");
-    ASSERT_TRUE(e.has_value()) << e.error();
+    ASSERT_TRUE(e.has_value()) << e.error().detail;
     EXPECT_EQ(e->order_id, "ord-1");
     EXPECT_TRUE(e->handled);
     EXPECT_EQ(e->signal.amount_minor(), 6500);
@@ -93,6 +95,37 @@ TEST(StripeEvent, ReducesAnEventToASignalForItsOrder) {
     EXPECT_FALSE(parse_event("{").has_value());
     EXPECT_FALSE(parse_event(R"({"id":"evt","type":"x"})").has_value());
     EXPECT_FALSE(parse_event(R"({"id":7,"type":"x","data":{"object":{}}})").has_value());
+}
+
+// Finding 6 of the hostile-input review: an id with NUL reached SQL and answered 500, so
+// the provider would have retried it for days.
+TEST(StripeEvent, HostileIdsAreRefusedNamingTheField) {
+    auto event = [](const std::string& id, const std::string& object_id, const std::string& intent) {
+        nlohmann::json doc = {{"id", id},
+                              {"type", "charge.refunded"},
+                              {"data", {{"object", {{"id", object_id}, {"payment_intent", intent}, {"currency", "usd"}}}}}};
+        return parse_event(doc.dump());
+    };
+    EXPECT_TRUE(event("evt_1", "ch_1", "pi_1").has_value());
+    for (const std::string& bad : {std::string("evt\0x", 5), std::string("evt 1"), std::string("evt\x01"),
+                                  std::string(201, 'e'), std::string(""), std::string("\xc3\xa9vt")}) {
+        auto e = event(bad, "ch_1", "pi_1");
+        ASSERT_FALSE(e.has_value()) << bad;
+        EXPECT_EQ(e.error().field, "id");
+        auto o = event("evt_1", bad.empty() ? " " : bad, "pi_1");
+        ASSERT_FALSE(o.has_value());
+        EXPECT_EQ(o.error().field, "data.object.id");
+        auto i = event("evt_1", "ch_1", bad.empty() ? "\t" : bad);
+        ASSERT_FALSE(i.has_value());
+        EXPECT_EQ(i.error().field, "data.object.payment_intent");
+    }
+    // Free text keeps its words and loses its control characters.
+    auto failed = parse_event(nlohmann::json{{"id", "evt_f"}, {"type", "payment_intent.payment_failed"},
+                                             {"data", {{"object", {{"id", "pi_9"},
+                                                                   {"last_payment_error", {{"message", std::string("card\0declined\n", 14)}}}}}}}}
+                                  .dump());
+    ASSERT_TRUE(failed.has_value());
+    EXPECT_EQ(failed->signal.outcome(), "card declined ");
 }
 
 }  // namespace

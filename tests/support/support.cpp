@@ -88,7 +88,7 @@ std::string token_for(const std::string& pg_url, const std::string& id, const st
     auto keys = http::KeyRing::parse(kTestJwtKeys);
     const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count();
-    return keys->mint({id, role, sv, now, now + ttl_seconds});
+    return keys->mint({id, role, sv, now, now + ttl_seconds, 0});
 }
 
 Process::~Process() {
