@@ -78,6 +78,7 @@ struct ProviderWorker::Call {
     std::string key, kind, order_id, vendor_id, currency;
     int64_t amount_minor = 0;
     int attempts = 0;  // including this one
+    int64_t claim = 0;  // the fencing token of this claim
 };
 
 int64_t retry_delay_ms(int attempts, int64_t base_ms, int64_t max_ms, std::string_view key) {
@@ -145,15 +146,16 @@ bool ProviderWorker::work_one() {
         // The lease moves due_at forward: nobody else takes the row while this call runs,
         // and if this worker dies the row falls due again.
         auto rows = tx.exec(
-            "UPDATE provider_calls SET attempts = attempts + 1, updated_at = now(),"
+            "UPDATE provider_calls SET attempts = attempts + 1, claim = claim + 1, updated_at = now(),"
             " due_at = now() + make_interval(secs => $1::bigint / 1000.0)"
             " WHERE id = (SELECT id FROM provider_calls WHERE status = 'pending' AND due_at <= now()"
             " ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, key, kind, order_id, vendor_id, amount_minor, currency, attempts",
+            " RETURNING id, key, kind, order_id, vendor_id, amount_minor, currency, attempts, claim",
             {std::to_string(options_.lease_ms)});
         if (rows.empty()) return;
         const auto& r = rows.front();
-        call = Call{r.i64(0), r.str(1), r.str(2), r.str(3), r.str(4), r.str(6), r.i64(5), static_cast<int>(r.i64(7))};
+        call = Call{r.i64(0), r.str(1), r.str(2), r.str(3), r.str(4), r.str(6), r.i64(5), static_cast<int>(r.i64(7)),
+                    r.i64(8)};
     });
     if (!claimed) {
         spdlog::warn("provider worker: cannot claim a call: {}", claimed.error().message);
@@ -313,9 +315,19 @@ void ProviderWorker::finish(const Call& c, const Result& r) {
                       c.attempts, r.note);
     else if (verdict == "retry")
         spdlog::warn("provider call {} ({}) attempt {} failed: {}", c.key, c.kind, c.attempts, r.note);
-    auto written = pool_.transact([&](sql::Tx& tx) { tx.exec(sql, params); });
+    // Fenced: only the latest claim records its outcome. A worker paused past its lease
+    // finds the row claimed again (or finished) and leaves it to that claim.
+    params.push_back(std::to_string(c.claim));
+    sql += " AND claim = $" + std::to_string(params.size()) + " AND status = 'pending' RETURNING id";
+    bool recorded = false;
+    auto written = pool_.transact([&](sql::Tx& tx) { recorded = !tx.exec(sql, params).empty(); });
     // The lease brings the row back; the provider's idempotency makes the repeat harmless.
     if (!written) spdlog::warn("provider call {}: cannot record the outcome: {}", c.key, written.error().message);
+    else if (!recorded) {
+        metrics::global().counter("tally_provider_calls_fenced_total").add();
+        spdlog::warn("provider call {}: claim {} was superseded (this worker outlived its lease); its outcome is "
+                     "left to the newer claim", c.key, c.claim);
+    }
 }
 
 }  // namespace tally::commands

@@ -48,6 +48,7 @@ struct ApiDeps {
     std::function<int64_t()> clock_ms;  // unix milliseconds
     std::vector<std::string> stripe_webhook_secrets;  // empty: webhooks are refused (503)
     int64_t payout_delay_ms = 0;
+    std::string process;  // this process as ownership shows it (host:pid)
 };
 
 class Call;

@@ -2,6 +2,8 @@
 
 #include "http/call.h"
 
+#include <map>
+
 #include "events/envelope.h"
 #include "events/registry.h"
 
@@ -75,11 +77,39 @@ bool Api::operator_routes(Call& c) {
             if (caller->principal.role != "auditor" && caller->principal.role != "admin")
                 return c.fail(403, "forbidden", "only auditors and admins read projector state");
             json body = {{"projectors", json::array()}};
+            // Who applies which partition, across every process on this database.
+            std::map<std::string, json> partitions;
+            auto read = deps_.pool->transact([&](sql::Tx& tx) {
+                for (const auto& row : tx.exec(
+                         "SELECT c.projector, c.partition, c.position, coalesce(o.owner, ''),"
+                         " coalesce((extract(epoch FROM o.since) * 1000)::bigint, 0)"
+                         " FROM projector_checkpoints c LEFT JOIN projector_owners o USING (projector, partition)"
+                         " ORDER BY c.projector, c.partition")) {
+                    json p = {{"partition", row.i64(1)}, {"position", row.i64(2)}};
+                    p["owner"] = row.str(3).empty() ? json(nullptr) : json(row.str(3));
+                    if (row.i64(4) > 0) p["owner_since_unix_ms"] = row.i64(4);
+                    partitions[row.str(0)].push_back(p);
+                }
+            });
+            json relay_leader = nullptr;
+            if (read)
+                read = deps_.pool->transact([&](sql::Tx& tx) {
+                    for (const auto& row : tx.exec("SELECT epoch, owner FROM relay_leader ORDER BY topic LIMIT 1"))
+                        relay_leader = {{"epoch", row.i64(0)}, {"owner", row.str(1)}};
+                });
+            if (!read) return c.storage_unavailable(read.error());
             for (auto* r : deps_.runners) {
                 auto l = r->lag();
+                json owned = json::array();
+                for (auto p : r->owned()) owned.push_back(p);
                 body["projectors"].push_back({{"name", r->name()}, {"running", r->running()}, {"lag_events", l.events},
-                                              {"lag_seconds", l.seconds}, {"applied_position", l.applied_position}});
+                                              {"lag_seconds", l.seconds}, {"applied_position", l.applied_position},
+                                              {"owned_here", owned},
+                                              {"partitions", partitions.contains(r->name()) ? partitions[r->name()]
+                                                                                            : json::array()}});
             }
+            body["process"] = deps_.process;
+            body["relay_leader"] = relay_leader;
             if (deps_.relay)
                 body["relay"] = {{"leader", deps_.relay->leader()}, {"watermark_position", deps_.relay->watermark()},
                                  {"journal_head_position", deps_.relay->journal_head()}};

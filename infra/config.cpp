@@ -49,6 +49,7 @@ Config config_from_env() {
     read_str("TALLY_KAFKA_BROKERS", c.kafka_brokers);
     read_str("TALLY_KAFKA_TOPIC", c.kafka_topic);
     read_int("TALLY_KAFKA_PARTITIONS", c.kafka_partitions);
+    read_int("TALLY_KAFKA_SESSION_TIMEOUT_MS", c.kafka_session_timeout_ms);
     read_str("TALLY_DATA_DIR", c.data_dir);
     read_int("TALLY_PG_PORT", c.pg_port);
     read_str("TALLY_HTTP_ADDRESS", c.http_address);
@@ -78,6 +79,8 @@ Config config_from_env() {
     read_bool("TALLY_RUN_RELAY", c.run_relay);
     read_bool("TALLY_RUN_PROJECTORS", c.run_projectors);
     if (c.kafka_partitions < 1) throw std::invalid_argument("TALLY_KAFKA_PARTITIONS must be >= 1");
+    if (c.kafka_session_timeout_ms < 1000 || c.kafka_session_timeout_ms > 300000)
+        throw std::invalid_argument("TALLY_KAFKA_SESSION_TIMEOUT_MS must be 1000..300000");
     if (c.http_threads < 1) throw std::invalid_argument("TALLY_HTTP_THREADS must be >= 1");
     if (c.batch_commands_max < 1) throw std::invalid_argument("TALLY_BATCH_COMMANDS_MAX must be >= 1");
     if (c.payout_delay_s < 0) throw std::invalid_argument("TALLY_PAYOUT_DELAY_S must be >= 0");

@@ -197,6 +197,79 @@ std::expected<void, std::string> Producer::produce_all(const std::string& topic,
     return {};
 }
 
+namespace {
+
+std::vector<int32_t> partitions_in(const rd_kafka_topic_partition_list_t* list) {
+    std::vector<int32_t> out;
+    for (int i = 0; i < list->cnt; ++i) out.push_back(list->elems[i].partition);
+    return out;
+}
+
+// Cooperative rebalancing: assign and unassign only what moved, at the offsets the
+// member asks for (its checkpoints live in PostgreSQL, not in Kafka).
+void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto* rebalance = static_cast<Rebalance*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        const auto starts = rebalance->on_assign(partitions_in(parts));
+        for (int i = 0; i < parts->cnt; ++i) {
+            parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+            for (const auto& [p, offset] : starts)
+                if (p == parts->elems[i].partition) parts->elems[i].offset = offset;
+        }
+        if (auto* e = rd_kafka_incremental_assign(rk, parts)) {
+            spdlog::error("kafka: incremental assign: {}", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        rebalance->on_revoke(partitions_in(parts), rd_kafka_assignment_lost(rk));
+        if (auto* e = rd_kafka_incremental_unassign(rk, parts)) {
+            spdlog::error("kafka: incremental unassign: {}", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    } else {
+        spdlog::error("kafka: rebalance: {}", rd_kafka_err2str(err));
+    }
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<Consumer>, std::string> Consumer::create_group(const std::string& brokers,
+                                                                             const std::string& topic,
+                                                                             const GroupOptions& options,
+                                                                             Rebalance* rebalance) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    for (auto [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},
+                        {"group.id", options.group_id},
+                        {"partition.assignment.strategy", "cooperative-sticky"},
+                        {"session.timeout.ms", std::to_string(options.session_timeout_ms)},
+                        {"heartbeat.interval.ms", std::to_string(std::max(100, options.session_timeout_ms / 10))},
+                        {"max.poll.interval.ms", std::to_string(options.max_poll_interval_ms)},
+                        {"enable.auto.commit", "false"},
+                        {"enable.auto.offset.store", "false"},
+                        {"enable.partition.eof", "false"},
+                        {"auto.offset.reset", "earliest"},
+                        {"fetch.wait.max.ms", "10"}}) {
+        if (auto e = set(conf, k, v); !e.empty()) {
+            rd_kafka_conf_destroy(conf);
+            return std::unexpected(e);
+        }
+    }
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, rebalance);
+    char err[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!rk) return std::unexpected(std::string(err));
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), RD_KAFKA_PARTITION_UA);
+    const auto code = rd_kafka_subscribe(rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    auto consumer = std::unique_ptr<Consumer>(new Consumer(rk));
+    if (code) return std::unexpected(std::string(rd_kafka_err2str(code)));
+    return consumer;
+}
+
 std::expected<std::unique_ptr<Consumer>, std::string> Consumer::create(const std::string& brokers) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     for (auto [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},

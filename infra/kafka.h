@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,9 +72,30 @@ private:
     rd_kafka_s* rk_;
 };
 
+// What a group member is told when the broker moves partitions (cooperative-sticky:
+// only the partitions that move are named). Both run inside poll(), on its thread.
+struct Rebalance {
+    // Returns where to start each assigned partition (an offset, or -2: the beginning).
+    std::function<std::vector<std::pair<int32_t, int64_t>>(const std::vector<int32_t>&)> on_assign;
+    // `lost`: the group moved them without asking (this member was too slow or away).
+    std::function<void(const std::vector<int32_t>&, bool lost)> on_revoke;
+};
+
+struct GroupOptions {
+    std::string group_id;
+    int session_timeout_ms = 45000;
+    int max_poll_interval_ms = 300000;
+};
+
 class Consumer {
 public:
     static std::expected<std::unique_ptr<Consumer>, std::string> create(const std::string& brokers);
+    // A member of a consumer group that subscribes to `topic`; the broker assigns the
+    // partitions. `rebalance` must outlive the consumer.
+    static std::expected<std::unique_ptr<Consumer>, std::string> create_group(const std::string& brokers,
+                                                                              const std::string& topic,
+                                                                              const GroupOptions& options,
+                                                                              Rebalance* rebalance);
     ~Consumer();
 
     // (low, high) offsets of a partition, asked of the broker.

@@ -1,6 +1,7 @@
 #include "infra/relay.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -16,13 +17,73 @@ constexpr int64_t kRelayLockKey = 7263002;
 constexpr int64_t kBatchEventsMax = 2000;
 constexpr auto kKafkaTimeout = std::chrono::seconds(10);
 
+std::string process_name() {
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    return std::string(host) + ":" + std::to_string(::getpid());
+}
+
 }  // namespace
 
 struct Relay::Clients {
     std::unique_ptr<sql::Session> session;  // holds the leader lock
     std::unique_ptr<kafka::Producer> producer;
     int partitions = 0;
+    int64_t epoch = 0;  // this leadership's, from relay_leader
 };
+
+// Wins the advisory lock on a session of its own, then takes the next epoch on that same
+// session. The session's keepalives let PostgreSQL notice a vanished leader (and free
+// the lock) within about 25 s; a batch's delivery deadline (10 s) is well inside that.
+bool Relay::try_lead() {
+    auto& c = *clients_;
+    try {
+        if (!c.session) {
+            c.session = std::make_unique<sql::Session>(pg_url_);
+            for (const char* set : {"SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5",
+                                    "SET tcp_keepalives_count = 3"})
+                (void)c.session->exec(set);
+        }
+        auto got = c.session->exec("SELECT pg_try_advisory_lock($1)", {std::to_string(kRelayLockKey)});
+        if (!got) {
+            c.session.reset();
+            return false;
+        }
+        if (!got->at(0).boolean(0)) return false;
+        auto epoch = c.session->exec(
+            "INSERT INTO relay_leader (topic, epoch, owner) VALUES ($1, 1, $2) ON CONFLICT (topic) DO UPDATE"
+            " SET epoch = relay_leader.epoch + 1, owner = EXCLUDED.owner, since = now() RETURNING epoch",
+            {topic_, process_name()});
+        if (!epoch) {
+            c.session.reset();  // closing the session frees the lock
+            return false;
+        }
+        c.epoch = epoch->at(0).i64(0);
+        spdlog::info("relay: leader (epoch {})", c.epoch);
+        return true;
+    } catch (const std::exception& e) {
+        spdlog::warn("relay: session: {}", e.what());
+        c.session.reset();
+        return false;
+    }
+}
+
+// The fence, before every batch: on the lock's own session (a query that works proves
+// the session, and so the lock, is alive) the stored epoch must still be ours.
+bool Relay::still_leader() {
+    auto& c = *clients_;
+    if (!c.session) return false;
+    auto rows = c.session->exec("SELECT epoch FROM relay_leader WHERE topic = $1", {topic_});
+    if (rows && !rows->empty() && rows->at(0).i64(0) == c.epoch) return true;
+    metrics::global().counter("tally_relay_fenced_total").add();
+    spdlog::warn("relay: no longer the leader (epoch {} {}); stepping down", c.epoch,
+                 rows ? "superseded" : "session lost: " + rows.error().message);
+    c.session.reset();
+    leader_ = false;
+    synced_ = false;
+    return false;
+}
+
 
 Relay::Relay(sql::Pool& pool, std::string pg_url, std::string brokers, std::string topic, int partitions)
     : pool_(pool),
@@ -147,6 +208,7 @@ bool Relay::publish_once() {
         highest[static_cast<size_t>(p)] = e.position();
     }
     if (!out.empty()) {
+        if (!still_leader()) return false;
         if (auto sent = c.producer->produce_all(topic_, out, kKafkaTimeout); !sent) {
             spdlog::warn("relay: publishing {} events failed: {}; resyncing", out.size(), sent.error());
             synced_ = false;
@@ -163,13 +225,15 @@ bool Relay::publish_once() {
             partitions.push_back(static_cast<int64_t>(p));
             positions.push_back(highest[p]);
         }
+    // Progress is written only under this leadership's epoch.
     auto saved = pool_.transact([&](sql::Tx& tx) {
         tx.exec(
             "INSERT INTO relay_progress (topic, partition, position)"
             " SELECT $1, p, pos FROM unnest($2::int[], $3::bigint[]) AS u(p, pos)"
+            " WHERE (SELECT epoch FROM relay_leader WHERE topic = $1) = $4::bigint"
             " ON CONFLICT (topic, partition) DO UPDATE SET position = GREATEST(relay_progress.position,"
             " EXCLUDED.position), updated_at = now()",
-            {topic_, sql::int_array(partitions), sql::int_array(positions)});
+            {topic_, sql::int_array(partitions), sql::int_array(positions), std::to_string(c.epoch)});
     });
     if (!saved) spdlog::warn("relay: saving progress: {}", saved.error().message);
     watermark_ = cursor_;
@@ -180,21 +244,8 @@ bool Relay::publish_once() {
 void Relay::run() {
     auto backoff = std::chrono::milliseconds(100);
     while (!stopping_) {
-        auto& c = *clients_;
         if (!leader_) {
-            try {
-                if (!c.session) c.session = std::make_unique<sql::Session>(pg_url_);
-                auto got = c.session->exec("SELECT pg_try_advisory_lock($1)", {std::to_string(kRelayLockKey)});
-                if (got && got->at(0).boolean(0)) {
-                    leader_ = true;
-                    spdlog::info("relay: leader");
-                } else if (!got) {
-                    c.session.reset();
-                }
-            } catch (const std::exception& e) {
-                spdlog::warn("relay: session: {}", e.what());
-                c.session.reset();
-            }
+            leader_ = try_lead();
             if (!leader_) {
                 std::unique_lock lock(mu_);
                 cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_.load(); });

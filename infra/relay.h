@@ -6,6 +6,12 @@
 // Exactly once across crashes: on (re)start it reads the last message of every
 // partition from Kafka and resumes each partition just after it. If the broker
 // lost data (the embedded one starts empty), what it lacks is published again.
+//
+// Fenced: a leader takes the next epoch in relay_leader when it wins the lock, and
+// checks on the lock's own session, before every batch, that the epoch is still its
+// own; its progress is written only under that epoch. A leader that lost its session
+// (and so its lock) stops before its next batch, and a new leader starts after
+// what Kafka already holds, so nothing is published twice.
 
 #include <atomic>
 #include <condition_variable>
@@ -35,6 +41,8 @@ public:
 
 private:
     void run();
+    bool try_lead();
+    bool still_leader();
     bool sync();
     bool publish_once();
 

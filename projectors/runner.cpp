@@ -2,8 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fmt/ranges.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <functional>
+#include <optional>
 
 #include "infra/journal.h"
 #include "infra/kafka.h"
@@ -26,20 +30,61 @@ int64_t lock_key(const std::string& name) {
     return 7263100 + static_cast<int64_t>(std::hash<std::string>{}(name) % 100000);
 }
 
+std::string default_owner() {
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    return std::string(host) + ":" + std::to_string(::getpid());
+}
+
 }  // namespace
 
+std::expected<void, Fenced> apply_fenced(sql::Tx& tx, const Projection& projection, const TableMap& tables,
+                                         const std::vector<v1::EventEnvelope>& events,
+                                         const std::vector<PartitionBatch>& partitions) {
+    std::vector<int64_t> parts, positions, offsets;
+    for (const auto& p : partitions) {
+        parts.push_back(p.partition);
+        positions.push_back(p.position);
+        offsets.push_back(p.offset);
+    }
+    // The fence: whoever holds these rows applies; a batch read after anything but the
+    // stored checkpoint (a stale owner's, a zombie's) is refused whole.
+    std::map<int32_t, int64_t> stored;
+    for (const auto& row : tx.exec("SELECT partition, position FROM projector_checkpoints WHERE projector = $1"
+                                   " AND partition = ANY($2::int[]) ORDER BY partition FOR UPDATE",
+                                   {projection.name(), sql::int_array(parts)}))
+        stored[static_cast<int32_t>(row.i64(0))] = row.i64(1);
+    for (const auto& p : partitions) {
+        auto it = stored.find(p.partition);
+        const int64_t have = it == stored.end() ? -1 : it->second;
+        if (have != p.base_position) return std::unexpected(Fenced{p.partition, have, p.base_position});
+    }
+    projection.apply(tx, events, tables);
+    tx.exec("UPDATE projector_checkpoints c SET position = u.pos, kafka_offset = u.o, updated_at = now()"
+            " FROM unnest($2::int[], $3::bigint[], $4::bigint[]) AS u(p, pos, o)"
+            " WHERE c.projector = $1 AND c.partition = u.p",
+            {projection.name(), sql::int_array(parts), sql::int_array(positions), sql::int_array(offsets)});
+    return {};
+}
+
 struct Runner::Clients {
+    kafka::Rebalance rebalance;
     std::unique_ptr<kafka::Consumer> consumer;
     std::unique_ptr<kafka::Consumer> probe;  // for watermarks, without disturbing the assignment
 };
 
-Runner::Runner(sql::Pool& pool, std::string brokers, std::string topic, std::unique_ptr<Projection> projection)
+Runner::Runner(sql::Pool& pool, std::string brokers, std::string topic, std::unique_ptr<Projection> projection,
+               RunnerOptions options)
     : pool_(pool),
       brokers_(std::move(brokers)),
       topic_(std::move(topic)),
       projection_(std::move(projection)),
       name_(projection_->name()),
+      options_(std::move(options)),
       clients_(std::make_unique<Clients>()) {
+    if (options_.owner.empty()) options_.owner = default_owner();
+    clients_->rebalance.on_assign = [this](const std::vector<int32_t>& p) { return on_assign(p); };
+    clients_->rebalance.on_revoke = [this](const std::vector<int32_t>& p, bool lost) { on_revoke(p, lost); };
     auto& m = metrics::global();
     m.help("tally_projector_lag_events", "gauge", "Events on Kafka not yet applied by the projector");
     m.help("tally_projector_lag_seconds", "gauge", "Age of the newest applied event while behind");
@@ -48,6 +93,15 @@ Runner::Runner(sql::Pool& pool, std::string brokers, std::string topic, std::uni
     m.gauge("tally_projector_lag_events", label, [this] { return static_cast<double>(lag().events); });
     m.gauge("tally_projector_lag_seconds", label, [this] { return lag().seconds; });
     m.gauge("tally_projector_position", label, [this] { return static_cast<double>(lag().applied_position); });
+    m.help("tally_projector_partitions_owned", "gauge", "Partitions this process applies for the projector");
+    m.gauge("tally_projector_partitions_owned", label, [this] { return static_cast<double>(owned().size()); });
+}
+
+std::vector<int32_t> Runner::owned() const {
+    std::lock_guard lock(apply_mu_);
+    std::vector<int32_t> out;
+    for (const auto& [p, cp] : owned_) out.push_back(p);
+    return out;
 }
 
 Runner::~Runner() { stop(); }
@@ -69,51 +123,99 @@ Lag Runner::lag() const {
 }
 
 bool Runner::init() {
-    auto consumer = kafka::Consumer::create(brokers_);
     auto probe = kafka::Consumer::create(brokers_);
-    if (!consumer || !probe) return false;
+    if (!probe) return false;
     auto count = (*probe)->partition_count(topic_, kKafkaTimeout);
     if (!count) {
         spdlog::debug("projector {}: topic {} not ready: {}", name_, topic_, count.error());
         return false;
     }
-    std::vector<Checkpoint> cps(static_cast<size_t>(*count));
+    // Every partition has a checkpoint row before anyone applies, so the fence always
+    // has a row to lock.
+    auto seeded = pool_.transact([&](sql::Tx& tx) {
+        tx.exec("INSERT INTO projector_checkpoints (projector, partition, position, kafka_offset)"
+                " SELECT $1, p, 0, -1 FROM generate_series(0, $2::int - 1) AS p ON CONFLICT DO NOTHING",
+                {name_, std::to_string(*count)});
+    });
+    if (!seeded) return false;
+    {
+        std::lock_guard lock(apply_mu_);
+        partitions_ = *count;
+        owned_.clear();
+    }
+    clients_->probe = std::move(*probe);
+    kafka::GroupOptions group{topic_ + ".projector." + name_, options_.session_timeout_ms,
+                              std::max(options_.session_timeout_ms * 3, 30000)};
+    auto consumer = kafka::Consumer::create_group(brokers_, topic_, group, &clients_->rebalance);
+    if (!consumer) {
+        spdlog::warn("projector {}: cannot join group {}: {}", name_, group.group_id, consumer.error());
+        return false;
+    }
+    clients_->consumer = std::move(*consumer);
+    spdlog::info("projector {}: joined group {} for {} partitions of {}", name_, group.group_id, *count, topic_);
+    return true;
+}
+
+// The broker gave this process some partitions: resume each after its stored checkpoint.
+std::vector<std::pair<int32_t, int64_t>> Runner::on_assign(const std::vector<int32_t>& partitions) {
+    std::map<int32_t, Checkpoint> cps;
+    for (auto p : partitions) cps[p] = Checkpoint{};
+    std::vector<int64_t> parts(partitions.begin(), partitions.end());
     auto loaded = pool_.transact([&](sql::Tx& tx) {
         for (const auto& r : tx.exec("SELECT partition, position, kafka_offset FROM projector_checkpoints"
-                                     " WHERE projector = $1", {name_})) {
-            const auto p = static_cast<size_t>(r.i64(0));
-            if (p < cps.size()) cps[p] = Checkpoint{r.i64(1), r.i64(2)};
-        }
+                                     " WHERE projector = $1 AND partition = ANY($2::int[])",
+                                     {name_, sql::int_array(parts)}))
+            cps[static_cast<int32_t>(r.i64(0))] = Checkpoint{r.i64(1), r.i64(2)};
+        // Who applies what, for operators: this process, since now.
+        tx.exec("INSERT INTO projector_owners (projector, partition, owner, since)"
+                " SELECT $1, p, $3, now() FROM unnest($2::int[]) AS p"
+                " ON CONFLICT (projector, partition) DO UPDATE SET owner = EXCLUDED.owner, since = now()",
+                {name_, sql::int_array(parts), options_.owner});
     });
-    if (!loaded) return false;
+    if (!loaded) spdlog::warn("projector {}: loading checkpoints: {}", name_, loaded.error().message);
     std::vector<std::pair<int32_t, int64_t>> starts;
-    for (int32_t p = 0; p < *count; ++p) {
-        auto& cp = cps[static_cast<size_t>(p)];
+    for (auto& [p, cp] : cps) {
         int64_t start = -2;  // the beginning; events at or below the checkpoint are skipped
-        if (cp.offset >= 0) {
+        if (loaded && cp.offset >= 0 && clients_->probe) {
             // Resume after the checkpoint only if Kafka still holds that event at that offset
             // (a broker that restarted empty renumbers its offsets).
-            auto at = (*probe)->message_at(topic_, p, cp.offset, kKafkaTimeout);
+            auto at = clients_->probe->message_at(topic_, p, cp.offset, kKafkaTimeout);
             if (at && *at) {
                 v1::EventEnvelope e;
                 if (e.ParseFromString((*at)->value) && e.position() == cp.position) start = cp.offset + 1;
             }
         }
+        // Unknown checkpoint (the database did not answer): -1 can never match the fence,
+        // so nothing is applied until the next assignment reads it.
+        if (!loaded) cp.position = -1;
         starts.push_back({p, start});
     }
-    if (auto a = (*consumer)->assign(topic_, starts); !a) return false;
+    std::lock_guard lock(apply_mu_);
+    for (auto& [p, cp] : cps) owned_[p] = cp;
+    int64_t highest = 0;
+    for (const auto& [p, cp] : owned_) highest = std::max(highest, cp.position);
+    applied_position_ = highest;
+    spdlog::info("projector {}: assigned partitions {} (now {} of {})", name_, fmt::join(partitions, ","),
+                 owned_.size(), partitions_);
+    return starts;
+}
+
+void Runner::on_revoke(const std::vector<int32_t>& partitions, bool lost) {
     {
         std::lock_guard lock(apply_mu_);
-        checkpoints_ = std::move(cps);
-        high_offsets_.assign(checkpoints_.size(), 0);
-        int64_t highest = 0;
-        for (const auto& cp : checkpoints_) highest = std::max(highest, cp.position);
-        applied_position_ = highest;
+        for (auto p : partitions) owned_.erase(p);
     }
-    clients_->consumer = std::move(*consumer);
-    clients_->probe = std::move(*probe);
-    spdlog::info("projector {}: consuming {} partitions of {}", name_, starts.size(), topic_);
-    return true;
+    std::vector<int64_t> parts(partitions.begin(), partitions.end());
+    auto r = pool_.transact([&](sql::Tx& tx) {
+        tx.exec("DELETE FROM projector_owners WHERE projector = $1 AND partition = ANY($2::int[]) AND owner = $3",
+                {name_, sql::int_array(parts), options_.owner});
+    });
+    (void)r;  // only the ownership view; the next owner overwrites it anyway
+    if (lost)
+        spdlog::warn("projector {}: lost partitions {} (this process was away past its session)", name_,
+                     fmt::join(partitions, ","));
+    else
+        spdlog::info("projector {}: handed over partitions {}", name_, fmt::join(partitions, ","));
 }
 
 void Runner::refresh_lag() {
@@ -122,13 +224,12 @@ void Runner::refresh_lag() {
     lag_checked_ = now;
     int64_t behind = 0;
     std::lock_guard lock(apply_mu_);
-    for (size_t p = 0; p < checkpoints_.size(); ++p) {
+    for (const auto& [p, cp] : owned_) {
         // The consumer's own view from its fetches: cheap, and never blocks on a broker that is away.
-        auto marks = clients_->consumer->cached_watermarks(topic_, static_cast<int32_t>(p));
+        auto marks = clients_->consumer->cached_watermarks(topic_, p);
         if (!marks) continue;
-        high_offsets_[p] = marks->second;
         // Offsets are only comparable if the checkpoint came from this broker's numbering.
-        const int64_t next = checkpoints_[p].offset + 1;
+        const int64_t next = cp.offset + 1;
         behind += std::max<int64_t>(0, marks->second - std::max<int64_t>(next, marks->first));
     }
     lag_events_ = behind;
@@ -140,17 +241,16 @@ bool Runner::consume_once() {
     if (messages.empty()) return true;
     std::lock_guard lock(apply_mu_);
     std::vector<v1::EventEnvelope> fresh;
-    std::vector<Checkpoint> next = checkpoints_;
-    std::vector<bool> changed(next.size(), false);
+    std::map<int32_t, Checkpoint> next;
     int64_t newest_ms = 0;
     for (const auto& m : messages) {
+        if (!owned_.contains(m.partition)) continue;  // fetched before it was handed over
         v1::EventEnvelope e;
         if (!e.ParseFromString(m.value)) {
             spdlog::error("projector {}: partition {} offset {} is not an envelope; skipped", name_, m.partition, m.offset);
             continue;
         }
-        auto& cp = next.at(static_cast<size_t>(m.partition));
-        changed[static_cast<size_t>(m.partition)] = true;
+        auto& cp = next.try_emplace(m.partition, owned_.at(m.partition)).first->second;
         if (e.position() <= cp.position) {
             cp.offset = std::max(cp.offset, m.offset);  // already applied: just move past it
             continue;
@@ -159,28 +259,29 @@ bool Runner::consume_once() {
         newest_ms = std::max(newest_ms, e.occurred_at_unix_ms());
         fresh.push_back(std::move(e));
     }
-    std::vector<int64_t> parts, positions, offsets;
-    for (size_t p = 0; p < next.size(); ++p)
-        if (changed[p]) {
-            parts.push_back(static_cast<int64_t>(p));
-            positions.push_back(next[p].position);
-            offsets.push_back(next[p].offset);
-        }
+    if (next.empty()) return true;
+    std::vector<PartitionBatch> batch;
+    for (const auto& [p, cp] : next) batch.push_back({p, owned_.at(p).position, cp.position, cp.offset});
     TableMap live;
     for (const auto& t : projection_->tables()) live[t] = t;
+    // A refused batch wrote nothing (the fence runs before any write), so the
+    // transaction just commits its read.
+    std::optional<Fenced> fenced;
     auto r = pool_.transact([&](sql::Tx& tx) {
-        projection_->apply(tx, fresh, live);
-        tx.exec("INSERT INTO projector_checkpoints (projector, partition, position, kafka_offset)"
-                " SELECT $1, p, pos, o FROM unnest($2::int[], $3::bigint[], $4::bigint[]) AS u(p, pos, o)"
-                " ON CONFLICT (projector, partition) DO UPDATE SET position = EXCLUDED.position,"
-                " kafka_offset = EXCLUDED.kafka_offset, updated_at = now()",
-                {name_, sql::int_array(parts), sql::int_array(positions), sql::int_array(offsets)});
+        if (auto applied = apply_fenced(tx, *projection_, live, fresh, batch); !applied) fenced = applied.error();
     });
     if (!r) {
         spdlog::warn("projector {}: applying {} events failed: {}; will re-read", name_, fresh.size(), r.error().message);
         return false;
     }
-    checkpoints_ = std::move(next);
+    if (fenced) {
+        metrics::global().counter("tally_projector_fenced_batches_total", "projector=\"" + name_ + "\"").add();
+        spdlog::warn("projector {}: a batch of {} events was refused: partition {} is at position {} in the database, "
+                     "not {} (another owner or a rebuild moved it); rejoining",
+                     name_, fresh.size(), fenced->partition, fenced->stored_position, fenced->expected_position);
+        return false;
+    }
+    for (const auto& [p, cp] : next) owned_[p] = cp;
     int64_t highest = applied_position_.load();
     for (const auto& e : fresh) highest = std::max(highest, e.position());
     applied_position_ = highest;
@@ -199,8 +300,11 @@ void Runner::run() {
             backoff = std::chrono::milliseconds(100);
             continue;
         }
-        // Failed: start again from the stored checkpoints after a pause.
+        // Failed: leave the group (handing the partitions over) and join again from the
+        // stored checkpoints after a pause.
         initialised = false;
+        ready_ = false;
+        clients_->consumer.reset();
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
     }
@@ -244,7 +348,7 @@ std::expected<int64_t, std::string> Runner::rebuild() {
     }
     // Swap: pause the live applier, catch up to the head, rename, move checkpoints.
     std::lock_guard lock(apply_mu_);
-    const size_t partitions = std::max<size_t>(checkpoints_.size(), 1);
+    const size_t partitions = static_cast<size_t>(std::max<int32_t>(partitions_, 1));
     int64_t head = cursor;
     auto swapped = pool_.transact([&](sql::Tx& tx) {
         while (true) {
@@ -269,7 +373,9 @@ std::expected<int64_t, std::string> Runner::rebuild() {
                 {name_, sql::int_array(parts), std::to_string(head)});
     });
     if (!swapped) return std::unexpected(swapped.error().message);
-    for (auto& cp : checkpoints_) cp.position = std::max(cp.position, head);
+    // Other processes' appliers find their checkpoints moved: the fence refuses their next
+    // batch and they resume after `head`.
+    for (auto& [p, cp] : owned_) cp.position = std::max(cp.position, head);
     applied_position_ = std::max(applied_position_.load(), head);
     spdlog::info("projector {}: rebuilt from {} events up to position {}", name_, replayed, head);
     return replayed;

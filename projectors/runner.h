@@ -4,10 +4,17 @@
 // skips events at or below the checkpoint, so applying twice changes nothing.
 // rebuild() replays the journal from position 0 into shadow tables and swaps
 // them in atomically while the live tables keep serving reads.
+//
+// Several processes: each projection is a Kafka consumer group (one member per
+// process, cooperative-sticky), so the broker gives each partition one applier.
+// The group alone is not enough (a member that was paused past its session still
+// holds a batch), so every apply is fenced: it locks the partitions' stored
+// checkpoints and is refused unless it continues from exactly what is stored.
 
 #include <atomic>
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +26,33 @@
 
 namespace tally::projectors {
 
+// Why an apply was refused: a partition's stored checkpoint is not the one the batch
+// was read after (another owner, or a rebuild, moved it).
+struct Fenced {
+    int32_t partition;
+    int64_t stored_position;
+    int64_t expected_position;
+};
+
+struct PartitionBatch {
+    int32_t partition;
+    int64_t base_position;  // the stored checkpoint this batch continues from
+    int64_t position;       // the checkpoint after it
+    int64_t offset;         // the Kafka offset of that event
+};
+
+// The fenced apply, in the caller's transaction: locks the named partitions' checkpoint
+// rows (which must exist), refuses the whole batch if any differs from its base, else
+// applies `events` to `tables` and stores the new checkpoints. Exposed for tests.
+std::expected<void, Fenced> apply_fenced(sql::Tx& tx, const Projection& projection, const TableMap& tables,
+                                         const std::vector<v1::EventEnvelope>& events,
+                                         const std::vector<PartitionBatch>& partitions);
+
+struct RunnerOptions {
+    int session_timeout_ms = 10000;  // how long a silent member keeps its partitions
+    std::string owner;               // this process, as ownership shows it; default host:pid
+};
+
 struct Lag {
     int64_t events = 0;         // published to Kafka but not yet applied
     double seconds = 0;         // age of the newest applied event while behind, else 0
@@ -27,7 +61,8 @@ struct Lag {
 
 class Runner {
 public:
-    Runner(sql::Pool& pool, std::string brokers, std::string topic, std::unique_ptr<Projection> projection);
+    Runner(sql::Pool& pool, std::string brokers, std::string topic, std::unique_ptr<Projection> projection,
+           RunnerOptions options = {});
     ~Runner();
 
     void start();
@@ -36,6 +71,8 @@ public:
     const std::string& name() const { return name_; }
     Lag lag() const;
     bool running() const { return ready_.load(); }
+    // The partitions this process applies now.
+    std::vector<int32_t> owned() const;
 
     // Rebuilds from position 0; returns the number of events replayed. Refused
     // (with a reason) while another rebuild of this projection runs anywhere.
@@ -51,19 +88,22 @@ private:
     bool init();
     bool consume_once();
     void refresh_lag();
+    std::vector<std::pair<int32_t, int64_t>> on_assign(const std::vector<int32_t>& partitions);
+    void on_revoke(const std::vector<int32_t>& partitions, bool lost);
 
     sql::Pool& pool_;
     std::string brokers_;
     std::string topic_;
     std::unique_ptr<Projection> projection_;
     std::string name_;
+    RunnerOptions options_;
 
     std::thread thread_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> ready_{false};
-    std::mutex apply_mu_;  // serialises live applies with a rebuild's swap
-    std::vector<Checkpoint> checkpoints_;
-    std::vector<int64_t> high_offsets_;
+    mutable std::mutex apply_mu_;  // serialises live applies with a rebuild's swap
+    int32_t partitions_ = 0;
+    std::map<int32_t, Checkpoint> owned_;  // assigned partitions and their checkpoints
     std::atomic<int64_t> lag_events_{0};
     std::atomic<int64_t> applied_position_{0};
     std::atomic<int64_t> applied_occurred_ms_{0};

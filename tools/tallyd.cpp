@@ -3,6 +3,7 @@
 // Kafka cluster in process.
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -101,15 +102,19 @@ int main() {
                                   cfg.pipeline_writers},
         now_ms, [&relay] { relay.notify(); });
 
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    const std::string process = std::string(host) + ":" + std::to_string(::getpid());
+    const projectors::RunnerOptions runner_options{cfg.kafka_session_timeout_ms, process};
     std::vector<std::unique_ptr<projectors::Runner>> runners;
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
-                                                           projectors::credit_projection()));
+                                                           projectors::credit_projection(), runner_options));
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
-                                                           projectors::ledger_projection()));
+                                                           projectors::ledger_projection(), runner_options));
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
-                                                           projectors::orders_projection()));
+                                                           projectors::orders_projection(), runner_options));
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
-                                                           projectors::provider_calls_projection(cfg.payout_delay_s * 1000)));
+                                                           projectors::provider_calls_projection(cfg.payout_delay_s * 1000), runner_options));
 
     // The provider workers run where a secret key is configured; elsewhere the planned
     // calls wait in provider_calls.
@@ -144,6 +149,7 @@ int main() {
     deps.stripe_webhook_secrets = cfg.stripe_webhook_secrets;
     deps.payout_delay_ms = cfg.payout_delay_s * 1000;
     deps.clock_ms = now_ms;
+    deps.process = process;
     http::Api api(deps);
     http::Server server({cfg.http_address, cfg.http_port, cfg.http_threads, cfg.body_bytes_max}, api);
 

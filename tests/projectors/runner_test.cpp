@@ -7,6 +7,7 @@
 #include <future>
 
 #include "commands/pipeline.h"
+#include "infra/journal.h"
 #include "infra/kafka.h"
 #include "infra/relay.h"
 #include "projectors/credit_projection.h"
@@ -146,6 +147,83 @@ TEST(Runner, OnlyOneRebuildAtATime) {
     EXPECT_GE(done.load(), 1);
     EXPECT_EQ(done.load() + refused.load(), 3);
     EXPECT_EQ(f.scalar("SELECT sum(balance_minor) FROM credit_balances"), 2000);
+}
+
+// The fence alone: a batch that does not continue from the stored checkpoint (a stale
+// owner's, a zombie's) is refused whole and writes nothing; the owner's batch applies.
+TEST(Runner, TheFenceRefusesABatchThatDoesNotContinueFromTheStoredCheckpoint) {
+    Fixture f;
+    const int64_t head = f.grant(30, 3, 10, "a");
+    std::vector<v1::EventEnvelope> first, second;
+    ASSERT_TRUE(f.pool.transact([&](sql::Tx& tx) {
+        first = journal::read_after(tx, 0, 20);
+        second = journal::read_after(tx, 20, 100);
+        tx.exec("INSERT INTO projector_checkpoints (projector, partition, position, kafka_offset)"
+                " VALUES ('credit', 0, 0, -1)");
+    }));
+    ASSERT_EQ(first.size() + second.size(), static_cast<size_t>(head));
+    auto projection = credit_projection();
+    TableMap live;
+    for (const auto& t : projection->tables()) live[t] = t;
+    auto apply = [&](const std::vector<v1::EventEnvelope>& events, int64_t base) {
+        std::expected<void, Fenced> out;
+        EXPECT_TRUE(f.pool.transact([&](sql::Tx& tx) {
+            out = apply_fenced(tx, *projection, live, events, {{0, base, events.back().position(), 0}});
+        }));
+        return out;
+    };
+    ASSERT_TRUE(apply(first, 0));
+    EXPECT_EQ(f.scalar("SELECT sum(balance_minor) FROM credit_balances"), 200);
+    // The same batch again, as a zombie that read it before the owner applied it.
+    auto stale = apply(first, 0);
+    ASSERT_FALSE(stale);
+    EXPECT_EQ(stale.error().partition, 0);
+    EXPECT_EQ(stale.error().stored_position, 20);
+    EXPECT_EQ(stale.error().expected_position, 0);
+    // A batch that skips ahead is refused too: it does not continue from what is stored.
+    EXPECT_FALSE(apply(second, 25));
+    EXPECT_EQ(f.scalar("SELECT sum(balance_minor) FROM credit_balances"), 200);
+    EXPECT_EQ(f.scalar("SELECT count(*) FROM credit_entries"), 20);
+    EXPECT_EQ(f.scalar("SELECT position FROM projector_checkpoints WHERE projector = 'credit' AND partition = 0"), 20);
+    // The owner's next batch continues from 20 and applies.
+    ASSERT_TRUE(apply(second, 20));
+    EXPECT_EQ(f.scalar("SELECT sum(balance_minor) FROM credit_balances"), 300);
+    // A partition without a checkpoint row is never applied to (the runner seeds them first).
+    std::expected<void, Fenced> missing;
+    ASSERT_TRUE(f.pool.transact([&](sql::Tx& tx) {
+        missing = apply_fenced(tx, *projection, live, first, {{2, 0, first.back().position(), 0}});
+    }));
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().stored_position, -1);
+}
+
+// Two runners of one projection, as two processes would run them: the group splits the
+// partitions between them and every event is applied once. (Before the consumer groups
+// and the fence, each applied every event: every balance was doubled.)
+TEST(Runner, TwoRunnersShareThePartitionsAndApplyEachEventOnce) {
+    Fixture f;
+    Runner one(f.pool, f.cluster.bootstraps(), kTopic, credit_projection(), RunnerOptions{3000, "one"});
+    Runner two(f.pool, f.cluster.bootstraps(), kTopic, credit_projection(), RunnerOptions{3000, "two"});
+    one.start();
+    two.start();
+    ASSERT_TRUE(testing::eventually([&] { return one.owned().size() + two.owned().size() == 3 && !one.owned().empty() &&
+                                                 !two.owned().empty(); }))
+        << one.owned().size() << " + " << two.owned().size();
+    f.grant(400, 20, 5, "a");
+    ASSERT_TRUE(testing::eventually([&] { return f.scalar("SELECT count(*) FROM credit_entries") == 400 &&
+                                                 f.scalar("SELECT sum(balance_minor) FROM credit_balances") == 2000; }))
+        << f.scalar("SELECT sum(balance_minor) FROM credit_balances");
+    // Ownership is recorded for operators, and matches the assignment.
+    EXPECT_EQ(f.scalar("SELECT count(*) FROM projector_owners WHERE projector = 'credit' AND owner = 'one'"),
+              static_cast<int64_t>(one.owned().size()));
+    // One leaves: the other takes every partition over and carries on from the checkpoints.
+    two.stop();
+    ASSERT_TRUE(testing::eventually([&] { return one.owned().size() == 3; }));
+    f.grant(100, 20, 5, "b");
+    ASSERT_TRUE(testing::eventually([&] { return f.scalar("SELECT count(*) FROM credit_entries") == 500; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(f.scalar("SELECT sum(balance_minor) FROM credit_balances"), 2500);
+    EXPECT_EQ(f.scalar("SELECT sum(balance_minor) FROM credit_balances WHERE customer_id = 'c7'"), 125);
 }
 
 }  // namespace tally::projectors

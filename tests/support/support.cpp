@@ -170,6 +170,8 @@ void Tallyd::kill9() {
     process_.wait();
 }
 
+void Tallyd::signal(int sig) { process_.signal(sig); }
+
 void Tallyd::stop() {
     process_.signal(SIGTERM);
     process_.wait();

@@ -62,6 +62,8 @@ public:
     void start();          // waits for /healthz
     void kill9();
     void stop();           // SIGTERM, graceful
+    void signal(int sig);  // e.g. SIGSTOP / SIGCONT: a paused process (a zombie owner)
+    bool running() const { return process_.running(); }
     int port() const { return port_; }
     std::string log() const { return process_.log(); }
 
