@@ -233,62 +233,67 @@ void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partit
 
 }  // namespace
 
+namespace {
+
+using Settings = std::vector<std::pair<const char*, std::string>>;
+
+// A consumer handle with the settings every tally consumer shares, plus `extra`.
+std::expected<rd_kafka_t*, std::string> new_consumer(const std::string& brokers, const Settings& extra,
+                                                     Rebalance* rebalance) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    Settings settings = {{"bootstrap.servers", brokers},
+                         {"enable.auto.commit", "false"},
+                         {"enable.partition.eof", "false"},
+                         {"auto.offset.reset", "earliest"},
+                         {"fetch.wait.max.ms", "10"}};
+    settings.insert(settings.end(), extra.begin(), extra.end());
+    for (const auto& [k, v] : settings) {
+        if (auto e = set(conf, k, v); !e.empty()) {
+            rd_kafka_conf_destroy(conf);
+            return std::unexpected(e);
+        }
+    }
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    if (rebalance) {
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+        rd_kafka_conf_set_opaque(conf, rebalance);
+    }
+    char err[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!rk) return std::unexpected(std::string(err));
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+}  // namespace
+
 std::expected<std::unique_ptr<Consumer>, std::string> Consumer::create_group(const std::string& brokers,
                                                                              const std::string& topic,
                                                                              const GroupOptions& options,
                                                                              Rebalance* rebalance) {
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    for (auto [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},
-                        {"group.id", options.group_id},
-                        {"partition.assignment.strategy", "cooperative-sticky"},
-                        {"session.timeout.ms", std::to_string(options.session_timeout_ms)},
-                        {"heartbeat.interval.ms", std::to_string(std::max(100, options.session_timeout_ms / 10))},
-                        {"max.poll.interval.ms", std::to_string(options.max_poll_interval_ms)},
-                        {"enable.auto.commit", "false"},
-                        {"enable.auto.offset.store", "false"},
-                        {"enable.partition.eof", "false"},
-                        {"auto.offset.reset", "earliest"},
-                        {"fetch.wait.max.ms", "10"}}) {
-        if (auto e = set(conf, k, v); !e.empty()) {
-            rd_kafka_conf_destroy(conf);
-            return std::unexpected(e);
-        }
-    }
-    rd_kafka_conf_set_log_cb(conf, on_log);
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_opaque(conf, rebalance);
-    char err[512];
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    if (!rk) return std::unexpected(std::string(err));
-    rd_kafka_poll_set_consumer(rk);
+    auto rk = new_consumer(brokers,
+                           {{"group.id", options.group_id},
+                            {"partition.assignment.strategy", "cooperative-sticky"},
+                            {"session.timeout.ms", std::to_string(options.session_timeout_ms)},
+                            {"heartbeat.interval.ms", std::to_string(std::max(100, options.session_timeout_ms / 10))},
+                            {"max.poll.interval.ms", std::to_string(options.max_poll_interval_ms)},
+                            {"enable.auto.offset.store", "false"}},
+                           rebalance);
+    if (!rk) return std::unexpected(rk.error());
+    auto consumer = std::unique_ptr<Consumer>(new Consumer(*rk));
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, topic.c_str(), RD_KAFKA_PARTITION_UA);
-    const auto code = rd_kafka_subscribe(rk, list);
+    const auto code = rd_kafka_subscribe(*rk, list);
     rd_kafka_topic_partition_list_destroy(list);
-    auto consumer = std::unique_ptr<Consumer>(new Consumer(rk));
     if (code) return std::unexpected(std::string(rd_kafka_err2str(code)));
     return consumer;
 }
 
+// Manual assignment only: the group id is never joined.
 std::expected<std::unique_ptr<Consumer>, std::string> Consumer::create(const std::string& brokers) {
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    for (auto [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", brokers},
-                        {"group.id", "tally-manual"},
-                        {"enable.auto.commit", "false"},
-                        {"enable.partition.eof", "false"},
-                        {"auto.offset.reset", "earliest"},
-                        {"fetch.wait.max.ms", "10"}}) {
-        if (auto e = set(conf, k, v); !e.empty()) {
-            rd_kafka_conf_destroy(conf);
-            return std::unexpected(e);
-        }
-    }
-    rd_kafka_conf_set_log_cb(conf, on_log);
-    char err[512];
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    if (!rk) return std::unexpected(std::string(err));
-    rd_kafka_poll_set_consumer(rk);
-    return std::unique_ptr<Consumer>(new Consumer(rk));
+    auto rk = new_consumer(brokers, {{"group.id", "tally-manual"}}, nullptr);
+    if (!rk) return std::unexpected(rk.error());
+    return std::unique_ptr<Consumer>(new Consumer(*rk));
 }
 
 Consumer::~Consumer() {

@@ -7,9 +7,11 @@
 #include <future>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "commands/pipeline.h"
 #include "infra/kafka.h"
+#include "infra/metrics.h"
 #include "tests/support/grants.h"
 #include "tests/support/kafka_read.h"
 #include "tests/support/support.h"
@@ -131,6 +133,45 @@ TEST(Relay, OnlyOneRelayLeadsAtATime) {
     b.notify();
     ASSERT_TRUE(testing::eventually([&] { return b.watermark() == 30; }));
     b.stop();
+    expect_exactly_once(testing::read_topic(f.cluster.bootstraps(), kTopic), 30);
+}
+
+}  // namespace tally::infra
+
+namespace tally::infra {
+
+// The relay's fence: a leader whose epoch was taken over (as after its session was lost
+// and another process won the lock) publishes nothing more under the old epoch; it
+// steps down, and whoever leads next resumes after what Kafka holds.
+TEST(Relay, ALeaderWhoseEpochWasTakenOverStopsBeforeItsNextBatch) {
+    Fixture f;
+    Relay a(f.pool, f.url, f.cluster.bootstraps(), kTopic, 3);
+    a.start();
+    ASSERT_TRUE(testing::eventually([&] { return a.leader(); }));
+    write_grants(f.pool, 20, 4, "x");
+    a.notify();
+    ASSERT_TRUE(testing::eventually([&] { return a.watermark() == 20; }));
+    int64_t epoch = 0;
+    ASSERT_TRUE(f.pool.transact([&](sql::Tx& tx) {
+        epoch = tx.exec("UPDATE relay_leader SET epoch = epoch + 1, owner = 'elsewhere' RETURNING epoch").at(0).i64(0);
+    }));
+    auto fenced = [] {
+        std::istringstream lines(metrics::global().render());
+        for (std::string line; std::getline(lines, line);)
+            if (line.rfind("tally_relay_fenced_total ", 0) == 0) return std::stol(line.substr(line.find(' ') + 1));
+        return 0L;
+    };
+    const long fenced_before = fenced();
+    write_grants(f.pool, 10, 4, "y");
+    a.notify();
+    // It notices before publishing, steps down, and (the only relay here) wins the lock
+    // again under a newer epoch than the one that superseded it.
+    ASSERT_TRUE(testing::eventually([&] { return fenced() > fenced_before; }));
+    ASSERT_TRUE(testing::eventually([&] { return a.leader() && a.watermark() == 30; }));
+    int64_t now_epoch = 0;
+    ASSERT_TRUE(f.pool.transact([&](sql::Tx& tx) { now_epoch = tx.exec("SELECT epoch FROM relay_leader").at(0).i64(0); }));
+    EXPECT_GT(now_epoch, epoch);
+    a.stop();
     expect_exactly_once(testing::read_topic(f.cluster.bootstraps(), kTopic), 30);
 }
 
