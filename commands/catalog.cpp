@@ -18,12 +18,40 @@ Rejection forbidden(const std::string& what) {
     return Rejection{RejectionKind::forbidden, "forbidden", "you may not " + what};
 }
 
-Rejection catalog_rejection(catalog::CatalogRejection r) {
+enum class Definition { vendor, product, settings, coupon };
+
+// The field a refusal is about, for the problem document. The rules name what broke;
+// where one rule covers several fields of a definition (amounts), none is guessed.
+std::string field_of(catalog::CatalogRejection r, Definition d) {
+    using R = catalog::CatalogRejection;
+    switch (r) {
+        case R::id_invalid:
+            return d == Definition::vendor ? "vendor_id" : d == Definition::product ? "sku" : d == Definition::coupon ? "code" : "";
+        case R::currency_unknown:
+        case R::currency_must_not_change: return d == Definition::settings ? "" : "currency";
+        case R::country_invalid: return d == Definition::product ? "country_of_origin" : "shipping.per_country_minor";
+        case R::commission_out_of_range:
+            return d == Definition::vendor ? "commission_bps" : d == Definition::product ? "commission_bps"
+                                                                : d == Definition::coupon ? "percent_bps" : "";
+        case R::quantity_break_invalid: return "matrix";
+        case R::vendor_unknown:
+        case R::vendor_must_not_change: return "vendor_id";
+        case R::coupon_kind_missing: return "kind";
+        case R::coupon_scope_missing: return "scope";
+        case R::window_invalid: return "valid_until_unix_ms";
+        case R::amount_out_of_range: return "";
+    }
+    return "";
+}
+
+Rejection catalog_rejection(catalog::CatalogRejection r, Definition d) {
     const auto kind = r == catalog::CatalogRejection::vendor_must_not_change ||
                               r == catalog::CatalogRejection::currency_must_not_change
                           ? RejectionKind::state_forbids
                           : RejectionKind::fix_request;
-    return Rejection{kind, std::string(catalog::to_string(r)), "the definition was refused: " + std::string(catalog::to_string(r))};
+    Rejection out{kind, std::string(catalog::to_string(r)), "the definition was refused: " + std::string(catalog::to_string(r))};
+    out.field = field_of(r, d);
+    return out;
 }
 
 Reply defined_reply(const std::vector<v1::EventEnvelope>& written, nlohmann::json body) {
@@ -42,7 +70,7 @@ public:
         if (!is_staff(ctx)) return forbidden("define vendors");
         catalog::VendorState state{parse_state<v1::VendorDefinition>(states.at(stream_).state)};
         auto decided = catalog::decide(state, def_);
-        if (!decided) return catalog_rejection(decided.error());
+        if (!decided) return catalog_rejection(decided.error(), Definition::vendor);
         Accepted a;
         a.events.push_back({stream_, std::string(events::kVendorDefined), 1, decided->SerializeAsString()});
         a.new_states[stream_] = def_.SerializeAsString();
@@ -72,7 +100,7 @@ public:
         if (!is_staff(ctx) && !own) return forbidden("define this product");
         catalog::VendorState vendor{parse_state<v1::VendorDefinition>(states.at(vendor_stream_).state)};
         auto decided = catalog::decide(state, def_, vendor);
-        if (!decided) return catalog_rejection(decided.error());
+        if (!decided) return catalog_rejection(decided.error(), Definition::product);
         Accepted a;
         a.events.push_back({stream_, std::string(events::kProductDefined), 1, decided->SerializeAsString()});
         a.new_states[stream_] = def_.SerializeAsString();
@@ -138,7 +166,7 @@ public:
     Decision decide(const std::map<std::string, StreamState>&, const DecideContext& ctx) const override {
         if (!is_staff(ctx)) return forbidden("change catalog settings");
         auto decided = catalog::decide(settings_);
-        if (!decided) return catalog_rejection(decided.error());
+        if (!decided) return catalog_rejection(decided.error(), Definition::settings);
         const std::string stream(catalog::kSettingsStream);
         Accepted a;
         a.events.push_back({stream, std::string(events::kCatalogSettingsChanged), 1, decided->SerializeAsString()});
@@ -158,7 +186,7 @@ public:
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         if (!is_staff(ctx)) return forbidden("define coupons");
         auto decided = catalog::decide(def_);
-        if (!decided) return catalog_rejection(decided.error());
+        if (!decided) return catalog_rejection(decided.error(), Definition::coupon);
         // Usage so far survives a redefinition.
         v1::CouponState state = parse_state<v1::CouponState>(states.at(stream_).state).value_or(v1::CouponState{});
         *state.mutable_coupon() = def_;

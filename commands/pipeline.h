@@ -54,6 +54,7 @@ struct Rejection {
     std::string code;    // stable machine name, e.g. "grant_exceeds_cap"
     std::string detail;  // a sentence for people
     std::string extension_json = {};  // a JSON object merged into the problem document, e.g. a new breakdown
+    std::string field = {};           // the request field at fault, when one is
 };
 
 using Outcome = std::variant<Reply, Rejection>;

@@ -153,7 +153,7 @@ bool Call::submit_as(const commands::Claims& as, std::unique_ptr<commands::Comma
             return respond(std::move(out));
         }
         const auto& rej = std::get<commands::Rejection>(outcome);
-        respond(problem(status_of(rej.kind), rej.code, rej.detail, "", rid, rej.extension_json));
+        respond(problem(status_of(rej.kind), rej.code, rej.detail, rej.field, rid, rej.extension_json));
     };
     if (!deps_.pipeline->submit(std::move(s)))
         fail(503, "overloaded", "the command queue is full or the server is stopping; retry");

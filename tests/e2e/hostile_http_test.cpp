@@ -346,6 +346,15 @@ TEST(HostileInput, Finding9_StrictNumbersDotIdsContentTypeAndFieldNames) {
         EXPECT_EQ(s.send("PUT", std::string("/v1/vendors/") + id, {{"currency", "USD"}}, s.admin).status, 400) << id;
         EXPECT_EQ(s.send("PUT", std::string("/v1/coupons/") + id, {{"kind", "PERCENT"}}, s.admin).status, 400) << id;
     }
+    // Rules decided in the batch name their field too.
+    auto currency = s.send("PUT", "/v1/vendors/v-x", {{"currency", "XYZ"}}, s.admin);
+    EXPECT_EQ(currency.status, 422);
+    EXPECT_EQ(json::parse(currency.body)["title"], "currency_unknown");
+    EXPECT_EQ(json::parse(currency.body)["field"], "currency");
+    auto country = s.send("PUT", "/v1/products/p-x", {{"vendor_id", "v-x"}, {"country_of_origin", "Narnia"}, {"base_minor", 5}},
+                          s.admin);
+    EXPECT_EQ(country.status, 422);
+    EXPECT_FALSE(json::parse(country.body).value("field", "").empty()) << country.body;
     auto form = s.client->request("POST", "/v1/customers/cus-1/credit-grants", "amount_minor=100",
                                   {{"Authorization", "Bearer " + s.admin}, {"Idempotency-Key", "form-1"},
                                    {"Content-Type", "application/x-www-form-urlencoded"}});
