@@ -68,7 +68,8 @@ public:
                                                                 std::string(b.currency.code()) + "|" + req_.cart_hash + "|" +
                                                                 std::to_string(ctx.now_unix_ms / kPaymentWindowMs)))
                                       .substr(0, 32);
-        const auto placed = order::place(req_.order_id, req_.customer_id, req_.cart, inputs.catalog, b, payment_key);
+        auto placed = order::place(req_.order_id, req_.customer_id, req_.cart, inputs.catalog, b, payment_key);
+        placed.set_placed_at_unix_ms(ctx.now_unix_ms);  // the payment window runs from here
         a.events.push_back({order_stream, std::string(events::kOrderPlaced), 1, placed.SerializeAsString()});
         a.new_states[order_stream] = lifecycle::initial_state(placed).SerializeAsString();
 

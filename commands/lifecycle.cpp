@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "domain/catalog.h"
 #include "domain/credit.h"
 #include "domain/order.h"
 #include "domain/stock.h"
@@ -108,8 +109,10 @@ public:
         : c_(std::move(c)), order_stream_(order::stream_id(c_.order_id)), credit_stream_(credit::stream_id(c_.customer_id)) {}
     std::vector<std::string> streams() const override {
         std::vector<std::string> out{order_stream_, credit_stream_};
-        if (std::holds_alternative<lifecycle::Cancel>(c_.change))
+        if (std::holds_alternative<lifecycle::Cancel>(c_.change)) {
             for (const auto& sku : c_.skus) out.push_back(stock::stream_id(sku));
+            for (const auto& code : c_.coupons) out.push_back(catalog::coupon_stream(code));
+        }
         return out;
     }
 
@@ -127,8 +130,12 @@ public:
         }
         Accepted a;
         const auto after = append(a, order_stream_, *state, *decided, states, "order " + c_.order_id);
-        if (std::holds_alternative<lifecycle::Cancel>(c_.change))
+        if (std::holds_alternative<lifecycle::Cancel>(c_.change)) {
             if (auto missing = release_stock(a, *state, states)) return *missing;
+            // Unpaid: the coupon uses come back with the stock. Paid (then refunded): they stay used.
+            if (!state->paid())
+                if (auto missing = release_coupons(a, *state, states)) return *missing;
+        }
         a.reply = [after](const std::vector<v1::EventEnvelope>& written) { return Reply{200, summary(after, written).dump()}; };
         return a;
     }
@@ -159,6 +166,28 @@ private:
         return std::nullopt;
     }
 
+    // Each coupon the order redeemed gives one use back, to the total and to the customer.
+    std::optional<Rejection> release_coupons(Accepted& a, const lifecycle::State& state,
+                                             const std::map<std::string, StreamState>& states) const {
+        for (const auto& code : state.coupon_codes()) {
+            const std::string cid = catalog::coupon_stream(code);
+            auto it = states.find(cid);
+            if (it == states.end())  // the caller named the coupons from a snapshot; they never change
+                return Rejection{RejectionKind::internal, "coupon_not_locked", "coupon " + code + " was not locked"};
+            v1::CouponState cs = parse_state<v1::CouponState>(it->second.state).value_or(v1::CouponState{});
+            cs.set_uses_total(std::max<int64_t>(0, cs.uses_total() - 1));
+            auto& mine = (*cs.mutable_uses_by_customer())[state.customer_id()];
+            mine = std::max<int64_t>(0, mine - 1);
+            v1::CouponReleased e;
+            e.set_code(code);
+            e.set_order_id(state.order_id());
+            e.set_customer_id(state.customer_id());
+            a.events.push_back({cid, std::string(events::kCouponReleased), 1, e.SerializeAsString()});
+            a.new_states[cid] = cs.SerializeAsString();
+        }
+        return std::nullopt;
+    }
+
     std::optional<Rejection> authorise(const lifecycle::State& state, const DecideContext& ctx) const {
         const Rejection no{RejectionKind::forbidden, "forbidden", "you may not change this order"};
         // Money leaving the platform: admins ask for it, and the payout scheduler
@@ -167,6 +196,9 @@ private:
             return ctx.role == "admin" || ctx.role == "system"
                        ? std::nullopt
                        : std::optional(Rejection{RejectionKind::forbidden, "forbidden", "only admins request payouts"});
+        // The system cancels only what its payment window let lapse (the decision checks the window).
+        if (const auto* cancel = std::get_if<lifecycle::Cancel>(&c_.change); cancel && cancel->expiry)
+            return ctx.role == "system" ? std::nullopt : std::optional(no);
         if (staff_may_manage(ctx)) return std::nullopt;
         if (ctx.role == "system") return no;
         if (ctx.role == "vendor") {  // only on an order it has a part in
@@ -207,6 +239,16 @@ std::string provider_event_stream(const std::string& provider_event_id) { return
 
 std::unique_ptr<Command> provider_event(ProviderEvent event) {
     return std::make_unique<ProviderEventCommand>(std::move(event));
+}
+
+OrderChange cancellation_of(const v1::OrderState& state, lifecycle::Cancel cancel) {
+    OrderChange change;
+    change.order_id = state.order_id();
+    change.customer_id = state.customer_id();
+    change.change = std::move(cancel);
+    for (const auto& l : state.lines()) change.skus.push_back(l.sku());
+    change.coupons.assign(state.coupon_codes().begin(), state.coupon_codes().end());
+    return change;
 }
 
 std::unique_ptr<Command> change_order(OrderChange change) {

@@ -36,7 +36,12 @@ struct OrderChange {
     std::string customer_id;  // the order's (never changes): its credit stream is locked too
     OrderChangeKind change;
     std::vector<std::string> skus;  // Cancel: the order's SKUs (never change), whose reservations go back
+    std::vector<std::string> coupons;  // Cancel: the coupons it redeemed (never change), released if unpaid
 };
+
+// The order change a cancellation needs, from the order's state: its SKUs and coupons
+// are locked with it. `state` is the order stream's snapshot.
+OrderChange cancellation_of(const v1::OrderState& state, lifecycle::Cancel cancel);
 // Authorised in the batch on the fresh principal: vendors on their own sub-orders,
 // admins, employees with orders.manage; customers may cancel their own unpaid order.
 std::unique_ptr<Command> change_order(OrderChange change);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <future>
 #include <set>
 
 #include "domain/assert.h"
@@ -290,6 +291,22 @@ void Pipeline::process(std::vector<Submission>& batch) {
         TALLY_ASSERT(outcomes[i].has_value(), "submission {} left unanswered", i);
         batch[i].done(std::move(*outcomes[i]));
     }
+}
+
+Outcome submit_and_wait(Pipeline& pipeline, const Claims& claims, std::unique_ptr<Command> command,
+                        const std::string& key, const std::string& body_hash) {
+    auto promise = std::make_shared<std::promise<Outcome>>();
+    auto future = promise->get_future();
+    Submission s;
+    s.claims = claims;
+    s.idempotency_key = key;
+    s.body_hash = body_hash;
+    s.correlation_id = key;
+    s.command = std::move(command);
+    s.done = [promise](Outcome o) { promise->set_value(std::move(o)); };
+    if (!pipeline.submit(std::move(s)))
+        return Rejection{RejectionKind::retry_later, "pipeline_busy", "the command pipeline refused the submission"};
+    return future.get();
 }
 
 }  // namespace tally::commands

@@ -176,4 +176,9 @@ private:
     std::vector<std::thread> writers_;
 };
 
+// For background jobs: submits as `claims` and waits for the batch's answer. The body
+// hash makes the key's idempotency record; keep it stable for a job's keys.
+Outcome submit_and_wait(Pipeline& pipeline, const Claims& claims, std::unique_ptr<Command> command,
+                        const std::string& key, const std::string& body_hash);
+
 }  // namespace tally::commands

@@ -47,18 +47,8 @@ private:
 
 // Submits as the workers and waits for the batch's answer.
 Outcome submit_and_wait(Pipeline& pipeline, std::unique_ptr<Command> command, const std::string& key) {
-    auto promise = std::make_shared<std::promise<Outcome>>();
-    auto future = promise->get_future();
-    Submission s;
-    s.claims = worker_claims();
-    s.idempotency_key = key;
-    s.body_hash = events::sha256("provider worker\n" + key);
-    s.correlation_id = key;
-    s.command = std::move(command);
-    s.done = [promise](Outcome o) { promise->set_value(std::move(o)); };
-    if (!pipeline.submit(std::move(s)))
-        return Rejection{RejectionKind::retry_later, "pipeline_busy", "the command pipeline refused the submission"};
-    return future.get();
+    return commands::submit_and_wait(pipeline, worker_claims(), std::move(command), key,
+                                     events::sha256("provider worker\n" + key));
 }
 
 std::string lower(std::string s) {
@@ -264,7 +254,7 @@ ProviderWorker::Result ProviderWorker::request_payout(const Call& c) {
     auto order = parse_state<lifecycle::State>(states[order::stream_id(c.order_id)]);
     if (!order) return {Verdict::park, "", "", "no order " + c.order_id};
     OrderChange change{c.order_id, order->customer_id(),
-                       lifecycle::RequestPayout{c.vendor_id, clock_(), options_.payout_delay_ms}, {}};
+                       lifecycle::RequestPayout{c.vendor_id, clock_(), options_.payout_delay_ms}, {}, {}};
     auto outcome = submit_and_wait(pipeline_, change_order(std::move(change)), c.key);
     if (std::holds_alternative<Reply>(outcome)) return {Verdict::done, "", "", ""};
     const auto& rej = std::get<Rejection>(outcome);

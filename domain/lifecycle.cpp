@@ -329,6 +329,7 @@ std::string_view to_string(Refusal r) {
         case Refusal::payout_exists: return "payout_exists";
         case Refusal::nothing_to_pay: return "nothing_to_pay";
         case Refusal::refund_exists: return "refund_exists";
+        case Refusal::payment_window_open: return "payment_window_open";
     }
     return "unknown";
 }
@@ -346,6 +347,8 @@ State initial_state(const v1::OrderPlaced& placed) {
     s.set_service_fee_minor(placed.pricing().service_fee_minor());
     s.set_paid(placed.zero_payment());
     *s.mutable_lines() = placed.pricing().lines();
+    s.set_placed_at_unix_ms(placed.placed_at_unix_ms());
+    for (const auto& c : placed.pricing().coupons()) s.add_coupon_codes(c.code());
     return s;
 }
 
@@ -398,6 +401,14 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Adva
 
 std::expected<std::vector<Event>, Refused> decide(const State& state, const Cancel& cmd) {
     if (state.cancelled()) return std::unexpected(refused(Refusal::order_cancelled, state, "the order is cancelled already"));
+    if (cmd.expiry) {
+        // Only what is still unpaid, and only once its window has passed; an order placed
+        // before its time was recorded (0) is left to people.
+        if (state.paid())
+            return std::unexpected(refused(Refusal::payment_window_open, state, "the order was paid"));
+        if (state.placed_at_unix_ms() <= 0 || cmd.now_unix_ms < state.placed_at_unix_ms() + cmd.window_ms)
+            return std::unexpected(refused(Refusal::payment_window_open, state, "the payment window is still open"));
+    }
     for (const auto& so : state.sub_orders())
         if (fulfilment_rank(so.status()) >= fulfilment_rank("shipped"))
             return std::unexpected(refused(Refusal::already_shipped, state, "vendor " + so.vendor_id() + " has shipped"));
@@ -408,6 +419,7 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Canc
     v1::OrderCancelled e;
     e.set_order_id(state.order_id());
     e.set_reason(cmd.reason);
+    e.set_expired(cmd.expiry);
     for (const auto& sh : a.shares) *e.add_shares() = sh;
     e.set_fee_minor(a.fee_minor);
     auto& set = *e.mutable_postings();

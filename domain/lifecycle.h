@@ -52,6 +52,7 @@ enum class Refusal : uint16_t {  // numbers are permanent
     payout_exists = 12,          // 409
     nothing_to_pay = 13,         // 409
     refund_exists = 14,          // 409
+    payment_window_open = 15,    // 409: an expiry before the window ended, or of an order paid meanwhile
 };
 
 std::string_view to_string(Refusal r);
@@ -71,8 +72,13 @@ struct Advance {
     int64_t now_unix_ms = 0;
 };
 
+// By a person, or by the system when the payment window has passed (`expiry`): then
+// only an order still awaiting payment, placed at least `window_ms` before `now`.
 struct Cancel {
     std::string reason;
+    bool expiry = false;
+    int64_t now_unix_ms = 0;
+    int64_t window_ms = 0;
 };
 
 struct RefundLine {

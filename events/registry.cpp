@@ -61,6 +61,7 @@ constexpr EventType kTypes[] = {
     {kCatalogSettingsChanged, 1, make<v1::CatalogSettingsChanged>, nullptr},
     {kCouponDefined, 1, make<v1::CouponDefined>, nullptr},
     {kCouponRedeemed, 1, make<v1::CouponRedeemed>, nullptr},
+    {kCouponReleased, 1, make<v1::CouponReleased>, nullptr},
     {kCustomerProfileSet, 1, make<v1::CustomerProfileSet>, nullptr},
     lifecycle<v1::PaymentSucceeded>(kPaymentSucceeded),
     lifecycle<v1::PaymentFailed>(kPaymentFailed),

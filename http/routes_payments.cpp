@@ -219,8 +219,10 @@ bool Api::payment_routes(Call& c) {
     if (states.empty() || !state.ParseFromString(states.begin()->second))
         return c.fail(404, "not_found", "no order " + change.order_id);
     change.customer_id = state.customer_id();
-    if (action == "cancel")
+    if (action == "cancel") {
         for (const auto& l : state.lines()) change.skus.push_back(l.sku());
+        change.coupons.assign(state.coupon_codes().begin(), state.coupon_codes().end());
+    }
     return c.submit(commands::change_order(std::move(change)), *key);
 }
 

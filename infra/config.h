@@ -13,6 +13,8 @@ struct Config {
     std::string kafka_topic = "tally.events";
     int kafka_partitions = 3;      // used when tally creates the topic
     int kafka_session_timeout_ms = 10000;  // a silent projector keeps its partitions this long
+    int payment_window_s = 1800;           // an order unpaid this long after placing is cancelled
+    int expiry_sweep_interval_ms = 5000;   // between passes of that sweep
     std::string data_dir = "var";  // TALLY_DATA_DIR
     int pg_port = 5433;            // TALLY_PG_PORT, for the private cluster
     std::string http_address = "127.0.0.1";

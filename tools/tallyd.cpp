@@ -13,6 +13,7 @@
 #include <memory>
 #include <thread>
 
+#include "commands/expiry_sweep.h"
 #include "commands/pipeline.h"
 #include "commands/provider_worker.h"
 #include "http/api.h"
@@ -139,6 +140,10 @@ int main() {
         spdlog::warn("TALLY_STRIPE_SECRET_KEY is not set: provider calls (intents, refunds, transfers) are planned "
                      "but not made");
 
+    // Abandoned checkouts give their stock and coupon uses back (one process sweeps).
+    commands::ExpirySweep expiry_sweep(pool, pipeline,
+                                       {int64_t{cfg.payment_window_s} * 1000, cfg.expiry_sweep_interval_ms, 200}, now_ms);
+
     http::ApiDeps deps;
     deps.pool = &pool;
     deps.pipeline = &pipeline;
@@ -158,6 +163,7 @@ int main() {
     if (cfg.run_projectors)
         for (auto& r : runners) r->start();
     if (provider_worker) provider_worker->start();
+    expiry_sweep.start();
     if (!server.start()) return 1;
     spdlog::info("tallyd ready on http://{}:{}", cfg.http_address, server.port());
 
@@ -168,6 +174,7 @@ int main() {
     server.stop_accepting();
     // The worker submits to the pipeline: it finishes its call (and records it) first.
     if (provider_worker) provider_worker->stop();
+    expiry_sweep.stop();  // it waits on the pipeline too
     pipeline.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the last answers be written
     server.stop();

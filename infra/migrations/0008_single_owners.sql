@@ -22,3 +22,6 @@ CREATE TABLE relay_leader (
 -- Provider calls: every claim takes a new token; only the holder of the latest claim
 -- may record the outcome (a worker whose lease ran out while it was paused may not).
 ALTER TABLE provider_calls ADD COLUMN claim bigint NOT NULL DEFAULT 0;
+
+-- The payment-window sweep cancels as this principal.
+INSERT INTO principals (id, role, permissions) VALUES ('system:sweeper', 'system', '') ON CONFLICT DO NOTHING;

@@ -369,3 +369,42 @@ RC_GTEST_PROP(LifecycleProperties, ProviderMessagesInAnyOrderEndTheSame, ()) {
 
 }  // namespace
 }  // namespace tally::lifecycle
+
+namespace tally::lifecycle {
+
+// The payment window (issue 11): the system cancels only an order still unpaid once its
+// window has passed, by the injected clock; people cancel as before.
+TEST(Lifecycle, AnUnpaidOrderExpiresOnlyAfterItsWindow) {
+    auto p = placed();
+    constexpr int64_t kPlaced = 1'800'000'000'000, kWindow = 1'800'000;
+    p.set_placed_at_unix_ms(kPlaced);
+    auto* coupon = p.mutable_pricing()->add_coupons();
+    coupon->set_code("SPRING");
+    const State s = initial_state(p);
+    EXPECT_EQ(s.placed_at_unix_ms(), kPlaced);
+    ASSERT_EQ(s.coupon_codes_size(), 1);
+    EXPECT_EQ(s.coupon_codes(0), "SPRING");
+
+    auto early = decide(s, Cancel{"expired", true, kPlaced + kWindow - 1, kWindow});
+    ASSERT_FALSE(early);
+    EXPECT_EQ(early.error().code, Refusal::payment_window_open);
+    auto due = decide(s, Cancel{"expired", true, kPlaced + kWindow, kWindow});
+    ASSERT_TRUE(due);
+    const auto& cancelled = std::get<v1::OrderCancelled>(due->front());
+    EXPECT_TRUE(cancelled.expired());
+    EXPECT_EQ(cancelled.card_minor(), 0);
+    EXPECT_EQ(cancelled.credit_minor(), 1000);  // the credit spent comes back
+    EXPECT_EQ(play(s, *due).status(), "cancelled");
+
+    // Paid meanwhile: never expired, however late.
+    State paid = play(s, on_signal(s, signal("payment_intent.succeeded", "pi_1", 8700)));
+    EXPECT_EQ(decide(paid, Cancel{"expired", true, kPlaced + 10 * kWindow, kWindow}).error().code,
+              Refusal::payment_window_open);
+    // An order from before the time was recorded is left to people.
+    EXPECT_EQ(decide(initial_state(placed()), Cancel{"expired", true, kPlaced * 2, kWindow}).error().code,
+              Refusal::payment_window_open);
+    // A person's cancellation has no window.
+    EXPECT_TRUE(decide(s, Cancel{"changed my mind"}));
+}
+
+}  // namespace tally::lifecycle

@@ -1,0 +1,175 @@
+// Orders complete (issue 11), end to end over HTTP with the fake provider: abandoned
+// checkouts expire and give back their stock, coupon uses and PaymentIntent; coupon
+// uses come back on a cancellation before payment, never after a refund.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/provider_shop.h"
+
+namespace tally {
+namespace {
+
+using nlohmann::json;
+
+struct Shop : testing::ProviderShop {
+    explicit Shop(std::map<std::string, std::string> env = {}) : testing::ProviderShop(std::move(env)) {
+        // One lamp left, and a coupon that may be used once in all.
+        EXPECT_EQ(send("POST", "/v1/products/lamp/stock-adjustments", {{"delta", -99}, {"reason", "count"}}, admin).status, 201);
+        EXPECT_EQ(send("PUT", "/v1/coupons/ONCE",
+                       {{"kind", "FIXED"}, {"fixed_minor", 500}, {"scope", "SITE"}, {"uses_max_total", 1}}, admin).status,
+                  200);
+    }
+
+    // One lamp with the coupon: 40.00 + 5.00 shipping - 5.00.
+    http::ClientResponse buy(const std::string& customer, bool coupon = true) {
+        json cart = {{"currency", "USD"}, {"ship_to_country", "US"},
+                     {"lines", json::array({{{"sku", "lamp"}, {"quantity", 1}}})},
+                     {"expected_total_minor", coupon ? 4000 : 4500}};
+        if (coupon) cart["coupon_codes"] = {"ONCE"};
+        return send("POST", "/v1/checkout", cart, testing::token_for(url, customer, "customer"));
+    }
+
+    int64_t coupon_uses() {
+        auto n = number("SELECT (SELECT count(*) FROM journal WHERE type = 'CouponRedeemed')"
+                        " - (SELECT count(*) FROM journal WHERE type = 'CouponReleased')");
+        return n;
+    }
+};
+
+std::string order_of(const http::ClientResponse& r) { return json::parse(r.body).value("order_id", ""); }
+
+}  // namespace
+
+TEST(OrdersComplete, AnAbandonedCheckoutExpiresAndGivesBackItsStockCouponAndIntent) {
+    Shop shop({{"TALLY_PAYMENT_WINDOW_S", "5"}, {"TALLY_EXPIRY_SWEEP_INTERVAL_MS", "200"}});
+    auto first = shop.buy("cus-a");
+    ASSERT_EQ(first.status, 201) << first.body;
+    const std::string a = order_of(first);
+    // Nothing left for anyone else while it waits for payment.
+    auto blocked = shop.buy("cus-b");
+    EXPECT_EQ(blocked.status / 100, 4) << blocked.body;
+    EXPECT_NE(shop.status(a), "cancelled") << "expired before its window";
+    const json intent = shop.intent_of(a);
+
+    // Not paid within the window: the system cancels it, in one batch with the stock and
+    // the coupon use, and the provider cancels the intent.
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(a) == "cancelled"; }, std::chrono::seconds(20)));
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'OrderCancelled' AND stream_id = $1", {"order-" + a}), 1);
+    EXPECT_EQ(shop.coupon_uses(), 0);
+    ASSERT_TRUE(testing::eventually([&] { return shop.call_status("intent-cancel-" + a) == "done"; }));
+    EXPECT_EQ(shop.fake.object(intent["id"])->value("status", ""), "canceled");
+
+    // The shelf and the coupon are someone else's again.
+    auto second = shop.buy("cus-b");
+    ASSERT_EQ(second.status, 201) << second.body;
+    EXPECT_EQ(shop.coupon_uses(), 1);
+
+    // Expiring twice is impossible: the sweep's command is keyed by the order, and the
+    // decision refuses what is already cancelled.
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'OrderCancelled'"), 1);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM idempotency WHERE key = $1", {"expire-" + a}), 1);
+}
+
+TEST(OrdersComplete, ALatePaymentAfterExpiryIsRefundedInFull) {
+    Shop shop({{"TALLY_PAYMENT_WINDOW_S", "2"}, {"TALLY_EXPIRY_SWEEP_INTERVAL_MS", "200"}});
+    auto placed = shop.buy("cus-a", false);
+    ASSERT_EQ(placed.status, 201) << placed.body;
+    const std::string a = order_of(placed);
+    const json intent = shop.intent_of(a);
+    // The customer pays as the window closes; the provider's webhook is late.
+    shop.fake.send_webhooks_to(0);
+    shop.fake.succeed(intent["id"]);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(a) == "cancelled"; }, std::chrono::seconds(20)));
+    shop.fake.send_webhooks_to(shop.tallyd.port());
+    json late;
+    ASSERT_TRUE(testing::eventually([&] {
+        for (const auto& re : shop.fake.objects("re_"))
+            if (re["payment_intent"] == intent["id"]) late = re;
+        return !late.is_null();
+    }));
+    EXPECT_EQ(late["amount"], 4500);
+    EXPECT_EQ(shop.status(a), "cancelled");
+}
+
+TEST(OrdersComplete, CouponUsesComeBackOnCancelBeforePaymentButNotAfterARefund) {
+    Shop shop;
+    EXPECT_EQ(shop.send("POST", "/v1/products/lamp/stock-adjustments", {{"delta", 5}, {"reason", "more"}}, shop.admin).status,
+              201);
+    // The customer cancels before paying: the use comes back.
+    auto first = shop.buy("cus-a");
+    ASSERT_EQ(first.status, 201) << first.body;
+    EXPECT_EQ(shop.coupon_uses(), 1);
+    auto r = shop.send("POST", "/v1/orders/" + order_of(first) + "/cancel", {{"reason", "changed my mind"}},
+                       testing::token_for(shop.url, "cus-a", "customer"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(shop.coupon_uses(), 0);
+    // Staff cancel an unpaid order: the same.
+    auto second = shop.buy("cus-b");
+    ASSERT_EQ(second.status, 201) << second.body;
+    r = shop.send("POST", "/v1/orders/" + order_of(second) + "/cancel", {{"reason", "fraud check"}}, shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(shop.coupon_uses(), 0);
+    // Paid, then refunded in full: the use stays spent, so a new checkout is refused.
+    auto third = shop.buy("cus-c");
+    ASSERT_EQ(third.status, 201) << third.body;
+    const std::string c = order_of(third);
+    shop.fake.succeed(shop.intent_of(c)["id"]);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(c) == "paid"; }));
+    r = shop.send("POST", "/v1/orders/" + c + "/refunds",
+                  {{"amount_minor", 4000}, {"destination", "card"}, {"reason", "damaged"}}, shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(shop.coupon_uses(), 1);
+    auto fourth = shop.buy("cus-d");
+    EXPECT_EQ(fourth.status / 100, 4) << fourth.body;
+    EXPECT_NE(fourth.body.find("coupon"), std::string::npos) << fourth.body;
+}
+
+}  // namespace tally
+
+namespace tally {
+
+// The sweep has one owner across processes, and a SIGKILL of that owner mid-sweep
+// neither cancels an order twice nor leaves one behind: the other process takes the
+// lock over and resumes from the orders projection.
+TEST(OrdersComplete, TheExpirySweepSurvivesItsOwnersSigkill) {
+    const std::map<std::string, std::string> env = {{"TALLY_PAYMENT_WINDOW_S", "3"},
+                                                    {"TALLY_EXPIRY_SWEEP_INTERVAL_MS", "100"},
+                                                    {"TALLY_KAFKA_SESSION_TIMEOUT_MS", "3000"}};
+    testing::Shop shop(env);
+    testing::Tallyd second(shop.url, shop.broker.bootstraps(), env);
+    second.start();
+    ASSERT_EQ(shop.send("PUT", "/v1/vendors/ana", {{"currency", "USD"}, {"shipping", {{"flat_minor", 0}}}}, shop.admin).status,
+              200);
+    ASSERT_EQ(shop.send("PUT", "/v1/products/mug", {{"vendor_id", "ana"}, {"country_of_origin", "DK"}, {"base_minor", 1000}},
+                        shop.admin).status, 200);
+    ASSERT_EQ(shop.send("POST", "/v1/products/mug/stock-adjustments", {{"delta", 60}, {"reason", "received"}}, shop.admin).status,
+              201);
+    constexpr int kOrders = 60;
+    for (int i = 0; i < kOrders; ++i) {
+        json cart = {{"currency", "USD"}, {"ship_to_country", "US"},
+                     {"lines", json::array({{{"sku", "mug"}, {"quantity", 1}}})}, {"expected_total_minor", 1000}};
+        auto r = shop.send("POST", "/v1/checkout", cart, testing::token_for(shop.url, "buyer-" + std::to_string(i), "customer"));
+        ASSERT_EQ(r.status, 201) << r.body;
+    }
+    // Whichever process sweeps is killed as soon as it has cancelled a few.
+    ASSERT_TRUE(testing::eventually([&] { return shop.number("SELECT count(*) FROM journal WHERE type = 'OrderCancelled'") >= 3; },
+                                    std::chrono::seconds(30)));
+    const bool first_sweeps = shop.tallyd.log().find("expiry sweep: this process sweeps") != std::string::npos;
+    if (first_sweeps) shop.tallyd.kill9();
+    else second.kill9();
+    testing::Tallyd& survivor = first_sweeps ? second : shop.tallyd;
+    ASSERT_TRUE(testing::eventually([&] { return survivor.log().find("expiry sweep: this process sweeps") != std::string::npos; },
+                                    std::chrono::seconds(30)));
+    ASSERT_TRUE(testing::eventually(
+        [&] { return shop.number("SELECT count(*) FROM journal WHERE type = 'OrderCancelled'") == kOrders; },
+        std::chrono::seconds(60)))
+        << shop.number("SELECT count(*) FROM journal WHERE type = 'OrderCancelled'");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'OrderCancelled'"), kOrders);
+    EXPECT_EQ(shop.number("SELECT count(DISTINCT stream_id) FROM journal WHERE type = 'OrderCancelled'"), kOrders);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'StockReleased'"), kOrders);
+}
+
+}  // namespace tally
