@@ -147,6 +147,11 @@ bool Api::order_routes(Call& c) {
         auto to = parse_count(query, "to_ms", INT64_MAX, INT64_MAX);
         if (!from || !to) return c.fail(400, "invalid_query", "from_ms and to_ms are unix milliseconds", "from_ms");
         const std::string status = query.contains("status") ? query.at("status") : "";
+        const std::string fulfilment = query.contains("fulfilment_status") ? query.at("fulfilment_status") : "";
+        if (!fulfilment.empty() && fulfilment != "unfulfilled" && fulfilment != "partially_shipped" &&
+            fulfilment != "shipped" && fulfilment != "delivered")
+            return c.fail(400, "invalid_query", "fulfilment_status is unfulfilled, partially_shipped, shipped or delivered",
+                          "fulfilment_status");
         const std::string vendor = vendor_list ? parts[2] : (query.contains("vendor_id") ? query.at("vendor_id") : "");
         if (!status.empty() && (status.size() > 32 || !std::all_of(status.begin(), status.end(), [](char ch) {
                                     return (ch >= 'a' && ch <= 'z') || ch == '_';
@@ -161,11 +166,11 @@ bool Api::order_routes(Call& c) {
             const std::string page =
                 " AND (o.placed_at_unix_ms, o.order_id) < ($2::bigint, $3)"
                 " AND o.placed_at_unix_ms >= $4::bigint AND o.placed_at_unix_ms < $5::bigint"
-                " AND ($6 = '' OR o.status = $6)"
+                " AND ($6 = '' OR o.status = $6) AND ($8 = '' OR o.fulfilment_status = $8)"
                 " ORDER BY o.placed_at_unix_ms DESC, o.order_id DESC LIMIT $7::bigint";
             const std::vector<sql::Param> args{customer_list ? parts[2] : vendor, cursor_ms, cursor_id,
                                                std::to_string(*from), std::to_string(*to), status,
-                                               std::to_string(*limit)};
+                                               std::to_string(*limit), fulfilment};
             if (!vendor.empty())
                 // Vendors see their sub-order, never the order's totals or other vendors' lines.
                 rows = tx.exec("SELECT o.order_id, o.placed_at_unix_ms, s.status, o.currency, s.goods_net_minor,"
@@ -173,12 +178,12 @@ bool Api::order_routes(Call& c) {
                                " FROM sub_orders s JOIN orders o USING (order_id) WHERE s.vendor_id = $1" + page, args);
             else if (customer_list)
                 rows = tx.exec("SELECT o.order_id, o.placed_at_unix_ms, o.status, o.currency, o.total_minor,"
-                               " o.amount_due_minor, o.credit_applied_minor, o.zero_payment::int, o.customer_id"
-                               " FROM orders o WHERE o.customer_id = $1" + page, args);
+                               " o.amount_due_minor, o.credit_applied_minor, o.zero_payment::int, o.customer_id,"
+                               " o.fulfilment_status FROM orders o WHERE o.customer_id = $1" + page, args);
             else
                 rows = tx.exec("SELECT o.order_id, o.placed_at_unix_ms, o.status, o.currency, o.total_minor,"
-                               " o.amount_due_minor, o.credit_applied_minor, o.zero_payment::int, o.customer_id"
-                               " FROM orders o WHERE $1 = ''" + page, args);
+                               " o.amount_due_minor, o.credit_applied_minor, o.zero_payment::int, o.customer_id,"
+                               " o.fulfilment_status FROM orders o WHERE $1 = ''" + page, args);
             for (const auto& row : rows) {
                 json item = {{"order_id", row.str(0)}, {"placed_at_unix_ms", row.i64(1)}, {"status", row.str(2)},
                              {"currency", row.str(3)}};
@@ -194,6 +199,7 @@ bool Api::order_routes(Call& c) {
                     item["amount_due_minor"] = row.i64(5);
                     item["credit_applied_minor"] = row.i64(6);
                     item["zero_payment"] = row.i64(7) == 1;
+                    item["fulfilment_status"] = row.str(9);
                 }
                 items.push_back(item);
             }
@@ -215,13 +221,16 @@ bool Api::order_routes(Call& c) {
         std::optional<v1::OrderPlaced> placed;
         std::string status;
         std::map<std::string, std::string> sub_status;  // the projected lifecycle status per vendor
+        std::map<std::string, std::pair<std::string, std::string>> shipment;  // carrier, tracking per vendor
+        std::string fulfilment_status;
         json payment = nullptr;  // the PaymentIntent: planned, created, or parked in the dead letters
         std::string client_secret;
         auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            auto rows = tx.exec("SELECT o.status, o.detail, coalesce(i.payment_intent_id, '') FROM orders o"
+            auto rows = tx.exec("SELECT o.status, o.detail, coalesce(i.payment_intent_id, ''), o.fulfilment_status FROM orders o"
                                 " LEFT JOIN order_payment_intents i USING (order_id) WHERE o.order_id = $1", {parts[2]});
             if (rows.empty()) return;
             status = rows[0].str(0);
+            fulfilment_status = rows[0].str(3);
             v1::OrderPlaced o;
             if (o.ParseFromString(rows[0].bytes(1))) placed = std::move(o);
             for (const auto& pc : tx.exec("SELECT status, object_id, client_secret, last_error FROM provider_calls"
@@ -232,8 +241,11 @@ bool Api::order_routes(Call& c) {
                 if (call == "dead") payment["error"] = pc.str(3);
                 client_secret = pc.str(2);
             }
-            for (const auto& so : tx.exec("SELECT vendor_id, status FROM sub_orders WHERE order_id = $1", {parts[2]}))
+            for (const auto& so : tx.exec("SELECT vendor_id, status, carrier, tracking FROM sub_orders WHERE order_id = $1",
+                                          {parts[2]})) {
                 sub_status[so.str(0)] = so.str(1);
+                shipment[so.str(0)] = {so.str(2), so.str(3)};
+            }
         });
         if (!r) return c.storage_unavailable(r.error());
         if (!placed) return c.fail(404, "not_found", "no order " + parts[2] + " (it may not be projected yet)");
@@ -255,8 +267,11 @@ bool Api::order_routes(Call& c) {
             if (full || so.vendor_id() == p.id)
                 subs.push_back({{"vendor_id", so.vendor_id()}, {"status", sub_status[so.vendor_id()]},
                                 {"goods_net_minor", so.goods_net_minor()}, {"shipping_minor", so.shipping_minor()},
-                                {"commission_minor", so.commission_minor()}, {"payable_minor", so.payable_minor()}});
-        json out = {{"order_id", placed->order_id()}, {"status", status}, {"currency", placed->pricing().currency()},
+                                {"commission_minor", so.commission_minor()}, {"payable_minor", so.payable_minor()},
+                                {"carrier", shipment[so.vendor_id()].first},
+                                {"tracking", shipment[so.vendor_id()].second}});
+        json out = {{"order_id", placed->order_id()}, {"status", status}, {"fulfilment_status", fulfilment_status},
+                    {"currency", placed->pricing().currency()},
                     {"lines", lines}, {"sub_orders", subs}};
         if (full) {
             out["customer_id"] = placed->customer_id();

@@ -147,6 +147,7 @@ public:
         std::vector<int64_t> intent_positions;
         std::vector<std::string> f_orders, f_reasons, f_events, f_types, f_objects, f_currencies;
         std::vector<int64_t> f_positions, f_amounts, f_at;
+        std::vector<std::string> ship_orders, ship_vendors, ship_carriers, ship_tracking;
         for (const auto& e : events) {
             if (e.type() == events::kProviderSignalFlagged) {
                 v1::ProviderSignalFlagged f;
@@ -171,6 +172,15 @@ public:
                     intent_positions.push_back(e.position());
                 }
                 continue;
+            }
+            if (e.type() == events::kSubOrderAdvanced) {
+                v1::SubOrderAdvanced a;
+                if (a.ParseFromString(e.payload()) && !a.carrier().empty()) {
+                    ship_orders.push_back(a.order_id());
+                    ship_vendors.push_back(a.vendor_id());
+                    ship_carriers.push_back(a.carrier());
+                    ship_tracking.push_back(a.tracking());
+                }
             }
             if (auto after = events::status_after(e)) {
                 latest[e.stream_id().substr(std::string_view("order-").size())] = std::move(*after);
@@ -250,6 +260,27 @@ public:
                     " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(order_id, vendor_id, status)"
                     " WHERE s.order_id = u.order_id AND s.vendor_id = u.vendor_id",
                 {sql::text_array(s_orders), sql::text_array(s_vendors), sql::text_array(s_status)});
+        if (!ship_orders.empty())  // the last shipment's carrier and tracking per sub-order
+            tx.exec("UPDATE " + t.at("sub_orders") + " s SET carrier = u.carrier, tracking = u.tracking"
+                        " FROM (SELECT DISTINCT ON (order_id, vendor_id) * FROM unnest($1::text[], $2::text[], $3::text[],"
+                        " $4::text[]) WITH ORDINALITY AS u(order_id, vendor_id, carrier, tracking, n)"
+                        " ORDER BY order_id, vendor_id, n DESC) u"
+                        " WHERE s.order_id = u.order_id AND s.vendor_id = u.vendor_id",
+                    {sql::text_array(ship_orders), sql::text_array(ship_vendors), sql::text_array(ship_carriers),
+                     sql::text_array(ship_tracking)});
+        // The order's fulfilment follows its live sub-orders (cancelled or refunded ones do not count).
+        tx.exec("UPDATE " + t.at("orders") + " o SET fulfilment_status = f.status FROM ("
+                    "SELECT order_id, CASE"
+                    " WHEN count(*) FILTER (WHERE status NOT IN ('cancelled', 'refunded')) = 0 THEN 'unfulfilled'"
+                    " WHEN bool_and(status = 'delivered') FILTER (WHERE status NOT IN ('cancelled', 'refunded'))"
+                    "  THEN 'delivered'"
+                    " WHEN bool_and(status IN ('shipped', 'delivered')) FILTER (WHERE status NOT IN ('cancelled', 'refunded'))"
+                    "  THEN 'shipped'"
+                    " WHEN bool_or(status IN ('shipped', 'delivered')) THEN 'partially_shipped'"
+                    " ELSE 'unfulfilled' END AS status"
+                    " FROM " + t.at("sub_orders") + " WHERE order_id = ANY($1::text[]) GROUP BY order_id) f"
+                    " WHERE o.order_id = f.order_id",
+                {sql::text_array(o_ids)});
     }
 };
 

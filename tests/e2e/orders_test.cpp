@@ -173,3 +173,64 @@ TEST(OrdersComplete, TheExpirySweepSurvivesItsOwnersSigkill) {
 }
 
 }  // namespace tally
+
+namespace tally {
+
+// The order's fulfilment status follows its sub-orders, across two vendors; the admin
+// list filters by it; the customer sees each sub-order's carrier and tracking; and a
+// rebuild from the log gives the same.
+TEST(OrdersComplete, FulfilmentStatusFollowsTheSubOrders) {
+    testing::ProviderShop shop;
+    shop.vendor("bo", "acct_bo", "vase");
+    json cart = {{"currency", "USD"}, {"ship_to_country", "US"},
+                 {"lines", json::array({{{"sku", "lamp"}, {"quantity", 1}}, {{"sku", "vase"}, {"quantity", 1}}})},
+                 {"expected_total_minor", 9000}};
+    const auto customer = testing::token_for(shop.url, "cus-f", "customer");
+    auto r = shop.send("POST", "/v1/checkout", cart, customer);
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string order = json::parse(r.body)["order_id"];
+    shop.fake.succeed(shop.intent_of(order)["id"]);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(order) == "paid"; }));
+    auto detail = [&] { return json::parse(shop.get("/v1/orders/" + order, customer).body); };
+    auto listed = [&](const std::string& f) {
+        auto l = json::parse(shop.get("/v1/orders?fulfilment_status=" + f, shop.admin).body);
+        for (const auto& o : l["orders"])
+            if (o["order_id"] == order) return true;
+        return false;
+    };
+    EXPECT_EQ(detail()["fulfilment_status"], "unfulfilled");
+    auto advance = [&](const std::string& vendor, const std::string& to, const std::string& tracking) {
+        json body = {{"vendor_id", vendor}, {"status", to}};
+        if (to == "shipped") body.update({{"carrier", "DHL"}, {"tracking", tracking}});
+        auto a = shop.send("POST", "/v1/orders/" + order + "/fulfilment", body, shop.admin);
+        ASSERT_EQ(a.status, 200) << a.body;
+    };
+    advance("ana", "in_production", "");
+    advance("ana", "shipped", "TRK-ANA");
+    ASSERT_TRUE(testing::eventually([&] { return detail()["fulfilment_status"] == "partially_shipped"; })) << detail().dump();
+    EXPECT_TRUE(listed("partially_shipped"));
+    EXPECT_FALSE(listed("shipped"));
+    for (const auto& so : detail()["sub_orders"])
+        if (so["vendor_id"] == "ana") {
+            EXPECT_EQ(so["carrier"], "DHL");
+            EXPECT_EQ(so["tracking"], "TRK-ANA");
+        }
+    advance("bo", "in_production", "");
+    advance("bo", "shipped", "TRK-BO");
+    ASSERT_TRUE(testing::eventually([&] { return detail()["fulfilment_status"] == "shipped"; }));
+    advance("ana", "delivered", "");
+    ASSERT_TRUE(testing::eventually([&] { return shop.number(
+        "SELECT count(*) FROM sub_orders WHERE order_id = $1 AND status = 'delivered'", {order}) == 1; }));
+    EXPECT_EQ(detail()["fulfilment_status"], "shipped");  // one of two delivered is still shipped
+    advance("bo", "delivered", "");
+    ASSERT_TRUE(testing::eventually([&] { return detail()["fulfilment_status"] == "delivered"; }));
+    EXPECT_TRUE(listed("delivered"));
+    EXPECT_EQ(shop.get("/v1/orders?fulfilment_status=lost", shop.admin).status, 400);
+    // From the log alone, the same.
+    r = shop.send("POST", "/v1/projections/orders/rebuild", json::object(), shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(detail()["fulfilment_status"], "delivered");
+    for (const auto& so : detail()["sub_orders"]) EXPECT_EQ(so["carrier"], "DHL");
+}
+
+}  // namespace tally
