@@ -330,6 +330,7 @@ std::string_view to_string(Refusal r) {
         case Refusal::nothing_to_pay: return "nothing_to_pay";
         case Refusal::refund_exists: return "refund_exists";
         case Refusal::payment_window_open: return "payment_window_open";
+        case Refusal::units_already_refunded: return "units_already_refunded";
     }
     return "unknown";
 }
@@ -452,14 +453,30 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Refu
         return std::unexpected(refused(Refusal::unknown_vendor, state, "no sub-order for vendor " + cmd.vendor_id));
     int64_t amount = cmd.amount_minor;
     std::string vendor = cmd.vendor_id;
+    std::map<std::string, int64_t> units;  // this refund's, per "{vendor}/{sku}"
+    std::vector<v1::RefundedUnits> refunded_lines;
     for (const auto& rl : cmd.lines) {
         const v1::PricedLine* line = nullptr;
         for (const auto& l : state.lines())
             if (l.sku() == rl.sku && (cmd.vendor_id.empty() || l.vendor_id() == cmd.vendor_id)) line = &l;
         if (!line || rl.quantity <= 0 || rl.quantity > line->quantity())
             return std::unexpected(refused(Refusal::unknown_line, state, "no line " + rl.sku + " with that quantity"));
+        // A line's units go back at most once, over all its refunds.
+        const std::string key = line->vendor_id() + "/" + line->sku();
+        const auto before = state.units_refunded().find(key);
+        units[key] += rl.quantity;
+        const int64_t given = (before == state.units_refunded().end() ? 0 : before->second) + units[key];
+        if (given > line->quantity())
+            return std::unexpected(refused(Refusal::units_already_refunded, state,
+                                           std::to_string(given - rl.quantity) + " of " + std::to_string(line->quantity()) +
+                                               " units of " + rl.sku + " were refunded already"));
         amount += static_cast<int64_t>(static_cast<__int128>(line->net_minor()) * rl.quantity / line->quantity());
         if (cmd.lines.size() == 1) vendor = line->vendor_id();  // a single line refunds from its vendor
+        v1::RefundedUnits u;
+        u.set_vendor_id(line->vendor_id());
+        u.set_sku(line->sku());
+        u.set_quantity(rl.quantity);
+        refunded_lines.push_back(std::move(u));
     }
     if (amount <= 0) return std::unexpected(refused(Refusal::nothing_to_refund, state, "the refund amount is zero"));
     const int64_t left = state.total_minor() - state.refunded_minor();
@@ -485,6 +502,7 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Refu
     for (const auto& sh : a.shares) *e.add_shares() = sh;
     e.set_fee_minor(a.fee_minor);
     e.set_reason(cmd.reason);
+    for (auto& u : refunded_lines) *e.add_lines() = std::move(u);
     post_reversal(*e.mutable_postings(), a, c);
     post(*e.mutable_postings(), false,
          cmd.destination == "card" ? std::string(ledger::kProcessorClearing) : ledger::store_credit_liability(state.customer_id()),
@@ -546,6 +564,7 @@ State evolve(State s, const Event& event) {
                 s.set_refunded_minor(s.refunded_minor() + e.amount().minor());
                 if (e.destination() == "card") s.set_refunded_card_minor(s.refunded_card_minor() + e.amount().minor());
                 s.add_refund_ids(e.refund_id());
+                for (const auto& u : e.lines()) (*s.mutable_units_refunded())[u.vendor_id() + "/" + u.sku()] += u.quantity();
             } else if constexpr (std::is_same_v<T, v1::DisputeOpened>) {
                 auto* d = s.add_disputes();
                 d->set_dispute_id(e.signal().object_id());

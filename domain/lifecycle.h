@@ -53,6 +53,7 @@ enum class Refusal : uint16_t {  // numbers are permanent
     nothing_to_pay = 13,         // 409
     refund_exists = 14,          // 409
     payment_window_open = 15,    // 409: an expiry before the window ended, or of an order paid meanwhile
+    units_already_refunded = 16, // 409: more units of a line than were bought, over all its refunds
 };
 
 std::string_view to_string(Refusal r);

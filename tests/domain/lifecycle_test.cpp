@@ -408,3 +408,30 @@ TEST(Lifecycle, AnUnpaidOrderExpiresOnlyAfterItsWindow) {
 }
 
 }  // namespace tally::lifecycle
+
+namespace tally::lifecycle {
+
+// A line's units are refunded at most once, over all its refunds (issue 11).
+TEST(Lifecycle, ALinesUnitsAreRefundedAtMostOnce) {
+    State s = paid_state();
+    auto first = decide(s, Refund{"r1", "card", 0, {{"sku-a", 2}}, "", "damaged"});
+    ASSERT_TRUE(first);
+    EXPECT_EQ(std::get<v1::RefundIssued>(first->front()).amount().minor(), 4000);
+    s = play(s, *first);
+    EXPECT_EQ(s.units_refunded().at("a/sku-a"), 2);
+    auto again = decide(s, Refund{"r2", "card", 0, {{"sku-a", 2}}, "", "damaged"});
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, Refusal::units_already_refunded);
+    EXPECT_EQ(to_string(again.error().code), "units_already_refunded");
+    // Two lines of the same SKU in one refund count together.
+    EXPECT_EQ(decide(s, Refund{"r3", "card", 0, {{"sku-a", 1}, {"sku-a", 1}}, "", "x"}).error().code,
+              Refusal::units_already_refunded);
+    auto last = decide(s, Refund{"r4", "card", 0, {{"sku-a", 1}}, "", "the last one"});
+    ASSERT_TRUE(last);
+    s = play(s, *last);
+    EXPECT_EQ(s.units_refunded().at("a/sku-a"), 3);
+    // A refund by amount does not count units.
+    EXPECT_TRUE(decide(s, Refund{"r5", "credit", 100, {}, "", "goodwill"}));
+}
+
+}  // namespace tally::lifecycle

@@ -234,3 +234,31 @@ TEST(OrdersComplete, FulfilmentStatusFollowsTheSubOrders) {
 }
 
 }  // namespace tally
+
+namespace tally {
+
+TEST(OrdersComplete, ALinesUnitsAreRefundedAtMostOnce) {
+    testing::ProviderShop shop;
+    json cart = {{"currency", "USD"}, {"ship_to_country", "US"},
+                 {"lines", json::array({{{"sku", "lamp"}, {"quantity", 3}}})}, {"expected_total_minor", 12500}};
+    auto r = shop.send("POST", "/v1/checkout", cart, testing::token_for(shop.url, "cus-r", "customer"));
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string order = json::parse(r.body)["order_id"];
+    shop.fake.succeed(shop.intent_of(order)["id"]);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(order) == "paid"; }));
+    auto refund = [&](int64_t units) {
+        return shop.send("POST", "/v1/orders/" + order + "/refunds",
+                         {{"lines", json::array({{{"sku", "lamp"}, {"quantity", units}}})}, {"destination", "card"},
+                          {"reason", "broken"}},
+                         shop.admin);
+    };
+    EXPECT_EQ(refund(2).status, 200);
+    auto beyond = refund(2);
+    EXPECT_EQ(beyond.status, 409) << beyond.body;
+    EXPECT_EQ(json::parse(beyond.body)["title"], "units_already_refunded");
+    EXPECT_EQ(refund(1).status, 200);
+    EXPECT_EQ(refund(1).status, 409);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'RefundIssued'"), 2);
+}
+
+}  // namespace tally
