@@ -21,13 +21,15 @@ class Checkout final : public Command {
 public:
     explicit Checkout(CheckoutRequest req) : req_(std::move(req)) {
         // Written: the order, each SKU's stock, each coupon, the customer's credit.
-        streams_ = {order::stream_id(req_.order_id), credit::stream_id(req_.customer_id)};
+        streams_ = {order::stream_id(req_.order_id), credit::stream_id(req_.customer_id),
+                    order::checkout_guard_stream(req_.customer_id)};
         for (const auto& l : req_.cart.lines) streams_.push_back(stock::stream_id(l.sku));
         for (const auto& code : req_.cart.coupon_codes) streams_.push_back(catalog::coupon_stream(code));
         // Only read: the catalog and the customer's profile it prices from.
         for (auto& id : first_streams(req_.cart, req_.customer_id))
             if (std::find(streams_.begin(), streams_.end(), id) == streams_.end()) read_streams_.push_back(std::move(id));
         read_streams_.insert(read_streams_.end(), req_.vendor_streams.begin(), req_.vendor_streams.end());
+        if (!req_.duplicate_candidate.empty()) read_streams_.push_back(order::stream_id(req_.duplicate_candidate));
     }
 
     std::vector<std::string> streams() const override { return streams_; }
@@ -38,6 +40,23 @@ public:
         const std::string order_stream = order::stream_id(req_.order_id);
         if (states.at(order_stream).version > 0)
             return Rejection{RejectionKind::state_forbids, "order_exists", "order " + req_.order_id + " exists"};
+        const std::string guard_stream = order::checkout_guard_stream(req_.customer_id);
+        const auto guard = parse_state<v1::CheckoutGuardState>(states.at(guard_stream).state).value_or(v1::CheckoutGuardState{});
+        if (auto first = order::double_click_candidate(guard, req_.cart_hash, ctx.now_unix_ms)) {
+            // The first order's state: read with the batch, or written earlier in it.
+            auto it = states.find(order::stream_id(*first));
+            if (it == states.end())
+                return Rejection{RejectionKind::retry_later, "checkout_in_flight",
+                                 "an identical checkout was just placed; retry to get its order"};
+            auto first_state = parse_state<v1::OrderState>(it->second.state);
+            if (first_state && order::stands_for_duplicate(*first_state)) {
+                Accepted same;
+                same.reply = [first = *first, status = first_state->status()](const std::vector<v1::EventEnvelope>&) {
+                    return Reply{200, nlohmann::json{{"order_id", first}, {"status", status}, {"duplicate_of", first}}.dump()};
+                };
+                return same;
+            }
+        }
         // The locked states, read in place.
         const StateOf state_of = [&states](const std::string& id) -> std::string_view {
             auto it = states.find(id);
@@ -121,6 +140,15 @@ public:
             }
             a.new_states[crid] = credit::to_snapshot(account);
         }
+
+        // Remembered for the double-click rule.
+        v1::CheckoutRecorded recorded;
+        recorded.set_customer_id(req_.customer_id);
+        recorded.set_cart_hash(req_.cart_hash);
+        recorded.set_order_id(req_.order_id);
+        recorded.set_at_unix_ms(ctx.now_unix_ms);
+        a.new_states[guard_stream] = order::record_checkout(guard, recorded).SerializeAsString();
+        a.events.push_back({guard_stream, std::string(events::kCheckoutRecorded), 1, recorded.SerializeAsString()});
 
         a.reply = [order_id = req_.order_id, status = placed.status(), zero = b.zero_payment, payment_key,
                    body = breakdown_json(b)](const std::vector<v1::EventEnvelope>& written) {

@@ -3,6 +3,9 @@
 // customer's credit and each coupon, reads the catalog streams it prices from; re-prices
 // on the server; answers price_changed if the client's total drifted; reserves
 // stock, redeems coupons and spends credit; and places the order. All or nothing.
+// A second checkout of the same cart within five minutes, while the first order still
+// awaits payment, places nothing and answers 200 with the first order (the double-click
+// rule), decided in the batch on the customer's fresh checkout record.
 
 #include <memory>
 #include <string>
@@ -19,7 +22,8 @@ struct CheckoutRequest {
     std::string order_id;                     // derived from principal + Idempotency-Key
     int64_t expected_total_minor = 0;
     std::vector<std::string> vendor_streams;  // resolved from the products before the batch
-    std::string cart_hash;                    // for the payment idempotency key
+    std::string cart_hash;                    // for the payment idempotency key and the double-click rule
+    std::string duplicate_candidate;          // the order an identical recent checkout placed, read before the batch
 };
 
 std::unique_ptr<Command> checkout(CheckoutRequest req);

@@ -77,4 +77,26 @@ v1::OrderPlaced place(const std::string& order_id, const std::string& customer_i
     return e;
 }
 
+std::string checkout_guard_stream(std::string_view customer_id) { return "checkouts-" + std::string(customer_id); }
+
+std::optional<std::string> double_click_candidate(const v1::CheckoutGuardState& guard, std::string_view cart_hash,
+                                                  int64_t now_unix_ms) {
+    std::optional<std::string> found;
+    for (const auto& r : guard.recent())  // the newest identical one wins
+        if (r.cart_hash() == cart_hash && now_unix_ms - r.at_unix_ms() < kDoubleClickWindowMs) found = r.order_id();
+    return found;
+}
+
+bool stands_for_duplicate(const v1::OrderState& first) {
+    return !first.paid() && !first.cancelled() && first.status() == "awaiting_payment";
+}
+
+v1::CheckoutGuardState record_checkout(const v1::CheckoutGuardState& guard, const v1::CheckoutRecorded& placed) {
+    v1::CheckoutGuardState out;
+    for (const auto& r : guard.recent())
+        if (placed.at_unix_ms() - r.at_unix_ms() < kDoubleClickWindowMs) *out.add_recent() = r;
+    *out.add_recent() = placed;
+    return out;
+}
+
 }  // namespace tally::order

@@ -1,6 +1,8 @@
 #pragma once
 // Orders: placing one from a priced cart. Pure: ids, keys and time are arguments.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,5 +19,21 @@ std::string stream_id(std::string_view order_id);
 v1::OrderPlaced place(const std::string& order_id, const std::string& customer_id, const pricing::Cart& cart,
                       const pricing::Catalog& catalog, const pricing::Breakdown& priced,
                       const std::string& payment_idempotency_key);
+
+// The double-click rule (a second checkout of the same cart by the same customer within
+// five minutes, while the first order still awaits payment, returns the first order).
+inline constexpr int64_t kDoubleClickWindowMs = 5 * 60 * 1000;
+
+std::string checkout_guard_stream(std::string_view customer_id);
+
+// The order an identical checkout placed within the window, if any. Pure.
+std::optional<std::string> double_click_candidate(const v1::CheckoutGuardState& guard, std::string_view cart_hash,
+                                                  int64_t now_unix_ms);
+
+// True when that order may stand for the new checkout: it still awaits payment.
+bool stands_for_duplicate(const v1::OrderState& first);
+
+// The guard after a checkout: the new one recorded, those older than the window dropped.
+v1::CheckoutGuardState record_checkout(const v1::CheckoutGuardState& guard, const v1::CheckoutRecorded& placed);
 
 }  // namespace tally::order

@@ -62,6 +62,7 @@ constexpr EventType kTypes[] = {
     {kCouponDefined, 1, make<v1::CouponDefined>, nullptr},
     {kCouponRedeemed, 1, make<v1::CouponRedeemed>, nullptr},
     {kCouponReleased, 1, make<v1::CouponReleased>, nullptr},
+    {kCheckoutRecorded, 1, make<v1::CheckoutRecorded>, nullptr},
     {kCustomerProfileSet, 1, make<v1::CustomerProfileSet>, nullptr},
     lifecycle<v1::PaymentSucceeded>(kPaymentSucceeded),
     lifecycle<v1::PaymentFailed>(kPaymentFailed),

@@ -133,23 +133,25 @@ std::optional<std::string> Call::idempotency_key() const {
     return key->second;
 }
 
-bool Call::submit(std::unique_ptr<commands::Command> command, const std::string& key) const {
+bool Call::submit(std::unique_ptr<commands::Command> command, const std::string& key,
+                  std::function<void(Response&)> decorate) const {
     return submit_as({claims.sub, claims.role, claims.session_version}, std::move(command), key,
-                     events::sha256(req.method + " " + path + "\n" + req.body));
+                     events::sha256(req.method + " " + path + "\n" + req.body), std::move(decorate));
 }
 
 bool Call::submit_as(const commands::Claims& as, std::unique_ptr<commands::Command> command, const std::string& key,
-                     std::string body_hash) const {
+                     std::string body_hash, std::function<void(Response&)> decorate) const {
     commands::Submission s;
     s.claims = as;
     s.idempotency_key = key;
     s.body_hash = std::move(body_hash);
     s.correlation_id = req.request_id;
     s.command = std::move(command);
-    s.done = [respond = respond, rid = req.request_id](commands::Outcome outcome) {
+    s.done = [respond = respond, rid = req.request_id, decorate = std::move(decorate)](commands::Outcome outcome) {
         if (auto* r = std::get_if<commands::Reply>(&outcome)) {
             Response out{r->status, "application/json", r->body, {}};
             if (r->replayed) out.headers.emplace_back("Idempotent-Replayed", "true");
+            if (decorate) decorate(out);
             return respond(std::move(out));
         }
         const auto& rej = std::get<commands::Rejection>(outcome);

@@ -4,6 +4,7 @@
 // Internal to http/.
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -50,9 +51,11 @@ public:
     bool unauthenticated(const std::string& code, const std::string& detail, bool token_given) const;  // 401 with WWW-Authenticate
     bool reply_json(int status, const nlohmann::json& body) const;
     // Submits a command as the token's principal; the answer comes after its batch commits.
-    bool submit(std::unique_ptr<commands::Command> command, const std::string& key) const;
+    // `decorate` may add headers to a successful answer (replays included).
+    bool submit(std::unique_ptr<commands::Command> command, const std::string& key,
+                std::function<void(Response&)> decorate = {}) const;
     bool submit_as(const commands::Claims& as, std::unique_ptr<commands::Command> command,
-                   const std::string& key, std::string body_hash) const;
+                   const std::string& key, std::string body_hash, std::function<void(Response&)> decorate = {}) const;
 
     // Each answers a problem itself and returns nothing when it fails.
     std::optional<Caller> fresh_caller() const;             // reads re-check the principal now

@@ -9,6 +9,7 @@
 #include "commands/pricing_view.h"
 #include "domain/catalog.h"
 #include "domain/ids.h"
+#include "domain/order.h"
 #include "domain/pricing.h"
 #include "events/envelope.h"
 #include "tally/v1/catalog.pb.h"
@@ -88,10 +89,24 @@ bool Api::order_routes(Call& c) {
                 else missing.push_back(catalog::product_stream(l.sku));
             }
         }
-        if (!missing.empty()) {
-            std::map<std::string, std::string> found;
-            auto r = deps_.pool->transact([&](sql::Tx& tx) { found = journal::read_states(tx, missing); });
-            if (!r) return c.storage_unavailable(r.error());
+        // One read for the SKUs the cache does not know and the customer's recent checkouts
+        // (the double-click rule: the batch reads the candidate's order with the rest).
+        v1::CartRequest shape = body;
+        shape.clear_expected_total_minor();
+        const std::string cart_hash = events::to_hex(events::sha256(shape.SerializeAsString()));
+        const std::string guard_stream = order::checkout_guard_stream(c.claims.sub);
+        missing.push_back(guard_stream);
+        std::map<std::string, std::string> found;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) { found = journal::read_states(tx, missing); });
+        if (!r) return c.storage_unavailable(r.error());
+        std::string candidate;
+        if (auto g = found.find(guard_stream); g != found.end()) {
+            v1::CheckoutGuardState guard;
+            if (guard.ParseFromString(g->second))
+                candidate = order::double_click_candidate(guard, cart_hash, deps_.clock_ms()).value_or("");
+            found.erase(g);
+        }
+        if (!found.empty()) {
             std::lock_guard lock(vendor_of_mu_);
             if (vendor_of_.size() > kVendorOfMax) vendor_of_.clear();
             for (const auto& [stream, bytes] : found) {
@@ -101,13 +116,16 @@ bool Api::order_routes(Call& c) {
                 vendors.push_back(vendor_of_[p.sku()]);
             }
         }
-        v1::CartRequest shape = body;
-        shape.clear_expected_total_minor();
         commands::CheckoutRequest order{*cart, c.claims.sub,
                                         commands::order_id_for(commands::command_id_for(c.claims.sub, *key)),
-                                        body.expected_total_minor(), std::move(vendors),
-                                        events::to_hex(events::sha256(shape.SerializeAsString()))};
-        return c.submit(commands::checkout(std::move(order)), *key);
+                                        body.expected_total_minor(), std::move(vendors), cart_hash, candidate};
+        // A double click answers 200 with the first order, and says so in a header too.
+        return c.submit(commands::checkout(std::move(order)), *key, [](Response& res) {
+            if (res.status != 200) return;
+            auto doc = nlohmann::json::parse(res.body, nullptr, false);
+            if (doc.is_object() && doc.contains("duplicate_of") && doc["duplicate_of"].is_string())
+                res.headers.emplace_back("Duplicate-Of", doc["duplicate_of"].get<std::string>());
+        });
     }
 
     // Order listings, newest first, keyset-paginated: ?limit=&cursor= (cursor from the previous page).

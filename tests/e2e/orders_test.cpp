@@ -262,3 +262,55 @@ TEST(OrdersComplete, ALinesUnitsAreRefundedAtMostOnce) {
 }
 
 }  // namespace tally
+
+namespace tally {
+
+// The double-click rule: the same cart again within five minutes, while the first order
+// awaits payment, is that order (200, Duplicate-Of) and places nothing; a different cart,
+// or after the first is paid, places a new order.
+TEST(OrdersComplete, ADoubleClickReturnsTheFirstOrder) {
+    testing::ProviderShop shop;
+    const auto customer = testing::token_for(shop.url, "cus-dc", "customer");
+    const json cart = {{"currency", "USD"}, {"ship_to_country", "US"},
+                       {"lines", json::array({{{"sku", "lamp"}, {"quantity", 1}}})}, {"expected_total_minor", 4500}};
+    auto first = shop.send("POST", "/v1/checkout", cart, customer, "click-1");
+    ASSERT_EQ(first.status, 201) << first.body;
+    const std::string a = json::parse(first.body)["order_id"];
+    const int64_t events = shop.number("SELECT count(*) FROM journal");
+    auto again = shop.send("POST", "/v1/checkout", cart, customer, "click-2");
+    ASSERT_EQ(again.status, 200) << again.body;
+    EXPECT_EQ(again.headers["duplicate-of"], a);
+    EXPECT_EQ(json::parse(again.body)["order_id"], a);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal"), events);  // nothing placed
+    // Its replay is the same answer.
+    auto replay = shop.send("POST", "/v1/checkout", cart, customer, "click-2");
+    EXPECT_EQ(replay.status, 200);
+    EXPECT_EQ(replay.headers["duplicate-of"], a);
+    // Two at once, in one batch or two: still one order.
+    std::vector<std::thread> clicks;
+    std::vector<int> statuses(4);
+    for (int i = 0; i < 4; ++i)
+        clicks.emplace_back([&, i] {
+            http::Client c("127.0.0.1", shop.tallyd.port());
+            auto r = c.request("POST", "/v1/checkout", cart.dump(),
+                               {{"Authorization", "Bearer " + customer}, {"Idempotency-Key", "burst-" + std::to_string(i)}});
+            statuses[static_cast<size_t>(i)] = r.status;
+        });
+    for (auto& t : clicks) t.join();
+    for (int s : statuses) EXPECT_TRUE(s == 200 || s == 503) << s;
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'OrderPlaced'"), 1);
+    // Another cart is another order.
+    json other = cart;
+    other["lines"][0]["quantity"] = 2;
+    other["expected_total_minor"] = 8500;
+    auto different = shop.send("POST", "/v1/checkout", other, customer);
+    EXPECT_EQ(different.status, 201) << different.body;
+    // Once the first is paid, the same cart again is a new order.
+    shop.fake.succeed(shop.intent_of(a)["id"]);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(a) == "paid"; }));
+    auto after_paid = shop.send("POST", "/v1/checkout", cart, customer);
+    EXPECT_EQ(after_paid.status, 201) << after_paid.body;
+    EXPECT_NE(json::parse(after_paid.body)["order_id"], a);
+}
+
+}  // namespace tally

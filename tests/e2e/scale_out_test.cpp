@@ -169,7 +169,7 @@ TEST(ScaleOut, ThreeProcessesAKillAndAZombieEveryProjectionEqualsAFreshRebuild) 
     std::mutex orders_mu;
     std::thread checkouts([&] {
         for (int i = 0; i < kCheckouts; ++i) {
-            const std::string customer = "buyer-" + std::to_string(i % 10);
+            const std::string customer = "buyer-" + std::to_string(i);
             json cart = {{"currency", "USD"}, {"ship_to_country", "US"},
                          {"lines", json::array({{{"sku", "lamp"}, {"quantity", 1}}})}, {"expected_total_minor", 4500}};
             auto r = c.send(1 + i % 2, "POST", "/v1/checkout", cart, testing::token_for(c.url, customer, "customer"),
