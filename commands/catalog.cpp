@@ -29,7 +29,8 @@ std::string field_of(catalog::CatalogRejection r, Definition d) {
             return d == Definition::vendor ? "vendor_id" : d == Definition::product ? "sku" : d == Definition::coupon ? "code" : "";
         case R::currency_unknown:
         case R::currency_must_not_change: return d == Definition::settings ? "" : "currency";
-        case R::country_invalid: return d == Definition::product ? "country_of_origin" : "shipping.per_country_minor";
+        case R::country_invalid:  // a vendor's may be in its shipping prices or its destinations: not guessed
+            return d == Definition::product ? "country_of_origin" : d == Definition::settings ? "ships_to" : "";
         case R::commission_out_of_range:
             return d == Definition::vendor ? "commission_bps" : d == Definition::product ? "commission_bps"
                                                                 : d == Definition::coupon ? "percent_bps" : "";

@@ -71,8 +71,11 @@ public:
         auto priced = pricing::price(req_.cart, inputs.catalog, inputs.customer, ctx.now_unix_ms);
         if (!priced) {
             const auto code = std::string(pricing::to_string(priced.error().code));
-            return Rejection{RejectionKind::fix_request, code,
-                             priced.error().subject.empty() ? code : code + ": " + priced.error().subject};
+            Rejection r{RejectionKind::fix_request, code,
+                        priced.error().subject.empty() ? code : code + ": " + priced.error().subject};
+            if (!priced.error().subject.empty())
+                r.field = code.rfind("coupon", 0) == 0 || code == "unknown_coupon" ? "coupon_codes" : "lines";
+            return r;
         }
         const pricing::Breakdown& b = *priced;
         if (b.total_minor != req_.expected_total_minor)

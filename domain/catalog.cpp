@@ -54,6 +54,8 @@ std::string coupon_stream(std::string_view code) { return "coupon-" + std::strin
 std::string customer_stream(std::string_view customer_id) { return "customer-" + std::string(customer_id); }
 
 std::expected<v1::CatalogSettingsChanged, CatalogRejection> decide(const v1::CatalogSettings& settings) {
+    for (const auto& country : settings.ships_to())
+        if (!valid_country(country)) return std::unexpected(CatalogRejection::country_invalid);
     for (const auto& b : settings.bundles()) {
         if (!valid_id(b.bundle_id())) return std::unexpected(CatalogRejection::id_invalid);
         for (const auto& sku : b.skus())
@@ -92,6 +94,8 @@ std::expected<v1::VendorDefined, CatalogRejection> decide(const VendorState& sta
         return std::unexpected(CatalogRejection::id_invalid);
     if (!Currency::parse(def.currency())) return std::unexpected(CatalogRejection::currency_unknown);
     for (const auto& [country, fee] : def.shipping().per_country_minor())
+        if (!valid_country(country)) return std::unexpected(CatalogRejection::country_invalid);
+    for (const auto& country : def.ships_to())
         if (!valid_country(country)) return std::unexpected(CatalogRejection::country_invalid);
     if (!amount_ok(def.shipping().flat_minor()) || !amount_ok(def.shipping().free_over_minor()))
         return std::unexpected(CatalogRejection::amount_out_of_range);
@@ -136,7 +140,8 @@ pricing::Vendor to_pricing(const v1::VendorDefinition& v) {
     for (const auto& [country, fee] : v.shipping().per_country_minor()) ship.per_country_minor[country] = fee;
     if (v.shipping().has_free_over_minor()) ship.free_over_minor = v.shipping().free_over_minor();
     return pricing::Vendor{v.vendor_id(), *currency,
-                           v.has_commission_bps() ? std::optional<uint32_t>(v.commission_bps()) : std::nullopt, ship};
+                           v.has_commission_bps() ? std::optional<uint32_t>(v.commission_bps()) : std::nullopt, ship,
+                           {v.ships_to().begin(), v.ships_to().end()}};
 }
 
 pricing::Product to_pricing(const v1::ProductDefinition& p) {
@@ -178,6 +183,7 @@ pricing::Coupon to_pricing(const v1::CouponDefinition& c) {
 void apply_settings(const v1::CatalogSettings& s, pricing::Catalog& catalog) {
     catalog.site_commission_bps = s.site_commission_bps();
     catalog.service_fee = {s.service_fee().percent_bps(), s.service_fee().fixed_minor()};
+    catalog.ships_to = {s.ships_to().begin(), s.ships_to().end()};
     catalog.bundles.clear();
     for (const auto& b : s.bundles())
         catalog.bundles.push_back({b.bundle_id(), {b.skus().begin(), b.skus().end()}, b.percent_bps()});

@@ -73,6 +73,7 @@ std::string_view to_string(PricingRejection r) {
         case PricingRejection::quantity_out_of_range: return "quantity_out_of_range";
         case PricingRejection::unknown_product: return "unknown_product";
         case PricingRejection::currency_mismatch: return "currency_mismatch";
+        case PricingRejection::unsupported_destination: return "unsupported_destination";
         case PricingRejection::unknown_variant: return "unknown_variant";
         case PricingRejection::unknown_coupon: return "unknown_coupon";
         case PricingRejection::coupon_not_active: return "coupon_not_active";
@@ -133,6 +134,12 @@ std::expected<Breakdown, PricingError> price(const Cart& cart, const Catalog& ca
     for (const auto& l : cart.lines)
         if (!l.variant_id.empty() && !catalog.products.at(l.sku).variant_overrides.contains(l.variant_id))
             return fail(PricingRejection::unknown_variant, l.variant_id);
+    for (const auto& l : cart.lines) {
+        const auto& ships_to = catalog.vendors.at(catalog.products.at(l.sku).vendor_id).ships_to;
+        if ((!catalog.ships_to.empty() && !catalog.ships_to.contains(cart.ship_to_country)) ||
+            (!ships_to.empty() && !ships_to.contains(cart.ship_to_country)))
+            return fail(PricingRejection::unsupported_destination, l.sku);
+    }
 
     std::vector<std::string> codes;
     for (const auto& code : cart.coupon_codes)

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <expected>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +64,7 @@ struct Vendor {
     Currency currency;
     std::optional<uint32_t> commission_bps;  // vendor level
     ShippingRule shipping;
+    std::set<std::string> ships_to;          // empty: anywhere the site ships
 };
 
 // All SKUs in the cart together: each complete set gets `percent_bps` off its unit prices.
@@ -105,6 +107,7 @@ struct Catalog {
     std::map<std::string, int64_t> coupon_uses_total;  // code -> uses so far
     uint32_t site_commission_bps = 0;
     ServiceFee service_fee;
+    std::set<std::string> ships_to;  // the site's; empty: anywhere
 };
 
 struct Customer {
@@ -191,6 +194,7 @@ enum class PricingRejection : uint16_t {  // precedence order; numbers are perma
     coupon_min_spend_not_met = 11,
     price_out_of_range = 12,
     amount_too_small_after_credit = 13,
+    unsupported_destination = 14,  // a line's vendor, or the site, does not ship to ship_to_country
 };
 
 std::string_view to_string(PricingRejection r);

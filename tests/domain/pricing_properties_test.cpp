@@ -32,7 +32,7 @@ World gen_world() {
         const std::string id = "v" + std::to_string(v);
         ShippingRule ship{*rc::gen::inRange<int64_t>(0, 2000), {{"CA", *rc::gen::inRange<int64_t>(0, 3000)}},
                           maybe_of(rc::gen::inRange<int64_t>(0, 20000))};
-        w.catalog.vendors.insert_or_assign(id, Vendor{id, kUsd, maybe_of(rc::gen::inRange<uint32_t>(0, 10001)), ship});
+        w.catalog.vendors.insert_or_assign(id, Vendor{id, kUsd, maybe_of(rc::gen::inRange<uint32_t>(0, 10001)), ship, {}});
     }
     const int products = *rc::gen::inRange(1, 7);
     for (int p = 0; p < products; ++p) {

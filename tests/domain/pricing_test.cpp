@@ -13,7 +13,7 @@ constexpr int64_t kNow = 1'800'000'000'000;
 Catalog print_shop() {
     Catalog c;
     c.site_commission_bps = 1000;  // 10 %
-    c.vendors.insert_or_assign("print", Vendor{"print", kUsd, std::nullopt, ShippingRule{500, {}, std::nullopt}});
+    c.vendors.insert_or_assign("print", Vendor{"print", kUsd, std::nullopt, ShippingRule{500, {}, std::nullopt}, {}});
     Product cards;
     cards.sku = "cards";
     cards.vendor_id = "print";
@@ -96,9 +96,9 @@ Catalog marketplace() {
     Catalog c;
     c.site_commission_bps = 1000;
     c.service_fee = {200, 50};  // 2 % + 0.50
-    c.vendors.insert_or_assign("ana", Vendor{"ana", kUsd, 1500, ShippingRule{700, {{"CA", 1200}}, 5000}});
-    c.vendors.insert_or_assign("bo", Vendor{"bo", kUsd, std::nullopt, ShippingRule{400, {}, std::nullopt}});
-    c.vendors.insert_or_assign("cy", Vendor{"cy", kUsd, 500, ShippingRule{0, {}, std::nullopt}});
+    c.vendors.insert_or_assign("ana", Vendor{"ana", kUsd, 1500, ShippingRule{700, {{"CA", 1200}}, 5000}, {}});
+    c.vendors.insert_or_assign("bo", Vendor{"bo", kUsd, std::nullopt, ShippingRule{400, {}, std::nullopt}, {}});
+    c.vendors.insert_or_assign("cy", Vendor{"cy", kUsd, 500, ShippingRule{0, {}, std::nullopt}, {}});
     c.products["ana-bowl"] = Product{"ana-bowl", "ana", "JP", 2500, {}, std::nullopt, {}, {}, 2000};  // product rate 20 %
     c.products["ana-cup"] = Product{"ana-cup", "ana", "JP", 1200, {}, std::nullopt, {}, {}, std::nullopt};
     c.products["bo-soap"] = Product{"bo-soap", "bo", "FR", 800, {}, std::nullopt, {}, {}, std::nullopt};
@@ -238,7 +238,7 @@ TEST(Pricing, RejectionsInPrecedenceOrder) {
     r = price(cart_of({{"ghost", 1, {}, ""}}), c, {}, kNow);
     EXPECT_EQ(r.error().code, PricingRejection::unknown_product);
     EXPECT_EQ(r.error().subject, "ghost");
-    c.vendors.insert_or_assign("eu", Vendor{"eu", *Currency::parse("EUR"), std::nullopt, {}});
+    c.vendors.insert_or_assign("eu", Vendor{"eu", *Currency::parse("EUR"), std::nullopt, {}, {}});
     c.products["eu-wine"] = Product{"eu-wine", "eu", "FR", 900, {}, std::nullopt, {}, {}, std::nullopt};
     EXPECT_EQ(price(cart_of({{"eu-wine", 1, {}, ""}}), c, {}, kNow).error().code, PricingRejection::currency_mismatch);
     EXPECT_EQ(price(cart_of({{"bo-soap", 1, {}, "no-such"}}), c, {}, kNow).error().code,
@@ -265,6 +265,40 @@ TEST(PercentOf, FloorsWithoutOverflow) {
     EXPECT_EQ(percent_of(1706, 1000), 170);
     EXPECT_EQ(percent_of(INT64_MAX, 10000), INT64_MAX);
     EXPECT_EQ(percent_of(999, 1), 0);
+}
+
+}  // namespace tally::pricing
+
+namespace tally::pricing {
+
+// Shipping destinations (issue 11): a vendor, or the site, may list where it ships; a
+// line that cannot go to ship_to_country is refused, naming its SKU.
+TEST(Pricing, ALineThatCannotShipThereIsRefusedNamingItsSku) {
+    Catalog c = print_shop();
+    Product mug;
+    mug.sku = "mug";
+    mug.vendor_id = "pots";
+    mug.country_of_origin = "PT";
+    mug.base_minor = 900;
+    c.products["mug"] = mug;
+    c.vendors.insert_or_assign("pots", Vendor{"pots", kUsd, std::nullopt, ShippingRule{0, {}, std::nullopt}, {"PT", "ES"}});
+    const CartLine cards{"cards", 100, {"uncoated", "matte", "standard"}, ""};
+    const CartLine mugs{"mug", 1, {}, ""};
+    Cart to_us = cart_of({cards, mugs});
+    auto refused = price(to_us, c, Customer{}, kNow);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, PricingRejection::unsupported_destination);
+    EXPECT_EQ(refused.error().subject, "mug");
+    EXPECT_EQ(to_string(refused.error().code), "unsupported_destination");
+    Cart to_pt = to_us;
+    to_pt.ship_to_country = "PT";
+    ok(price(to_pt, c, Customer{}, kNow));  // the print shop ships anywhere
+    // The site's list binds every vendor.
+    c.ships_to = {"US", "CA"};
+    auto site = price(to_pt, c, Customer{}, kNow);
+    ASSERT_FALSE(site);
+    EXPECT_EQ(site.error().subject, "cards");
+    ok(price(cart_of({cards}), c, Customer{}, kNow));
 }
 
 }  // namespace tally::pricing

@@ -220,8 +220,16 @@ TEST(CheckoutHttp, ListingsFilterPaginateAndKeepVendorsApart) {
     const std::string ana = testing::token_for(m.url, "ana", "vendor");
     const std::string clerk = testing::token_for(m.url, "emp", "employee", "orders.view");
     // cust-a: 5 soap orders (bo); cust-b: 2 lamp orders (ana) and 1 mixed.
-    for (int i = 0; i < 5; ++i) ASSERT_EQ(m.send("POST", "/v1/checkout", cart("soap", 1, 1100), a).status, 201);
-    for (int i = 0; i < 2; ++i) ASSERT_EQ(m.send("POST", "/v1/checkout", cart("lamp", 1, 4500), b).status, 201);
+    // (Each to another country: the same cart again within five minutes would be a double click.)
+    const std::vector<std::string> countries = {"US", "CA", "GB", "DE", "FR"};
+    auto to = [](json c, const std::string& country) {
+        c["ship_to_country"] = country;
+        return c;
+    };
+    for (int i = 0; i < 5; ++i)
+        ASSERT_EQ(m.send("POST", "/v1/checkout", to(cart("soap", 1, 1100), countries[static_cast<size_t>(i)]), a).status, 201);
+    for (int i = 0; i < 2; ++i)
+        ASSERT_EQ(m.send("POST", "/v1/checkout", to(cart("lamp", 1, 4500), countries[static_cast<size_t>(i)]), b).status, 201);
     json both = {{"currency", "USD"}, {"ship_to_country", "US"},
                  {"lines", json::array({{{"sku", "lamp"}, {"quantity", 1}}, {{"sku", "soap"}, {"quantity", 1}}})},
                  {"expected_total_minor", 4000 + 500 + 800 + 300}};

@@ -314,3 +314,37 @@ TEST(OrdersComplete, ADoubleClickReturnsTheFirstOrder) {
 }
 
 }  // namespace tally
+
+namespace tally {
+
+// Shipping destinations: refused at quote and at checkout, naming the SKU.
+TEST(OrdersComplete, AnUnsupportedDestinationIsRefusedAtQuoteAndCheckout) {
+    testing::ProviderShop shop;
+    ASSERT_EQ(shop.send("PUT", "/v1/vendors/ana",
+                        {{"currency", "USD"}, {"commission_bps", 1000}, {"shipping", {{"flat_minor", 500}}},
+                         {"payout_account", "acct_ana"}, {"ships_to", {"US", "CA"}}}, shop.admin).status, 200);
+    const auto customer = testing::token_for(shop.url, "cus-x", "customer");
+    json cart = {{"currency", "USD"}, {"ship_to_country", "FR"},
+                 {"lines", json::array({{{"sku", "lamp"}, {"quantity", 1}}})}, {"expected_total_minor", 4500}};
+    auto quote = shop.client->request("POST", "/v1/quote", cart.dump(), {{"Authorization", "Bearer " + customer}});
+    EXPECT_EQ(quote.status, 422) << quote.body;
+    EXPECT_EQ(json::parse(quote.body)["title"], "unsupported_destination");
+    EXPECT_NE(json::parse(quote.body)["detail"].get<std::string>().find("lamp"), std::string::npos);
+    auto checkout = shop.send("POST", "/v1/checkout", cart, customer);
+    EXPECT_EQ(checkout.status, 422) << checkout.body;
+    EXPECT_EQ(json::parse(checkout.body)["title"], "unsupported_destination");
+    EXPECT_EQ(json::parse(checkout.body)["field"], "lines");
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'OrderPlaced'"), 0);
+    cart["ship_to_country"] = "CA";
+    EXPECT_EQ(shop.send("POST", "/v1/checkout", cart, customer).status, 201);
+    // The site's own list, and a bad country code, are checked too.
+    EXPECT_EQ(shop.send("PUT", "/v1/catalog/settings", {{"ships_to", {"US"}}}, shop.admin).status, 200);
+    cart["lines"][0]["quantity"] = 2;
+    cart["expected_total_minor"] = 8500;
+    EXPECT_EQ(shop.send("POST", "/v1/checkout", cart, customer).status, 422);
+    auto bad = shop.send("PUT", "/v1/catalog/settings", {{"ships_to", {"France"}}}, shop.admin);
+    EXPECT_EQ(bad.status, 422);
+    EXPECT_EQ(json::parse(bad.body)["title"], "country_invalid");
+}
+
+}  // namespace tally

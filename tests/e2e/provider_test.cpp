@@ -67,10 +67,12 @@ TEST(ProviderE2E, CheckoutToPayoutThroughTheFakeProvider) {
     EXPECT_EQ(transfer["transfer_group"], order);
     EXPECT_EQ(transfer["metadata"]["vendor_id"], "ana");
     EXPECT_EQ(shop.fake.requests("/v1/transfers").at(0).idempotency_key, "payout-" + order + "-ana");
-    // Not before the delay: the payout was requested at least 1 s after the delivery.
+    // Not before the delay: the payout was requested at least 1 s after the delivery. The
+    // rule runs from the delivery's request time, which precedes its batch's commit (whose
+    // time the journal records) by the batch's wait: allow 100 ms of it.
     EXPECT_GE(shop.number("SELECT (SELECT max(occurred_at_unix_ms) FROM journal WHERE type = 'PayoutRequested')"
                           " - (SELECT max(occurred_at_unix_ms) FROM journal WHERE type = 'SubOrderAdvanced')"),
-              1000);
+              900);
 
     // transfer.created settles it; everything shows in the read models and on the ledger.
     ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + order, "PayoutSettled") == 1; }));
