@@ -28,6 +28,14 @@ Currency currency_of(const State& s) {
 
 int64_t base_of(const v1::SubOrder& so) { return so.goods_net_minor() + so.shipping_minor(); }
 
+// What is left to give back of a sub-order's goods, and of its shipping.
+int64_t goods_left(const v1::SubOrder& so) {
+    return std::max<int64_t>(0, so.goods_net_minor() - (so.refunded_minor() - so.shipping_refunded_minor()));
+}
+int64_t shipping_left(const v1::SubOrder& so) {
+    return std::max<int64_t>(0, so.shipping_minor() - so.shipping_refunded_minor());
+}
+
 const v1::SubOrder* sub_order(const State& s, std::string_view vendor_id) {
     for (const auto& so : s.sub_orders())
         if (so.vendor_id() == vendor_id) return &so;
@@ -89,16 +97,19 @@ struct Allocation {
 };
 
 // Which sub-orders (and the service fee) an amount given back comes out of:
-// proportionally to what is left of each, then the fee, then excess. Commission
-// follows cumulatively, so a full refund reverses exactly the commission charged.
-Allocation allocate_back(const State& s, int64_t amount, std::string_view only_vendor) {
+// proportionally to what is left of each, then the fee, then excess. Within a
+// sub-order the goods go back first, then the shipping (or the shipping alone, for a
+// shipping refund). Commission is reversed on the base it was charged on, goods after
+// discounts, cumulatively: a full refund reverses exactly the commission charged, and
+// shipping never moves any.
+Allocation allocate_back(const State& s, int64_t amount, std::string_view only_vendor, bool shipping_only) {
     Allocation a;
     std::vector<const v1::SubOrder*> subs;
     std::vector<int64_t> left;
     for (const auto& so : s.sub_orders()) {
         if (!only_vendor.empty() && so.vendor_id() != only_vendor) continue;
         subs.push_back(&so);
-        left.push_back(std::max<int64_t>(0, base_of(so) - so.refunded_minor()));
+        left.push_back(shipping_only ? shipping_left(so) : goods_left(so) + shipping_left(so));
     }
     int64_t left_total = 0;
     for (auto l : left) left_total += l;
@@ -107,14 +118,17 @@ Allocation allocate_back(const State& s, int64_t amount, std::string_view only_v
     for (size_t i = 0; i < subs.size(); ++i) {
         if (parts[i] == 0) continue;
         const auto& so = *subs[i];
-        const auto base = static_cast<__int128>(base_of(so));
+        const int64_t goods_part = shipping_only ? 0 : std::min(parts[i], goods_left(so));
+        const int64_t goods_after = so.refunded_minor() - so.shipping_refunded_minor() + goods_part;
         const int64_t commission_after =
-            base == 0 ? 0
-                      : static_cast<int64_t>(static_cast<__int128>(so.refunded_minor() + parts[i]) * so.commission_minor() / base);
+            so.goods_net_minor() <= 0
+                ? 0
+                : static_cast<int64_t>(static_cast<__int128>(goods_after) * so.commission_minor() / so.goods_net_minor());
         v1::VendorShare share;
         share.set_vendor_id(so.vendor_id());
         share.set_amount_minor(parts[i]);
         share.set_commission_minor(commission_after - so.commission_reversed_minor());
+        share.set_shipping_minor(parts[i] - goods_part);
         a.shares.push_back(share);
     }
     int64_t rest = amount - to_vendors;
@@ -149,6 +163,7 @@ void apply_allocation(State& s, const google::protobuf::RepeatedPtrField<v1::Ven
         TALLY_ASSERT(so != nullptr, "share for unknown vendor {}", sh.vendor_id());
         so->set_refunded_minor(so->refunded_minor() + sh.amount_minor());
         so->set_commission_reversed_minor(so->commission_reversed_minor() + sh.commission_minor());
+        so->set_shipping_refunded_minor(so->shipping_refunded_minor() + sh.shipping_minor());
     }
     s.set_fee_refunded_minor(s.fee_refunded_minor() + fee);
 }
@@ -272,7 +287,7 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
             post(*e.mutable_postings(), true, std::string(ledger::kProcessorClearing), amount, c);
         } else {
             const int64_t back = std::min(amount, s.total_minor() - s.refunded_minor());
-            Allocation all = allocate_back(s, back, "");
+            Allocation all = allocate_back(s, back, "", false);
             all.excess_minor += amount - back;
             for (const auto& sh : all.shares) *e.add_shares() = sh;
             e.set_fee_minor(all.fee_minor);
@@ -416,7 +431,7 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Canc
     if (held_open(state) > 0) return std::unexpected(refused(Refusal::dispute_open, state, "a dispute is open"));
     const Currency c = currency_of(state);
     const int64_t left = state.total_minor() - state.refunded_minor();
-    const auto a = allocate_back(state, left, "");
+    const auto a = allocate_back(state, left, "", false);
     v1::OrderCancelled e;
     e.set_order_id(state.order_id());
     e.set_reason(cmd.reason);
@@ -479,6 +494,16 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Refu
         refunded_lines.push_back(std::move(u));
     }
     if (amount <= 0) return std::unexpected(refused(Refusal::nothing_to_refund, state, "the refund amount is zero"));
+    if (cmd.shipping_only) {
+        if (!cmd.lines.empty())
+            return std::unexpected(refused(Refusal::unknown_line, state, "a shipping refund is by amount, not by line"));
+        int64_t shipping = 0;
+        for (const auto& so : state.sub_orders())
+            if (vendor.empty() || so.vendor_id() == vendor) shipping += shipping_left(so);
+        if (amount > shipping)
+            return std::unexpected(refused(Refusal::refund_exceeds_captured, state,
+                                           "at most " + std::to_string(shipping) + " of shipping is left to refund"));
+    }
     const int64_t left = state.total_minor() - state.refunded_minor();
     const int64_t card_left = state.captured_minor() - state.refunded_card_minor() - held_open(state);
     if (amount > left || (cmd.destination == "card" && amount > card_left))
@@ -493,7 +518,7 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Refu
                                                " can be refunded from vendor " + vendor));
     }
     const Currency c = currency_of(state);
-    const auto a = allocate_back(state, amount, vendor);
+    const auto a = allocate_back(state, amount, vendor, cmd.shipping_only);
     v1::RefundIssued e;
     e.set_order_id(state.order_id());
     e.set_refund_id(cmd.refund_id);

@@ -96,6 +96,7 @@ struct Refund {
     std::vector<RefundLine> lines;
     std::string vendor_id;
     std::string reason;
+    bool shipping_only = false;  // by amount, shipping alone: no commission moves
 };
 
 struct RequestPayout {

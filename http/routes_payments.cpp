@@ -203,6 +203,9 @@ bool Api::payment_routes(Call& c) {
         if (vendor && !body.vendor_id().empty() && body.vendor_id() != c.claims.sub)
             return c.fail(403, "forbidden", "vendors refund their own sub-orders only");
         r.reason = body.reason();
+        r.shipping_only = body.shipping_only();
+        if (r.shipping_only && body.lines_size() > 0)
+            return c.fail(422, "invalid_value", "a shipping refund is by amount_minor, not by lines", "shipping_only");
         change.change = r;
     } else {
         v1::PayoutRequest body;

@@ -16,7 +16,7 @@
 namespace tally::lifecycle {
 namespace {
 
-// Vendor a: 60.00 goods + 5.00 shipping, 6.50 commission; vendor b: 30.00, 3.00
+// Vendor a: 60.00 goods + 5.00 shipping, 6.00 commission (10 % of goods after discounts, the commission base); vendor b: 30.00, 3.00
 // commission; 2.00 service fee; total 97.00, 10.00 paid by credit, 87.00 due.
 v1::OrderPlaced placed() {
     v1::OrderPlaced p;
@@ -47,7 +47,7 @@ v1::OrderPlaced placed() {
         so->set_payable_minor(goods + ship - comm);
         so->set_status("awaiting_payment");
     };
-    sub("a", 6000, 500, 650);
+    sub("a", 6000, 500, 600);
     sub("b", 3000, 0, 300);
     return p;
 }
@@ -141,11 +141,11 @@ TEST(Lifecycle, RefundsSplitByVendorReverseCommissionAndNeverExceedWhatWasCaptur
     EXPECT_EQ(s.status(), "partially_refunded");
     EXPECT_EQ(decide(s, line).error().code, Refusal::refund_exists);
     // Card refunds stop at the 87.00 the card paid; credit can take the rest of the 97.00.
-    auto too_much = decide(s, Refund{"r2", "card", 6701, {}, "", "x"});
+    auto too_much = decide(s, Refund{"r2", "card", 6701, {}, "", "x", false});
     EXPECT_EQ(too_much.error().code, Refusal::refund_exceeds_captured);
-    s = play(s, *decide(s, Refund{"r3", "card", 6700, {}, "", "x"}));
-    EXPECT_EQ(decide(s, Refund{"r4", "card", 1, {}, "", "x"}).error().code, Refusal::refund_exceeds_captured);
-    auto rest = decide(s, Refund{"r5", "credit", 1000, {}, "", "x"});
+    s = play(s, *decide(s, Refund{"r3", "card", 6700, {}, "", "x", false}));
+    EXPECT_EQ(decide(s, Refund{"r4", "card", 1, {}, "", "x", false}).error().code, Refusal::refund_exceeds_captured);
+    auto rest = decide(s, Refund{"r5", "credit", 1000, {}, "", "x", false});
     ASSERT_TRUE(rest.has_value());
     EXPECT_EQ(credit_returned(rest->at(0)), 1000);
     s = play(s, *rest);
@@ -158,14 +158,14 @@ TEST(Lifecycle, RefundsSplitByVendorReverseCommissionAndNeverExceedWhatWasCaptur
         EXPECT_EQ(so.commission_reversed_minor(), so.commission_minor());
         commission += so.commission_reversed_minor();
     }
-    EXPECT_EQ(commission, 950);
+    EXPECT_EQ(commission, 900);
     EXPECT_EQ(s.fee_refunded_minor(), 200);
 }
 
 TEST(Lifecycle, AVendorRefundStaysWithinItsSubOrder) {
     const State s = paid_state();
-    EXPECT_EQ(decide(s, Refund{"r", "card", 3001, {}, "b", "x"}).error().code, Refusal::refund_exceeds_captured);
-    const State after = play(s, *decide(s, Refund{"r", "card", 3000, {}, "b", "x"}));
+    EXPECT_EQ(decide(s, Refund{"r", "card", 3001, {}, "b", "x", false}).error().code, Refusal::refund_exceeds_captured);
+    const State after = play(s, *decide(s, Refund{"r", "card", 3000, {}, "b", "x", false}));
     EXPECT_EQ(after.sub_orders(1).refunded_minor(), 3000);
     EXPECT_EQ(play(after, {}).status(), "partially_refunded");
 }
@@ -179,7 +179,7 @@ TEST(Lifecycle, DisputesHoldThenReleaseOrReverse) {
     s = play(s, opened);
     EXPECT_EQ(s.status(), "disputed");
     EXPECT_EQ(decide(s, Cancel{"x"}).error().code, Refusal::dispute_open);
-    EXPECT_EQ(decide(s, Refund{"r", "card", 3701, {}, "", "x"}).error().code, Refusal::refund_exceeds_captured);
+    EXPECT_EQ(decide(s, Refund{"r", "card", 3701, {}, "", "x", false}).error().code, Refusal::refund_exceeds_captured);
     State won = play(s, on_signal(s, signal("charge.dispute.closed", "dp_1", 5000, "won")));
     EXPECT_EQ(won.status(), "dispute_won");
     auto lost_events = on_signal(s, signal("charge.dispute.closed", "dp_1", 5000, "lost"));
@@ -216,16 +216,16 @@ TEST(Lifecycle, PayoutsFollowDeliveryAndTheDelayAndSettleByTransfer) {
     auto req = decide(s, RequestPayout{"a", 2000, 1000});
     ASSERT_TRUE(req.has_value());
     const auto& pr = std::get<v1::PayoutRequested>(req->at(0));
-    EXPECT_EQ(pr.amount().minor(), 5850);
+    EXPECT_EQ(pr.amount().minor(), 5900);
     EXPECT_EQ(pr.idempotency_key(), "payout-ord-1-a");
     s = play(s, *req);
     EXPECT_EQ(decide(s, RequestPayout{"a", 3000, 0}).error().code, Refusal::payout_exists);
-    auto settled = on_signal(s, signal("transfer.created", "tr_1", 5850, "", "a"));
+    auto settled = on_signal(s, signal("transfer.created", "tr_1", 5900, "", "a"));
     Balances b;
     post_all(b, settled);
-    EXPECT_EQ(b["vendor_payable:a"], 5850);
+    EXPECT_EQ(b["vendor_payable:a"], 5900);
     s = play(s, settled);
-    auto dup = on_signal(s, signal("transfer.created", "tr_1", 5850, "", "a"));
+    auto dup = on_signal(s, signal("transfer.created", "tr_1", 5900, "", "a"));
     EXPECT_EQ(type_of(dup.at(0)), "ProviderSignalFlagged");
 }
 
@@ -237,7 +237,7 @@ TEST(Lifecycle, CancellingAnUnpaidOrderReversesTheAccrualAndReturnsTheCredit) {
     post_all(b, *c);
     EXPECT_EQ(b["customer_receivable:cust-1"], -8700);
     EXPECT_EQ(b["store_credit_liability:cust-1"], -1000);
-    EXPECT_EQ(b["vendor_payable:a"], 5850);
+    EXPECT_EQ(b["vendor_payable:a"], 5900);
     EXPECT_EQ(credit_returned(c->at(0)), 1000);
     EXPECT_EQ(play(s, *c).status(), "cancelled");
 }
@@ -296,7 +296,7 @@ std::vector<Event> step_events(const State& s, const Step& st, int i) {
     std::expected<std::vector<Event>, Refused> d;
     if (st.kind == 7) d = decide(s, Advance{v, kStages[st.which % 3], "DHL", "1", i * 1000});
     else if (st.kind == 8) d = decide(s, Refund{"r" + std::to_string(i), st.which % 2 ? "card" : "credit", st.amount, {},
-                                                st.which % 3 == 0 ? v : "", "x"});
+                                                st.which % 3 == 0 ? v : "", "x", false});
     else if (st.kind == 9) d = decide(s, RequestPayout{v, i * 1000, 0});
     else d = decide(s, Cancel{"x"});
     return d ? *d : std::vector<Event>{};
@@ -414,24 +414,113 @@ namespace tally::lifecycle {
 // A line's units are refunded at most once, over all its refunds (issue 11).
 TEST(Lifecycle, ALinesUnitsAreRefundedAtMostOnce) {
     State s = paid_state();
-    auto first = decide(s, Refund{"r1", "card", 0, {{"sku-a", 2}}, "", "damaged"});
+    auto first = decide(s, Refund{"r1", "card", 0, {{"sku-a", 2}}, "", "damaged", false});
     ASSERT_TRUE(first);
     EXPECT_EQ(std::get<v1::RefundIssued>(first->front()).amount().minor(), 4000);
     s = play(s, *first);
     EXPECT_EQ(s.units_refunded().at("a/sku-a"), 2);
-    auto again = decide(s, Refund{"r2", "card", 0, {{"sku-a", 2}}, "", "damaged"});
+    auto again = decide(s, Refund{"r2", "card", 0, {{"sku-a", 2}}, "", "damaged", false});
     ASSERT_FALSE(again);
     EXPECT_EQ(again.error().code, Refusal::units_already_refunded);
     EXPECT_EQ(to_string(again.error().code), "units_already_refunded");
     // Two lines of the same SKU in one refund count together.
-    EXPECT_EQ(decide(s, Refund{"r3", "card", 0, {{"sku-a", 1}, {"sku-a", 1}}, "", "x"}).error().code,
+    EXPECT_EQ(decide(s, Refund{"r3", "card", 0, {{"sku-a", 1}, {"sku-a", 1}}, "", "x", false}).error().code,
               Refusal::units_already_refunded);
-    auto last = decide(s, Refund{"r4", "card", 0, {{"sku-a", 1}}, "", "the last one"});
+    auto last = decide(s, Refund{"r4", "card", 0, {{"sku-a", 1}}, "", "the last one", false});
     ASSERT_TRUE(last);
     s = play(s, *last);
     EXPECT_EQ(s.units_refunded().at("a/sku-a"), 3);
     // A refund by amount does not count units.
-    EXPECT_TRUE(decide(s, Refund{"r5", "credit", 100, {}, "", "goodwill"}));
+    EXPECT_TRUE(decide(s, Refund{"r5", "credit", 100, {}, "", "goodwill", false}));
+}
+
+}  // namespace tally::lifecycle
+
+namespace tally::lifecycle {
+
+// One commission base (issue 11): over random orders and random partial refunds (by
+// amount, by vendor, shipping alone), every split sums exactly, shipping never moves
+// commission, the commission reversed is always the charged rate on the goods given
+// back, and refunding everything reverses exactly what was charged.
+RC_GTEST_PROP(LifecycleProperties, RefundSplitsAndCommissionReversalsSumExactly, ()) {
+    v1::OrderPlaced p;
+    p.set_order_id("ord-p");
+    p.set_customer_id("cust-p");
+    p.set_status("awaiting_payment");
+    auto* pr = p.mutable_pricing();
+    pr->set_currency("USD");
+    const int vendors = *rc::gen::inRange(1, 4);
+    int64_t total = 0;
+    for (int v = 0; v < vendors; ++v) {
+        const int64_t goods = *rc::gen::inRange<int64_t>(0, 200000);
+        const int64_t ship = *rc::gen::inRange<int64_t>(0, 3000);
+        const int64_t bps = *rc::gen::inRange<int64_t>(0, 3001);
+        auto* so = p.add_sub_orders();
+        so->set_vendor_id("v" + std::to_string(v));
+        so->set_goods_net_minor(goods);
+        so->set_shipping_minor(ship);
+        so->set_commission_minor(goods * bps / 10000);
+        so->set_payable_minor(goods + ship - so->commission_minor());
+        so->set_status("awaiting_payment");
+        total += goods + ship;
+    }
+    const int64_t fee = *rc::gen::inRange<int64_t>(0, 500);
+    total += fee;
+    RC_PRE(total > 0);
+    pr->set_total_minor(total);
+    pr->set_amount_due_minor(total);
+    pr->set_service_fee_minor(fee);
+    State s = initial_state(p);
+    s = play(s, on_signal(s, signal("payment_intent.succeeded", "pi_p", total)));
+    RC_ASSERT(s.paid());
+
+    const int refunds = *rc::gen::inRange(0, 8);
+    for (int i = 0; i < refunds; ++i) {
+        const int64_t left = s.total_minor() - s.refunded_minor();
+        if (left <= 0) break;
+        Refund r{"r" + std::to_string(i), *rc::gen::element(std::string("card"), std::string("credit")),
+                 *rc::gen::inRange<int64_t>(1, left + 1), {}, "", "property", *rc::gen::arbitrary<bool>()};
+        if (*rc::gen::arbitrary<bool>()) r.vendor_id = "v" + std::to_string(*rc::gen::inRange(0, vendors));
+        auto decided = decide(s, r);
+        if (!decided) continue;  // beyond what that vendor (or its shipping) has left: refused whole
+        const auto& e = std::get<v1::RefundIssued>(decided->front());
+        int64_t shares = 0;
+        for (const auto& sh : e.shares()) {
+            shares += sh.amount_minor();
+            RC_ASSERT(sh.shipping_minor() >= 0);
+            RC_ASSERT(sh.shipping_minor() <= sh.amount_minor());
+            if (r.shipping_only) {
+                RC_ASSERT(sh.commission_minor() == 0);
+                RC_ASSERT(sh.shipping_minor() == sh.amount_minor());
+            }
+        }
+        RC_ASSERT(shares + e.fee_minor() == r.amount_minor);
+        RC_ASSERT(ledger::check_balanced(e.postings()).has_value());
+        s = play(s, *decided);
+        for (const auto& so : s.sub_orders()) {
+            const int64_t goods_back = so.refunded_minor() - so.shipping_refunded_minor();
+            RC_ASSERT(goods_back >= 0);
+            RC_ASSERT(goods_back <= so.goods_net_minor());
+            RC_ASSERT(so.shipping_refunded_minor() <= so.shipping_minor());
+            const int64_t expected = so.goods_net_minor() == 0
+                                         ? 0
+                                         : static_cast<int64_t>(static_cast<__int128>(goods_back) * so.commission_minor() /
+                                                                so.goods_net_minor());
+            RC_ASSERT(so.commission_reversed_minor() == expected);
+        }
+    }
+    // Whatever is left, back in one go: every commission is reversed exactly.
+    const int64_t left = s.total_minor() - s.refunded_minor();
+    if (left > 0) {
+        auto last = decide(s, Refund{"last", "credit", left, {}, "", "the rest", false});
+        RC_ASSERT(last.has_value());
+        s = play(s, *last);
+    }
+    for (const auto& so : s.sub_orders()) {
+        RC_ASSERT(so.commission_reversed_minor() == so.commission_minor());
+        RC_ASSERT(so.refunded_minor() == so.goods_net_minor() + so.shipping_minor());
+    }
+    RC_ASSERT(s.fee_refunded_minor() == fee);
 }
 
 }  // namespace tally::lifecycle

@@ -348,3 +348,37 @@ TEST(OrdersComplete, AnUnsupportedDestinationIsRefusedAtQuoteAndCheckout) {
 }
 
 }  // namespace tally
+
+namespace tally {
+
+// One commission base: commission is charged on goods after discounts, and refunds
+// reverse it on that base; a shipping refund moves none.
+TEST(OrdersComplete, AShippingRefundMovesNoCommission) {
+    testing::ProviderShop shop;
+    const std::string order = shop.checkout("cus-s");  // 40.00 goods (4.00 commission) + 5.00 shipping
+    shop.fake.succeed(shop.intent_of(order)["id"]);
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(order) == "paid"; }));
+    auto commission = [&] { return -shop.balance("platform_commission_revenue"); };
+    ASSERT_TRUE(testing::eventually([&] { return commission() == 400; })) << commission();
+    auto r = shop.send("POST", "/v1/orders/" + order + "/refunds",
+                       {{"amount_minor", 500}, {"shipping_only", true}, {"destination", "card"}, {"reason", "late"}},
+                       shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return shop.balance("vendor_payable:ana") == -(4000 + 500 - 400) + 500; }))
+        << shop.balance("vendor_payable:ana");
+    EXPECT_EQ(commission(), 400);
+    // Shipping cannot be refunded twice; goods by amount reverse commission on goods.
+    EXPECT_EQ(shop.send("POST", "/v1/orders/" + order + "/refunds",
+                        {{"amount_minor", 1}, {"shipping_only", true}, {"destination", "card"}, {"reason", "x"}}, shop.admin)
+                  .status,
+              422);
+    r = shop.send("POST", "/v1/orders/" + order + "/refunds",
+                  {{"amount_minor", 1000}, {"destination", "card"}, {"reason", "scratched"}}, shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return commission() == 300; })) << commission();
+    EXPECT_EQ(shop.balance("platform_commission_revenue") + shop.balance("vendor_payable:ana") +
+                  shop.balance("processor_clearing") + shop.balance("customer_receivable:cus-s"),
+              0);
+}
+
+}  // namespace tally
