@@ -255,8 +255,27 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
     if (s.cancelled() && !s.paid()) return emit(s, flagged(s, sig, "order_cancelled_unpaid"), out);
     if (type == kRefunded) {
         // amount_minor: the charge's cumulative refunds at the provider.
-        if (sig.amount_minor() > s.refunded_card_minor())
-            return emit(s, flagged(s, sig, "refund_not_issued_by_tally"), out);
+        if (sig.amount_minor() > s.card_refunds_minor()) {
+            // The provider gave back more than tally issued: book the difference as a card
+            // refund (the money has left already), never ignore it. More than the card has
+            // left (after refunds and lost disputes) cannot be: a message to look at.
+            const int64_t extra = sig.amount_minor() - s.card_refunds_minor();
+            if (extra > s.captured_minor() - s.refunded_card_minor())
+                return emit(s, flagged(s, sig, "refund_exceeds_captured"), out);
+            const Currency c = currency_of(s);
+            const int64_t back = std::min(extra, std::max<int64_t>(0, s.total_minor() - s.refunded_minor()));
+            Allocation a = allocate_back(s, back, "", false);
+            a.excess_minor += extra - back;
+            v1::ExternalRefundRecorded e;
+            e.set_order_id(s.order_id());
+            *e.mutable_signal() = sig;
+            *e.mutable_amount() = money(extra, c);
+            for (const auto& sh : a.shares) *e.add_shares() = sh;
+            e.set_fee_minor(a.fee_minor);
+            post_reversal(*e.mutable_postings(), a, c);
+            post(*e.mutable_postings(), false, std::string(ledger::kProcessorClearing), extra, c);
+            return emit(s, std::move(e), out);
+        }
         v1::RefundConfirmed e;
         e.set_order_id(s.order_id());
         *e.mutable_signal() = sig;
@@ -583,11 +602,23 @@ State evolve(State s, const Event& event) {
                 apply_allocation(s, e.shares(), e.fee_minor());
                 s.set_refunded_minor(s.refunded_minor() + e.card_minor() + e.credit_minor());
                 s.set_refunded_card_minor(s.refunded_card_minor() + e.card_minor());
+                s.set_card_refunds_minor(s.card_refunds_minor() + e.card_minor());
                 for (auto& so : *s.mutable_sub_orders()) so.set_status("cancelled");
+            } else if constexpr (std::is_same_v<T, v1::ExternalRefundRecorded>) {
+                apply_allocation(s, e.shares(), e.fee_minor());
+                // What the order had left to give back; anything beyond was booked as a loss.
+                int64_t back = e.fee_minor();
+                for (const auto& sh : e.shares()) back += sh.amount_minor();
+                s.set_refunded_minor(s.refunded_minor() + back);
+                s.set_refunded_card_minor(s.refunded_card_minor() + e.amount().minor());
+                s.set_card_refunds_minor(s.card_refunds_minor() + e.amount().minor());
             } else if constexpr (std::is_same_v<T, v1::RefundIssued>) {
                 apply_allocation(s, e.shares(), e.fee_minor());
                 s.set_refunded_minor(s.refunded_minor() + e.amount().minor());
-                if (e.destination() == "card") s.set_refunded_card_minor(s.refunded_card_minor() + e.amount().minor());
+                if (e.destination() == "card") {
+                    s.set_refunded_card_minor(s.refunded_card_minor() + e.amount().minor());
+                    s.set_card_refunds_minor(s.card_refunds_minor() + e.amount().minor());
+                }
                 s.add_refund_ids(e.refund_id());
                 for (const auto& u : e.lines()) (*s.mutable_units_refunded())[u.vendor_id() + "/" + u.sku()] += u.quantity();
             } else if constexpr (std::is_same_v<T, v1::DisputeOpened>) {
@@ -629,7 +660,7 @@ std::string_view type_of(const Event& event) {
     static constexpr std::string_view kNames[] = {
         "PaymentSucceeded", "PaymentFailed",  "SubOrderAdvanced", "OrderCancelled",        "RefundIssued",
         "RefundConfirmed",  "DisputeOpened",  "DisputeClosed",    "PayoutRequested",       "PayoutSettled",
-        "PayoutReversed",   "ProviderSignalFlagged", "ProviderSignalDeferred"};
+        "PayoutReversed",   "ProviderSignalFlagged", "ProviderSignalDeferred", "ExternalRefundRecorded"};
     static_assert(std::size(kNames) == std::variant_size_v<Event>);
     return kNames[event.index()];
 }

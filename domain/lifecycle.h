@@ -26,7 +26,7 @@ using State = v1::OrderState;
 using Event = std::variant<v1::PaymentSucceeded, v1::PaymentFailed, v1::SubOrderAdvanced, v1::OrderCancelled,
                            v1::RefundIssued, v1::RefundConfirmed, v1::DisputeOpened, v1::DisputeClosed,
                            v1::PayoutRequested, v1::PayoutSettled, v1::PayoutReversed, v1::ProviderSignalFlagged,
-                           v1::ProviderSignalDeferred>;
+                           v1::ProviderSignalDeferred, v1::ExternalRefundRecorded>;
 
 // The state right after OrderPlaced.
 State initial_state(const v1::OrderPlaced& placed);

@@ -69,6 +69,7 @@ constexpr EventType kTypes[] = {
     lifecycle<v1::SubOrderAdvanced>(kSubOrderAdvanced),
     lifecycle<v1::OrderCancelled>(kOrderCancelled),
     lifecycle<v1::RefundIssued>(kRefundIssued),
+    lifecycle<v1::ExternalRefundRecorded>(kExternalRefundRecorded),
     lifecycle<v1::RefundConfirmed>(kRefundConfirmed),
     lifecycle<v1::DisputeOpened>(kDisputeOpened),
     lifecycle<v1::DisputeClosed>(kDisputeClosed),

@@ -38,6 +38,7 @@ inline constexpr std::string_view kPaymentFailed = "PaymentFailed";
 inline constexpr std::string_view kSubOrderAdvanced = "SubOrderAdvanced";
 inline constexpr std::string_view kOrderCancelled = "OrderCancelled";
 inline constexpr std::string_view kRefundIssued = "RefundIssued";
+inline constexpr std::string_view kExternalRefundRecorded = "ExternalRefundRecorded";
 inline constexpr std::string_view kRefundConfirmed = "RefundConfirmed";
 inline constexpr std::string_view kDisputeOpened = "DisputeOpened";
 inline constexpr std::string_view kDisputeClosed = "DisputeClosed";

@@ -73,6 +73,7 @@ private:
     bool payment_routes(Call& c);   // fulfilment, cancel, refunds, payouts
     bool dead_letter_routes(Call& c);  // provider calls an operator lists and retries; flagged signals
     bool flagged_signals(Call& c);
+    bool external_refunds(Call& c);
     bool credit_routes(Call& c);
     bool operator_routes(Call& c);  // streams, ledger, projections
 

@@ -55,6 +55,7 @@ bool Api::webhook_routes(Call& c) {
 bool Api::dead_letter_routes(Call& c) {
     const auto& parts = c.parts;
     if (parts.size() == 3 && parts[1] == "operator" && parts[2] == "flagged-signals") return flagged_signals(c);
+    if (parts.size() == 3 && parts[1] == "operator" && parts[2] == "external-refunds") return external_refunds(c);
     if (parts.size() < 3 || parts[1] != "operator" || parts[2] != "dead-letters") return false;
     auto caller = c.fresh_caller();
     if (!caller) return true;
@@ -139,6 +140,31 @@ bool Api::flagged_signals(Call& c) {
                  {"provider_event_id", row.str(3)}, {"provider_type", row.str(4)}, {"object_id", row.str(5)},
                  {"amount_minor", row.i64(6)}, {"currency", row.str(7)}, {"occurred_at_unix_ms", row.i64(8)},
                  {"needs_attention", needs_attention(row.str(2))}});
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    return c.reply_json(200, out);
+}
+
+// GET /v1/operator/external-refunds?limit=  (admin, auditor): refunds made at the provider
+// that tally did not issue, booked as ExternalRefundRecorded, newest first.
+bool Api::external_refunds(Call& c) {
+    if (c.req.method != "GET") return c.method_not_allowed("GET");
+    auto caller = c.fresh_caller();
+    if (!caller) return true;
+    if (caller->principal.role != "admin" && caller->principal.role != "auditor")
+        return c.fail(403, "forbidden", "only admins and auditors read external refunds");
+    auto limit = parse_count(c.query, "limit", 100, 1000);
+    if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
+    nlohmann::json out = {{"external_refunds", nlohmann::json::array()}};
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        for (const auto& row : tx.exec("SELECT position, order_id, provider_event_id, charge_id, amount_minor, currency,"
+                                       " occurred_at_unix_ms FROM external_refunds"
+                                       " ORDER BY occurred_at_unix_ms DESC, position DESC LIMIT $1",
+                                       {std::to_string(*limit)}))
+            out["external_refunds"].push_back({{"position", row.i64(0)}, {"order_id", row.str(1)},
+                                               {"provider_event_id", row.str(2)}, {"charge_id", row.str(3)},
+                                               {"amount_minor", row.i64(4)}, {"currency", row.str(5)},
+                                               {"occurred_at_unix_ms", row.i64(6)}});
     });
     if (!r) return c.storage_unavailable(r.error());
     return c.reply_json(200, out);

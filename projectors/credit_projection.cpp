@@ -134,7 +134,7 @@ class OrdersProjection final : public Projection {
 public:
     std::string name() const override { return "orders"; }
     std::vector<std::string> tables() const override {
-        return {"orders", "sub_orders", "order_payment_intents", "provider_flags"};
+        return {"orders", "sub_orders", "order_payment_intents", "provider_flags", "external_refunds"};
     }
 
     void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
@@ -148,7 +148,22 @@ public:
         std::vector<std::string> f_orders, f_reasons, f_events, f_types, f_objects, f_currencies;
         std::vector<int64_t> f_positions, f_amounts, f_at;
         std::vector<std::string> ship_orders, ship_vendors, ship_carriers, ship_tracking;
+        std::vector<std::string> x_orders, x_events, x_charges, x_currencies;
+        std::vector<int64_t> x_positions, x_amounts, x_at;
         for (const auto& e : events) {
+            if (e.type() == events::kExternalRefundRecorded) {
+                v1::ExternalRefundRecorded x;
+                if (x.ParseFromString(e.payload())) {
+                    x_positions.push_back(e.position());
+                    x_orders.push_back(x.order_id());
+                    x_events.push_back(x.signal().provider_event_id());
+                    x_charges.push_back(x.signal().object_id());
+                    x_amounts.push_back(x.amount().minor());
+                    x_currencies.push_back(x.amount().currency());
+                    x_at.push_back(e.occurred_at_unix_ms());
+                }
+                // It also carries the status: fall through to status_after.
+            }
             if (e.type() == events::kProviderSignalFlagged) {
                 v1::ProviderSignalFlagged f;
                 if (f.ParseFromString(e.payload())) {
@@ -237,6 +252,14 @@ public:
                     {sql::int_array(f_positions), sql::text_array(f_orders), sql::text_array(f_reasons),
                      sql::text_array(f_events), sql::text_array(f_types), sql::text_array(f_objects),
                      sql::int_array(f_amounts), sql::text_array(f_currencies), sql::int_array(f_at)});
+        if (!x_positions.empty())
+            tx.exec("INSERT INTO " + t.at("external_refunds") +
+                        " (position, order_id, provider_event_id, charge_id, amount_minor, currency, occurred_at_unix_ms)"
+                        " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],"
+                        " $7::bigint[]) ON CONFLICT DO NOTHING",
+                    {sql::int_array(x_positions), sql::text_array(x_orders), sql::text_array(x_events),
+                     sql::text_array(x_charges), sql::int_array(x_amounts), sql::text_array(x_currencies),
+                     sql::int_array(x_at)});
         if (!intent_orders.empty())
             tx.exec("INSERT INTO " + t.at("order_payment_intents") + " (order_id, payment_intent_id, position)"
                         " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT (order_id) DO UPDATE"

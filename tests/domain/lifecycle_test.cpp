@@ -247,10 +247,10 @@ TEST(Lifecycle, EveryEventTypeIsKnownToTheRegistryByTheSameName) {
                                                  "OrderCancelled", "RefundIssued", "RefundConfirmed",
                                                  "DisputeOpened", "DisputeClosed", "PayoutRequested",
                                                  "PayoutSettled", "PayoutReversed", "ProviderSignalFlagged",
-                                                 "ProviderSignalDeferred"};
+                                                 "ProviderSignalDeferred", "ExternalRefundRecorded"};
     Event e = v1::PaymentSucceeded{};
     EXPECT_EQ(type_of(e), names[0]);
-    e = v1::ProviderSignalDeferred{};
+    e = v1::ExternalRefundRecorded{};
     EXPECT_EQ(type_of(e), names.back());
     // Every alternative: the registry knows its name, decodes its payload and finds its status.
     [&]<size_t... I>(std::index_sequence<I...>) {
@@ -521,6 +521,34 @@ RC_GTEST_PROP(LifecycleProperties, RefundSplitsAndCommissionReversalsSumExactly,
         RC_ASSERT(so.refunded_minor() == so.goods_net_minor() + so.shipping_minor());
     }
     RC_ASSERT(s.fee_refunded_minor() == fee);
+}
+
+}  // namespace tally::lifecycle
+
+namespace tally::lifecycle {
+
+// Refunds made at the provider (issue 11): what the provider gave back beyond what tally
+// issued is booked like a card refund, once; tally's own refunds are only confirmed.
+TEST(Lifecycle, ARefundMadeAtTheProviderIsBookedOnce) {
+    State s = paid_state();
+    auto ext = on_signal(s, signal("charge.refunded", "ch_1", 1500));
+    ASSERT_EQ(ext.size(), 1u);
+    ASSERT_EQ(type_of(ext[0]), "ExternalRefundRecorded");
+    const auto& e = std::get<v1::ExternalRefundRecorded>(ext[0]);
+    EXPECT_EQ(e.amount().minor(), 1500);
+    Balances b;
+    post_all(b, ext);
+    EXPECT_EQ(b["processor_clearing"], -1500);
+    EXPECT_GT(b["platform_commission_revenue"], 0);  // commission reversed on its base
+    s = play(s, ext);
+    EXPECT_EQ(s.refunded_minor(), 1500);
+    // The same message again, or a later one that only counts tally's refund too: confirmed.
+    EXPECT_EQ(type_of(on_signal(s, signal("charge.refunded", "ch_1", 1500)).at(0)), "RefundConfirmed");
+    s = play(s, *decide(s, Refund{"r1", "card", 1000, {}, "", "x", false}));
+    EXPECT_EQ(type_of(on_signal(s, signal("charge.refunded", "ch_1", 2500)).at(0)), "RefundConfirmed");
+    // More than the card has left is flagged, not booked.
+    auto absurd = on_signal(s, signal("charge.refunded", "ch_1", 99999));
+    EXPECT_EQ(type_of(absurd.at(0)), "ProviderSignalFlagged");
 }
 
 }  // namespace tally::lifecycle

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/stripe.h"
 #include "tests/support/provider_shop.h"
 
 namespace tally {
@@ -379,6 +380,54 @@ TEST(OrdersComplete, AShippingRefundMovesNoCommission) {
     EXPECT_EQ(shop.balance("platform_commission_revenue") + shop.balance("vendor_payable:ana") +
                   shop.balance("processor_clearing") + shop.balance("customer_receivable:cus-s"),
               0);
+}
+
+}  // namespace tally
+
+namespace tally {
+
+// A refund made in the provider's dashboard reaches tally as a signed charge.refunded
+// whose amount exceeds what tally issued: the difference is booked on the ledger, split
+// over the sub-orders, and listed for staff; the same news again books nothing more.
+TEST(OrdersComplete, ARefundMadeAtTheProviderIsBookedAndListed) {
+    testing::ProviderShop shop;
+    const std::string order = shop.paid_order("cus-e");
+    const std::string intent = shop.intent_of(order)["id"];
+    auto webhook = [&](const std::string& id, int64_t cumulative) {
+        const int64_t t = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+        const std::string body =
+            json{{"id", id}, {"type", "charge.refunded"}, {"created", t},
+                 {"data", {{"object", {{"id", "ch_dash"}, {"payment_intent", intent}, {"amount_refunded", cumulative},
+                                       {"currency", "usd"}}}}}}.dump();
+        return shop.client->request("POST", "/v1/webhooks/stripe", body,
+                                    {{"Stripe-Signature", "t=" + std::to_string(t) + ",v1=" +
+                                                              http::stripe::sign_v1(testing::kWebhookSecret, t, body)}});
+    };
+    ASSERT_EQ(webhook("evt_dash_1", 1500).status, 200);
+    json list;
+    ASSERT_TRUE(testing::eventually([&] {
+        list = json::parse(shop.get("/v1/operator/external-refunds", shop.admin).body)["external_refunds"];
+        return list.size() == 1;
+    })) << list.dump();
+    EXPECT_EQ(list[0]["order_id"], order);
+    EXPECT_EQ(list[0]["amount_minor"], 1500);
+    EXPECT_EQ(list[0]["charge_id"], "ch_dash");
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ExternalRefundRecorded'"), 1);
+    // Booked like a card refund: the clearing account gave it back, and the ledger balances.
+    ASSERT_TRUE(testing::eventually([&] { return shop.balance("processor_clearing") == 4500 - 1500; }))
+        << shop.balance("processor_clearing");
+    EXPECT_EQ(shop.number("SELECT sum(debit_minor) - sum(credit_minor) FROM ledger_accounts"), 0);
+    EXPECT_LT(-shop.balance("platform_commission_revenue"), 400);  // commission reversed on the goods part
+    // Redelivered, or reported again under another event id: nothing more is booked.
+    EXPECT_EQ(webhook("evt_dash_1", 1500).status, 200);
+    EXPECT_EQ(webhook("evt_dash_2", 1500).status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ExternalRefundRecorded'"), 1);
+    EXPECT_EQ(shop.get("/v1/operator/external-refunds", testing::token_for(shop.url, "cus-e", "customer")).status, 403);
+    // The order read model rebuilds it from the log.
+    ASSERT_EQ(shop.send("POST", "/v1/projections/orders/rebuild", json::object(), shop.admin).status, 200);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM external_refunds"), 1);
 }
 
 }  // namespace tally
