@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
                      "usage: tally-bench grants   --port P --token T [--requests N] [--connections C] [--customers K] [--run NAME]\n"
                      "       tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME]\n"
                      "checkout: 5-line carts across vendors v0..v2 (products v{v}-p{0..9}, 10.00 each, 5.00 flat\n"
-                     "shipping per vendor: 65.00 a cart), one customer token per line of F, used round-robin\n");
+                     "shipping per vendor; each of a customer's carts differs in its first line's quantity), one customer\n"
+                     "token per line of F, used round-robin\n");
         return 2;
     }
     Options o;
@@ -82,17 +83,23 @@ int main(int argc, char** argv) {
         if (mode == "grants")
             return tally::http::LoadRequest{"POST", "/v1/customers/b" + std::to_string(i % o.customers) + "/credit-grants",
                                             body, {{"Authorization", auth}, {"Idempotency-Key", key}}};
-        // Vendors v0 v1 v2 v0 v1; the two lines of a vendor never share a product.
+        // Vendors v0 v1 v2 v0 v1; the two lines of a vendor never share a product. Each of a
+        // customer's checkouts buys a different quantity of the first line: a shopper does
+        // not send the same cart again, which the double-click rule would answer with the
+        // first order instead of placing another.
         std::string lines;
         constexpr int kVendorOf[5] = {0, 1, 2, 0, 1};
+        const int64_t first_quantity = 1 + (i / static_cast<int64_t>(tokens.size())) % 1000;
         for (int k = 0; k < 5; ++k) {
             const int64_t product = (i * 7 + k * 3) % 10;
             lines += std::string(k ? "," : "") + "{\"sku\":\"v" + std::to_string(kVendorOf[k]) + "-p" +
-                     std::to_string(product) + "\",\"quantity\":1}";
+                     std::to_string(product) + "\",\"quantity\":" + std::to_string(k == 0 ? first_quantity : 1) + "}";
         }
+        const int64_t total = (first_quantity + 4) * 1000 + 3 * 500;  // 10.00 a unit, 5.00 shipping per vendor
         return tally::http::LoadRequest{
             "POST", "/v1/checkout",
-            "{\"currency\":\"USD\",\"ship_to_country\":\"US\",\"expected_total_minor\":6500,\"lines\":[" + lines + "]}",
+            "{\"currency\":\"USD\",\"ship_to_country\":\"US\",\"expected_total_minor\":" + std::to_string(total) +
+                ",\"lines\":[" + lines + "]}",
             {{"Authorization", tokens[static_cast<size_t>(i) % tokens.size()]}, {"Idempotency-Key", key}}};
     });
     auto& latencies = result.latencies_ms;

@@ -326,6 +326,7 @@ std::vector<Case> corpus() {
         {"/v1/streams/credit-cus-1/events?limit=", "limit", ""},
         {"/v1/operator/dead-letters?limit=", "limit", ""},
         {"/v1/operator/flagged-signals?limit=", "limit", ""},
+        {"/v1/operator/external-refunds?limit=", "limit", ""},
     };
     for (const auto& [prefix, field, unused] : queries)
         for (const char* v : {"-1", "abc", "1e2", "99999999999999999999", "", "1.0", "0x10", "%31", "2000", "+5"}) {
@@ -338,6 +339,10 @@ std::vector<Case> corpus() {
     for (const std::string& status : std::vector<std::string>{"PAID", "paid!", "%70aid", std::string(40, 'a')})
         out.push_back({"GET orders status " + status, "GET", "/v1/orders?status=" + status,
                        "", "admin", {}, 400, "invalid_query", "status"});
+    for (const char* fulfilment : {"SHIPPED", "lost", "shipped%20", "partially-shipped"})
+        out.push_back({std::string("GET orders fulfilment ") + fulfilment, "GET",
+                       std::string("/v1/orders?fulfilment_status=") + fulfilment, "", "admin", {}, 400, "invalid_query",
+                       "fulfilment_status"});
     for (const char* vendor : {"..", "a:b", "%2e"})
         out.push_back({std::string("GET orders vendor ") + vendor, "GET", std::string("/v1/orders?vendor_id=") + vendor,
                        "", "admin", {}, 400, "invalid_query", "vendor_id"});
