@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands/pipeline.h"
 #include "domain/credit.h"
 #include "http/auth.h"
@@ -74,6 +76,8 @@ private:
     bool dead_letter_routes(Call& c);  // provider calls an operator lists and retries; flagged signals
     bool flagged_signals(Call& c);
     bool external_refunds(Call& c);
+    bool operator_list(Call& c, const std::string& key, const std::string& query,
+                       const std::function<nlohmann::json(const sql::Row&)>& item);
     bool credit_routes(Call& c);
     bool operator_routes(Call& c);  // streams, ledger, projections
 

@@ -119,55 +119,51 @@ bool needs_attention(const std::string& reason) {
 
 }  // namespace
 
-// GET /v1/operator/flagged-signals?limit=  (admin, auditor): provider messages orders could
-// not take, newest first, each marked needs_attention or not.
-bool Api::flagged_signals(Call& c) {
+// An operator list (admin, auditor): `key` holds the rows of `query` (whose $1 is the
+// limit, ?limit= up to 1000, 100 by default), each rendered by `item`, newest first.
+bool Api::operator_list(Call& c, const std::string& key, const std::string& query,
+                        const std::function<nlohmann::json(const sql::Row&)>& item) {
     if (c.req.method != "GET") return c.method_not_allowed("GET");
     auto caller = c.fresh_caller();
     if (!caller) return true;
     if (caller->principal.role != "admin" && caller->principal.role != "auditor")
-        return c.fail(403, "forbidden", "only admins and auditors read flagged signals");
+        return c.fail(403, "forbidden", "only admins and auditors read the operator lists");
     auto limit = parse_count(c.query, "limit", 100, 1000);
     if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
-    nlohmann::json out = {{"flagged_signals", nlohmann::json::array()}};
+    nlohmann::json out = {{key, nlohmann::json::array()}};
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
-        for (const auto& row : tx.exec("SELECT position, order_id, reason, provider_event_id, provider_type, object_id,"
-                                       " amount_minor, currency, occurred_at_unix_ms FROM provider_flags"
-                                       " ORDER BY occurred_at_unix_ms DESC, position DESC LIMIT $1",
-                                       {std::to_string(*limit)}))
-            out["flagged_signals"].push_back(
-                {{"position", row.i64(0)}, {"order_id", row.str(1)}, {"reason", row.str(2)},
-                 {"provider_event_id", row.str(3)}, {"provider_type", row.str(4)}, {"object_id", row.str(5)},
-                 {"amount_minor", row.i64(6)}, {"currency", row.str(7)}, {"occurred_at_unix_ms", row.i64(8)},
-                 {"needs_attention", needs_attention(row.str(2))}});
+        for (const auto& row : tx.exec(query, {std::to_string(*limit)})) out[key].push_back(item(row));
     });
     if (!r) return c.storage_unavailable(r.error());
     return c.reply_json(200, out);
 }
 
-// GET /v1/operator/external-refunds?limit=  (admin, auditor): refunds made at the provider
-// that tally did not issue, booked as ExternalRefundRecorded, newest first.
+// GET /v1/operator/flagged-signals?limit=: provider messages orders could not take, each
+// marked needs_attention or not.
+bool Api::flagged_signals(Call& c) {
+    return operator_list(c, "flagged_signals",
+                         "SELECT position, order_id, reason, provider_event_id, provider_type, object_id, amount_minor,"
+                         " currency, occurred_at_unix_ms FROM provider_flags"
+                         " ORDER BY occurred_at_unix_ms DESC, position DESC LIMIT $1",
+                         [](const sql::Row& row) -> nlohmann::json {
+                             return {{"position", row.i64(0)}, {"order_id", row.str(1)}, {"reason", row.str(2)},
+                                     {"provider_event_id", row.str(3)}, {"provider_type", row.str(4)},
+                                     {"object_id", row.str(5)}, {"amount_minor", row.i64(6)}, {"currency", row.str(7)},
+                                     {"occurred_at_unix_ms", row.i64(8)}, {"needs_attention", needs_attention(row.str(2))}};
+                         });
+}
+
+// GET /v1/operator/external-refunds?limit=: refunds made at the provider that tally did
+// not issue, booked as ExternalRefundRecorded.
 bool Api::external_refunds(Call& c) {
-    if (c.req.method != "GET") return c.method_not_allowed("GET");
-    auto caller = c.fresh_caller();
-    if (!caller) return true;
-    if (caller->principal.role != "admin" && caller->principal.role != "auditor")
-        return c.fail(403, "forbidden", "only admins and auditors read external refunds");
-    auto limit = parse_count(c.query, "limit", 100, 1000);
-    if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
-    nlohmann::json out = {{"external_refunds", nlohmann::json::array()}};
-    auto r = deps_.pool->transact([&](sql::Tx& tx) {
-        for (const auto& row : tx.exec("SELECT position, order_id, provider_event_id, charge_id, amount_minor, currency,"
-                                       " occurred_at_unix_ms FROM external_refunds"
-                                       " ORDER BY occurred_at_unix_ms DESC, position DESC LIMIT $1",
-                                       {std::to_string(*limit)}))
-            out["external_refunds"].push_back({{"position", row.i64(0)}, {"order_id", row.str(1)},
-                                               {"provider_event_id", row.str(2)}, {"charge_id", row.str(3)},
-                                               {"amount_minor", row.i64(4)}, {"currency", row.str(5)},
-                                               {"occurred_at_unix_ms", row.i64(6)}});
-    });
-    if (!r) return c.storage_unavailable(r.error());
-    return c.reply_json(200, out);
+    return operator_list(c, "external_refunds",
+                         "SELECT position, order_id, provider_event_id, charge_id, amount_minor, currency,"
+                         " occurred_at_unix_ms FROM external_refunds ORDER BY occurred_at_unix_ms DESC, position DESC LIMIT $1",
+                         [](const sql::Row& row) -> nlohmann::json {
+                             return {{"position", row.i64(0)}, {"order_id", row.str(1)}, {"provider_event_id", row.str(2)},
+                                     {"charge_id", row.str(3)}, {"amount_minor", row.i64(4)}, {"currency", row.str(5)},
+                                     {"occurred_at_unix_ms", row.i64(6)}};
+                         });
 }
 
 // Order changes over HTTP (each needs an Idempotency-Key):
