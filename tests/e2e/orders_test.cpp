@@ -74,7 +74,7 @@ TEST(OrdersComplete, AnAbandonedCheckoutExpiresAndGivesBackItsStockCouponAndInte
 }
 
 TEST(OrdersComplete, ALatePaymentAfterExpiryIsRefundedInFull) {
-    Shop shop({{"TALLY_PAYMENT_WINDOW_S", "2"}, {"TALLY_EXPIRY_SWEEP_INTERVAL_MS", "200"}});
+    Shop shop({{"TALLY_PAYMENT_WINDOW_S", "4"}, {"TALLY_EXPIRY_SWEEP_INTERVAL_MS", "200"}});
     auto placed = shop.buy("cus-a", false);
     ASSERT_EQ(placed.status, 201) << placed.body;
     const std::string a = order_of(placed);
