@@ -14,10 +14,4 @@ std::unique_ptr<Projection> credit_projection();
 // posting sets events record.
 std::unique_ptr<Projection> ledger_projection();
 
-// orders and sub_orders: one row per order (with its OrderPlaced payload) and per
-// vendor sub-order, indexed for customer, vendor and status listings; and
-// order_payment_intents, each order's PaymentIntent once the provider created it; and
-// provider_flags, the provider messages orders could not take, for operators.
-std::unique_ptr<Projection> orders_projection();
-
 }  // namespace tally::projectors

@@ -27,6 +27,7 @@
 #include "infra/sql.h"
 #include "infra/stripe_api.h"
 #include "projectors/credit_projection.h"
+#include "projectors/orders_projection.h"
 #include "projectors/provider_calls.h"
 #include "projectors/runner.h"
 
