@@ -99,4 +99,18 @@ v1::CheckoutGuardState record_checkout(const v1::CheckoutGuardState& guard, cons
     return out;
 }
 
+std::string fulfilment_status(const std::vector<std::string>& sub_order_statuses) {
+    int live = 0, shipped = 0, delivered = 0;
+    for (const auto& s : sub_order_statuses) {
+        if (s == "cancelled" || s == "refunded") continue;
+        ++live;
+        if (s == "shipped" || s == "delivered") ++shipped;
+        if (s == "delivered") ++delivered;
+    }
+    if (live == 0 || shipped == 0) return "unfulfilled";
+    if (delivered == live) return "delivered";
+    if (shipped == live) return "shipped";
+    return "partially_shipped";
+}
+
 }  // namespace tally::order

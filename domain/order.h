@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "domain/pricing.h"
 #include "tally/v1/order.pb.h"
@@ -19,6 +20,11 @@ std::string stream_id(std::string_view order_id);
 v1::OrderPlaced place(const std::string& order_id, const std::string& customer_id, const pricing::Cart& cart,
                       const pricing::Catalog& catalog, const pricing::Breakdown& priced,
                       const std::string& payment_idempotency_key);
+
+// The order's fulfilment status from its sub-orders' statuses: "delivered" once every
+// live sub-order is (cancelled and refunded ones do not count), "shipped" once every
+// live one has shipped, "partially_shipped" once any has, else "unfulfilled". Pure.
+std::string fulfilment_status(const std::vector<std::string>& sub_order_statuses);
 
 // The double-click rule (a second checkout of the same cart by the same customer within
 // five minutes, while the first order still awaits payment, returns the first order).

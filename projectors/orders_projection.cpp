@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "domain/order.h"
 #include "events/registry.h"
 #include "tally/v1/order.pb.h"
 #include "tally/v1/payment.pb.h"
@@ -145,19 +146,23 @@ public:
                         " SET payment_intent_id = EXCLUDED.payment_intent_id, position = EXCLUDED.position",
                     {sql::text_array(intent_orders), sql::text_array(intent_ids), sql::int_array(intent_positions)});
         if (latest.empty()) return;
-        std::vector<std::string> o_ids, o_status, s_orders, s_vendors, s_status;
+        std::vector<std::string> o_ids, o_status, o_fulfilment, s_orders, s_vendors, s_status;
         for (const auto& [order_id, after] : latest) {
             o_ids.push_back(order_id);
             o_status.push_back(after.status());
+            std::vector<std::string> subs;
+            for (const auto& [vendor, status] : after.sub_orders()) subs.push_back(status);
+            o_fulfilment.push_back(order::fulfilment_status(subs));
             for (const auto& [vendor, status] : after.sub_orders()) {
                 s_orders.push_back(order_id);
                 s_vendors.push_back(vendor);
                 s_status.push_back(status);
             }
         }
-        tx.exec("UPDATE " + t.at("orders") + " o SET status = u.status"
-                    " FROM unnest($1::text[], $2::text[]) AS u(order_id, status) WHERE o.order_id = u.order_id",
-                {sql::text_array(o_ids), sql::text_array(o_status)});
+        tx.exec("UPDATE " + t.at("orders") + " o SET status = u.status, fulfilment_status = u.fulfilment"
+                    " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(order_id, status, fulfilment)"
+                    " WHERE o.order_id = u.order_id",
+                {sql::text_array(o_ids), sql::text_array(o_status), sql::text_array(o_fulfilment)});
         tx.exec("UPDATE " + t.at("sub_orders") + " s SET status = u.status"
                     " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(order_id, vendor_id, status)"
                     " WHERE s.order_id = u.order_id AND s.vendor_id = u.vendor_id",
@@ -170,19 +175,6 @@ public:
                         " WHERE s.order_id = u.order_id AND s.vendor_id = u.vendor_id",
                     {sql::text_array(ship_orders), sql::text_array(ship_vendors), sql::text_array(ship_carriers),
                      sql::text_array(ship_tracking)});
-        // The order's fulfilment follows its live sub-orders (cancelled or refunded ones do not count).
-        tx.exec("UPDATE " + t.at("orders") + " o SET fulfilment_status = f.status FROM ("
-                    "SELECT order_id, CASE"
-                    " WHEN count(*) FILTER (WHERE status NOT IN ('cancelled', 'refunded')) = 0 THEN 'unfulfilled'"
-                    " WHEN bool_and(status = 'delivered') FILTER (WHERE status NOT IN ('cancelled', 'refunded'))"
-                    "  THEN 'delivered'"
-                    " WHEN bool_and(status IN ('shipped', 'delivered')) FILTER (WHERE status NOT IN ('cancelled', 'refunded'))"
-                    "  THEN 'shipped'"
-                    " WHEN bool_or(status IN ('shipped', 'delivered')) THEN 'partially_shipped'"
-                    " ELSE 'unfulfilled' END AS status"
-                    " FROM " + t.at("sub_orders") + " WHERE order_id = ANY($1::text[]) GROUP BY order_id) f"
-                    " WHERE o.order_id = f.order_id",
-                {sql::text_array(o_ids)});
     }
 };
 

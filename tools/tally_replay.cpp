@@ -2,7 +2,8 @@
 //
 //   tally-replay verify      every stream's hash chain and the gap-free position sequence
 //   tally-replay reconcile   recomputes balances from the ledger postings in the journal and
-//                            compares them with the cached copies (read models, snapshots)
+//                            compares them with the cached copies (read models, snapshots);
+//                            orders (statuses, fulfilment, money) and coupon uses likewise
 //   tally-replay dump [--after POSITION] [--limit N]   events as JSON lines
 //
 // Exit status: 0 all good, 1 a discrepancy was found, 2 usage or connection error.
@@ -11,9 +12,14 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
+#include <tuple>
+#include <vector>
 
+#include "domain/catalog.h"
 #include "domain/credit.h"
+#include "domain/order.h"
 #include "domain/ledger.h"
 #include "events/envelope.h"
 #include "events/registry.h"
@@ -92,11 +98,84 @@ int verify(sql::Pool& pool) {
     return problems ? 1 : 0;
 }
 
+// What the log says of each order: its placement, and the statuses its last lifecycle
+// event left behind.
+struct OrderTruth {
+    v1::OrderPlaced placed;
+    std::optional<v1::OrderStatusAfter> after;
+};
+
+// The orders read model against the log: payment status, fulfilment status, money
+// fields, each sub-order's status; and each coupon's uses against its redemptions less
+// its releases. Returns the number of mismatches (printed).
+int64_t reconcile_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& orders,
+                         const std::map<std::string, int64_t>& coupon_uses) {
+    int64_t mismatches = 0;
+    auto report = [&](const std::string& what, const std::string& cached, const std::string& truth) {
+        std::printf("%s: cached %s, log %s\n", what.c_str(), cached.c_str(), truth.c_str());
+        ++mismatches;
+    };
+    std::map<std::string, std::tuple<std::string, std::string, int64_t, int64_t, int64_t>> cached;
+    for (const auto& row : tx.exec("SELECT order_id, status, fulfilment_status, total_minor, credit_applied_minor,"
+                                   " amount_due_minor FROM orders"))
+        cached[row.str(0)] = {row.str(1), row.str(2), row.i64(3), row.i64(4), row.i64(5)};
+    std::map<std::pair<std::string, std::string>, std::string> cached_subs;
+    for (const auto& row : tx.exec("SELECT order_id, vendor_id, status FROM sub_orders"))
+        cached_subs[{row.str(0), row.str(1)}] = row.str(2);
+    for (const auto& [id, truth] : orders) {
+        if (truth.placed.order_id().empty()) continue;  // lifecycle news of an order the log never placed
+        auto it = cached.find(id);
+        if (it == cached.end()) {
+            report("orders " + id, "(missing)", "placed");
+            continue;
+        }
+        const auto& [status, fulfilment, total, credit, due] = it->second;
+        std::vector<std::string> subs;
+        for (const auto& so : truth.placed.sub_orders()) {
+            const std::string want = truth.after ? truth.after->sub_orders().at(so.vendor_id()) : so.status();
+            subs.push_back(want);
+            const auto have = cached_subs.find({id, so.vendor_id()});
+            if (have == cached_subs.end() || have->second != want)
+                report("sub_orders " + id + "/" + so.vendor_id() + " status",
+                       have == cached_subs.end() ? "(missing)" : have->second, want);
+        }
+        const std::string want_status = truth.after ? truth.after->status() : truth.placed.status();
+        if (status != want_status) report("orders " + id + " status", status, want_status);
+        const std::string want_fulfilment = order::fulfilment_status(subs);
+        if (fulfilment != want_fulfilment) report("orders " + id + " fulfilment_status", fulfilment, want_fulfilment);
+        const auto& p = truth.placed.pricing();
+        if (total != p.total_minor() || credit != p.credit_applied_minor() || due != p.amount_due_minor())
+            report("orders " + id + " money (total/credit/due)",
+                   std::to_string(total) + "/" + std::to_string(credit) + "/" + std::to_string(due),
+                   std::to_string(p.total_minor()) + "/" + std::to_string(p.credit_applied_minor()) + "/" +
+                       std::to_string(p.amount_due_minor()));
+    }
+    for (const auto& [code, uses] : coupon_uses) {
+        auto snap = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {catalog::coupon_stream(code)});
+        v1::CouponState state;
+        if (!snap.empty()) state.ParseFromString(snap[0].bytes(0));
+        if (state.uses_total() != uses)
+            report("coupon " + code + " uses", std::to_string(state.uses_total()), std::to_string(uses));
+    }
+    return mismatches;
+}
+
 int reconcile(sql::Pool& pool) {
-    // The truth: sums of the postings the journal records.
+    // The truth: sums of the postings the journal records, and what it says of orders.
     std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>> ledger;  // (account, cur) -> (dr, cr)
+    std::map<std::string, OrderTruth> orders;
+    std::map<std::string, int64_t> coupon_uses;
     int64_t unbalanced = 0;
     const bool ok = for_each_event(pool, [&](const v1::EventEnvelope& e) {
+        if (e.type() == events::kOrderPlaced) {
+            v1::OrderPlaced placed;
+            if (placed.ParseFromString(e.payload())) orders[placed.order_id()].placed = std::move(placed);
+        } else if (e.type() == events::kCouponRedeemed || e.type() == events::kCouponReleased) {
+            v1::CouponRedeemed c;  // the two share their first fields: code, order, customer
+            if (c.ParseFromString(e.payload())) coupon_uses[c.code()] += e.type() == events::kCouponRedeemed ? 1 : -1;
+        } else if (auto after = events::status_after(e)) {
+            orders[e.stream_id().substr(std::string_view("order-").size())].after = std::move(*after);
+        }
         auto set = events::postings_of(e);
         if (!set) return;
         if (!ledger::check_balanced(*set)) {
@@ -147,6 +226,9 @@ int reconcile(sql::Pool& pool) {
         }
     });
     if (!r) return 2;
+    auto o = pool.transact([&](sql::Tx& tx) { mismatches += reconcile_orders(tx, orders, coupon_uses); });
+    if (!o) return 2;
+    std::printf("reconciled %zu orders and %zu coupons\n", orders.size(), coupon_uses.size());
     std::printf("reconciled %zu ledger accounts: %s\n", ledger.size(),
                 mismatches ? "DISCREPANCIES FOUND (the ledger wins)" : "every cache agrees with the ledger");
     return mismatches ? 1 : 0;

@@ -232,6 +232,23 @@ TEST(OrdersComplete, FulfilmentStatusFollowsTheSubOrders) {
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(detail()["fulfilment_status"], "delivered");
     for (const auto& so : detail()["sub_orders"]) EXPECT_EQ(so["carrier"], "DHL");
+    // tally-replay reconcile holds the order read model to the log.
+    auto reconcile = [&](std::string& out) {
+        testing::Process replay;
+        const std::string log = "/tmp/tally-reconcile-" + order + ".log";
+        replay.start(testing::binary_dir() + "/tools/tally-replay", {"reconcile"}, {{"TALLY_PG_URL", shop.url}}, log);
+        const int code = replay.wait();
+        out = replay.log();
+        return code;
+    };
+    std::string out;
+    EXPECT_EQ(reconcile(out), 0) << out;
+    EXPECT_NE(out.find("reconciled 1 orders"), std::string::npos) << out;
+    ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+        tx.exec("UPDATE orders SET fulfilment_status = 'unfulfilled' WHERE order_id = $1", {order});
+    }));
+    EXPECT_EQ(reconcile(out), 1) << out;
+    EXPECT_NE(out.find("fulfilment_status: cached unfulfilled, log delivered"), std::string::npos) << out;
 }
 
 }  // namespace tally
