@@ -7,11 +7,10 @@
 #include "events/envelope.h"
 #include "infra/journal.h"
 #include "infra/metrics.h"
+#include "infra/ownership.h"
 
 namespace tally::commands {
 namespace {
-
-constexpr int64_t kSweepLockKey = 7263003;  // beside the relay's 7263002
 
 Claims sweeper_claims() { return {"system:sweeper", "system", 1}; }
 
@@ -19,7 +18,11 @@ Claims sweeper_claims() { return {"system:sweeper", "system", 1}; }
 
 ExpirySweep::ExpirySweep(sql::Pool& pool, Pipeline& pipeline, ExpirySweepOptions options,
                          std::function<int64_t()> clock_ms)
-    : pool_(pool), pipeline_(pipeline), options_(options), clock_ms_(std::move(clock_ms)) {
+    : pool_(pool),
+      pipeline_(pipeline),
+      options_(options),
+      clock_ms_(std::move(clock_ms)),
+      lock_(pool.url(), infra::locks::kExpirySweep) {
     metrics::global().help("tally_orders_expired_total", "counter", "Orders cancelled because their payment window passed");
 }
 
@@ -32,7 +35,7 @@ void ExpirySweep::start() {
             std::unique_lock lock(mu_);
             cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stopping_.load(); });
         }
-        session_.reset();  // frees the lock for another process
+        lock_.release();  // for another process
         owner_ = false;
     });
 }
@@ -47,26 +50,11 @@ void ExpirySweep::stop() {
 }
 
 bool ExpirySweep::take_ownership() {
-    if (owner_) {
-        // Still ours only while the lock's session answers.
-        if (session_ && session_->exec("SELECT 1")) return true;
-        spdlog::warn("expiry sweep: lost the lock's session; no longer the owner");
-        session_.reset();
-        owner_ = false;
-    }
-    try {
-        if (!session_) session_ = std::make_unique<sql::Session>(pool_.url());
-        auto got = session_->exec("SELECT pg_try_advisory_lock($1)", {std::to_string(kSweepLockKey)});
-        if (!got) {
-            session_.reset();
-            return false;
-        }
-        owner_ = got->at(0).boolean(0);
-        if (owner_) spdlog::info("expiry sweep: this process sweeps (window {} s)", options_.window_ms / 1000);
-    } catch (const std::exception& e) {
-        spdlog::warn("expiry sweep: session: {}", e.what());
-        session_.reset();
-    }
+    auto held = lock_.try_acquire();
+    const bool now_owner = held && *held;
+    if (now_owner && !owner_) spdlog::info("expiry sweep: this process sweeps (window {} s)", options_.window_ms / 1000);
+    if (!now_owner && owner_) spdlog::warn("expiry sweep: lost the lock's session; no longer the owner");
+    owner_ = now_owner;
     return owner_;
 }
 

@@ -51,7 +51,7 @@ private:
     Pipeline& pipeline_;
     ExpirySweepOptions options_;
     std::function<int64_t()> clock_ms_;
-    std::unique_ptr<sql::Session> session_;  // holds the lock
+    sql::SessionLock lock_;
     std::atomic<bool> owner_{false};
     std::atomic<bool> stopping_{false};
     std::mutex mu_;

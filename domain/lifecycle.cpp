@@ -258,9 +258,10 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
         if (sig.amount_minor() > s.card_refunds_minor()) {
             // The provider gave back more than tally issued: book the difference as a card
             // refund (the money has left already), never ignore it. More than the card has
-            // left (after refunds and lost disputes) cannot be: a message to look at.
+            // left (after refunds, lost disputes and what open disputes hold) cannot be: a
+            // message to look at.
             const int64_t extra = sig.amount_minor() - s.card_refunds_minor();
-            if (extra > s.captured_minor() - s.refunded_card_minor())
+            if (extra > s.captured_minor() - s.refunded_card_minor() - held_open(s))  // disputed money is held
                 return emit(s, flagged(s, sig, "refund_exceeds_captured"), out);
             const Currency c = currency_of(s);
             const int64_t back = std::min(extra, std::max<int64_t>(0, s.total_minor() - s.refunded_minor()));

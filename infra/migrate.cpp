@@ -1,5 +1,7 @@
 #include "infra/migrate.h"
 
+#include "infra/ownership.h"
+
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
@@ -12,7 +14,7 @@ std::expected<int, sql::DbError> migrate(const std::string& pg_url) {
         pqxx::connection conn(pg_url);
         {
             pqxx::nontransaction setup(conn);
-            setup.exec("SELECT pg_advisory_lock(7263001)");  // one migrator at a time
+            setup.exec("SELECT pg_advisory_lock(" + std::to_string(locks::kMigrations) + ")");  // one migrator at a time
             setup.exec(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())");
@@ -30,7 +32,7 @@ std::expected<int, sql::DbError> migrate(const std::string& pg_url) {
             ++applied;
         }
         pqxx::nontransaction done(conn);
-        done.exec("SELECT pg_advisory_unlock(7263001)");
+        done.exec("SELECT pg_advisory_unlock(" + std::to_string(locks::kMigrations) + ")");
         return applied;
     } catch (const std::exception& e) {
         return std::unexpected(sql::DbError{sql::DbErrorKind::unavailable, e.what(), ""});

@@ -1,7 +1,6 @@
 #include "infra/relay.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -9,81 +8,59 @@
 #include "infra/journal.h"
 #include "infra/kafka.h"
 #include "infra/metrics.h"
+#include "infra/ownership.h"
 
 namespace tally::infra {
 namespace {
 
-constexpr int64_t kRelayLockKey = 7263002;
 constexpr int64_t kBatchEventsMax = 2000;
 constexpr auto kKafkaTimeout = std::chrono::seconds(10);
-
-std::string process_name() {
-    char host[256] = {0};
-    ::gethostname(host, sizeof host - 1);
-    return std::string(host) + ":" + std::to_string(::getpid());
-}
 
 }  // namespace
 
 struct Relay::Clients {
-    std::unique_ptr<sql::Session> session;  // holds the leader lock
+    std::unique_ptr<sql::SessionLock> lock;  // the leader's
     std::unique_ptr<kafka::Producer> producer;
     int partitions = 0;
     int64_t epoch = 0;  // this leadership's, from relay_leader
 };
 
-// Wins the advisory lock on a session of its own, then takes the next epoch on that same
-// session. The session's keepalives let PostgreSQL notice a vanished leader (and free
-// the lock) within about 25 s; a batch's delivery deadline (10 s) is well inside that.
+// Wins the advisory lock, then takes the next epoch on the lock's own session. A batch's
+// delivery (10 s at most) ends well inside the time PostgreSQL takes to free the lock of
+// a vanished leader (about 25 s, see sql::SessionLock).
 bool Relay::try_lead() {
     auto& c = *clients_;
-    try {
-        if (!c.session) {
-            c.session = std::make_unique<sql::Session>(pg_url_);
-            for (const char* set : {"SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5",
-                                    "SET tcp_keepalives_count = 3"})
-                (void)c.session->exec(set);
-        }
-        auto got = c.session->exec("SELECT pg_try_advisory_lock($1)", {std::to_string(kRelayLockKey)});
-        if (!got) {
-            c.session.reset();
-            return false;
-        }
-        if (!got->at(0).boolean(0)) return false;
-        auto epoch = c.session->exec(
-            "INSERT INTO relay_leader (topic, epoch, owner) VALUES ($1, 1, $2) ON CONFLICT (topic) DO UPDATE"
-            " SET epoch = relay_leader.epoch + 1, owner = EXCLUDED.owner, since = now() RETURNING epoch",
-            {topic_, process_name()});
-        if (!epoch) {
-            c.session.reset();  // closing the session frees the lock
-            return false;
-        }
-        c.epoch = epoch->at(0).i64(0);
-        spdlog::info("relay: leader (epoch {})", c.epoch);
-        return true;
-    } catch (const std::exception& e) {
-        spdlog::warn("relay: session: {}", e.what());
-        c.session.reset();
+    if (!c.lock) c.lock = std::make_unique<sql::SessionLock>(pg_url_, locks::kRelay);
+    auto got = c.lock->try_acquire();
+    if (!got || !*got) return false;
+    auto epoch = c.lock->session().exec(
+        "INSERT INTO relay_leader (topic, epoch, owner) VALUES ($1, 1, $2) ON CONFLICT (topic) DO UPDATE"
+        " SET epoch = relay_leader.epoch + 1, owner = EXCLUDED.owner, since = now() RETURNING epoch",
+        {topic_, process_name()});
+    if (!epoch) {
+        c.lock->release();
         return false;
     }
+    c.epoch = epoch->at(0).i64(0);
+    spdlog::info("relay: leader (epoch {})", c.epoch);
+    return true;
 }
 
 // The fence, before every batch: on the lock's own session (a query that works proves
 // the session, and so the lock, is alive) the stored epoch must still be ours.
 bool Relay::still_leader() {
     auto& c = *clients_;
-    if (!c.session) return false;
-    auto rows = c.session->exec("SELECT epoch FROM relay_leader WHERE topic = $1", {topic_});
+    if (!c.lock) return false;
+    auto rows = c.lock->session().exec("SELECT epoch FROM relay_leader WHERE topic = $1", {topic_});
     if (rows && !rows->empty() && rows->at(0).i64(0) == c.epoch) return true;
     metrics::global().counter("tally_relay_fenced_total").add();
     spdlog::warn("relay: no longer the leader (epoch {} {}); stepping down", c.epoch,
                  rows ? "superseded" : "session lost: " + rows.error().message);
-    c.session.reset();
+    c.lock->release();
     leader_ = false;
     synced_ = false;
     return false;
 }
-
 
 Relay::Relay(sql::Pool& pool, std::string pg_url, std::string brokers, std::string topic, int partitions)
     : pool_(pool),
@@ -268,7 +245,7 @@ void Relay::run() {
         }
     }
     clients_->producer.reset();
-    clients_->session.reset();
+    if (clients_->lock) clients_->lock->release();
     leader_ = false;
 }
 

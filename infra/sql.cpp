@@ -197,6 +197,36 @@ std::expected<Rows, DbError> Session::exec(std::string_view sql, const std::vect
     }
 }
 
+std::expected<bool, DbError> SessionLock::try_acquire() {
+    if (held_) {
+        if (session_ && session_->exec("SELECT 1")) return true;
+        release();  // the session is gone, and the lock with it
+    }
+    try {
+        if (!session_) {
+            session_ = std::make_unique<Session>(url_);
+            for (const char* set : {"SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5",
+                                    "SET tcp_keepalives_count = 3"})
+                (void)session_->exec(set);
+        }
+    } catch (const std::exception& e) {
+        session_.reset();
+        return std::unexpected(classify(e));
+    }
+    auto got = session_->exec("SELECT pg_try_advisory_lock($1)", {std::to_string(key_)});
+    if (!got) {
+        session_.reset();
+        return std::unexpected(got.error());
+    }
+    held_ = got->at(0).boolean(0);
+    return held_;
+}
+
+void SessionLock::release() {
+    session_.reset();
+    held_ = false;
+}
+
 Param bytea_param(std::string_view bytes) {
     std::string out;
     out.reserve(2 + bytes.size() * 2);

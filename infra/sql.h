@@ -96,6 +96,28 @@ private:
     std::unique_ptr<Connection> conn_;
 };
 
+// A session-level advisory lock on a connection of its own, for single-owner jobs. It is
+// held while that session lives: PostgreSQL frees it when the session ends, however the
+// process ends, and the session's TCP keepalives let the server notice a vanished host
+// within about 25 s.
+class SessionLock {
+public:
+    SessionLock(std::string url, int64_t key) : url_(std::move(url)), key_(key) {}
+    // True when this process holds the lock now (taking it if it is free); a lock whose
+    // session stopped answering is given up first. An error when the database is away.
+    std::expected<bool, DbError> try_acquire();
+    // Ends the session, and with it the lock.
+    void release();
+    // The lock's own session, for work that must prove the lock still held. REQUIRES: held.
+    Session& session() { return *session_; }
+
+private:
+    std::string url_;
+    int64_t key_;
+    std::unique_ptr<Session> session_;
+    bool held_ = false;
+};
+
 Param bytea_param(std::string_view bytes);
 std::string text_array(const std::vector<std::string>& items);
 std::string bytea_array(const std::vector<std::string>& items);

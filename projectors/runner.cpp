@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <fmt/ranges.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <functional>
@@ -12,6 +11,7 @@
 #include "infra/journal.h"
 #include "infra/kafka.h"
 #include "infra/metrics.h"
+#include "infra/ownership.h"
 
 namespace tally::projectors {
 namespace {
@@ -24,16 +24,6 @@ int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-int64_t lock_key(const std::string& name) {
-    return 7263100 + static_cast<int64_t>(std::hash<std::string>{}(name) % 100000);
-}
-
-std::string default_owner() {
-    char host[256] = {0};
-    ::gethostname(host, sizeof host - 1);
-    return std::string(host) + ":" + std::to_string(::getpid());
 }
 
 }  // namespace
@@ -82,7 +72,7 @@ Runner::Runner(sql::Pool& pool, std::string brokers, std::string topic, std::uni
       name_(projection_->name()),
       options_(std::move(options)),
       clients_(std::make_unique<Clients>()) {
-    if (options_.owner.empty()) options_.owner = default_owner();
+    if (options_.owner.empty()) options_.owner = infra::process_name();
     clients_->rebalance.on_assign = [this](const std::vector<int32_t>& p) { return on_assign(p); };
     clients_->rebalance.on_revoke = [this](const std::vector<int32_t>& p, bool lost) { on_revoke(p, lost); };
     auto& m = metrics::global();
@@ -316,10 +306,10 @@ std::expected<int64_t, std::string> Runner::rebuild() {
     if (!projection_->rebuildable()) return std::unexpected(name_ + " is not rebuildable: its tables hold more than the log");
     if (!ready_) return std::unexpected("the projector " + name_ + " is not consuming yet; try again");
     // One owner at a time, across processes: a session-level advisory lock.
-    sql::Session session(pool_.url());
-    auto got = session.exec("SELECT pg_try_advisory_lock($1)", {std::to_string(lock_key(name_))});
+    sql::SessionLock rebuild_lock(pool_.url(), infra::locks::projector_rebuild(name_));
+    auto got = rebuild_lock.try_acquire();
     if (!got) return std::unexpected("database unavailable: " + got.error().message);
-    if (!got->at(0).boolean(0)) return std::unexpected("a rebuild of " + name_ + " is already running");
+    if (!*got) return std::unexpected("a rebuild of " + name_ + " is already running");
 
     TableMap shadow;
     for (const auto& t : projection_->tables()) shadow[t] = t + "_rebuild";

@@ -22,6 +22,7 @@
 #include "infra/config.h"
 #include "infra/kafka.h"
 #include "infra/local_postgres.h"
+#include "infra/ownership.h"
 #include "infra/migrate.h"
 #include "infra/relay.h"
 #include "infra/sql.h"
@@ -104,9 +105,7 @@ int main() {
                                   cfg.pipeline_writers},
         now_ms, [&relay] { relay.notify(); });
 
-    char host[256] = {0};
-    ::gethostname(host, sizeof host - 1);
-    const std::string process = std::string(host) + ":" + std::to_string(::getpid());
+    const std::string process = infra::process_name();
     const projectors::RunnerOptions runner_options{cfg.kafka_session_timeout_ms, process};
     std::vector<std::unique_ptr<projectors::Runner>> runners;
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,

@@ -552,3 +552,20 @@ TEST(Lifecycle, ARefundMadeAtTheProviderIsBookedOnce) {
 }
 
 }  // namespace tally::lifecycle
+
+namespace tally::lifecycle {
+
+// Found by the property: money an open dispute holds cannot also be refunded at the
+// provider, so such a charge.refunded is flagged rather than booked (else the card
+// would give back more than it paid once the dispute is lost).
+TEST(Lifecycle, AProviderRefundBeyondWhatDisputesLeaveIsFlagged) {
+    State s = paid_state();
+    s = play(s, on_signal(s, signal("charge.dispute.created", "dp_1", 8000)));
+    auto refund = on_signal(s, signal("charge.refunded", "ch_1", 1000));
+    ASSERT_EQ(refund.size(), 1u);
+    EXPECT_EQ(type_of(refund[0]), "ProviderSignalFlagged");
+    auto fits = on_signal(s, signal("charge.refunded", "ch_1", 700));
+    EXPECT_EQ(type_of(fits.at(0)), "ExternalRefundRecorded");
+}
+
+}  // namespace tally::lifecycle

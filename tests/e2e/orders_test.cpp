@@ -84,12 +84,8 @@ TEST(OrdersComplete, ALatePaymentAfterExpiryIsRefundedInFull) {
     shop.fake.succeed(intent["id"]);
     ASSERT_TRUE(testing::eventually([&] { return shop.status(a) == "cancelled"; }, std::chrono::seconds(20)));
     shop.fake.send_webhooks_to(shop.tallyd.port());
-    json late;
-    ASSERT_TRUE(testing::eventually([&] {
-        for (const auto& re : shop.fake.objects("re_"))
-            if (re["payment_intent"] == intent["id"]) late = re;
-        return !late.is_null();
-    }));
+    const json late = shop.refund_of(intent["id"]);
+    ASSERT_FALSE(late.is_null()) << "the late payment was not refunded";
     EXPECT_EQ(late["amount"], 4500);
     EXPECT_EQ(shop.status(a), "cancelled");
 }

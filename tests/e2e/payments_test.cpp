@@ -134,7 +134,12 @@ TEST(PaymentsHttp, CheckoutToPayoutEndToEnd) {
     EXPECT_EQ(shop.balance("vendor_payable:ana"), 0);
     EXPECT_EQ(shop.balance("processor_clearing"), 4500 - 4100);
     EXPECT_EQ(shop.balance("platform_commission_revenue"), -400);
-    auto detail = json::parse(shop.client->request("GET", base, "", {{"Authorization", "Bearer " + shop.admin}}).body);
+    // The orders projection is another consumer than the ledger's: wait for it too.
+    json detail;
+    EXPECT_TRUE(testing::eventually([&] {
+        detail = json::parse(shop.client->request("GET", base, "", {{"Authorization", "Bearer " + shop.admin}}).body);
+        return detail["sub_orders"][0]["status"] == "delivered";
+    }));
     EXPECT_EQ(detail["sub_orders"][0]["status"], "delivered");
 }
 

@@ -181,13 +181,11 @@ TEST(ProviderE2E, RefundsCancellationsAndDisputesReachTheProvider) {
     ASSERT_TRUE(testing::eventually([&] { return shop.call_status("intent-cancel-" + d) == "done"; }));
     EXPECT_EQ(shop.fake.requests("/v1/payment_intents/" + pi_d["id"].get<std::string>() + "/cancel").at(0).status, 400);
     shop.fake.send_webhooks_to(shop.tallyd.port());
-    ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + d, "ProviderSignalFlagged") == 1; }));
-    json late;
-    ASSERT_TRUE(testing::eventually([&] {
-        for (const auto& re : shop.fake.objects("re_"))
-            if (re["payment_intent"] == pi_d["id"]) late = re;
-        return !late.is_null();
-    }));
+    // (At least: the late refund's own charge.refunded may land on the order as a second flag
+    // before this looks; the operators' list below asserts both.)
+    ASSERT_TRUE(testing::eventually([&] { return shop.events("order-" + d, "ProviderSignalFlagged") >= 1; }));
+    const json late = shop.refund_of(pi_d["id"]);
+    ASSERT_FALSE(late.is_null()) << "the late payment was not refunded";
     EXPECT_EQ(late["amount"], 4500);
     EXPECT_EQ(shop.fake.requests("/v1/refunds").back().idempotency_key.rfind("refund-late-evt_", 0), 0u);
     EXPECT_EQ(shop.status(d), "cancelled");

@@ -70,7 +70,12 @@ TEST(Runner, ProjectsBalancesEntriesAndLedger) {
     credit.start();
     ledger.start();
     const int64_t head = f.grant(400, 10, 25, "a");
-    ASSERT_TRUE(testing::eventually([&] { return credit.lag().applied_position == head && ledger.lag().applied_position == head; }));
+    // applied_position is the highest over the partitions: wait for every partition's data.
+    ASSERT_TRUE(testing::eventually([&] {
+        return f.scalar("SELECT count(*) FROM credit_entries") == 400 &&
+               f.scalar("SELECT debit_minor FROM ledger_accounts WHERE account = 'promotions_expense'") == 400 * 25;
+    }));
+    EXPECT_TRUE(testing::eventually([&] { return credit.lag().applied_position == head && ledger.lag().applied_position == head; }));
     EXPECT_EQ(f.scalar("SELECT count(*) FROM credit_entries"), 400);
     EXPECT_EQ(f.scalar("SELECT sum(balance_minor) FROM credit_balances"), 400 * 25);
     EXPECT_EQ(f.scalar("SELECT balance_minor FROM credit_balances WHERE customer_id = 'c3'"), 40 * 25);

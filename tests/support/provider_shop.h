@@ -74,6 +74,17 @@ struct ProviderShop : WithFakeStripe, Shop {
         return found;
     }
 
+    // The Refund the provider made against an intent, once it has (null if none comes).
+    json refund_of(const json& intent_id) {
+        json found;
+        eventually([&] {
+            for (const auto& re : fake.objects("re_"))
+                if (re["payment_intent"] == intent_id) found = re;
+            return !found.is_null();
+        });
+        return found;
+    }
+
     std::string status(const std::string& order) {
         auto r = get("/v1/orders/" + order, admin);
         return r.status == 200 ? json::parse(r.body).value("status", "") : "";
