@@ -23,6 +23,7 @@ public:
         // Written: the order, each SKU's stock, each coupon, the customer's credit.
         streams_ = {order::stream_id(req_.order_id), credit::stream_id(req_.customer_id),
                     order::checkout_guard_stream(req_.customer_id)};
+        if (guest()) streams_.push_back(order::guest_stream(req_.customer_id));
         for (const auto& l : req_.cart.lines) streams_.push_back(stock::stream_id(l.sku));
         for (const auto& code : req_.cart.coupon_codes) streams_.push_back(catalog::coupon_stream(code));
         // Only read: the catalog and the customer's profile it prices from.
@@ -36,7 +37,12 @@ public:
     std::vector<std::string> read_streams() const override { return read_streams_; }
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
-        if (ctx.role != "customer") return Rejection{RejectionKind::forbidden, "forbidden", "only customers check out"};
+        // A customer for themselves; a storefront for a guest, under the id derived from it.
+        const bool as_customer = ctx.role == "customer" && !guest() && ctx.actor == req_.customer_id;
+        const bool as_storefront = ctx.role == "storefront" && guest() && ctx.actor == req_.storefront_id &&
+                                   req_.customer_id == guest_customer_id(req_.storefront_id, req_.guest_email);
+        if (!as_customer && !as_storefront)
+            return Rejection{RejectionKind::forbidden, "forbidden", "customers check out for themselves, storefronts for guests"};
         const std::string order_stream = order::stream_id(req_.order_id);
         if (states.at(order_stream).version > 0)
             return Rejection{RejectionKind::state_forbids, "order_exists", "order " + req_.order_id + " exists"};
@@ -92,6 +98,10 @@ public:
                                       .substr(0, 32);
         auto placed = order::place(req_.order_id, req_.customer_id, req_.cart, inputs.catalog, b, payment_key);
         placed.set_placed_at_unix_ms(ctx.now_unix_ms);  // the payment window runs from here
+        if (guest()) {
+            placed.set_storefront_id(req_.storefront_id);
+            placed.set_guest_email(normalize_email(req_.guest_email));
+        }
         a.events.push_back({order_stream, std::string(events::kOrderPlaced), 1, placed.SerializeAsString()});
         a.new_states[order_stream] = lifecycle::initial_state(placed).SerializeAsString();
 
@@ -153,6 +163,23 @@ public:
         a.new_states[guard_stream] = order::record_checkout(guard, recorded).SerializeAsString();
         a.events.push_back({guard_stream, std::string(events::kCheckoutRecorded), 1, recorded.SerializeAsString()});
 
+        // A guest's orders, listed where an admin can later claim them for a customer.
+        if (guest()) {
+            const std::string gid = order::guest_stream(req_.customer_id);
+            v1::GuestState gs = parse_state<v1::GuestState>(states.at(gid).state).value_or(v1::GuestState{});
+            v1::GuestCheckedOut g;
+            g.set_guest_id(req_.customer_id);
+            g.set_storefront_id(req_.storefront_id);
+            g.set_email(normalize_email(req_.guest_email));
+            g.set_order_id(req_.order_id);
+            gs.set_guest_id(g.guest_id());
+            gs.set_storefront_id(g.storefront_id());
+            gs.set_email(g.email());
+            gs.add_orders()->set_order_id(req_.order_id);
+            a.events.push_back({gid, std::string(events::kGuestCheckedOut), 1, g.SerializeAsString()});
+            a.new_states[gid] = gs.SerializeAsString();
+        }
+
         a.reply = [order_id = req_.order_id, status = placed.status(), zero = b.zero_payment, payment_key,
                    body = breakdown_json(b)](const std::vector<v1::EventEnvelope>& written) {
             nlohmann::json out = {{"order_id", order_id}, {"status", status}, {"zero_payment", zero},
@@ -164,6 +191,8 @@ public:
     }
 
 private:
+    bool guest() const { return !req_.storefront_id.empty(); }
+
     CheckoutRequest req_;
     std::vector<std::string> streams_;
     std::vector<std::string> read_streams_;
@@ -172,6 +201,19 @@ private:
 }  // namespace
 
 std::unique_ptr<Command> checkout(CheckoutRequest req) { return std::make_unique<Checkout>(std::move(req)); }
+
+std::string normalize_email(std::string_view email) {
+    while (!email.empty() && email.front() == ' ') email.remove_prefix(1);
+    while (!email.empty() && email.back() == ' ') email.remove_suffix(1);
+    std::string out(email);
+    for (auto& ch : out)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    return out;
+}
+
+std::string guest_customer_id(std::string_view storefront_id, std::string_view email) {
+    return "guest-" + events::to_hex(events::sha256(std::string(storefront_id) + "\n" + normalize_email(email))).substr(0, 32);
+}
 
 std::string order_id_for(const std::string& command_id) { return "ord-" + command_id.substr(0, 20); }
 

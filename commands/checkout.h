@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "commands/pipeline.h"
@@ -24,9 +25,20 @@ struct CheckoutRequest {
     std::vector<std::string> vendor_streams;  // resolved from the products before the batch
     std::string cart_hash;                    // for the payment idempotency key and the double-click rule
     std::string duplicate_candidate;          // the order an identical recent checkout placed, read before the batch
+    // A storefront's checkout for a guest: customer_id is guest_customer_id(storefront_id, guest_email).
+    std::string storefront_id;
+    std::string guest_email;
 };
 
 std::unique_ptr<Command> checkout(CheckoutRequest req);
+
+// A guest's customer id: "guest-" + 32 hex digits of SHA-256 over the storefront and the
+// e-mail address (trimmed, lower-cased), so the same guest at the same storefront is one
+// customer, and no two storefronts share one.
+std::string guest_customer_id(std::string_view storefront_id, std::string_view email);
+
+// The address as the id derives it: surrounding spaces trimmed, ASCII letters lower-cased.
+std::string normalize_email(std::string_view email);
 
 // "ord-" + 20 hex digits of the command id.
 std::string order_id_for(const std::string& command_id);

@@ -29,13 +29,13 @@ RejectionKind kind_of(lifecycle::Refusal r) {
 lifecycle::State append(Accepted& accepted, const std::string& order_stream, lifecycle::State state,
             const std::vector<lifecycle::Event>& events, const std::map<std::string, StreamState>& states,
             const std::string& reason) {
-    const std::string credit_stream = credit::stream_id(state.customer_id());
+    const std::string credit_stream = credit::stream_id(order::owner(state));
     std::optional<credit::CreditAccount> account;
     for (const auto& e : events) {
         accepted.events.push_back({order_stream, std::string(lifecycle::type_of(e)), 1, lifecycle::serialize(e)});
         state = lifecycle::evolve(std::move(state), e);
         if (const int64_t back = lifecycle::credit_returned(e); back > 0) {
-            if (!account) account = credit::from_snapshot(state.customer_id(), states.at(credit_stream).state);
+            if (!account) account = credit::from_snapshot(order::owner(state), states.at(credit_stream).state);
             auto returned = credit::return_credit(*account, state.order_id(), Money{back, *Currency::parse(state.currency())},
                                                   reason);
             account = credit::evolve(*account, returned);
@@ -121,6 +121,9 @@ public:
         auto state = parse_state<lifecycle::State>(order.state);
         if (order.version == 0 || !state) return Rejection{RejectionKind::fix_request, "unknown_order", "no order " + c_.order_id};
         if (auto denied = authorise(*state, ctx)) return *denied;
+        // A guest order claimed since it was read: the credit account locked is not its owner's.
+        if (order::owner(*state) != c_.customer_id)
+            return Rejection{RejectionKind::retry_later, "order_claimed", "the order was just claimed by a customer; retry"};
         auto decided = std::visit([&](auto cmd) { return decide_one(*state, std::move(cmd), ctx); }, c_.change);
         if (!decided) {
             const auto& r = decided.error();
@@ -211,7 +214,7 @@ private:
         if (const auto* ref = std::get_if<lifecycle::Refund>(&c_.change))
             return ctx.role == "vendor" && ref->vendor_id == ctx.actor ? std::nullopt : std::optional(no);
         if (std::holds_alternative<lifecycle::Cancel>(c_.change))
-            return ctx.role == "customer" && state.customer_id() == ctx.actor && !state.paid() ? std::nullopt
+            return ctx.role == "customer" && order::owner(state) == ctx.actor && !state.paid() ? std::nullopt
                                                                                                : std::optional(no);
         return no;
     }
@@ -244,7 +247,7 @@ std::unique_ptr<Command> provider_event(ProviderEvent event) {
 OrderChange cancellation_of(const v1::OrderState& state, lifecycle::Cancel cancel) {
     OrderChange change;
     change.order_id = state.order_id();
-    change.customer_id = state.customer_id();
+    change.customer_id = order::owner(state);
     change.change = std::move(cancel);
     for (const auto& l : state.lines()) change.skus.push_back(l.sku());
     change.coupons.assign(state.coupon_codes().begin(), state.coupon_codes().end());

@@ -33,7 +33,7 @@ using OrderChangeKind = std::variant<lifecycle::Advance, lifecycle::Cancel, life
 
 struct OrderChange {
     std::string order_id;
-    std::string customer_id;  // the order's (never changes): its credit stream is locked too
+    std::string customer_id;  // order::owner() when read: its credit stream is locked too (a claim since: retry)
     OrderChangeKind change;
     std::vector<std::string> skus;  // Cancel: the order's SKUs (never change), whose reservations go back
     std::vector<std::string> coupons;  // Cancel: the coupons it redeemed (never change), released if unpaid

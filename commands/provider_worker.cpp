@@ -253,7 +253,7 @@ ProviderWorker::Result ProviderWorker::request_payout(const Call& c) {
     if (!read) return {Verdict::retry, "", "", "database: " + read.error().message};
     auto order = parse_state<lifecycle::State>(states[order::stream_id(c.order_id)]);
     if (!order) return {Verdict::park, "", "", "no order " + c.order_id};
-    OrderChange change{c.order_id, order->customer_id(),
+    OrderChange change{c.order_id, order::owner(*order),
                        lifecycle::RequestPayout{c.vendor_id, clock_(), options_.payout_delay_ms}, {}, {}};
     auto outcome = submit_and_wait(pipeline_, change_order(std::move(change)), c.key);
     if (std::holds_alternative<Reply>(outcome)) return {Verdict::done, "", "", ""};

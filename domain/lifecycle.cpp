@@ -7,6 +7,7 @@
 #include "domain/assert.h"
 #include "domain/ledger.h"
 #include "domain/money.h"
+#include "domain/order.h"
 #include "domain/pricing.h"
 
 namespace tally::lifecycle {
@@ -384,6 +385,7 @@ State initial_state(const v1::OrderPlaced& placed) {
     s.set_paid(placed.zero_payment());
     *s.mutable_lines() = placed.pricing().lines();
     s.set_placed_at_unix_ms(placed.placed_at_unix_ms());
+    s.set_storefront_id(placed.storefront_id());
     for (const auto& c : placed.pricing().coupons()) s.add_coupon_codes(c.code());
     return s;
 }
@@ -466,12 +468,12 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Canc
         e.set_card_minor(card);
         e.set_credit_minor(left - card);
         post(set, false, std::string(ledger::kProcessorClearing), card, c);
-        post(set, false, ledger::store_credit_liability(state.customer_id()), left - card, c);
+        post(set, false, ledger::store_credit_liability(order::owner(state)), left - card, c);
     } else {
         // Nothing was captured: the receivable goes, and the credit spent comes back.
         e.set_credit_minor(state.credit_applied_minor());
         post(set, false, ledger::customer_receivable(state.customer_id()), left - state.credit_applied_minor(), c);
-        post(set, false, ledger::store_credit_liability(state.customer_id()), state.credit_applied_minor(), c);
+        post(set, false, ledger::store_credit_liability(order::owner(state)), state.credit_applied_minor(), c);
     }
     State s = state;
     std::vector<Event> out;
@@ -550,7 +552,7 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Refu
     for (auto& u : refunded_lines) *e.add_lines() = std::move(u);
     post_reversal(*e.mutable_postings(), a, c);
     post(*e.mutable_postings(), false,
-         cmd.destination == "card" ? std::string(ledger::kProcessorClearing) : ledger::store_credit_liability(state.customer_id()),
+         cmd.destination == "card" ? std::string(ledger::kProcessorClearing) : ledger::store_credit_liability(order::owner(state)),
          amount, c);
     State s = state;
     std::vector<Event> out;

@@ -77,6 +77,12 @@ v1::OrderPlaced place(const std::string& order_id, const std::string& customer_i
     return e;
 }
 
+std::string owner(const v1::OrderState& state) {
+    return state.owner_customer_id().empty() ? state.customer_id() : state.owner_customer_id();
+}
+
+std::string guest_stream(std::string_view guest_id) { return "guest-" + std::string(guest_id); }
+
 std::string checkout_guard_stream(std::string_view customer_id) { return "checkouts-" + std::string(customer_id); }
 
 std::optional<std::string> double_click_candidate(const v1::CheckoutGuardState& guard, std::string_view cart_hash,

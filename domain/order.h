@@ -21,6 +21,15 @@ v1::OrderPlaced place(const std::string& order_id, const std::string& customer_i
                       const pricing::Catalog& catalog, const pricing::Breakdown& priced,
                       const std::string& payment_idempotency_key);
 
+// Whom the order belongs to now: the registered customer a guest order was claimed by,
+// else the customer it was placed for. Store credit given back goes to the owner; the
+// receivable stays with the customer it was placed for.
+std::string owner(const v1::OrderState& state);
+
+// Guest checkout: a storefront checks out for an e-mail address. The guest is one
+// customer per storefront and address (case and surrounding spaces do not matter).
+std::string guest_stream(std::string_view guest_id);
+
 // The order's fulfilment status from its sub-orders' statuses: "delivered" once every
 // live sub-order is (cancelled and refunded ones do not count), "shipped" once every
 // live one has shipped, "partially_shipped" once any has, else "unfulfilled". Pure.

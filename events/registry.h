@@ -31,6 +31,9 @@ inline constexpr std::string_view kCreditSpent = "CreditSpent";
 inline constexpr std::string_view kCouponRedeemed = "CouponRedeemed";
 inline constexpr std::string_view kCouponReleased = "CouponReleased";
 inline constexpr std::string_view kCheckoutRecorded = "CheckoutRecorded";
+inline constexpr std::string_view kGuestCheckedOut = "GuestCheckedOut";
+inline constexpr std::string_view kGuestClaimed = "GuestClaimed";
+inline constexpr std::string_view kOrderClaimed = "OrderClaimed";
 inline constexpr std::string_view kCustomerProfileSet = "CustomerProfileSet";
 // The order lifecycle (domain/lifecycle.h names them by the same strings).
 inline constexpr std::string_view kPaymentSucceeded = "PaymentSucceeded";

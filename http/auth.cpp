@@ -64,7 +64,7 @@ std::optional<std::string> unb64url(std::string_view in) {
 }  // namespace
 
 bool is_known_role(std::string_view role) {
-    for (auto r : {"admin", "employee", "vendor", "affiliate", "customer", "auditor"})
+    for (auto r : {"admin", "employee", "vendor", "affiliate", "customer", "auditor", "storefront"})
         if (role == r) return true;
     return false;
 }

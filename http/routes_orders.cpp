@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "commands/checkout.h"
+#include "commands/claims.h"
 #include "commands/pricing_view.h"
 #include "domain/catalog.h"
 #include "domain/ids.h"
@@ -18,6 +19,46 @@
 using nlohmann::json;
 
 namespace tally::http {
+namespace {
+
+// An address a storefront may check a guest out under: printable ASCII without spaces,
+// one '@' with something on both sides and a dot in the domain, at most 254 bytes.
+bool plausible_email(std::string_view e) {
+    if (e.size() < 5 || e.size() > 254) return false;
+    const auto at = e.find('@');
+    if (at == std::string_view::npos || at == 0 || e.find('@', at + 1) != std::string_view::npos) return false;
+    const auto domain = e.substr(at + 1);
+    if (domain.size() < 3 || domain.find('.') == std::string_view::npos || domain.front() == '.' || domain.back() == '.')
+        return false;
+    return std::all_of(e.begin(), e.end(), [](char ch) { return ch > ' ' && ch < 0x7f; });
+}
+
+// The guest a cart is for: a storefront's guest's customer id, or "" when the caller checks
+// out for themselves. Nothing: answered (a guest from a non-storefront, none from a
+// storefront at checkout, an implausible address).
+std::optional<std::string> guest_of(Call& c, const v1::CartRequest& body, const std::string& role,
+                                    const std::string& principal_id, bool checkout) {
+    if (!body.has_guest()) {
+        if (role == "storefront" && checkout) {
+            c.fail(400, "missing_field", "a storefront checks out for a guest: guest.email is required", "guest");
+            return std::nullopt;
+        }
+        return std::string();
+    }
+    if (role != "storefront") {
+        c.fail(400, "invalid_field", "guest is for storefronts checking out a guest", "guest");
+        return std::nullopt;
+    }
+    const std::string email = commands::normalize_email(body.guest().email());
+    if (!plausible_email(email)) {
+        c.fail(422, "invalid_value", "guest.email must be an e-mail address (printable ASCII, one @, at most 254 bytes)",
+               "guest.email");
+        return std::nullopt;
+    }
+    return commands::guest_customer_id(principal_id, email);
+}
+
+}  // namespace
 
 bool Api::order_routes(Call& c) {
     const Request& req = c.req;
@@ -25,14 +66,15 @@ bool Api::order_routes(Call& c) {
     const std::vector<std::string>& parts = c.parts;
     const auto& query = c.query;
 
-    // POST /v1/quote  (customers for themselves; staff for anyone with ?customer_id=): no side effects.
+    // POST /v1/quote  (customers for themselves; staff for anyone with ?customer_id=; storefronts
+    // anonymously or for a guest): no side effects.
     if (path == "/v1/quote") {
         if (req.method != "POST") return c.method_not_allowed("POST");
         auto caller = c.fresh_caller();
         if (!caller) return true;
         std::string customer_id = caller->principal.role == "customer" ? caller->principal.id : "";
-        if (caller->principal.role != "customer") {
-            if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "customers and staff request quotes");
+        if (caller->principal.role != "customer" && caller->principal.role != "storefront") {
+            if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "customers, storefronts and staff request quotes");
             if (auto q = query.find("customer_id"); q != query.end()) customer_id = q->second;
             if (!customer_id.empty() && !valid_id(customer_id))
                 return c.fail(400, "invalid_query", "customer_id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
@@ -45,8 +87,12 @@ bool Api::order_routes(Call& c) {
         }
         v1::CartRequest body;
         if (!c.parse_message(body)) return true;
+        auto guest = guest_of(c, body, caller->principal.role, caller->principal.id, false);
+        if (!guest) return true;
+        if (!guest->empty()) customer_id = *guest;
         auto cart = commands::cart_from(body);
         if (!cart) return c.fail(422, cart.error().code, cart.error().detail, cart.error().field);
+        if (!guest->empty()) cart->apply_credit = false;  // store credit belongs to accounts
         std::map<std::string, std::string> states;
         auto r = deps_.pool->transact([&](sql::Tx& tx) {
             states = journal::read_states(tx, commands::first_streams(*cart, customer_id.empty() ? "-" : customer_id));
@@ -65,10 +111,12 @@ bool Api::order_routes(Call& c) {
         return c.reply(json_response(200, commands::breakdown_json(*priced)));
     }
 
-    // POST /v1/checkout  (customer; Idempotency-Key; expected_total_minor required)
+    // POST /v1/checkout  (a customer for themselves, a storefront for a guest; Idempotency-Key;
+    // expected_total_minor required)
     if (path == "/v1/checkout") {
         if (req.method != "POST") return c.method_not_allowed("POST");
-        if (c.claims.role != "customer") return c.fail(403, "forbidden", "only customers check out");
+        if (!c.role_in({"customer", "storefront"}))
+            return c.fail(403, "forbidden", "customers check out for themselves, storefronts for guests");
         auto key = c.idempotency_key();
         if (!key) return true;
         v1::CartRequest body;
@@ -76,8 +124,12 @@ bool Api::order_routes(Call& c) {
         if (!body.has_expected_total_minor())
             return c.fail(400, "missing_field", "expected_total_minor (the total the customer saw) is required",
                         "expected_total_minor");
+        auto guest = guest_of(c, body, c.claims.role, c.claims.sub, true);
+        if (!guest) return true;
+        const std::string customer_id = guest->empty() ? c.claims.sub : *guest;
         auto cart = commands::cart_from(body);
         if (!cart) return c.fail(422, cart.error().code, cart.error().detail, cart.error().field);
+        if (!guest->empty()) cart->apply_credit = false;  // store credit belongs to accounts
         // Resolve the products' vendors so the batch can lock them too: from the cache,
         // or one read for the SKUs it does not know yet.
         std::vector<std::string> vendors, missing;
@@ -94,7 +146,7 @@ bool Api::order_routes(Call& c) {
         v1::CartRequest shape = body;
         shape.clear_expected_total_minor();
         const std::string cart_hash = events::to_hex(events::sha256(shape.SerializeAsString()));
-        const std::string guard_stream = order::checkout_guard_stream(c.claims.sub);
+        const std::string guard_stream = order::checkout_guard_stream(customer_id);
         missing.push_back(guard_stream);
         std::map<std::string, std::string> found;
         auto r = deps_.pool->transact([&](sql::Tx& tx) { found = journal::read_states(tx, missing); });
@@ -116,9 +168,10 @@ bool Api::order_routes(Call& c) {
                 vendors.push_back(vendor_of_[p.sku()]);
             }
         }
-        commands::CheckoutRequest order{*cart, c.claims.sub,
+        commands::CheckoutRequest order{*cart, customer_id,
                                         commands::order_id_for(commands::command_id_for(c.claims.sub, *key)),
-                                        body.expected_total_minor(), std::move(vendors), cart_hash, candidate};
+                                        body.expected_total_minor(), std::move(vendors), cart_hash, candidate,
+                                        guest->empty() ? "" : c.claims.sub, guest->empty() ? "" : body.guest().email()};
         // A double click answers 200 with the first order, and says so in a header too.
         return c.submit(commands::checkout(std::move(order)), *key, [](Response& res) {
             if (res.status != 200) return;
@@ -126,6 +179,35 @@ bool Api::order_routes(Call& c) {
             if (doc.is_object() && doc.contains("duplicate_of") && doc["duplicate_of"].is_string())
                 res.headers.emplace_back("Duplicate-Of", doc["duplicate_of"].get<std::string>());
         });
+    }
+
+    // POST /v1/customers/{id}/claims  (admin; Idempotency-Key): the guest's unclaimed orders become the customer's.
+    if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "claims") {
+        if (req.method != "POST") return c.method_not_allowed("POST");
+        if (c.claims.role != "admin") return c.fail(403, "forbidden", "only admins claim guest orders");
+        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+        auto key = c.idempotency_key();
+        if (!key) return true;
+        v1::GuestClaimRequest body;
+        if (!c.parse_message(body)) return true;
+        const bool by_id = !body.guest_customer_id().empty();
+        if (by_id == (!body.storefront_id().empty() || !body.email().empty()))
+            return c.fail(422, "invalid_value", "give either guest_customer_id or storefront_id and email", "guest_customer_id");
+        if (!by_id && (!valid_id(body.storefront_id()) || body.email().empty()))
+            return c.fail(422, "invalid_value", "storefront_id and email name the guest together", "storefront_id");
+        const std::string guest = by_id ? body.guest_customer_id() : commands::guest_customer_id(body.storefront_id(), body.email());
+        if (!valid_id(guest)) return c.fail(422, "invalid_value", "guest_customer_id is not a guest's id", "guest_customer_id");
+        std::optional<journal::Principal> customer;
+        std::map<std::string, std::string> states;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            customer = journal::load_principal(tx, parts[2]);
+            states = journal::read_states(tx, {order::guest_stream(guest)});
+        });
+        if (!r) return c.storage_unavailable(r.error());
+        if (!customer || customer->role != "customer")
+            return c.fail(422, "unknown_customer", "no registered customer " + parts[2], "customer_id");
+        commands::GuestClaim claim{guest, parts[2], commands::unclaimed_orders(states[order::guest_stream(guest)])};
+        return c.submit(commands::claim_guest(std::move(claim)), *key);
     }
 
     // Order listings, newest first, keyset-paginated: ?limit=&cursor= (cursor from the previous page).
@@ -230,7 +312,8 @@ bool Api::order_routes(Call& c) {
         return c.reply(json_response(200, out));
     }
 
-    // GET /v1/orders/{id}  (the customer, admin, auditor, employee with orders.view; a vendor sees its sub-order only)
+    // GET /v1/orders/{id}  (the customer, admin, auditor, employee with orders.view, the storefront that
+    // placed a guest order; a vendor sees its sub-order only)
     if (parts.size() == 3 && parts[1] == "orders") {
         if (req.method != "GET") return c.method_not_allowed("GET");
         auto caller = c.fresh_caller();
@@ -241,14 +324,17 @@ bool Api::order_routes(Call& c) {
         std::map<std::string, std::string> sub_status;  // the projected lifecycle status per vendor
         std::map<std::string, std::pair<std::string, std::string>> shipment;  // carrier, tracking per vendor
         std::string fulfilment_status;
+        std::string owner;  // the customer now: a claimed guest order's is the claimant
         json payment = nullptr;  // the PaymentIntent: planned, created, or parked in the dead letters
         std::string client_secret;
         auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            auto rows = tx.exec("SELECT o.status, o.detail, coalesce(i.payment_intent_id, ''), o.fulfilment_status FROM orders o"
+            auto rows = tx.exec("SELECT o.status, o.detail, coalesce(i.payment_intent_id, ''), o.fulfilment_status,"
+                                " o.customer_id FROM orders o"
                                 " LEFT JOIN order_payment_intents i USING (order_id) WHERE o.order_id = $1", {parts[2]});
             if (rows.empty()) return;
             status = rows[0].str(0);
             fulfilment_status = rows[0].str(3);
+            owner = rows[0].str(4);
             v1::OrderPlaced o;
             if (o.ParseFromString(rows[0].bytes(1))) placed = std::move(o);
             for (const auto& pc : tx.exec("SELECT status, object_id, client_secret, last_error FROM provider_calls"
@@ -268,9 +354,10 @@ bool Api::order_routes(Call& c) {
         if (!r) return c.storage_unavailable(r.error());
         if (!placed) return c.fail(404, "not_found", "no order " + parts[2] + " (it may not be projected yet)");
         const auto& p = caller->principal;
+        const bool storefront = p.role == "storefront" && !placed->storefront_id().empty() && p.id == placed->storefront_id();
         const bool full = p.role == "admin" || p.role == "auditor" ||
                           (p.role == "employee" && commands::has_permission(p.permissions, "orders", "view")) ||
-                          (p.role == "customer" && p.id == placed->customer_id());
+                          (p.role == "customer" && p.id == owner) || storefront;
         bool vendor_part = false;
         if (p.role == "vendor")
             for (const auto& so : placed->sub_orders()) vendor_part = vendor_part || so.vendor_id() == p.id;
@@ -292,13 +379,19 @@ bool Api::order_routes(Call& c) {
                     {"currency", placed->pricing().currency()},
                     {"lines", lines}, {"sub_orders", subs}};
         if (full) {
-            out["customer_id"] = placed->customer_id();
+            out["customer_id"] = owner;
+            if (!placed->storefront_id().empty()) {
+                out["storefront_id"] = placed->storefront_id();
+                out["guest_customer_id"] = placed->customer_id();
+                out["guest_email"] = placed->guest_email();
+            }
             out["total_minor"] = placed->pricing().total_minor();
             out["credit_applied_minor"] = placed->pricing().credit_applied_minor();
             out["amount_due_minor"] = placed->pricing().amount_due_minor();
             out["zero_payment"] = placed->zero_payment();
-            // The storefront confirms the payment with the intent's client secret: the customer's alone.
-            if (payment.is_object() && p.role == "customer" && !client_secret.empty())
+            // The storefront confirms the payment with the intent's client secret: the customer's
+            // alone, or the storefront's that placed the guest order.
+            if (payment.is_object() && (p.role == "customer" || storefront) && !client_secret.empty())
                 payment["client_secret"] = client_secret;
             out["payment"] = payment;
         }

@@ -235,7 +235,8 @@ bool Api::payment_routes(Call& c) {
         if (!valid_id(body.vendor_id())) return c.fail(422, "invalid_value", "vendor_id is required", "vendor_id");
         change.change = lifecycle::RequestPayout{body.vendor_id(), deps_.clock_ms(), deps_.payout_delay_ms};
     }
-    // The order's customer never changes: read it now so the batch can lock their credit too.
+    // The order's owner (its customer, or whoever claimed the guest order): read it now so
+    // the batch can lock their credit too; the batch refuses if a claim came in between.
     std::map<std::string, std::string> states;
     auto r = deps_.pool->transact(
         [&](sql::Tx& tx) { states = journal::read_states(tx, {order::stream_id(change.order_id)}); });
@@ -243,7 +244,7 @@ bool Api::payment_routes(Call& c) {
     lifecycle::State state;
     if (states.empty() || !state.ParseFromString(states.begin()->second))
         return c.fail(404, "not_found", "no order " + change.order_id);
-    change.customer_id = state.customer_id();
+    change.customer_id = order::owner(state);
     if (action == "cancel") {
         for (const auto& l : state.lines()) change.skus.push_back(l.sku());
         change.coupons.assign(state.coupon_codes().begin(), state.coupon_codes().end());

@@ -30,7 +30,16 @@ public:
         std::vector<std::string> ship_orders, ship_vendors, ship_carriers, ship_tracking;
         std::vector<std::string> x_orders, x_events, x_charges, x_currencies;
         std::vector<int64_t> x_positions, x_amounts, x_at;
+        std::vector<std::string> claimed_orders, claimed_by;  // guest orders attached to a customer
         for (const auto& e : events) {
+            if (e.type() == events::kOrderClaimed) {
+                v1::OrderClaimed c;
+                if (c.ParseFromString(e.payload())) {
+                    claimed_orders.push_back(c.order_id());
+                    claimed_by.push_back(c.customer_id());
+                }
+                continue;
+            }
             if (e.type() == events::kExternalRefundRecorded) {
                 v1::ExternalRefundRecorded x;
                 if (x.ParseFromString(e.payload())) {
@@ -145,6 +154,10 @@ public:
                         " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT (order_id) DO UPDATE"
                         " SET payment_intent_id = EXCLUDED.payment_intent_id, position = EXCLUDED.position",
                     {sql::text_array(intent_orders), sql::text_array(intent_ids), sql::int_array(intent_positions)});
+        if (!claimed_orders.empty())  // after the inserts: a rebuild may place and claim in one batch
+            tx.exec("UPDATE " + t.at("orders") + " o SET customer_id = u.customer_id"
+                        " FROM unnest($1::text[], $2::text[]) AS u(order_id, customer_id) WHERE o.order_id = u.order_id",
+                    {sql::text_array(claimed_orders), sql::text_array(claimed_by)});
         if (latest.empty()) return;
         std::vector<std::string> o_ids, o_status, o_fulfilment, s_orders, s_vendors, s_status;
         for (const auto& [order_id, after] : latest) {

@@ -3,7 +3,7 @@
 //   tally-replay verify      every stream's hash chain and the gap-free position sequence
 //   tally-replay reconcile   recomputes balances from the ledger postings in the journal and
 //                            compares them with the cached copies (read models, snapshots);
-//                            orders (statuses, fulfilment, money) and coupon uses likewise
+//                            orders (statuses, fulfilment, money, owner after claims) and coupon uses likewise
 //   tally-replay dump [--after POSITION] [--limit N]   events as JSON lines
 //
 // Exit status: 0 all good, 1 a discrepancy was found, 2 usage or connection error.
@@ -103,6 +103,7 @@ int verify(sql::Pool& pool) {
 struct OrderTruth {
     v1::OrderPlaced placed;
     std::optional<v1::OrderStatusAfter> after;
+    std::string claimed_by;  // a guest order claimed for a registered customer
 };
 
 // The orders read model against the log: payment status, fulfilment status, money
@@ -115,10 +116,10 @@ int64_t reconcile_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& o
         std::printf("%s: cached %s, log %s\n", what.c_str(), cached.c_str(), truth.c_str());
         ++mismatches;
     };
-    std::map<std::string, std::tuple<std::string, std::string, int64_t, int64_t, int64_t>> cached;
+    std::map<std::string, std::tuple<std::string, std::string, int64_t, int64_t, int64_t, std::string>> cached;
     for (const auto& row : tx.exec("SELECT order_id, status, fulfilment_status, total_minor, credit_applied_minor,"
-                                   " amount_due_minor FROM orders"))
-        cached[row.str(0)] = {row.str(1), row.str(2), row.i64(3), row.i64(4), row.i64(5)};
+                                   " amount_due_minor, customer_id FROM orders"))
+        cached[row.str(0)] = {row.str(1), row.str(2), row.i64(3), row.i64(4), row.i64(5), row.str(6)};
     std::map<std::pair<std::string, std::string>, std::string> cached_subs;
     for (const auto& row : tx.exec("SELECT order_id, vendor_id, status FROM sub_orders"))
         cached_subs[{row.str(0), row.str(1)}] = row.str(2);
@@ -129,7 +130,9 @@ int64_t reconcile_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& o
             report("orders " + id, "(missing)", "placed");
             continue;
         }
-        const auto& [status, fulfilment, total, credit, due] = it->second;
+        const auto& [status, fulfilment, total, credit, due, customer] = it->second;
+        const std::string want_customer = truth.claimed_by.empty() ? truth.placed.customer_id() : truth.claimed_by;
+        if (customer != want_customer) report("orders " + id + " customer_id", customer, want_customer);
         std::vector<std::string> subs;
         for (const auto& so : truth.placed.sub_orders()) {
             const std::string want = truth.after ? truth.after->sub_orders().at(so.vendor_id()) : so.status();
@@ -170,6 +173,9 @@ int reconcile(sql::Pool& pool) {
         if (e.type() == events::kOrderPlaced) {
             v1::OrderPlaced placed;
             if (placed.ParseFromString(e.payload())) orders[placed.order_id()].placed = std::move(placed);
+        } else if (e.type() == events::kOrderClaimed) {
+            v1::OrderClaimed c;
+            if (c.ParseFromString(e.payload())) orders[c.order_id()].claimed_by = c.customer_id();
         } else if (e.type() == events::kCouponRedeemed || e.type() == events::kCouponReleased) {
             v1::CouponRedeemed c;  // the two share their first fields: code, order, customer
             if (c.ParseFromString(e.payload())) coupon_uses[c.code()] += e.type() == events::kCouponRedeemed ? 1 : -1;

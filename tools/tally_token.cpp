@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     }
     const std::string role = opt["--role"];
     if (!http::is_known_role(role)) {
-        std::cerr << "--role must be one of admin, employee, vendor, affiliate, customer, auditor\n";
+        std::cerr << "--role must be one of admin, employee, vendor, affiliate, customer, auditor, storefront\n";
         return 2;
     }
     auto keys = http::KeyRing::from_config(cfg.jwt_keys, cfg.data_dir);

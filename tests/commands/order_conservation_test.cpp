@@ -102,7 +102,7 @@ std::optional<Order> checkout(Store& s, const std::string& customer, int64_t qua
     auto priced = pricing::price(*cart, inputs.catalog, inputs.customer, now);
     if (!priced) return std::nullopt;  // e.g. the coupon's uses are exhausted
     CheckoutRequest r{*cart, customer, "ord-" + std::to_string(seq), priced->total_minor,
-                      {catalog::vendor_stream("ana")}, "cart-" + std::to_string(seq), ""};
+                      {catalog::vendor_stream("ana")}, "cart-" + std::to_string(seq), "", "", ""};
     if (!accepted(s.run(*commands::checkout(r), "customer", customer, now))) return std::nullopt;
     return Order{r.order_id, customer, quantity, coupon};
 }

@@ -229,14 +229,7 @@ TEST(OrdersComplete, FulfilmentStatusFollowsTheSubOrders) {
     EXPECT_EQ(detail()["fulfilment_status"], "delivered");
     for (const auto& so : detail()["sub_orders"]) EXPECT_EQ(so["carrier"], "DHL");
     // tally-replay reconcile holds the order read model to the log.
-    auto reconcile = [&](std::string& out) {
-        testing::Process replay;
-        const std::string log = "/tmp/tally-reconcile-" + order + ".log";
-        replay.start(testing::binary_dir() + "/tools/tally-replay", {"reconcile"}, {{"TALLY_PG_URL", shop.url}}, log);
-        const int code = replay.wait();
-        out = replay.log();
-        return code;
-    };
+    auto reconcile = [&](std::string& out) { return testing::run_replay(shop.url, "reconcile", out); };
     std::string out;
     EXPECT_EQ(reconcile(out), 0) << out;
     EXPECT_NE(out.find("reconciled 1 orders"), std::string::npos) << out;

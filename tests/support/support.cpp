@@ -198,4 +198,14 @@ Broker::~Broker() {
     process_.wait();
 }
 
+int run_replay(const std::string& pg_url, const std::string& command, std::string& out) {
+    static std::atomic<int> seq{0};
+    Process replay;
+    const std::string log = "/tmp/tally-replay-" + std::to_string(::getpid()) + "-" + std::to_string(seq++) + ".log";
+    replay.start(binary_dir() + "/tools/tally-replay", {command}, {{"TALLY_PG_URL", pg_url}}, log);
+    const int code = replay.wait();
+    out = replay.log();
+    return code;
+}
+
 }  // namespace tally::testing

@@ -54,6 +54,9 @@ private:
     std::string log_path_;
 };
 
+// Runs `tally-replay {command}` against the database; its exit status, and its output in `out`.
+int run_replay(const std::string& pg_url, const std::string& command, std::string& out);
+
 // A running tallyd on a fresh port, against the given database and broker.
 class Tallyd {
 public:
