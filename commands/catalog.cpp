@@ -1,5 +1,7 @@
 #include "commands/catalog.h"
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "domain/catalog.h"
@@ -180,14 +182,44 @@ private:
     v1::CatalogSettings settings_;
 };
 
+// Staff define coupons the platform funds, or one a vendor funds; a vendor defines its own,
+// scoped to itself or one of its products and funded from its payable. Codes are one
+// namespace: a vendor never redefines a code someone else funds.
 class DefineCoupon final : public Command {
 public:
-    explicit DefineCoupon(v1::CouponDefinition def) : def_(std::move(def)), stream_(catalog::coupon_stream(def_.code())) {}
+    explicit DefineCoupon(v1::CouponDefinition def) : def_(std::move(def)), stream_(catalog::coupon_stream(def_.code())) {
+        if (!def_.funded_by_vendor().empty()) read_.push_back(catalog::vendor_stream(def_.funded_by_vendor()));
+        if (def_.scope() == v1::PRODUCT && !def_.scope_id().empty()) read_.push_back(catalog::product_stream(def_.scope_id()));
+    }
     std::vector<std::string> streams() const override { return {stream_}; }
+    std::vector<std::string> read_streams() const override { return read_; }
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
-        if (!is_staff(ctx)) return forbidden("define coupons");
+        const bool vendor = ctx.role == "vendor";
+        if (!is_staff(ctx) && !(vendor && ctx.actor == def_.funded_by_vendor())) return forbidden("define this coupon");
+        const auto existing = parse_state<v1::CouponState>(states.at(stream_).state);
+        if (vendor && existing && existing->coupon().funded_by_vendor() != ctx.actor)
+            return Rejection{RejectionKind::state_forbids, "coupon_code_taken",
+                             "coupon " + def_.code() + " is another's; choose another code", "", "code"};
+        if (vendor && !def_.affiliate_id().empty())
+            return Rejection{RejectionKind::forbidden, "forbidden", "affiliate coupons are the platform's", "", "affiliate_id"};
         auto decided = catalog::decide(def_);
         if (!decided) return catalog_rejection(decided.error(), Definition::coupon);
+        if (const std::string& funder = def_.funded_by_vendor(); !funder.empty()) {
+            if (!parse_state<v1::VendorDefinition>(states.at(catalog::vendor_stream(funder)).state))
+                return Rejection{RejectionKind::fix_request, "vendor_unknown", "no vendor " + funder + " is defined", "",
+                                 "funded_by_vendor"};
+            // The funder's own lines only: scoped to the vendor, or to one of its products.
+            bool own = def_.scope() == v1::VENDOR && def_.scope_id() == funder;
+            if (def_.scope() == v1::PRODUCT) {
+                auto it = states.find(catalog::product_stream(def_.scope_id()));
+                auto product = it == states.end() ? std::nullopt : parse_state<v1::ProductDefinition>(it->second.state);
+                own = product && product->vendor_id() == funder;
+            }
+            if (!own)
+                return Rejection{RejectionKind::fix_request, "coupon_scope_not_vendors",
+                                 "a coupon " + funder + " funds is scoped to " + funder + " or one of its products", "",
+                                 "scope"};
+        }
         // Usage so far survives a redefinition.
         v1::CouponState state = parse_state<v1::CouponState>(states.at(stream_).state).value_or(v1::CouponState{});
         *state.mutable_coupon() = def_;
@@ -203,6 +235,7 @@ public:
 private:
     v1::CouponDefinition def_;
     std::string stream_;
+    std::vector<std::string> read_;
 };
 
 class SetCustomerProfile final : public Command {
@@ -213,14 +246,18 @@ public:
         profile_.set_wholesale_eligible(wholesale);
     }
     std::vector<std::string> streams() const override { return {stream_}; }
-    Decision decide(const std::map<std::string, StreamState>&, const DecideContext& ctx) const override {
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         if (ctx.role != "admin" && !(ctx.role == "employee" && has_permission(ctx.permissions, "customers", "manage")))
             return forbidden("change customer profiles");
         v1::CustomerProfileSet e;
         *e.mutable_profile() = profile_;
+        // The vendors' own grants are theirs: the site-wide flag leaves them as they are.
+        v1::CustomerProfile state = parse_state<v1::CustomerProfile>(states.at(stream_).state).value_or(v1::CustomerProfile{});
+        state.set_customer_id(profile_.customer_id());
+        state.set_wholesale_eligible(profile_.wholesale_eligible());
         Accepted a;
         a.events.push_back({stream_, std::string(events::kCustomerProfileSet), 1, e.SerializeAsString()});
-        a.new_states[stream_] = profile_.SerializeAsString();
+        a.new_states[stream_] = state.SerializeAsString();
         a.reply = [id = profile_.customer_id(), w = profile_.wholesale_eligible()](const std::vector<v1::EventEnvelope>& written) {
             return defined_reply(written, {{"customer_id", id}, {"wholesale_eligible", w}});
         };
@@ -232,7 +269,53 @@ private:
     std::string stream_;
 };
 
+// A vendor's wholesale grant to one customer, on its own products.
+class GrantWholesale final : public Command {
+public:
+    GrantWholesale(std::string vendor_id, std::string customer_id, bool granted)
+        : vendor_id_(std::move(vendor_id)), customer_id_(std::move(customer_id)), granted_(granted),
+          stream_(catalog::customer_stream(customer_id_)) {}
+    std::vector<std::string> streams() const override { return {stream_}; }
+    std::vector<std::string> read_streams() const override { return {catalog::vendor_stream(vendor_id_)}; }
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        const bool own = ctx.role == "vendor" && ctx.actor == vendor_id_;
+        if (!own && !is_staff(ctx)) return forbidden("grant wholesale for this vendor");
+        if (!parse_state<v1::VendorDefinition>(states.at(catalog::vendor_stream(vendor_id_)).state))
+            return Rejection{RejectionKind::fix_request, "vendor_unknown", "no vendor " + vendor_id_ + " is defined", "",
+                             "vendor_id"};
+        v1::CustomerProfile state = parse_state<v1::CustomerProfile>(states.at(stream_).state).value_or(v1::CustomerProfile{});
+        state.set_customer_id(customer_id_);
+        std::set<std::string> vendors(state.wholesale_vendors().begin(), state.wholesale_vendors().end());
+        if (granted_) vendors.insert(vendor_id_);
+        else vendors.erase(vendor_id_);
+        state.clear_wholesale_vendors();
+        for (const auto& v : vendors) state.add_wholesale_vendors(v);
+        v1::WholesaleGranted e;
+        e.set_customer_id(customer_id_);
+        e.set_vendor_id(vendor_id_);
+        e.set_granted(granted_);
+        e.set_by(ctx.actor);
+        Accepted a;
+        a.events.push_back({stream_, std::string(events::kWholesaleGranted), 1, e.SerializeAsString()});
+        a.new_states[stream_] = state.SerializeAsString();
+        a.reply = [e](const std::vector<v1::EventEnvelope>& written) {
+            return defined_reply(written, {{"customer_id", e.customer_id()}, {"vendor_id", e.vendor_id()},
+                                           {"wholesale", e.granted()}});
+        };
+        return a;
+    }
+
+private:
+    std::string vendor_id_, customer_id_;
+    bool granted_;
+    std::string stream_;
+};
+
 }  // namespace
+
+std::unique_ptr<Command> grant_wholesale(std::string vendor_id, std::string customer_id, bool granted) {
+    return std::make_unique<GrantWholesale>(std::move(vendor_id), std::move(customer_id), granted);
+}
 
 std::unique_ptr<Command> set_customer_profile(std::string customer_id, bool wholesale_eligible) {
     return std::make_unique<SetCustomerProfile>(std::move(customer_id), wholesale_eligible);

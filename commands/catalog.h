@@ -18,5 +18,8 @@ std::unique_ptr<Command> define_settings(v1::CatalogSettings settings);
 std::unique_ptr<Command> define_coupon(v1::CouponDefinition def);
 // A customer's pricing profile (wholesale eligibility): admins, employees with customers.manage.
 std::unique_ptr<Command> set_customer_profile(std::string customer_id, bool wholesale_eligible);
+// A vendor grants (or withdraws) wholesale pricing on its own products to one customer:
+// the vendor itself, admins, employees with catalog.manage.
+std::unique_ptr<Command> grant_wholesale(std::string vendor_id, std::string customer_id, bool granted);
 
 }  // namespace tally::commands

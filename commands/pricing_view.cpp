@@ -60,8 +60,10 @@ PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id
             in.catalog.vendors.insert_or_assign(v->vendor_id(), catalog::to_pricing(*v));
     }
     in.customer.id = customer_id;
-    if (auto profile = parse_state<v1::CustomerProfile>(state_of(catalog::customer_stream(customer_id))))
+    if (auto profile = parse_state<v1::CustomerProfile>(state_of(catalog::customer_stream(customer_id)))) {
         in.customer.wholesale_eligible = profile->wholesale_eligible();
+        in.customer.wholesale_vendors = {profile->wholesale_vendors().begin(), profile->wholesale_vendors().end()};
+    }
     for (const auto& code : cart.coupon_codes) {
         auto c = parse_state<v1::CouponState>(state_of(catalog::coupon_stream(code)));
         if (!c || c->coupon().code().empty()) continue;  // the engine reports unknown_coupon
@@ -90,18 +92,21 @@ nlohmann::json breakdown_json(const pricing::Breakdown& b) {
                          {"price_source", std::string(pricing::to_string(l.source))}, {"gross_minor", l.gross_minor},
                          {"bundle_discount_minor", l.bundle_discount_minor},
                          {"coupon_discount_minor", l.coupon_discount_minor},
-                         {"loyalty_discount_minor", l.loyalty_discount_minor}, {"net_minor", l.net_minor}});
+                         {"loyalty_discount_minor", l.loyalty_discount_minor}, {"net_minor", l.net_minor},
+                         {"platform_funded_minor", l.platform_funded_minor}});
     for (const auto& v : b.vendors)
         vendors.push_back({{"vendor_id", v.vendor_id}, {"goods_net_minor", v.goods_net_minor},
                            {"shipping_minor", v.shipping_minor}, {"commission_minor", v.commission_minor},
-                           {"payable_minor", v.payable_minor}});
-    for (const auto& c : b.coupons) coupons.push_back({{"code", c.code}, {"discount_minor", c.discount_minor}});
+                           {"payable_minor", v.payable_minor}, {"promotion_minor", v.promotion_minor}});
+    for (const auto& c : b.coupons)
+        coupons.push_back({{"code", c.code}, {"discount_minor", c.discount_minor}, {"funded_by", c.funded_by}});
     return {{"currency", std::string(b.currency.code())}, {"lines", lines}, {"vendors", vendors}, {"coupons", coupons},
             {"goods_gross_minor", b.goods_gross_minor}, {"discounts_minor", b.discounts_minor},
             {"goods_net_minor", b.goods_net_minor}, {"shipping_minor", b.shipping_minor},
             {"service_fee_minor", b.service_fee_minor}, {"total_minor", b.total_minor},
             {"credit_applied_minor", b.credit_applied_minor}, {"amount_due_minor", b.amount_due_minor},
-            {"zero_payment", b.zero_payment}, {"commission_minor", b.commission_minor}};
+            {"zero_payment", b.zero_payment}, {"commission_minor", b.commission_minor},
+            {"promotions_minor", b.promotions_minor}};
 }
 
 }  // namespace tally::commands

@@ -177,6 +177,7 @@ pricing::Coupon to_pricing(const v1::CouponDefinition& c) {
     out.exclusive = c.exclusive();
     out.priority = c.priority();
     out.affiliate_id = c.affiliate_id();
+    out.funded_by_vendor = c.funded_by_vendor();
     return out;
 }
 

@@ -115,21 +115,29 @@ Allocation allocate_back(const State& s, int64_t amount, std::string_view only_v
     int64_t left_total = 0;
     for (auto l : left) left_total += l;
     const int64_t to_vendors = std::min(amount, left_total);
+    const bool everything = to_vendors == left_total;  // nothing is left in any sub-order after this
     const auto parts = to_vendors > 0 ? pricing::allocate(to_vendors, left) : std::vector<int64_t>(left.size(), 0);
     for (size_t i = 0; i < subs.size(); ++i) {
-        if (parts[i] == 0) continue;
+        // A sub-order given back whole reverses all its commission and promotion, even one
+        // whose goods the platform funded entirely (nothing the customer paid to weigh by).
+        const bool whole = !shipping_only && parts[i] == left[i] && (left[i] > 0 || everything);
+        if (parts[i] == 0 && !whole) continue;
         const auto& so = *subs[i];
         const int64_t goods_part = shipping_only ? 0 : std::min(parts[i], goods_left(so));
         const int64_t goods_after = so.refunded_minor() - so.shipping_refunded_minor() + goods_part;
-        const int64_t commission_after =
-            so.goods_net_minor() <= 0
-                ? 0
-                : static_cast<int64_t>(static_cast<__int128>(goods_after) * so.commission_minor() / so.goods_net_minor());
+        const auto pro_rata = [&](int64_t whole_amount) {
+            if (whole) return whole_amount;
+            return so.goods_net_minor() <= 0
+                       ? int64_t{0}
+                       : static_cast<int64_t>(static_cast<__int128>(goods_after) * whole_amount / so.goods_net_minor());
+        };
         v1::VendorShare share;
         share.set_vendor_id(so.vendor_id());
         share.set_amount_minor(parts[i]);
-        share.set_commission_minor(commission_after - so.commission_reversed_minor());
+        share.set_commission_minor(pro_rata(so.commission_minor()) - so.commission_reversed_minor());
+        share.set_promotion_minor(pro_rata(so.promotion_minor()) - so.promotion_reversed_minor());
         share.set_shipping_minor(parts[i] - goods_part);
+        if (share.amount_minor() == 0 && share.commission_minor() == 0 && share.promotion_minor() == 0) continue;
         a.shares.push_back(share);
     }
     int64_t rest = amount - to_vendors;
@@ -146,14 +154,18 @@ void post(v1::PostingSet& set, bool debit, const std::string& account, int64_t m
     *set.add_postings() = debit ? ledger::debit(account, Money{minor, c}) : ledger::credit(account, Money{minor, c});
 }
 
-// Debits what an allocation takes back from vendors, commission, fees and losses.
+// Debits what an allocation takes back from vendors, commission, fees and losses; the
+// platform's promotion comes back to promotions expense.
 void post_reversal(v1::PostingSet& set, const Allocation& a, Currency c) {
-    int64_t commission = 0;
+    int64_t commission = 0, promotion = 0;
     for (const auto& sh : a.shares) {
-        post(set, true, ledger::vendor_payable(sh.vendor_id()), sh.amount_minor() - sh.commission_minor(), c);
+        post(set, true, ledger::vendor_payable(sh.vendor_id()),
+             sh.amount_minor() + sh.promotion_minor() - sh.commission_minor(), c);
         commission += sh.commission_minor();
+        promotion += sh.promotion_minor();
     }
     post(set, true, std::string(ledger::kPlatformCommission), commission, c);
+    post(set, false, std::string(ledger::kPromotionsExpense), promotion, c);
     post(set, true, std::string(ledger::kPlatformFees), a.fee_minor, c);
     post(set, true, std::string(ledger::kDisputeLosses), a.excess_minor, c);
 }
@@ -164,6 +176,7 @@ void apply_allocation(State& s, const google::protobuf::RepeatedPtrField<v1::Ven
         TALLY_ASSERT(so != nullptr, "share for unknown vendor {}", sh.vendor_id());
         so->set_refunded_minor(so->refunded_minor() + sh.amount_minor());
         so->set_commission_reversed_minor(so->commission_reversed_minor() + sh.commission_minor());
+        so->set_promotion_reversed_minor(so->promotion_reversed_minor() + sh.promotion_minor());
         so->set_shipping_refunded_minor(so->shipping_refunded_minor() + sh.shipping_minor());
     }
     s.set_fee_refunded_minor(s.fee_refunded_minor() + fee);
@@ -568,7 +581,8 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Requ
     if (so->status() != "delivered" || so->delivered_at_unix_ms() + cmd.delay_ms > cmd.now_unix_ms)
         return std::unexpected(Refused{Refusal::payout_not_due, sub_status(state, *so), "paid out after delivery and the delay"});
     if (held_open(state) > 0) return std::unexpected(refused(Refusal::dispute_open, state, "a dispute is open"));
-    const int64_t amount = so->payable_minor() - (so->refunded_minor() - so->commission_reversed_minor());
+    const int64_t amount = so->payable_minor() -
+                           (so->refunded_minor() + so->promotion_reversed_minor() - so->commission_reversed_minor());
     if (amount <= 0) return std::unexpected(refused(Refusal::nothing_to_pay, state, "nothing is payable to " + cmd.vendor_id));
     v1::PayoutRequested e;
     e.set_order_id(state.order_id());

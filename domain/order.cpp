@@ -38,11 +38,13 @@ v1::OrderPlaced place(const std::string& order_id, const std::string& customer_i
         pl->set_turnaround(in.options.turnaround);
         pl->set_variant_id(in.variant_id);
         pl->set_country_of_origin(catalog.products.at(l.sku).country_of_origin);
+        pl->set_platform_funded_minor(l.platform_funded_minor);
     }
     for (const auto& c : b.coupons) {
         auto* ac = p->add_coupons();
         ac->set_code(c.code);
         ac->set_discount_minor(c.discount_minor);
+        ac->set_funded_by(c.funded_by);
     }
     p->set_goods_gross_minor(b.goods_gross_minor);
     p->set_discounts_minor(b.discounts_minor);
@@ -53,6 +55,7 @@ v1::OrderPlaced place(const std::string& order_id, const std::string& customer_i
     p->set_credit_applied_minor(b.credit_applied_minor);
     p->set_amount_due_minor(b.amount_due_minor);
     p->set_commission_minor(b.commission_minor);
+    p->set_promotions_minor(b.promotions_minor);
     for (const auto& v : b.vendors) {
         auto* so = e.add_sub_orders();
         so->set_vendor_id(v.vendor_id);
@@ -60,10 +63,13 @@ v1::OrderPlaced place(const std::string& order_id, const std::string& customer_i
         so->set_shipping_minor(v.shipping_minor);
         so->set_commission_minor(v.commission_minor);
         so->set_payable_minor(v.payable_minor);
+        so->set_promotion_minor(v.promotion_minor);
         so->set_status(b.zero_payment ? "paid" : "awaiting_payment");
     }
-    // Accrual: the customer owes the total; vendors are owed their payables, the
-    // platform earns commission and fees. Zero legs are left out.
+    // Accrual: the customer owes the total and the platform pays the discounts it funds
+    // (promotions expense); vendors are owed their payables, the platform earns
+    // commission and fees. A vendor-funded discount is simply not in its payable. Zero
+    // legs are left out.
     auto* postings = e.mutable_postings();
     auto leg = [&](bool is_debit, const std::string& account, int64_t minor) {
         if (minor <= 0) return;
@@ -71,6 +77,7 @@ v1::OrderPlaced place(const std::string& order_id, const std::string& customer_i
         *postings->add_postings() = is_debit ? ledger::debit(account, m) : ledger::credit(account, m);
     };
     leg(true, ledger::customer_receivable(customer_id), b.total_minor);
+    leg(true, std::string(ledger::kPromotionsExpense), b.promotions_minor);
     for (const auto& v : b.vendors) leg(false, ledger::vendor_payable(v.vendor_id), v.payable_minor);
     leg(false, std::string(ledger::kPlatformCommission), b.commission_minor);
     leg(false, std::string(ledger::kPlatformFees), b.service_fee_minor);

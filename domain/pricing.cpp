@@ -34,7 +34,7 @@ std::pair<int64_t, PriceSource> resolve_unit(const Product& p, const CartLine& l
     if (auto cell = p.matrix.find(line.options); cell != p.matrix.end())
         if (auto unit = pick_break(cell->second, line.quantity)) return {*unit, PriceSource::matrix};
     if (auto unit = pick_break(p.bulk_tiers, line.quantity)) return {*unit, PriceSource::bulk};
-    if (customer.wholesale_eligible && p.wholesale_minor) return {*p.wholesale_minor, PriceSource::wholesale};
+    if ((customer.wholesale_eligible || customer.wholesale_vendors.contains(p.vendor_id)) && p.wholesale_minor) return {*p.wholesale_minor, PriceSource::wholesale};
     return {p.base_minor, PriceSource::base};
 }
 
@@ -43,6 +43,8 @@ int64_t remaining(const PricedLine& l) {
 }
 
 bool in_scope(const Coupon& c, const PricedLine& l) {
+    // A vendor funds discounts on its own lines only, whatever the scope says.
+    if (!c.funded_by_vendor.empty() && l.vendor_id != c.funded_by_vendor) return false;
     switch (c.scope) {
         case CouponScope::site: return true;
         case CouponScope::vendor: return l.vendor_id == c.scope_id;
@@ -231,8 +233,12 @@ std::expected<Breakdown, PricingError> price(const Cart& cart, const Catalog& ca
         std::vector<int64_t> weights;
         for (size_t i : eligible) weights.push_back(remaining(out.lines[i]));
         const auto parts = allocate(discount, weights);
-        for (size_t k = 0; k < eligible.size(); ++k) out.lines[eligible[k]].coupon_discount_minor += parts[k];
-        out.coupons.push_back({c->code, discount});
+        for (size_t k = 0; k < eligible.size(); ++k) {
+            out.lines[eligible[k]].coupon_discount_minor += parts[k];
+            if (c->funded_by_vendor.empty()) out.lines[eligible[k]].platform_funded_minor += parts[k];
+        }
+        out.coupons.push_back(
+            {c->code, discount, c->funded_by_vendor.empty() ? std::string(kFundedByPlatform) : c->funded_by_vendor});
     }
 
     // 4. Loyalty: the tier's percentage on what is left, across all lines.
@@ -256,7 +262,10 @@ std::expected<Breakdown, PricingError> price(const Cart& cart, const Catalog& ca
         auto& s = splits[l.vendor_id];
         s.vendor_id = l.vendor_id;
         s.goods_net_minor += l.net_minor;
-        commission_exact[l.vendor_id] += static_cast<__int128>(l.net_minor) * l.commission_bps;
+        s.promotion_minor += l.platform_funded_minor;
+        // Coupons are funded (by the platform or the vendor), not price cuts: commission is
+        // on the goods before them, whoever pays for the discount.
+        commission_exact[l.vendor_id] += static_cast<__int128>(l.net_minor + l.coupon_discount_minor) * l.commission_bps;
         out.goods_gross_minor += l.gross_minor;
         out.goods_net_minor += l.net_minor;
     }
@@ -266,10 +275,13 @@ std::expected<Breakdown, PricingError> price(const Cart& cart, const Catalog& ca
         const int64_t fee = per_country != rule.per_country_minor.end() ? per_country->second : rule.flat_minor;
         if (!amount_in_range(fee)) return fail(PricingRejection::price_out_of_range, id);
         s.shipping_minor = (rule.free_over_minor && s.goods_net_minor >= *rule.free_over_minor) ? 0 : fee;
-        s.commission_minor = static_cast<int64_t>(commission_exact[id] / kBpsMax);
-        s.payable_minor = s.goods_net_minor + s.shipping_minor - s.commission_minor;
+        // Never more than the goods bring in (a vendor's coupon may give its goods away).
+        s.commission_minor = std::min<int64_t>(static_cast<int64_t>(commission_exact[id] / kBpsMax),
+                                               s.goods_net_minor + s.promotion_minor);
+        s.payable_minor = s.goods_net_minor + s.promotion_minor + s.shipping_minor - s.commission_minor;
         out.shipping_minor += s.shipping_minor;
         out.commission_minor += s.commission_minor;
+        out.promotions_minor += s.promotion_minor;
         out.vendors.push_back(s);
     }
     out.discounts_minor = out.goods_gross_minor - out.goods_net_minor;

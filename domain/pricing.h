@@ -92,6 +92,7 @@ struct Coupon {
     bool exclusive = false;
     int32_t priority = 0;        // stackable coupons apply in descending priority, then by code
     std::string affiliate_id;    // the affiliate's own coupon (attribution), may be empty
+    std::string funded_by_vendor;  // empty: the platform funds it; else that vendor (its own lines only)
 };
 
 struct ServiceFee {
@@ -112,10 +113,11 @@ struct Catalog {
 
 struct Customer {
     std::string id;
-    bool wholesale_eligible = false;
+    bool wholesale_eligible = false;                   // site-wide, set by staff
     uint32_t loyalty_discount_bps = 0;                 // from the loyalty tier, if any
     int64_t credit_available_minor = 0;                // store-credit balance
     std::map<std::string, int64_t> coupon_uses;        // code -> this customer's uses
+    std::set<std::string> wholesale_vendors;           // vendors granting wholesale on their own products
 };
 
 struct CartLine {
@@ -146,21 +148,30 @@ struct PricedLine {
     int64_t bundle_discount_minor = 0;
     int64_t coupon_discount_minor = 0;
     int64_t loyalty_discount_minor = 0;
-    int64_t net_minor = 0;    // gross − all discounts
+    int64_t net_minor = 0;    // gross − all discounts: what the customer pays for the line
     uint32_t commission_bps = 0;
+    int64_t platform_funded_minor = 0;  // of coupon_discount_minor, what the platform pays the vendor
 };
 
+// Who pays for a coupon's discount: the platform (promotions expense: the vendor is paid as
+// if the customer had) or the vendor that defined it (out of its payable). Neither moves
+// the platform's commission, which is on the goods after bundle and loyalty discounts,
+// before coupons (and never more than the goods bring in).
 struct VendorSplit {
     std::string vendor_id;
     int64_t goods_net_minor = 0;
     int64_t shipping_minor = 0;
-    int64_t commission_minor = 0;  // platform revenue, on goods_net
-    int64_t payable_minor = 0;     // goods_net + shipping − commission
+    int64_t commission_minor = 0;  // platform revenue
+    int64_t payable_minor = 0;     // goods_net + promotion + shipping − commission
+    int64_t promotion_minor = 0;   // platform-funded coupon discounts on its lines
 };
+
+inline constexpr std::string_view kFundedByPlatform = "platform";
 
 struct AppliedCoupon {
     std::string code;
     int64_t discount_minor = 0;
+    std::string funded_by;  // kFundedByPlatform or the vendor id
 };
 
 struct Breakdown {
@@ -178,6 +189,7 @@ struct Breakdown {
     int64_t amount_due_minor = 0;
     bool zero_payment = false;           // credit covers everything: no provider call
     int64_t commission_minor = 0;
+    int64_t promotions_minor = 0;        // platform-funded coupon discounts: promotions expense
 };
 
 enum class PricingRejection : uint16_t {  // precedence order; numbers are permanent

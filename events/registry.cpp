@@ -67,6 +67,7 @@ constexpr EventType kTypes[] = {
     {kGuestClaimed, 1, make<v1::GuestClaimed>, nullptr},
     {kOrderClaimed, 1, make<v1::OrderClaimed>, nullptr},
     {kCustomerProfileSet, 1, make<v1::CustomerProfileSet>, nullptr},
+    {kWholesaleGranted, 1, make<v1::WholesaleGranted>, nullptr},
     lifecycle<v1::PaymentSucceeded>(kPaymentSucceeded),
     lifecycle<v1::PaymentFailed>(kPaymentFailed),
     lifecycle<v1::SubOrderAdvanced>(kSubOrderAdvanced),

@@ -35,6 +35,7 @@ inline constexpr std::string_view kGuestCheckedOut = "GuestCheckedOut";
 inline constexpr std::string_view kGuestClaimed = "GuestClaimed";
 inline constexpr std::string_view kOrderClaimed = "OrderClaimed";
 inline constexpr std::string_view kCustomerProfileSet = "CustomerProfileSet";
+inline constexpr std::string_view kWholesaleGranted = "WholesaleGranted";
 // The order lifecycle (domain/lifecycle.h names them by the same strings).
 inline constexpr std::string_view kPaymentSucceeded = "PaymentSucceeded";
 inline constexpr std::string_view kPaymentFailed = "PaymentFailed";

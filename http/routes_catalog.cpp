@@ -71,10 +71,10 @@ bool Api::catalog_routes(Call& c) {
         return c.submit(commands::define_settings(std::move(settings)), *key);
     }
 
-    // PUT /v1/coupons/{code}  (admin; employee with catalog.manage)
+    // PUT /v1/coupons/{code}  (admin; employee with catalog.manage; a vendor, for a coupon it funds)
     if (parts.size() == 3 && parts[1] == "coupons") {
         if (req.method != "PUT") return c.method_not_allowed("PUT");
-        if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff define coupons");
+        if (!c.role_in({"admin", "employee", "vendor"})) return c.fail(403, "forbidden", "only staff and vendors define coupons");
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "coupon code must be 1-64 of [A-Za-z0-9._-]", "code");
         auto key = c.idempotency_key();
         if (!key) return true;
@@ -83,7 +83,30 @@ bool Api::catalog_routes(Call& c) {
         if (!def.code().empty() && def.code() != parts[2])
             return c.fail(422, "invalid_value", "code in the body must match the path", "code");
         def.set_code(parts[2]);
+        if (c.claims.role == "vendor") {  // a vendor's coupon is funded by that vendor
+            if (!def.funded_by_vendor().empty() && def.funded_by_vendor() != c.claims.sub)
+                return c.fail(403, "forbidden", "vendors fund their own coupons only", "funded_by_vendor");
+            def.set_funded_by_vendor(c.claims.sub);
+        }
+        if (!def.funded_by_vendor().empty() && !valid_id(def.funded_by_vendor()))
+            return c.fail(422, "invalid_value", "funded_by_vendor must be a vendor id", "funded_by_vendor");
         return c.submit(commands::define_coupon(std::move(def)), *key);
+    }
+
+    // PUT | DELETE /v1/vendors/{vendor}/wholesale-customers/{customer}  (the vendor; admin; employee
+    // with catalog.manage): wholesale pricing on the vendor's own products for one customer.
+    if (parts.size() == 5 && parts[1] == "vendors" && parts[3] == "wholesale-customers") {
+        if (req.method != "PUT" && req.method != "DELETE") return c.method_not_allowed("PUT, DELETE");
+        if (!c.role_in({"admin", "employee", "vendor"})) return c.fail(403, "forbidden", "only the vendor and staff grant wholesale");
+        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "vendor id must be 1-64 of [A-Za-z0-9._-]", "vendor_id");
+        if (!valid_id(parts[4])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+        if (c.claims.role == "vendor" && c.claims.sub != parts[2])
+            return c.fail(403, "forbidden", "vendors grant wholesale on their own products only", "vendor_id");
+        auto key = c.idempotency_key();
+        if (!key) return true;
+        if (!req.body.empty() && req.body != "{}")
+            return c.fail(400, "unknown_field", "this request takes no body (or {})");
+        return c.submit(commands::grant_wholesale(parts[2], parts[4], req.method == "PUT"), *key);
     }
 
     // PUT /v1/customers/{id}/profile  (admin; employee with customers.manage)

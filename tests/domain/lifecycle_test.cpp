@@ -242,6 +242,31 @@ TEST(Lifecycle, CancellingAnUnpaidOrderReversesTheAccrualAndReturnsTheCredit) {
     EXPECT_EQ(play(s, *c).status(), "cancelled");
 }
 
+// Vendor-run promotions (issue 11): vendor b's goods were free to the customer, a
+// platform coupon paid them (promotions expense 30.00). Cancelling gives the platform its
+// promotion back and leaves nothing owed to b, though the customer paid nothing for b.
+TEST(Lifecycle, CancellingGivesThePlatformItsPromotionBackEvenForGoodsItFundedWhole) {
+    v1::OrderPlaced p = placed();
+    auto* b_sub = p.mutable_sub_orders(1);
+    b_sub->set_goods_net_minor(0);
+    b_sub->set_promotion_minor(3000);
+    b_sub->set_payable_minor(3000 - 300);
+    p.mutable_pricing()->set_total_minor(6700);
+    p.mutable_pricing()->set_amount_due_minor(5700);
+    const State s = initial_state(p);
+    auto c = decide(s, Cancel{"changed my mind"});
+    ASSERT_TRUE(c.has_value());
+    Balances b;
+    post_all(b, *c);
+    EXPECT_EQ(b["vendor_payable:b"], 2700);  // the accrual's 27.00 credit, debited back
+    EXPECT_EQ(b["promotions_expense"], -3000);
+    EXPECT_EQ(b["platform_commission_revenue"], 900);
+    EXPECT_EQ(b["vendor_payable:a"], 5900);
+    const State after = play(s, *c);
+    EXPECT_EQ(after.sub_orders(1).promotion_reversed_minor(), 3000);
+    EXPECT_EQ(after.sub_orders(1).commission_reversed_minor(), 300);
+}
+
 TEST(Lifecycle, EveryEventTypeIsKnownToTheRegistryByTheSameName) {
     const std::vector<std::string_view> names = {"PaymentSucceeded", "PaymentFailed", "SubOrderAdvanced",
                                                  "OrderCancelled", "RefundIssued", "RefundConfirmed",
@@ -455,12 +480,15 @@ RC_GTEST_PROP(LifecycleProperties, RefundSplitsAndCommissionReversalsSumExactly,
         const int64_t goods = *rc::gen::inRange<int64_t>(0, 200000);
         const int64_t ship = *rc::gen::inRange<int64_t>(0, 3000);
         const int64_t bps = *rc::gen::inRange<int64_t>(0, 3001);
+        // A platform-funded coupon discount: the vendor's sale is goods + promotion.
+        const int64_t promotion = *rc::gen::arbitrary<bool>() ? *rc::gen::inRange<int64_t>(0, 50000) : 0;
         auto* so = p.add_sub_orders();
         so->set_vendor_id("v" + std::to_string(v));
         so->set_goods_net_minor(goods);
         so->set_shipping_minor(ship);
-        so->set_commission_minor(goods * bps / 10000);
-        so->set_payable_minor(goods + ship - so->commission_minor());
+        so->set_promotion_minor(promotion);
+        so->set_commission_minor((goods + promotion) * bps / 10000);
+        so->set_payable_minor(goods + promotion + ship - so->commission_minor());
         so->set_status("awaiting_payment");
         total += goods + ship;
     }
@@ -502,11 +530,15 @@ RC_GTEST_PROP(LifecycleProperties, RefundSplitsAndCommissionReversalsSumExactly,
             RC_ASSERT(goods_back >= 0);
             RC_ASSERT(goods_back <= so.goods_net_minor());
             RC_ASSERT(so.shipping_refunded_minor() <= so.shipping_minor());
-            const int64_t expected = so.goods_net_minor() == 0
-                                         ? 0
-                                         : static_cast<int64_t>(static_cast<__int128>(goods_back) * so.commission_minor() /
-                                                                so.goods_net_minor());
-            RC_ASSERT(so.commission_reversed_minor() == expected);
+            // Reversed at the charged rate on the goods given back; a sub-order whose goods
+            // the platform funded entirely reverses all or nothing.
+            const auto expected = [&](int64_t charged, int64_t reversed) {
+                if (so.goods_net_minor() == 0) return reversed == 0 || reversed == charged;
+                return reversed ==
+                       static_cast<int64_t>(static_cast<__int128>(goods_back) * charged / so.goods_net_minor());
+            };
+            RC_ASSERT(expected(so.commission_minor(), so.commission_reversed_minor()));
+            RC_ASSERT(expected(so.promotion_minor(), so.promotion_reversed_minor()));
         }
     }
     // Whatever is left, back in one go: every commission is reversed exactly.
@@ -517,7 +549,10 @@ RC_GTEST_PROP(LifecycleProperties, RefundSplitsAndCommissionReversalsSumExactly,
         s = play(s, *last);
     }
     for (const auto& so : s.sub_orders()) {
-        RC_ASSERT(so.commission_reversed_minor() == so.commission_minor());
+        if (so.goods_net_minor() > 0 || left > 0) {
+            RC_ASSERT(so.commission_reversed_minor() == so.commission_minor());
+            RC_ASSERT(so.promotion_reversed_minor() == so.promotion_minor());
+        }
         RC_ASSERT(so.refunded_minor() == so.goods_net_minor() + so.shipping_minor());
     }
     RC_ASSERT(s.fee_refunded_minor() == fee);

@@ -60,11 +60,17 @@ World gen_world() {
         cp.percent_bps = *rc::gen::inRange<uint32_t>(0, 10001);
         cp.fixed_minor = *rc::gen::inRange<int64_t>(0, 50000);
         cp.priority = *rc::gen::inRange(0, 3);
+        // Some are a vendor's own, scoped to it and funded from its payable.
+        if (*rc::gen::arbitrary<bool>()) {
+            cp.funded_by_vendor = "v" + std::to_string(*rc::gen::inRange(0, vendors));
+            cp.scope = CouponScope::vendor;
+            cp.scope_id = cp.funded_by_vendor;
+        }
         w.catalog.coupons[cp.code] = cp;
         w.cart.coupon_codes.push_back(cp.code);
     }
     w.customer = Customer{"c", *rc::gen::arbitrary<bool>(), *rc::gen::inRange<uint32_t>(0, 3001),
-                          *rc::gen::inRange<int64_t>(0, 2'000'000), {}};
+                          *rc::gen::inRange<int64_t>(0, 2'000'000), {}, {}};
     const int lines = *rc::gen::inRange(1, 9);
     for (int l = 0; l < lines; ++l) {
         CartLine line{"p" + std::to_string(*rc::gen::inRange(0, products)), *rc::gen::inRange<int64_t>(1, 1000), {}, ""};
@@ -100,19 +106,27 @@ RC_GTEST_PROP(PricingProperties, SplitsSumToTotalsAndNothingIsNegative, ()) {
         gross += l.gross_minor;
         coupon_lines += l.coupon_discount_minor;
     }
-    int64_t coupons = 0;
+    int64_t coupons = 0, platform_funded = 0;
     for (const auto& c : b.coupons) {
         RC_ASSERT(c.discount_minor >= 0);
         coupons += c.discount_minor;
+        if (c.funded_by == kFundedByPlatform) platform_funded += c.discount_minor;
+        else RC_ASSERT(w.catalog.coupons.at(c.code).funded_by_vendor == c.funded_by);
     }
     RC_ASSERT(coupons == coupon_lines);
+    RC_ASSERT(platform_funded == b.promotions_minor);
+    // A vendor's coupon discounts its own lines only; what it funds is not the platform's.
+    for (const auto& l : b.lines) RC_ASSERT(l.platform_funded_minor >= 0 && l.platform_funded_minor <= l.coupon_discount_minor);
     RC_ASSERT(net == b.goods_net_minor);
     RC_ASSERT(gross == b.goods_gross_minor);
     RC_ASSERT(b.discounts_minor == gross - net);
-    int64_t vendor_goods = 0, payable = 0, commission = 0, shipping = 0;
+    int64_t vendor_goods = 0, payable = 0, commission = 0, shipping = 0, promotions = 0;
     for (const auto& v : b.vendors) {
         RC_ASSERT(v.payable_minor >= 0);
-        RC_ASSERT(v.commission_minor >= 0 && v.commission_minor <= v.goods_net_minor);
+        // Commission is on the vendor's sale: what the customer paid plus what the platform funds.
+        RC_ASSERT(v.commission_minor >= 0 && v.commission_minor <= v.goods_net_minor + v.promotion_minor);
+        RC_ASSERT(v.payable_minor == v.goods_net_minor + v.promotion_minor + v.shipping_minor - v.commission_minor);
+        promotions += v.promotion_minor;
         vendor_goods += v.goods_net_minor;
         payable += v.payable_minor;
         commission += v.commission_minor;
@@ -122,7 +136,9 @@ RC_GTEST_PROP(PricingProperties, SplitsSumToTotalsAndNothingIsNegative, ()) {
     RC_ASSERT(shipping == b.shipping_minor);
     RC_ASSERT(commission == b.commission_minor);
     RC_ASSERT(b.total_minor == b.goods_net_minor + b.shipping_minor + b.service_fee_minor);
-    RC_ASSERT(payable + commission + b.service_fee_minor == b.total_minor);
+    RC_ASSERT(promotions == b.promotions_minor);
+    // What the customer pays and the platform's promotions fund is what vendors and the platform are owed.
+    RC_ASSERT(payable + commission + b.service_fee_minor == b.total_minor + b.promotions_minor);
     RC_ASSERT(b.credit_applied_minor >= 0 && b.credit_applied_minor <= b.total_minor);
     RC_ASSERT(b.credit_applied_minor <= w.customer.credit_available_minor);
     RC_ASSERT(b.amount_due_minor == b.total_minor - b.credit_applied_minor);
@@ -137,12 +153,16 @@ RC_GTEST_PROP(PricingProperties, PlacedOrdersPostBalancedSets, ()) {
     auto r = price(w.cart, w.catalog, w.customer, kNow);
     if (!r) return;
     const auto placed = order::place("ord-1", "c", w.cart, w.catalog, *r, "key");
-    if (r->total_minor > 0) RC_ASSERT(ledger::check_balanced(placed.postings()).has_value());
-    int64_t receivable = 0, owed = 0;
-    for (const auto& p : placed.postings().postings())
-        (p.side() == v1::DEBIT ? receivable : owed) += p.amount().minor();
-    RC_ASSERT(receivable == r->total_minor);
-    RC_ASSERT(owed == r->total_minor);
+    if (r->total_minor + r->promotions_minor > 0) RC_ASSERT(ledger::check_balanced(placed.postings()).has_value());
+    int64_t debits = 0, owed = 0, promotions = 0;
+    for (const auto& p : placed.postings().postings()) {
+        (p.side() == v1::DEBIT ? debits : owed) += p.amount().minor();
+        if (p.account() == ledger::kPromotionsExpense) promotions += p.amount().minor();
+    }
+    // The receivable and the promotions the platform funds pay what vendors and the platform are owed.
+    RC_ASSERT(debits == r->total_minor + r->promotions_minor);
+    RC_ASSERT(promotions == r->promotions_minor);
+    RC_ASSERT(owed == r->total_minor + r->promotions_minor);
     int64_t sub_total = 0;
     for (const auto& so : placed.sub_orders()) sub_total += so.goods_net_minor() + so.shipping_minor();
     RC_ASSERT(sub_total + r->service_fee_minor == r->total_minor);

@@ -79,8 +79,8 @@ TEST(Pricing, BulkTierThenWholesaleThenBase) {
     Catalog c = print_shop();
     Product mug{"mug", "print", "PT", 1000, {{10, 900}, {50, 800}}, 700, {}, {}, std::nullopt};
     c.products["mug"] = mug;
-    Customer retail{"r", false, 0, 0, {}};
-    Customer business{"b", true, 0, 0, {}};
+    Customer retail{"r", false, 0, 0, {}, {}};
+    Customer business{"b", true, 0, 0, {}, {}};
     EXPECT_EQ(ok(price(cart_of({{"mug", 5, {}, ""}}), c, retail, kNow)).lines[0].unit_minor, 1000);
     EXPECT_EQ(ok(price(cart_of({{"mug", 5, {}, ""}}), c, business, kNow)).lines[0].unit_minor, 700);
     EXPECT_EQ(ok(price(cart_of({{"mug", 5, {}, ""}}), c, business, kNow)).lines[0].source, PriceSource::wholesale);
@@ -104,11 +104,11 @@ Catalog marketplace() {
     c.products["bo-soap"] = Product{"bo-soap", "bo", "FR", 800, {}, std::nullopt, {}, {}, std::nullopt};
     c.products["cy-tea"] = Product{"cy-tea", "cy", "IN", 1500, {}, std::nullopt, {}, {}, std::nullopt};
     c.bundles.push_back(Bundle{"tea-set", {"ana-cup", "cy-tea"}, 1000});  // 10 % off each cup+tea set
-    Coupon site10{"SITE10", CouponKind::percent, 1000, 0, CouponScope::site, "", 0, 0, INT64_MAX, 0, 0, false, 1, ""};
-    Coupon bo5{"BO5", CouponKind::fixed, 0, 500, CouponScope::vendor, "bo", 1000, 0, INT64_MAX, 0, 0, false, 5, ""};
-    Coupon vip{"VIP", CouponKind::percent, 2500, 0, CouponScope::site, "", 0, 0, INT64_MAX, 0, 0, true, 0, ""};
-    Coupon once{"ONCE", CouponKind::fixed, 0, 100, CouponScope::site, "", 0, 0, INT64_MAX, 10, 1, false, 0, ""};
-    Coupon later{"LATER", CouponKind::fixed, 0, 100, CouponScope::site, "", 0, kNow + 1, INT64_MAX, 0, 0, false, 0, ""};
+    Coupon site10{"SITE10", CouponKind::percent, 1000, 0, CouponScope::site, "", 0, 0, INT64_MAX, 0, 0, false, 1, "", ""};
+    Coupon bo5{"BO5", CouponKind::fixed, 0, 500, CouponScope::vendor, "bo", 1000, 0, INT64_MAX, 0, 0, false, 5, "", ""};
+    Coupon vip{"VIP", CouponKind::percent, 2500, 0, CouponScope::site, "", 0, 0, INT64_MAX, 0, 0, true, 0, "", ""};
+    Coupon once{"ONCE", CouponKind::fixed, 0, 100, CouponScope::site, "", 0, 0, INT64_MAX, 10, 1, false, 0, "", ""};
+    Coupon later{"LATER", CouponKind::fixed, 0, 100, CouponScope::site, "", 0, kNow + 1, INT64_MAX, 0, 0, false, 0, "", ""};
     for (const auto& cp : {site10, bo5, vip, once, later}) c.coupons[cp.code] = cp;
     return c;
 }
@@ -187,7 +187,7 @@ TEST(Pricing, CouponRulesAreEnforced) {
     EXPECT_EQ(r.error().subject, "NOPE");
     r = price(cart_of({{"bo-soap", 1, {}, ""}}, {"LATER"}), c, {}, kNow);
     EXPECT_EQ(r.error().code, PricingRejection::coupon_not_active);
-    Customer used{"u", false, 0, 0, {{"ONCE", 1}}};
+    Customer used{"u", false, 0, 0, {{"ONCE", 1}}, {}};
     r = price(cart_of({{"bo-soap", 1, {}, ""}}, {"ONCE"}), c, used, kNow);
     EXPECT_EQ(r.error().code, PricingRejection::coupon_usage_exhausted);
     c.coupon_uses_total["ONCE"] = 10;
@@ -195,14 +195,69 @@ TEST(Pricing, CouponRulesAreEnforced) {
     EXPECT_EQ(r.error().code, PricingRejection::coupon_usage_exhausted);
     // A fixed coupon never takes more than what is left.
     c.coupons["BIG"] = Coupon{"BIG", CouponKind::fixed, 0, 999999, CouponScope::product, "cy-tea", 0, 0, INT64_MAX,
-                              0, 0, false, 0, ""};
+                              0, 0, false, 0, "", ""};
     auto b = ok(price(cart_of({{"cy-tea", 1, {}, ""}, {"bo-soap", 1, {}, ""}}, {"BIG"}), c, {}, kNow));
     EXPECT_EQ(b.lines[0].net_minor, 0);
     EXPECT_EQ(b.lines[1].net_minor, 800);
 }
 
+// Who funds a coupon (issue 11): the platform pays its own coupons to the vendor
+// (promotions expense; the vendor's sale and commission are as if the customer paid), a
+// vendor's coupon comes out of that vendor's payable.
+TEST(Pricing, ThePlatformFundsItsCouponsAndAVendorFundsItsOwn) {
+    auto c = marketplace();
+    c.service_fee = {};
+    // bo: 8.00 soap, 4.00 shipping, 10 % site commission.
+    const auto plain = ok(price(cart_of({{"bo-soap", 5, {}, ""}}), c, {}, kNow));
+    EXPECT_EQ(plain.vendors[0].commission_minor, 400);
+    EXPECT_EQ(plain.vendors[0].payable_minor, 4000 + 400 - 400);
+    c.coupons["SITE5"] = Coupon{"SITE5", CouponKind::fixed, 0, 500, CouponScope::site, "", 0, 0, INT64_MAX,
+                                0, 0, false, 0, "", ""};
+    c.coupons["BO5"] = Coupon{"BO5", CouponKind::fixed, 0, 500, CouponScope::vendor, "bo", 0, 0, INT64_MAX,
+                              0, 0, false, 0, "", "bo"};
+    const auto site = ok(price(cart_of({{"bo-soap", 5, {}, ""}}, {"SITE5"}), c, {}, kNow));
+    EXPECT_EQ(site.total_minor, plain.total_minor - 500);
+    EXPECT_EQ(site.promotions_minor, 500);
+    EXPECT_EQ(site.coupons[0].funded_by, "platform");
+    EXPECT_EQ(site.vendors[0].commission_minor, plain.vendors[0].commission_minor);
+    EXPECT_EQ(site.vendors[0].payable_minor, plain.vendors[0].payable_minor);
+    const auto own = ok(price(cart_of({{"bo-soap", 5, {}, ""}}, {"BO5"}), c, {}, kNow));
+    EXPECT_EQ(own.total_minor, plain.total_minor - 500);
+    EXPECT_EQ(own.promotions_minor, 0);
+    EXPECT_EQ(own.coupons[0].funded_by, "bo");
+    EXPECT_EQ(own.vendors[0].commission_minor, plain.vendors[0].commission_minor);  // not the platform's discount
+    EXPECT_EQ(own.vendors[0].payable_minor, plain.vendors[0].payable_minor - 500);
+    // A vendor's coupon that gives its goods away: no commission on nothing.
+    c.coupons["BO5"].fixed_minor = 100000;
+    const auto free = ok(price(cart_of({{"bo-soap", 5, {}, ""}}, {"BO5"}), c, {}, kNow));
+    EXPECT_EQ(free.vendors[0].commission_minor, 0);
+    EXPECT_EQ(free.vendors[0].payable_minor, 400);
+    // A vendor's coupon never discounts another vendor's lines, whatever its scope says.
+    c.coupons["BO5"].fixed_minor = 500;
+    c.coupons["BO5"].scope = CouponScope::site;
+    const auto mixed = ok(price(cart_of({{"bo-soap", 1, {}, ""}, {"cy-tea", 1, {}, ""}}, {"BO5"}), c, {}, kNow));
+    EXPECT_EQ(mixed.lines[0].coupon_discount_minor, 500);
+    EXPECT_EQ(mixed.lines[1].coupon_discount_minor, 0);
+}
+
+// A vendor's wholesale grant (issue 11) prices that vendor's products at wholesale for
+// that customer; the staff's site-wide flag prices every product that has one.
+TEST(Pricing, AVendorsWholesaleGrantCoversItsOwnProductsOnly) {
+    auto c = marketplace();
+    c.products["bo-soap"].wholesale_minor = 600;
+    c.products["cy-tea"].wholesale_minor = 1000;
+    Customer granted{"g", false, 0, 0, {}, {"bo"}};
+    const auto b = ok(price(cart_of({{"bo-soap", 1, {}, ""}, {"cy-tea", 1, {}, ""}}), c, granted, kNow));
+    EXPECT_EQ(b.lines[0].source, PriceSource::wholesale);
+    EXPECT_EQ(b.lines[0].unit_minor, 600);
+    EXPECT_EQ(b.lines[1].source, PriceSource::base);
+    Customer business{"b", true, 0, 0, {}, {}};
+    const auto all = ok(price(cart_of({{"bo-soap", 1, {}, ""}, {"cy-tea", 1, {}, ""}}), c, business, kNow));
+    EXPECT_EQ(all.lines[1].unit_minor, 1000);
+}
+
 TEST(Pricing, LoyaltyDiscountAfterCoupons) {
-    Customer gold{"g", false, 500, 0, {}};  // 5 %
+    Customer gold{"g", false, 500, 0, {}, {}};  // 5 %
     auto b = ok(price(cart_of({{"bo-soap", 5, {}, ""}}, {"SITE10"}), marketplace(), gold, kNow));
     EXPECT_EQ(b.lines[0].coupon_discount_minor, 400);
     EXPECT_EQ(b.lines[0].loyalty_discount_minor, 180);  // 5 % of 36.00
@@ -212,16 +267,16 @@ TEST(Pricing, StoreCreditLastAndTheMinimumCharge) {
     auto c = marketplace();
     c.service_fee = {};
     Cart cart = cart_of({{"bo-soap", 1, {}, ""}});  // 8.00 + 4.00 shipping
-    Customer rich{"r", false, 0, 100000, {}};
+    Customer rich{"r", false, 0, 100000, {}, {}};
     auto paid = ok(price(cart, c, rich, kNow));
     EXPECT_EQ(paid.credit_applied_minor, 1200);
     EXPECT_EQ(paid.amount_due_minor, 0);
     EXPECT_TRUE(paid.zero_payment);
-    Customer some{"s", false, 0, 1170, {}};  // leaves 0.30 to pay: under the 0.50 USD minimum
+    Customer some{"s", false, 0, 1170, {}, {}};  // leaves 0.30 to pay: under the 0.50 USD minimum
     auto small = price(cart, c, some, kNow);
     ASSERT_FALSE(small);
     EXPECT_EQ(small.error().code, PricingRejection::amount_too_small_after_credit);
-    Customer enough{"e", false, 0, 1150, {}};  // leaves exactly 0.50
+    Customer enough{"e", false, 0, 1150, {}, {}};  // leaves exactly 0.50
     EXPECT_EQ(ok(price(cart, c, enough, kNow)).amount_due_minor, 50);
     cart.apply_credit = false;
     EXPECT_EQ(ok(price(cart, c, rich, kNow)).amount_due_minor, 1200);
