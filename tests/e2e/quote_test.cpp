@@ -97,13 +97,18 @@ TEST(QuoteHttp, TwoVendorsCouponsFeesCreditAndNothingWritten) {
     ASSERT_EQ(r.status, 200) << r.body;
     auto q = json::parse(r.body);
     // print: 500 × 0.08 = 40.00, 12 % commission = 4.80, shipping to CA 9.00.
-    // tea: 2 × 15.00 = 30.00 − 10 % coupon = 27.00, site commission 10 % = 2.70, flat 3.00.
+    // tea: 2 × 15.00 = 30.00 − 10 % coupon = 27.00, flat 3.00; the coupon is the platform's, so it
+    // pays tea the 3.00 (promotions) and the site commission of 10 % is on 30.00 = 3.00.
     EXPECT_EQ(q["vendors"][0]["vendor_id"], "print");
     EXPECT_EQ(q["vendors"][0]["goods_net_minor"], 4000);
     EXPECT_EQ(q["vendors"][0]["shipping_minor"], 900);
     EXPECT_EQ(q["vendors"][0]["commission_minor"], 480);
     EXPECT_EQ(q["vendors"][1]["goods_net_minor"], 2700);
-    EXPECT_EQ(q["vendors"][1]["commission_minor"], 270);
+    EXPECT_EQ(q["vendors"][1]["commission_minor"], 300);
+    EXPECT_EQ(q["vendors"][1]["promotion_minor"], 300);
+    EXPECT_EQ(q["vendors"][1]["payable_minor"], 2700 + 300 + 300 - 300);
+    EXPECT_EQ(q["coupons"][0]["funded_by"], "platform");
+    EXPECT_EQ(q["promotions_minor"], 300);
     EXPECT_EQ(q["coupons"][0]["discount_minor"], 300);
     EXPECT_EQ(q["service_fee_minor"], 50 + 134);  // 2 % of 67.00
     EXPECT_EQ(q["total_minor"], 6700 + 1200 + 184);
