@@ -63,6 +63,7 @@ const std::vector<MessageRoute>& message_routes() {
         {"POST", "/v1/orders/ord-1/cancel", "admin", v1::CancelRequest::descriptor()},
         {"POST", "/v1/orders/ord-1/refunds", "admin", v1::RefundRequest::descriptor()},
         {"POST", "/v1/orders/ord-1/payouts", "admin", v1::PayoutRequest::descriptor()},
+        {"POST", "/v1/customers/cus-1/claims", "admin", v1::GuestClaimRequest::descriptor()},
     };
     return routes;
 }
@@ -303,6 +304,9 @@ std::vector<Case> corpus() {
         {"POST", "/v1/orders/{}/cancel", "order_id", "admin"},
         {"POST", "/v1/orders/{}/refunds", "order_id", "admin"},
         {"POST", "/v1/orders/{}/payouts", "order_id", "admin"},
+        {"POST", "/v1/customers/{}/claims", "customer_id", "admin"},
+        {"PUT", "/v1/vendors/{}/wholesale-customers/cus-1", "vendor_id", "admin"},
+        {"PUT", "/v1/vendors/ven-1/wholesale-customers/{}", "customer_id", "admin"},
     };
     for (const auto& [method, pattern, field, who] : id_routes)
         for (const auto& id : bad_ids) {
