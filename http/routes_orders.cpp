@@ -373,6 +373,7 @@ bool Api::order_routes(Call& c) {
                 subs.push_back({{"vendor_id", so.vendor_id()}, {"status", sub_status[so.vendor_id()]},
                                 {"goods_net_minor", so.goods_net_minor()}, {"shipping_minor", so.shipping_minor()},
                                 {"commission_minor", so.commission_minor()}, {"payable_minor", so.payable_minor()},
+                                {"promotion_minor", so.promotion_minor()},
                                 {"carrier", shipment[so.vendor_id()].first},
                                 {"tracking", shipment[so.vendor_id()].second}});
         json out = {{"order_id", placed->order_id()}, {"status", status}, {"fulfilment_status", fulfilment_status},
@@ -389,6 +390,13 @@ bool Api::order_routes(Call& c) {
             out["credit_applied_minor"] = placed->pricing().credit_applied_minor();
             out["amount_due_minor"] = placed->pricing().amount_due_minor();
             out["zero_payment"] = placed->zero_payment();
+            // Who paid for each discount: the platform, or the vendor named.
+            json coupons = json::array();
+            for (const auto& cp : placed->pricing().coupons())
+                coupons.push_back({{"code", cp.code()}, {"discount_minor", cp.discount_minor()},
+                                   {"funded_by", cp.funded_by()}});  // empty for orders placed before it was recorded
+            out["coupons"] = coupons;
+            out["promotions_minor"] = placed->pricing().promotions_minor();
             // The storefront confirms the payment with the intent's client secret: the customer's
             // alone, or the storefront's that placed the guest order.
             if (payment.is_object() && (p.role == "customer" || storefront) && !client_secret.empty())

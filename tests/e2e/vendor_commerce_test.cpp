@@ -88,7 +88,18 @@ TEST(VendorCommerce, AVendorsCouponComesOutOfItsPayableAndAPlatformCouponOutOfPr
     shop.fake.succeed(shop.intent_of(order)["id"]);
     ASSERT_TRUE(testing::eventually([&] { return shop.status(order) == "paid"; }));
 
-    // The ledger shows who paid: promotions expense for the platform's, ana's payable for its own.
+    // The order says who paid for each discount, and so does the ledger: promotions expense
+    // for the platform's, ana's payable for its own.
+    json detail;
+    ASSERT_TRUE(testing::eventually([&] {
+        auto d = shop.get("/v1/orders/" + order, shop.admin);
+        if (d.status == 200) detail = json::parse(d.body);
+        return d.status == 200;
+    }));
+    ASSERT_EQ(detail["coupons"].size(), 2u) << detail.dump();
+    EXPECT_EQ(detail["coupons"][0]["funded_by"], "ana");
+    EXPECT_EQ(detail["coupons"][1]["funded_by"], "platform");
+    EXPECT_EQ(detail["promotions_minor"], 500);
     ASSERT_TRUE(testing::eventually([&] { return shop.balance("promotions_expense") == 500; }));
     EXPECT_EQ(shop.balance("vendor_payable:ana"), -3100);
     EXPECT_EQ(shop.balance("vendor_payable:bo"), -4100);
