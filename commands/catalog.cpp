@@ -240,32 +240,37 @@ private:
 
 class SetCustomerProfile final : public Command {
 public:
-    SetCustomerProfile(std::string customer_id, bool wholesale)
-        : stream_(catalog::customer_stream(customer_id)) {
-        profile_.set_customer_id(std::move(customer_id));
-        profile_.set_wholesale_eligible(wholesale);
-    }
+    explicit SetCustomerProfile(v1::CustomerProfile change)
+        : change_(std::move(change)), stream_(catalog::customer_stream(change_.customer_id())) {}
     std::vector<std::string> streams() const override { return {stream_}; }
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
-        if (ctx.role != "admin" && !(ctx.role == "employee" && has_permission(ctx.permissions, "customers", "manage")))
-            return forbidden("change customer profiles");
-        v1::CustomerProfileSet e;
-        *e.mutable_profile() = profile_;
-        // The vendors' own grants are theirs: the site-wide flag leaves them as they are.
+        const bool staff = ctx.role == "admin" || (ctx.role == "employee" && has_permission(ctx.permissions, "customers", "manage"));
+        const bool self = ctx.role == "customer" && ctx.actor == change_.customer_id();
+        if (!staff && !self) return forbidden("change this customer's profile");
+        if (!staff && change_.has_wholesale_eligible())
+            return Rejection{RejectionKind::forbidden, "forbidden", "only staff set wholesale_eligible", "", "wholesale_eligible"};
+        // What the request names changes; the rest (and the vendors' own grants) stays.
         v1::CustomerProfile state = parse_state<v1::CustomerProfile>(states.at(stream_).state).value_or(v1::CustomerProfile{});
-        state.set_customer_id(profile_.customer_id());
-        state.set_wholesale_eligible(profile_.wholesale_eligible());
+        state.set_customer_id(change_.customer_id());
+        if (change_.has_wholesale_eligible()) state.set_wholesale_eligible(change_.wholesale_eligible());
+        if (change_.has_display_name()) state.set_display_name(change_.display_name());
+        if (change_.has_leaderboard_opt_in()) state.set_leaderboard_opt_in(change_.leaderboard_opt_in());
+        v1::CustomerProfileSet e;
+        *e.mutable_profile() = state;
         Accepted a;
         a.events.push_back({stream_, std::string(events::kCustomerProfileSet), 1, e.SerializeAsString()});
         a.new_states[stream_] = state.SerializeAsString();
-        a.reply = [id = profile_.customer_id(), w = profile_.wholesale_eligible()](const std::vector<v1::EventEnvelope>& written) {
-            return defined_reply(written, {{"customer_id", id}, {"wholesale_eligible", w}});
+        a.reply = [state](const std::vector<v1::EventEnvelope>& written) {
+            return defined_reply(written, {{"customer_id", state.customer_id()},
+                                           {"wholesale_eligible", state.wholesale_eligible()},
+                                           {"display_name", state.display_name()},
+                                           {"leaderboard_opt_in", state.leaderboard_opt_in()}});
         };
         return a;
     }
 
 private:
-    v1::CustomerProfile profile_;
+    v1::CustomerProfile change_;
     std::string stream_;
 };
 
@@ -317,8 +322,8 @@ std::unique_ptr<Command> grant_wholesale(std::string vendor_id, std::string cust
     return std::make_unique<GrantWholesale>(std::move(vendor_id), std::move(customer_id), granted);
 }
 
-std::unique_ptr<Command> set_customer_profile(std::string customer_id, bool wholesale_eligible) {
-    return std::make_unique<SetCustomerProfile>(std::move(customer_id), wholesale_eligible);
+std::unique_ptr<Command> set_customer_profile(v1::CustomerProfile change) {
+    return std::make_unique<SetCustomerProfile>(std::move(change));
 }
 
 std::unique_ptr<Command> define_settings(v1::CatalogSettings settings) {

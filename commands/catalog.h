@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "commands/pipeline.h"
+#include "tally/v1/customer.pb.h"
 #include "tally/v1/catalog.pb.h"
 
 namespace tally::commands {
@@ -16,8 +17,10 @@ std::unique_ptr<Command> define_product(v1::ProductDefinition def);
 std::unique_ptr<Command> adjust_stock(std::string sku, int64_t delta, std::string reason);
 std::unique_ptr<Command> define_settings(v1::CatalogSettings settings);
 std::unique_ptr<Command> define_coupon(v1::CouponDefinition def);
-// A customer's pricing profile (wholesale eligibility): admins, employees with customers.manage.
-std::unique_ptr<Command> set_customer_profile(std::string customer_id, bool wholesale_eligible);
+// A customer's profile: wholesale eligibility (admins, employees with customers.manage),
+// the leaderboard name and opt-in (those, or the customer). Only the fields `change` has
+// are changed.
+std::unique_ptr<Command> set_customer_profile(v1::CustomerProfile change);
 // A vendor grants (or withdraws) wholesale pricing on its own products to one customer:
 // the vendor itself, admins, employees with catalog.manage.
 std::unique_ptr<Command> grant_wholesale(std::string vendor_id, std::string customer_id, bool granted);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "commands/loyalty.h"
 #include "commands/pricing_view.h"
 #include "domain/catalog.h"
 #include "domain/credit.h"
@@ -20,9 +21,10 @@ constexpr int64_t kPaymentWindowMs = 5 * 60 * 1000;
 class Checkout final : public Command {
 public:
     explicit Checkout(CheckoutRequest req) : req_(std::move(req)) {
-        // Written: the order, each SKU's stock, each coupon, the customer's credit.
+        // Written: the order, each SKU's stock, each coupon, the customer's credit, and their
+        // loyalty (a zero-payment order is paid here, and its spend counts in this batch).
         streams_ = {order::stream_id(req_.order_id), credit::stream_id(req_.customer_id),
-                    order::checkout_guard_stream(req_.customer_id)};
+                    order::checkout_guard_stream(req_.customer_id), loyalty::stream_id(req_.customer_id)};
         if (guest()) streams_.push_back(order::guest_stream(req_.customer_id));
         for (const auto& l : req_.cart.lines) streams_.push_back(stock::stream_id(l.sku));
         for (const auto& code : req_.cart.coupon_codes) streams_.push_back(catalog::coupon_stream(code));
@@ -98,12 +100,18 @@ public:
                                       .substr(0, 32);
         auto placed = order::place(req_.order_id, req_.customer_id, req_.cart, inputs.catalog, b, payment_key);
         placed.set_placed_at_unix_ms(ctx.now_unix_ms);  // the payment window runs from here
+        placed.mutable_pricing()->set_loyalty_tier(inputs.loyalty_tier);
+        placed.mutable_pricing()->set_loyalty_discount_bps(inputs.customer.loyalty_discount_bps);
         if (guest()) {
             placed.set_storefront_id(req_.storefront_id);
             placed.set_guest_email(normalize_email(req_.guest_email));
         }
         a.events.push_back({order_stream, std::string(events::kOrderPlaced), 1, placed.SerializeAsString()});
         a.new_states[order_stream] = lifecycle::initial_state(placed).SerializeAsString();
+        // Paid on placing (credit or discounts covered it all): the spend counts now.
+        if (b.zero_payment)
+            record_loyalty(a, req_.customer_id, states,
+                           loyalty::OrderPaid{req_.order_id, std::string(b.currency.code()), b.total_minor});
 
         // Stock: one reservation per SKU for the order; never below zero.
         std::map<std::string, int64_t> wanted;

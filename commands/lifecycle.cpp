@@ -1,5 +1,7 @@
 #include "commands/lifecycle.h"
 
+#include "commands/loyalty.h"
+
 #include <nlohmann/json.hpp>
 
 #include "domain/catalog.h"
@@ -33,7 +35,10 @@ lifecycle::State append(Accepted& accepted, const std::string& order_stream, lif
     std::optional<credit::CreditAccount> account;
     for (const auto& e : events) {
         accepted.events.push_back({order_stream, std::string(lifecycle::type_of(e)), 1, lifecycle::serialize(e)});
+        const lifecycle::State before = state;
         state = lifecycle::evolve(std::move(state), e);
+        // Spend and tier move in this batch, with the order event that moves them.
+        for (const auto& fact : loyalty_facts(before, state, e)) record_loyalty(accepted, order::owner(state), states, fact);
         if (const int64_t back = lifecycle::credit_returned(e); back > 0) {
             if (!account) account = credit::from_snapshot(order::owner(state), states.at(credit_stream).state);
             auto returned = credit::return_credit(*account, state.order_id(), Money{back, *Currency::parse(state.currency())},
@@ -60,8 +65,14 @@ public:
     explicit ProviderEventCommand(ProviderEvent e) : e_(std::move(e)) {
         to_order_ = e_.handled && !e_.order_id.empty() && e_.order_known;
         streams_.push_back(to_order_ ? order::stream_id(e_.order_id) : provider_event_stream(e_.signal.provider_event_id()));
+        // The owner's loyalty moves with a payment, refund or dispute.
+        if (to_order_) streams_.push_back(loyalty::stream_id(e_.customer_id));
     }
     std::vector<std::string> streams() const override { return streams_; }
+    std::vector<std::string> read_streams() const override {
+        if (!to_order_) return {};
+        return {std::string(loyalty::kProgramStream)};
+    }
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         if (ctx.role != "provider") return Rejection{RejectionKind::forbidden, "forbidden", "only the payment provider"};
@@ -82,6 +93,8 @@ public:
         if (order.version == 0) return Rejection{RejectionKind::retry_later, "unknown_order", "no order " + e_.order_id};
         auto state = parse_state<lifecycle::State>(order.state);
         if (!state) return Rejection{RejectionKind::internal, "corrupt_state", "order state does not parse"};
+        if (order::owner(*state) != e_.customer_id)  // claimed since it was read: the wrong loyalty stream is locked
+            return Rejection{RejectionKind::retry_later, "order_claimed", "the order was just claimed; redeliver"};
         const auto after = append(a, streams_.front(), *state, lifecycle::on_signal(*state, e_.signal), states,
                                   "provider event " + id);
         a.reply = [after, id](const std::vector<v1::EventEnvelope>& written) {
@@ -107,8 +120,9 @@ class OrderChangeCommand final : public Command {
 public:
     explicit OrderChangeCommand(OrderChange c)
         : c_(std::move(c)), order_stream_(order::stream_id(c_.order_id)), credit_stream_(credit::stream_id(c_.customer_id)) {}
+    std::vector<std::string> read_streams() const override { return {std::string(loyalty::kProgramStream)}; }
     std::vector<std::string> streams() const override {
-        std::vector<std::string> out{order_stream_, credit_stream_};
+        std::vector<std::string> out{order_stream_, credit_stream_, loyalty::stream_id(c_.customer_id)};
         if (std::holds_alternative<lifecycle::Cancel>(c_.change)) {
             for (const auto& sku : c_.skus) out.push_back(stock::stream_id(sku));
             for (const auto& code : c_.coupons) out.push_back(catalog::coupon_stream(code));

@@ -26,6 +26,7 @@ struct ProviderEvent {
     std::string order_id;
     bool handled = false;
     bool order_known = false;
+    std::string customer_id;  // order::owner() when read: its loyalty stream is locked too (a claim since: retry)
 };
 std::unique_ptr<Command> provider_event(ProviderEvent event);
 

@@ -1,14 +1,12 @@
 #include "commands/pricing_view.h"
 
 #include "domain/catalog.h"
+#include "commands/loyalty.h"
 #include "commands/pipeline.h"
 #include "domain/credit.h"
 #include "tally/v1/customer.pb.h"
 
 namespace tally::commands {
-namespace {
-
-}  // namespace
 
 std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req) {
     auto currency = Currency::parse(req.currency());
@@ -34,7 +32,8 @@ std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req) {
 
 std::vector<std::string> first_streams(const pricing::Cart& cart, const std::string& customer_id) {
     std::vector<std::string> ids{std::string(catalog::kSettingsStream), credit::stream_id(customer_id),
-                                 catalog::customer_stream(customer_id)};
+                                 catalog::customer_stream(customer_id), loyalty::stream_id(customer_id),
+                                 std::string(loyalty::kProgramStream)};
     for (const auto& l : cart.lines) ids.push_back(catalog::product_stream(l.sku));
     for (const auto& code : cart.coupon_codes) ids.push_back(catalog::coupon_stream(code));
     return ids;
@@ -64,6 +63,12 @@ PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id
         in.customer.wholesale_eligible = profile->wholesale_eligible();
         in.customer.wholesale_vendors = {profile->wholesale_vendors().begin(), profile->wholesale_vendors().end()};
     }
+    // The tier decided now, from spend, hold and the current program: right even before
+    // the re-tiering pass reaches this customer.
+    const auto loyal = standing(state_of(loyalty::stream_id(customer_id)), state_of(std::string(loyalty::kProgramStream)),
+                                cart.currency.code());
+    in.customer.loyalty_discount_bps = loyal.discount_bps;
+    in.loyalty_tier = loyal.tier;
     for (const auto& code : cart.coupon_codes) {
         auto c = parse_state<v1::CouponState>(state_of(catalog::coupon_stream(code)));
         if (!c || c->coupon().code().empty()) continue;  // the engine reports unknown_coupon

@@ -29,7 +29,8 @@ struct CartError {
 // Validates the DTO's shape (currency, quantities, ids) and builds the cart.
 std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req);
 
-// Streams to read first: products, site settings, coupons, the customer's credit and profile.
+// Streams to read first: products, site settings, coupons, the customer's credit, profile
+// and loyalty, and the loyalty program.
 std::vector<std::string> first_streams(const pricing::Cart& cart, const std::string& customer_id);
 // Then the vendors of the products found.
 std::vector<std::string> vendor_streams(const pricing::Cart& cart, const StateOf& state_of);
@@ -37,6 +38,7 @@ std::vector<std::string> vendor_streams(const pricing::Cart& cart, const StateOf
 struct PricingInputs {
     pricing::Catalog catalog;
     pricing::Customer customer;
+    std::string loyalty_tier;  // the tier whose discount customer.loyalty_discount_bps is; empty: none
 };
 
 PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id, const StateOf& state_of);

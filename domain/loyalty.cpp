@@ -217,3 +217,24 @@ std::string serialize(const Event& event) {
 }
 
 }  // namespace tally::loyalty
+
+namespace tally::loyalty {
+
+namespace {
+template <typename T>
+std::optional<Event> parsed(const std::string& payload) {
+    T e;
+    if (!e.ParseFromString(payload)) return std::nullopt;
+    return Event{std::move(e)};
+}
+}  // namespace
+
+std::optional<Event> parse(std::string_view type, const std::string& payload) {
+    if (type == "SpendRecorded") return parsed<v1::SpendRecorded>(payload);
+    if (type == "TierChanged") return parsed<v1::TierChanged>(payload);
+    if (type == "TierHoldOpened") return parsed<v1::TierHoldOpened>(payload);
+    if (type == "TierHoldReleased") return parsed<v1::TierHoldReleased>(payload);
+    return std::nullopt;
+}
+
+}  // namespace tally::loyalty

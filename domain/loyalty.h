@@ -1,6 +1,6 @@
 #pragma once
 // Loyalty: six tiers by lifetime net spend, per currency (DOMAIN.md, Loyalty). The
-// program is a definition (stream "loyalty-program") staff change without a deploy; a
+// program is a definition (stream "program-loyalty") staff change without a deploy; a
 // customer's spend and tier live in one aggregate (stream "loyalty-{customer_id}"), so
 // they change together. Pure: decide(state, program, fact) -> events, evolve(state, event).
 //
@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -21,7 +22,7 @@
 
 namespace tally::loyalty {
 
-inline constexpr std::string_view kProgramStream = "loyalty-program";
+inline constexpr std::string_view kProgramStream = "program-loyalty";
 inline constexpr std::array<std::string_view, 6> kTiers = {"bronze", "silver", "gold", "platinum", "diamond", "elite"};
 
 std::string stream_id(std::string_view customer_id);
@@ -100,5 +101,8 @@ v1::LoyaltyState evolve(v1::LoyaltyState state, const Event& event);
 
 std::string_view type_of(const Event& event);
 std::string serialize(const Event& event);
+// The event a journal entry of a "loyalty-{customer}" stream holds; nullopt for another type
+// or a payload that does not parse.
+std::optional<Event> parse(std::string_view type, const std::string& payload);
 
 }  // namespace tally::loyalty

@@ -8,6 +8,7 @@
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/credit.pb.h"
 #include "tally/v1/customer.pb.h"
+#include "tally/v1/loyalty.pb.h"
 #include "tally/v1/order.pb.h"
 #include "tally/v1/payment.pb.h"
 #include "tally/v1/stock.pb.h"
@@ -68,6 +69,11 @@ constexpr EventType kTypes[] = {
     {kOrderClaimed, 1, make<v1::OrderClaimed>, nullptr},
     {kCustomerProfileSet, 1, make<v1::CustomerProfileSet>, nullptr},
     {kWholesaleGranted, 1, make<v1::WholesaleGranted>, nullptr},
+    {kLoyaltyProgramDefined, 1, make<v1::LoyaltyProgramDefined>, nullptr},
+    {kSpendRecorded, 1, make<v1::SpendRecorded>, nullptr},
+    {kTierChanged, 1, make<v1::TierChanged>, nullptr},
+    {kTierHoldOpened, 1, make<v1::TierHoldOpened>, nullptr},
+    {kTierHoldReleased, 1, make<v1::TierHoldReleased>, nullptr},
     lifecycle<v1::PaymentSucceeded>(kPaymentSucceeded),
     lifecycle<v1::PaymentFailed>(kPaymentFailed),
     lifecycle<v1::SubOrderAdvanced>(kSubOrderAdvanced),

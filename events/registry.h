@@ -36,6 +36,11 @@ inline constexpr std::string_view kGuestClaimed = "GuestClaimed";
 inline constexpr std::string_view kOrderClaimed = "OrderClaimed";
 inline constexpr std::string_view kCustomerProfileSet = "CustomerProfileSet";
 inline constexpr std::string_view kWholesaleGranted = "WholesaleGranted";
+inline constexpr std::string_view kLoyaltyProgramDefined = "LoyaltyProgramDefined";
+inline constexpr std::string_view kSpendRecorded = "SpendRecorded";
+inline constexpr std::string_view kTierChanged = "TierChanged";
+inline constexpr std::string_view kTierHoldOpened = "TierHoldOpened";
+inline constexpr std::string_view kTierHoldReleased = "TierHoldReleased";
 // The order lifecycle (domain/lifecycle.h names them by the same strings).
 inline constexpr std::string_view kPaymentSucceeded = "PaymentSucceeded";
 inline constexpr std::string_view kPaymentFailed = "PaymentFailed";

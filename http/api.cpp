@@ -86,7 +86,7 @@ void Api::handle(Request request, Respond respond) {
     c.claims = *claims;
 
     if (catalog_routes(c) || order_routes(c) || payment_routes(c) || dead_letter_routes(c) || credit_routes(c) ||
-        operator_routes(c))
+        loyalty_routes(c) || operator_routes(c))
         return;
     c.fail(404, "not_found", "no route for " + req.method + " " + path);
 }

@@ -79,6 +79,7 @@ private:
     bool operator_list(Call& c, const std::string& key, const std::string& query,
                        const std::function<nlohmann::json(const sql::Row&)>& item);
     bool credit_routes(Call& c);
+    bool loyalty_routes(Call& c);   // the program, tier state
     bool operator_routes(Call& c);  // streams, ledger, projections
 
     ApiDeps deps_;

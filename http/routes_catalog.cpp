@@ -1,5 +1,7 @@
 #include "http/api.h"
 
+#include <algorithm>
+
 #include "http/call.h"
 
 #include "commands/catalog.h"
@@ -109,10 +111,11 @@ bool Api::catalog_routes(Call& c) {
         return c.submit(commands::grant_wholesale(parts[2], parts[4], req.method == "PUT"), *key);
     }
 
-    // PUT /v1/customers/{id}/profile  (admin; employee with customers.manage)
+    // PUT /v1/customers/{id}/profile  (admin; employee with customers.manage; the customer,
+    // for the leaderboard name and opt-in)
     if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "profile") {
         if (req.method != "PUT") return c.method_not_allowed("PUT");
-        if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff change customer profiles");
+        if (!c.role_in({"admin", "employee", "customer"})) return c.fail(403, "forbidden", "only staff and the customer change a profile");
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
         auto key = c.idempotency_key();
         if (!key) return true;
@@ -120,7 +123,17 @@ bool Api::catalog_routes(Call& c) {
         if (!c.parse_message(profile)) return true;
         if (!profile.customer_id().empty() && profile.customer_id() != parts[2])
             return c.fail(422, "invalid_value", "customer_id in the body must match the path", "customer_id");
-        return c.submit(commands::set_customer_profile(parts[2], profile.wholesale_eligible()), *key);
+        if (profile.wholesale_vendors_size() > 0)
+            return c.fail(422, "invalid_value", "vendors grant wholesale themselves (PUT /v1/vendors/{id}/wholesale-customers/{customer})",
+                          "wholesale_vendors");
+        if (profile.has_display_name()) {
+            const auto& name = profile.display_name();
+            const bool printable = std::none_of(name.begin(), name.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; });
+            if (name.size() > 64 || !printable)
+                return c.fail(422, "invalid_value", "display_name is at most 64 bytes, without control characters", "display_name");
+        }
+        profile.set_customer_id(parts[2]);
+        return c.submit(commands::set_customer_profile(std::move(profile)), *key);
     }
 
     return false;

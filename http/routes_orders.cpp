@@ -108,7 +108,10 @@ bool Api::order_routes(Call& c) {
             return c.fail(422, code, subject.empty() ? code : code + ": " + subject,
                         subject.empty() ? "" : (code.rfind("coupon", 0) == 0 || code == "unknown_coupon" ? "coupon_codes" : "lines"));
         }
-        return c.reply(json_response(200, commands::breakdown_json(*priced)));
+        auto quoted = commands::breakdown_json(*priced);
+        quoted["loyalty"] = {{"tier", inputs.loyalty_tier.empty() ? nlohmann::json(nullptr) : nlohmann::json(inputs.loyalty_tier)},
+                           {"discount_bps", inputs.customer.loyalty_discount_bps}};
+        return c.reply(json_response(200, quoted));
     }
 
     // POST /v1/checkout  (a customer for themselves, a storefront for a guest; Idempotency-Key;
@@ -397,6 +400,9 @@ bool Api::order_routes(Call& c) {
                                    {"funded_by", cp.funded_by()}});  // empty for orders placed before it was recorded
             out["coupons"] = coupons;
             out["promotions_minor"] = placed->pricing().promotions_minor();
+            out["loyalty"] = {{"tier", placed->pricing().loyalty_tier().empty() ? nlohmann::json(nullptr)
+                                                                                 : nlohmann::json(placed->pricing().loyalty_tier())},
+                              {"discount_bps", placed->pricing().loyalty_discount_bps()}};
             // The storefront confirms the payment with the intent's client secret: the customer's
             // alone, or the storefront's that placed the guest order.
             if (payment.is_object() && (p.role == "customer" || storefront) && !client_secret.empty())

@@ -37,10 +37,13 @@ bool Api::webhook_routes(Call& c) {
                                 {event->signal.payment_intent_id()});
             if (!rows.empty()) event->order_id = rows.front().str(0);
         }
-        if (event->handled && !event->order_id.empty())
-            event->order_known = !tx.exec("SELECT 1 FROM snapshots WHERE stream_id = $1 AND version > 0",
-                                          {order::stream_id(event->order_id)})
-                                      .empty();
+        if (event->handled && !event->order_id.empty()) {
+            auto rows = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1 AND version > 0",
+                                {order::stream_id(event->order_id)});
+            event->order_known = !rows.empty();
+            lifecycle::State state;
+            if (!rows.empty() && state.ParseFromString(rows.front().bytes(0))) event->customer_id = order::owner(state);
+        }
     });
     if (!r) return c.storage_unavailable(r.error());
     const std::string id = event->signal.provider_event_id();

@@ -52,6 +52,8 @@ Config config_from_env() {
     read_int("TALLY_KAFKA_SESSION_TIMEOUT_MS", c.kafka_session_timeout_ms);
     read_int("TALLY_PAYMENT_WINDOW_S", c.payment_window_s);
     read_int("TALLY_EXPIRY_SWEEP_INTERVAL_MS", c.expiry_sweep_interval_ms);
+    read_int("TALLY_RETIER_INTERVAL_MS", c.retier_interval_ms);
+    read_int("TALLY_RETIER_BATCH", c.retier_batch);
     read_str("TALLY_DATA_DIR", c.data_dir);
     read_int("TALLY_PG_PORT", c.pg_port);
     read_str("TALLY_HTTP_ADDRESS", c.http_address);
@@ -85,6 +87,8 @@ Config config_from_env() {
         throw std::invalid_argument("TALLY_KAFKA_SESSION_TIMEOUT_MS must be 1000..300000");
     if (c.payment_window_s < 1) throw std::invalid_argument("TALLY_PAYMENT_WINDOW_S must be >= 1");
     if (c.expiry_sweep_interval_ms < 10) throw std::invalid_argument("TALLY_EXPIRY_SWEEP_INTERVAL_MS must be >= 10");
+    if (c.retier_interval_ms < 10) throw std::invalid_argument("TALLY_RETIER_INTERVAL_MS must be >= 10");
+    if (c.retier_batch < 1 || c.retier_batch > 10000) throw std::invalid_argument("TALLY_RETIER_BATCH must be 1..10000");
     if (c.http_threads < 1) throw std::invalid_argument("TALLY_HTTP_THREADS must be >= 1");
     if (c.batch_commands_max < 1) throw std::invalid_argument("TALLY_BATCH_COMMANDS_MAX must be >= 1");
     if (c.payout_delay_s < 0) throw std::invalid_argument("TALLY_PAYOUT_DELAY_S must be >= 0");

@@ -3,7 +3,9 @@
 //   tally-replay verify      every stream's hash chain and the gap-free position sequence
 //   tally-replay reconcile   recomputes balances from the ledger postings in the journal and
 //                            compares them with the cached copies (read models, snapshots);
-//                            orders (statuses, fulfilment, money, owner after claims) and coupon uses likewise
+//                            orders (statuses, fulfilment, money, owner after claims) and coupon uses likewise;
+//                            loyalty tier state (spend, tier, holds, history) from the customers' loyalty events;
+//                            passports (stamps, counts, badges) folded from the orders' facts
 //   tally-replay dump [--after POSITION] [--limit N]   events as JSON lines
 //
 // Exit status: 0 all good, 1 a discrepancy was found, 2 usage or connection error.
@@ -13,14 +15,20 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include <google/protobuf/util/message_differencer.h>
 
 #include "domain/catalog.h"
 #include "domain/credit.h"
 #include "domain/order.h"
 #include "domain/ledger.h"
+#include "domain/loyalty.h"
+#include "domain/passport.h"
+#include "events/passport_facts.h"
 #include "events/envelope.h"
 #include "events/registry.h"
 #include "infra/config.h"
@@ -163,13 +171,143 @@ int64_t reconcile_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& o
     return mismatches;
 }
 
+// Tier state as the log has it: each customer's loyalty events replayed, and the spend
+// summed from the deltas (which must agree with the running totals the events carry).
+struct LoyaltyTruth {
+    v1::LoyaltyState state;
+    std::map<std::string, int64_t> spend_by_delta;  // currency -> sum of deltas
+    int64_t tier_changes = 0;
+};
+
+int64_t reconcile_loyalty(sql::Tx& tx, const std::map<std::string, LoyaltyTruth>& truths) {
+    int64_t mismatches = 0;
+    auto report = [&](const std::string& what, const std::string& cached, const std::string& truth) {
+        std::printf("%s: cached %s, log %s\n", what.c_str(), cached.c_str(), truth.c_str());
+        ++mismatches;
+    };
+    std::map<std::pair<std::string, std::string>, std::pair<int64_t, std::string>> standings;
+    for (const auto& row : tx.exec("SELECT customer_id, currency, spend_minor, tier FROM loyalty_standings"))
+        standings[{row.str(0), row.str(1)}] = {row.i64(2), row.str(3)};
+    std::set<std::pair<std::string, std::string>> holds;
+    for (const auto& row : tx.exec("SELECT customer_id, dispute_id FROM loyalty_holds")) holds.insert({row.str(0), row.str(1)});
+    std::map<std::string, int64_t> history;
+    for (const auto& row : tx.exec("SELECT customer_id, count(*) FROM loyalty_history GROUP BY customer_id"))
+        history[row.str(0)] = row.i64(1);
+    size_t accounts = 0;
+    for (const auto& [customer, truth] : truths) {
+        for (const auto& a : truth.state.accounts()) {
+            ++accounts;
+            const std::string what = "loyalty " + customer + " " + a.currency();
+            const auto by_delta = truth.spend_by_delta.find(a.currency());
+            if (by_delta != truth.spend_by_delta.end() && by_delta->second != a.spend_minor())
+                report(what + " spend (running total vs deltas)", std::to_string(a.spend_minor()), std::to_string(by_delta->second));
+            auto it = standings.find({customer, a.currency()});
+            if (it == standings.end()) {
+                report("loyalty_standings " + customer + " " + a.currency(), "(missing)",
+                       std::to_string(a.spend_minor()) + " " + a.tier());
+                continue;
+            }
+            if (it->second.first != a.spend_minor())
+                report("loyalty_standings " + customer + " " + a.currency() + " spend_minor", std::to_string(it->second.first),
+                       std::to_string(a.spend_minor()));
+            if (it->second.second != a.tier())
+                report("loyalty_standings " + customer + " " + a.currency() + " tier", it->second.second, a.tier());
+            standings.erase(it);
+        }
+        for (const auto& h : truth.state.holds())
+            if (!holds.erase({customer, h.dispute_id()}))
+                report("loyalty_holds " + customer + " " + h.dispute_id(), "(missing)", "open");
+        if (history[customer] != truth.tier_changes)
+            report("loyalty_history " + customer + " entries", std::to_string(history[customer]), std::to_string(truth.tier_changes));
+        history.erase(customer);
+        // The aggregate's snapshot, which checkout prices from.
+        auto snap = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {loyalty::stream_id(customer)});
+        v1::LoyaltyState cached;
+        v1::LoyaltyState want = truth.state;
+        want.set_customer_id(customer);
+        if (snap.empty() || !cached.ParseFromString(snap[0].bytes(0)) ||
+            !google::protobuf::util::MessageDifferencer::Equals(cached, want))
+            report("snapshot " + loyalty::stream_id(customer), "(differs)", "the replayed state");
+    }
+    for (const auto& [key, v] : standings)
+        report("loyalty_standings " + key.first + " " + key.second, std::to_string(v.first) + " " + v.second, "(none)");
+    for (const auto& [customer, dispute] : holds) report("loyalty_holds " + customer + " " + dispute, "open", "(none)");
+    for (const auto& [customer, n] : history)
+        if (n) report("loyalty_history " + customer + " entries", std::to_string(n), "0");
+    std::printf("reconciled tier state of %zu customers (%zu accounts)\n", truths.size(), accounts);
+    return mismatches;
+}
+
+// Passports as the log has them: every order's facts folded (domain/passport.h), the
+// stamps recomputed per customer, against passport_stamps and passport_counts.
+int64_t reconcile_passports(sql::Tx& tx, const std::map<std::string, passport::Order>& orders) {
+    int64_t mismatches = 0;
+    auto report = [&](const std::string& what, const std::string& cached, const std::string& truth) {
+        std::printf("%s: cached %s, log %s\n", what.c_str(), cached.c_str(), truth.c_str());
+        ++mismatches;
+    };
+    std::map<std::string, std::vector<passport::Order>> by_customer;
+    for (const auto& [id, o] : orders)
+        if (!o.customer_id.empty()) by_customer[o.customer_id].push_back(o);
+    // country -> "units/orders" per customer, as cached.
+    std::map<std::string, std::map<std::string, std::string>> cached;
+    for (const auto& row : tx.exec("SELECT customer_id, country, units, cardinality(orders) FROM passport_stamps"))
+        cached[row.str(0)][row.str(1)] = std::to_string(row.i64(2)) + " units/" + std::to_string(row.i64(3)) + " orders";
+    std::map<std::string, std::pair<int64_t, std::string>> counts;
+    for (const auto& row : tx.exec("SELECT customer_id, countries, array_to_string(badges, ',') FROM passport_counts"))
+        counts[row.str(0)] = {row.i64(1), row.str(2)};
+    size_t stamped = 0;
+    for (const auto& [customer, list] : by_customer) {
+        const auto stamps = passport::stamps(list);
+        std::map<std::string, std::string> want;
+        for (const auto& s : stamps)
+            want[s.country] = std::to_string(s.units) + " units/" + std::to_string(s.orders.size()) + " orders";
+        auto& have = cached[customer];
+        for (const auto& [country, v] : want) {
+            auto it = have.find(country);
+            if (it == have.end()) report("passport_stamps " + customer + " " + country, "(missing)", v);
+            else if (it->second != v) report("passport_stamps " + customer + " " + country, it->second, v);
+            if (it != have.end()) have.erase(it);
+        }
+        for (const auto& [country, v] : have) report("passport_stamps " + customer + " " + country, v, "(no stamp)");
+        cached.erase(customer);
+        std::string badges;
+        for (const auto& b : passport::badges(stamps)) badges += (badges.empty() ? "" : ",") + b;
+        const auto c = counts.find(customer);
+        const int64_t n = static_cast<int64_t>(stamps.size());
+        if (c == counts.end() ? n != 0 : (c->second.first != n || c->second.second != badges))
+            report("passport_counts " + customer,
+                   c == counts.end() ? "(missing)" : std::to_string(c->second.first) + " [" + c->second.second + "]",
+                   std::to_string(n) + " [" + badges + "]");
+        stamped += stamps.empty() ? 0 : 1;
+    }
+    for (const auto& [customer, have] : cached)
+        for (const auto& [country, v] : have) report("passport_stamps " + customer + " " + country, v, "(no stamp)");
+    std::printf("reconciled passports of %zu customers (%zu with stamps)\n", by_customer.size(), stamped);
+    return mismatches;
+}
+
 int reconcile(sql::Pool& pool) {
     // The truth: sums of the postings the journal records, and what it says of orders.
     std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>> ledger;  // (account, cur) -> (dr, cr)
     std::map<std::string, OrderTruth> orders;
     std::map<std::string, int64_t> coupon_uses;
+    std::map<std::string, LoyaltyTruth> loyalty_truths;
+    std::map<std::string, passport::Order> passport_orders;
     int64_t unbalanced = 0;
     const bool ok = for_each_event(pool, [&](const v1::EventEnvelope& e) {
+        for (auto& [order, fact] : events::passport_facts(e)) {
+            auto it = passport_orders.find(order);
+            if (it == passport_orders.end() && !std::holds_alternative<passport::Placed>(fact)) continue;
+            passport_orders[order] = passport::evolve(std::move(passport_orders[order]), fact);
+        }
+        if (auto le = loyalty::parse(e.type(), e.payload()); le && e.stream_id().rfind("loyalty-", 0) == 0) {
+            auto& t = loyalty_truths[e.stream_id().substr(std::string_view("loyalty-").size())];
+            if (const auto* s = std::get_if<v1::SpendRecorded>(&*le)) t.spend_by_delta[s->currency()] += s->delta_minor();
+            if (std::holds_alternative<v1::TierChanged>(*le)) ++t.tier_changes;
+            t.state = loyalty::evolve(std::move(t.state), *le);
+            return;
+        }
         if (e.type() == events::kOrderPlaced) {
             v1::OrderPlaced placed;
             if (placed.ParseFromString(e.payload())) orders[placed.order_id()].placed = std::move(placed);
@@ -232,7 +370,11 @@ int reconcile(sql::Pool& pool) {
         }
     });
     if (!r) return 2;
-    auto o = pool.transact([&](sql::Tx& tx) { mismatches += reconcile_orders(tx, orders, coupon_uses); });
+    auto o = pool.transact([&](sql::Tx& tx) {
+        mismatches += reconcile_orders(tx, orders, coupon_uses);
+        mismatches += reconcile_loyalty(tx, loyalty_truths);
+        mismatches += reconcile_passports(tx, passport_orders);
+    });
     if (!o) return 2;
     std::printf("reconciled %zu orders and %zu coupons\n", orders.size(), coupon_uses.size());
     std::printf("reconciled %zu ledger accounts: %s\n", ledger.size(),

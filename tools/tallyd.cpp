@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "commands/expiry_sweep.h"
+#include "commands/retier_pass.h"
 #include "commands/pipeline.h"
 #include "commands/provider_worker.h"
 #include "http/api.h"
@@ -28,6 +29,8 @@
 #include "infra/sql.h"
 #include "infra/stripe_api.h"
 #include "projectors/credit_projection.h"
+#include "projectors/loyalty_projection.h"
+#include "projectors/passport_projection.h"
 #include "projectors/orders_projection.h"
 #include "projectors/provider_calls.h"
 #include "projectors/runner.h"
@@ -115,6 +118,10 @@ int main() {
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
                                                            projectors::orders_projection(), runner_options));
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
+                                                           projectors::loyalty_projection(), runner_options));
+    runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
+                                                           projectors::passport_projection(), runner_options));
+    runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
                                                            projectors::provider_calls_projection(cfg.payout_delay_s * 1000), runner_options));
 
     // The provider workers run where a secret key is configured; elsewhere the planned
@@ -143,6 +150,8 @@ int main() {
     // Abandoned checkouts give their stock and coupon uses back (one process sweeps).
     commands::ExpirySweep expiry_sweep(pool, pipeline,
                                        {int64_t{cfg.payment_window_s} * 1000, cfg.expiry_sweep_interval_ms, 200}, now_ms);
+    // After a loyalty program change, customers are re-tiered (one process walks them).
+    commands::RetierPass retier_pass(pool, pipeline, {cfg.retier_interval_ms, cfg.retier_batch});
 
     http::ApiDeps deps;
     deps.pool = &pool;
@@ -164,6 +173,7 @@ int main() {
         for (auto& r : runners) r->start();
     if (provider_worker) provider_worker->start();
     expiry_sweep.start();
+    retier_pass.start();
     if (!server.start()) return 1;
     spdlog::info("tallyd ready on http://{}:{}", cfg.http_address, server.port());
 
@@ -175,6 +185,7 @@ int main() {
     // The worker submits to the pipeline: it finishes its call (and records it) first.
     if (provider_worker) provider_worker->stop();
     expiry_sweep.stop();  // it waits on the pipeline too
+    retier_pass.stop();
     pipeline.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the last answers be written
     server.stop();

@@ -16,6 +16,7 @@
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/checkout.pb.h"
 #include "tally/v1/customer.pb.h"
+#include "tally/v1/loyalty.pb.h"
 #include "tally/v1/payment.pb.h"
 #include "tests/support/shop.h"
 
@@ -64,6 +65,7 @@ const std::vector<MessageRoute>& message_routes() {
         {"POST", "/v1/orders/ord-1/refunds", "admin", v1::RefundRequest::descriptor()},
         {"POST", "/v1/orders/ord-1/payouts", "admin", v1::PayoutRequest::descriptor()},
         {"POST", "/v1/customers/cus-1/claims", "admin", v1::GuestClaimRequest::descriptor()},
+        {"PUT", "/v1/loyalty/program", "admin", v1::LoyaltyProgram::descriptor()},
     };
     return routes;
 }
@@ -307,6 +309,8 @@ std::vector<Case> corpus() {
         {"POST", "/v1/customers/{}/claims", "customer_id", "admin"},
         {"PUT", "/v1/vendors/{}/wholesale-customers/cus-1", "vendor_id", "admin"},
         {"PUT", "/v1/vendors/ven-1/wholesale-customers/{}", "customer_id", "admin"},
+        {"GET", "/v1/customers/{}/loyalty", "customer_id", "admin"},
+        {"GET", "/v1/customers/{}/passport", "customer_id", "admin"},
     };
     for (const auto& [method, pattern, field, who] : id_routes)
         for (const auto& id : bad_ids) {

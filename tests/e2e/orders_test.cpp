@@ -207,7 +207,8 @@ TEST(OrdersComplete, FulfilmentStatusFollowsTheSubOrders) {
     ASSERT_TRUE(testing::eventually([&] { return detail()["fulfilment_status"] == "partially_shipped"; })) << detail().dump();
     EXPECT_TRUE(listed("partially_shipped"));
     EXPECT_FALSE(listed("shipped"));
-    for (const auto& so : detail()["sub_orders"])
+    const json shipped = detail();  // kept: a loop over a temporary's member would dangle
+    for (const auto& so : shipped["sub_orders"])
         if (so["vendor_id"] == "ana") {
             EXPECT_EQ(so["carrier"], "DHL");
             EXPECT_EQ(so["tracking"], "TRK-ANA");
@@ -227,7 +228,8 @@ TEST(OrdersComplete, FulfilmentStatusFollowsTheSubOrders) {
     r = shop.send("POST", "/v1/projections/orders/rebuild", json::object(), shop.admin);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(detail()["fulfilment_status"], "delivered");
-    for (const auto& so : detail()["sub_orders"]) EXPECT_EQ(so["carrier"], "DHL");
+    const json rebuilt = detail();
+    for (const auto& so : rebuilt["sub_orders"]) EXPECT_EQ(so["carrier"], "DHL");
     // tally-replay reconcile holds the order read model to the log.
     auto reconcile = [&](std::string& out) { return testing::run_replay(shop.url, "reconcile", out); };
     std::string out;

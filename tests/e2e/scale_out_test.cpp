@@ -112,7 +112,7 @@ struct Cluster : WithFakeStripe {
                 if (it != last.end() && row.i64(1) < it->second) behind = true;
             }
         });
-        return r && !behind && number("SELECT count(DISTINCT projector) FROM projector_checkpoints") == 4;
+        return r && !behind && number("SELECT count(DISTINCT projector) FROM projector_checkpoints") == 6;
     }
 
     // A fingerprint of a read model's rows.
@@ -133,6 +133,12 @@ TEST(ScaleOut, ThreeProcessesAKillAndAZombieEveryProjectionEqualsAFreshRebuild) 
                      c.admin, "p1").status, 200);
     ASSERT_EQ(c.send(2, "POST", "/v1/products/lamp/stock-adjustments", {{"delta", 1000}, {"reason", "received"}}, c.admin,
                      "s1").status, 201);
+    // A loyalty program: every payment moves a customer's spend and tier too.
+    json tiers = json::array();
+    const char* names[] = {"bronze", "silver", "gold", "platinum", "diamond", "elite"};
+    for (int i = 0; i < 6; ++i) tiers.push_back({{"name", names[i]}, {"threshold_minor", i * 4500}});
+    ASSERT_EQ(c.send(2, "PUT", "/v1/loyalty/program", {{"currencies", json::array({{{"currency", "USD"}, {"tiers", tiers}}})}},
+                     c.admin, "lp1").status, 200);
 
     // The broker spreads each projector's three partitions over the three processes.
     ASSERT_TRUE(testing::eventually([&] {
@@ -222,12 +228,15 @@ TEST(ScaleOut, ThreeProcessesAKillAndAZombieEveryProjectionEqualsAFreshRebuild) 
               12 * 100);
     EXPECT_EQ(c.number("SELECT debit_minor FROM ledger_accounts WHERE account = 'promotions_expense'"), kGrants * 100);
     EXPECT_EQ(c.number("SELECT sum(debit_minor) - sum(credit_minor) FROM ledger_accounts"), 0);
+    EXPECT_EQ(c.number("SELECT sum(spend_minor) FROM loyalty_standings"), kCheckouts * 4500);
 
     // Every projection equals a fresh rebuild from the log.
     const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
         {"credit", {"credit_balances", "credit_entries"}},
         {"ledger", {"ledger_accounts"}},
-        {"orders", {"orders", "sub_orders", "order_payment_intents", "provider_flags"}}};
+        {"orders", {"orders", "sub_orders", "order_payment_intents", "provider_flags"}},
+        {"loyalty", {"loyalty_standings", "loyalty_holds", "loyalty_history"}},
+        {"passport", {"passport_orders", "passport_lines", "passport_stamps", "passport_counts"}}};
     for (const auto& [projector, tables] : models) {
         std::map<std::string, std::string> before;
         for (const auto& t : tables) before[t] = c.fingerprint(t);

@@ -1,5 +1,6 @@
 #include "tests/support/support.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -89,6 +90,28 @@ std::string token_for(const std::string& pg_url, const std::string& id, const st
     const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count();
     return keys->mint({id, role, sv, now, now + ttl_seconds, 0});
+}
+
+std::vector<std::string> tokens_for(const std::string& pg_url, const std::vector<std::string>& ids, const std::string& role) {
+    sql::Pool pool(pg_url, 1);
+    std::vector<int64_t> versions;
+    auto r = pool.transact([&](sql::Tx& tx) {
+        for (const auto& row : tx.exec("INSERT INTO principals (id, role, permissions) SELECT id, $2, '' FROM unnest($1::text[]) AS id"
+                                       " ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, permissions = EXCLUDED.permissions"
+                                       " RETURNING id, session_version",
+                                       {sql::text_array(ids), role})) {
+            const auto at = std::find(ids.begin(), ids.end(), row.str(0)) - ids.begin();
+            if (versions.size() < ids.size()) versions.resize(ids.size());
+            versions[static_cast<size_t>(at)] = row.i64(1);
+        }
+    });
+    if (!r) throw std::runtime_error(r.error().message);
+    auto keys = http::KeyRing::parse(kTestJwtKeys);
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    std::vector<std::string> out;
+    for (size_t i = 0; i < ids.size(); ++i) out.push_back(keys->mint({ids[i], role, versions[i], now, now + 3600, 0}));
+    return out;
 }
 
 Process::~Process() {

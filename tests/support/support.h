@@ -33,6 +33,8 @@ inline constexpr const char* kTestJwtKeys = "test:0123456789abcdef0123456789abcd
 // Inserts (or updates) a principal and mints a token for it.
 std::string token_for(const std::string& pg_url, const std::string& id, const std::string& role,
                       const std::string& permissions = "", int64_t ttl_seconds = 3600);
+// Many principals of one role at once (one connection), and a token for each, in order.
+std::vector<std::string> tokens_for(const std::string& pg_url, const std::vector<std::string>& ids, const std::string& role);
 
 class Process {
 public:

@@ -1,0 +1,133 @@
+#include "commands/retier_pass.h"
+
+#include <spdlog/spdlog.h>
+
+#include "commands/loyalty.h"
+#include "domain/loyalty.h"
+#include "events/envelope.h"
+#include "infra/metrics.h"
+#include "infra/ownership.h"
+
+namespace tally::commands {
+namespace {
+
+Claims retier_claims() { return {"system:retier", "system", 1}; }
+
+// Customer loyalty streams sort between these two ('.' follows '-'), the program's
+// ("program-loyalty") outside them.
+constexpr std::string_view kFirst = "loyalty-";
+constexpr std::string_view kPastLast = "loyalty.";
+
+}  // namespace
+
+RetierPass::RetierPass(sql::Pool& pool, Pipeline& pipeline, RetierPassOptions options)
+    : pool_(pool), pipeline_(pipeline), options_(options), lock_(pool.url(), infra::locks::kRetierPass) {
+    metrics::global().help("tally_loyalty_retiered_total", "counter",
+                           "Customers re-tiered by the pass after a loyalty program change");
+}
+
+RetierPass::~RetierPass() { stop(); }
+
+void RetierPass::start() {
+    thread_ = std::thread([this] {
+        while (!stopping_) {
+            if (step() >= 0) continue;  // more of the pass to do
+            std::unique_lock lock(mu_);
+            cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stopping_.load(); });
+        }
+        lock_.release();  // for another process
+        owner_ = false;
+    });
+}
+
+void RetierPass::stop() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+bool RetierPass::take_ownership() {
+    auto held = lock_.try_acquire();
+    const bool now_owner = held && *held;
+    if (now_owner && !owner_) spdlog::info("re-tiering pass: this process re-tiers");
+    if (!now_owner && owner_) spdlog::warn("re-tiering pass: lost the lock's session; no longer the owner");
+    owner_ = now_owner;
+    return owner_;
+}
+
+int RetierPass::step() {
+    if (!take_ownership()) return -1;
+    ProgramState program;
+    std::string after;
+    std::vector<std::pair<std::string, std::string>> streams;  // stream id, state
+    bool done = false;
+    auto read = pool_.transact([&](sql::Tx& tx) {
+        auto p = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {std::string(loyalty::kProgramStream)});
+        if (p.empty()) return;
+        program = program_of(p.front().bytes(0));
+        auto progress = tx.exec("SELECT program_version, after_stream, completed FROM loyalty_retier_progress WHERE id = 1");
+        if (!progress.empty() && progress.front().i64(0) == program.version) {
+            if (progress.front().boolean(2)) {
+                done = true;
+                return;
+            }
+            after = progress.front().str(1);
+        }
+        for (const auto& r : tx.exec("SELECT stream_id, state FROM snapshots WHERE stream_id > $1 AND stream_id < $2"
+                                     " ORDER BY stream_id LIMIT $3",
+                                     {after.empty() ? std::string(kFirst) : after, std::string(kPastLast),
+                                      std::to_string(options_.batch_max)}))
+            streams.emplace_back(r.str(0), r.bytes(1));
+    });
+    if (!read) {
+        spdlog::warn("re-tiering pass: reading: {}", read.error().message);
+        return -1;
+    }
+    if (done || program.version == 0) return -1;
+
+    int retiered = 0;
+    bool stuck = false;
+    std::string last = after;
+    for (const auto& [stream, bytes] : streams) {
+        v1::LoyaltyState state;
+        if (!state.ParseFromString(bytes)) {
+            spdlog::error("re-tiering pass: {} does not parse; skipped", stream);
+            last = stream;
+            continue;
+        }
+        const std::string customer = stream.substr(kFirst.size());
+        // Only customers the program moves: the rest need no command at all.
+        if (!loyalty::decide(state, program.view(), loyalty::ProgramChanged{}).empty()) {
+            const std::string key = "retier-" + customer + "-v" + std::to_string(program.version);
+            auto outcome = submit_and_wait(pipeline_, retier_claims(), retier(customer), key,
+                                           events::sha256("re-tiering pass\n" + key));
+            if (auto* rej = std::get_if<Rejection>(&outcome)) {
+                // Not recorded as done: the next step starts again from this customer.
+                spdlog::warn("re-tiering pass: {}: {}: {}", customer, rej->code, rej->detail);
+                stuck = true;
+                break;
+            }
+            const auto& reply = std::get<Reply>(outcome);
+            if (!reply.replayed) {
+                ++retiered;
+                metrics::global().counter("tally_loyalty_retiered_total").add();
+            }
+        }
+        last = stream;
+    }
+    const bool completed = !stuck && static_cast<int>(streams.size()) < options_.batch_max;
+    // Through the lock's own session: a process that lost the lock records nothing.
+    auto wrote = lock_.session().exec(
+        "INSERT INTO loyalty_retier_progress (id, program_version, after_stream, completed) VALUES (1, $1, $2, $3)"
+        " ON CONFLICT (id) DO UPDATE SET program_version = EXCLUDED.program_version,"
+        " after_stream = EXCLUDED.after_stream, completed = EXCLUDED.completed",
+        {std::to_string(program.version), last, completed ? "true" : "false"});
+    if (!wrote) spdlog::warn("re-tiering pass: recording progress: {}", wrote.error().message);
+    if (completed) spdlog::info("re-tiering pass: program version {} done", program.version);
+    return stuck || (completed && retiered == 0) ? -1 : retiered;
+}
+
+}  // namespace tally::commands
