@@ -24,7 +24,8 @@ public:
         // Written: the order, each SKU's stock, each coupon, the customer's credit, and their
         // loyalty (a zero-payment order is paid here, and its spend counts in this batch).
         streams_ = {order::stream_id(req_.order_id), credit::stream_id(req_.customer_id),
-                    order::checkout_guard_stream(req_.customer_id), loyalty::stream_id(req_.customer_id)};
+                    order::checkout_guard_stream(req_.customer_id)};
+        if (req_.loyalty) streams_.push_back(loyalty::stream_id(req_.customer_id));
         if (guest()) streams_.push_back(order::guest_stream(req_.customer_id));
         for (const auto& l : req_.cart.lines) streams_.push_back(stock::stream_id(l.sku));
         for (const auto& code : req_.cart.coupon_codes) streams_.push_back(catalog::coupon_stream(code));
@@ -109,7 +110,7 @@ public:
         a.events.push_back({order_stream, std::string(events::kOrderPlaced), 1, placed.SerializeAsString()});
         a.new_states[order_stream] = lifecycle::initial_state(placed).SerializeAsString();
         // Paid on placing (credit or discounts covered it all): the spend counts now.
-        if (b.zero_payment)
+        if (b.zero_payment && req_.loyalty)
             record_loyalty(a, req_.customer_id, states,
                            loyalty::OrderPaid{req_.order_id, std::string(b.currency.code()), b.total_minor});
 

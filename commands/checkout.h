@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "commands/loyalty_switch.h"
 #include "commands/pipeline.h"
 #include "domain/pricing.h"
 
@@ -28,6 +29,7 @@ struct CheckoutRequest {
     // A storefront's checkout for a guest: customer_id is guest_customer_id(storefront_id, guest_email).
     std::string storefront_id;
     std::string guest_email;
+    bool loyalty = loyalty_enabled();  // TALLY_LOYALTY: a zero-payment order's spend counts in its batch
 };
 
 std::unique_ptr<Command> checkout(CheckoutRequest req);

@@ -30,7 +30,7 @@ RejectionKind kind_of(lifecycle::Refusal r) {
 // order's state after them.
 lifecycle::State append(Accepted& accepted, const std::string& order_stream, lifecycle::State state,
             const std::vector<lifecycle::Event>& events, const std::map<std::string, StreamState>& states,
-            const std::string& reason) {
+            const std::string& reason, bool loyalty) {
     const std::string credit_stream = credit::stream_id(order::owner(state));
     std::optional<credit::CreditAccount> account;
     for (const auto& e : events) {
@@ -38,7 +38,8 @@ lifecycle::State append(Accepted& accepted, const std::string& order_stream, lif
         const lifecycle::State before = state;
         state = lifecycle::evolve(std::move(state), e);
         // Spend and tier move in this batch, with the order event that moves them.
-        for (const auto& fact : loyalty_facts(before, state, e)) record_loyalty(accepted, order::owner(state), states, fact);
+        if (loyalty)
+            for (const auto& fact : loyalty_facts(before, state, e)) record_loyalty(accepted, order::owner(state), states, fact);
         if (const int64_t back = lifecycle::credit_returned(e); back > 0) {
             if (!account) account = credit::from_snapshot(order::owner(state), states.at(credit_stream).state);
             auto returned = credit::return_credit(*account, state.order_id(), Money{back, *Currency::parse(state.currency())},
@@ -66,11 +67,11 @@ public:
         to_order_ = e_.handled && !e_.order_id.empty() && e_.order_known;
         streams_.push_back(to_order_ ? order::stream_id(e_.order_id) : provider_event_stream(e_.signal.provider_event_id()));
         // The owner's loyalty moves with a payment, refund or dispute.
-        if (to_order_) streams_.push_back(loyalty::stream_id(e_.customer_id));
+        if (to_order_ && e_.loyalty) streams_.push_back(loyalty::stream_id(e_.customer_id));
     }
     std::vector<std::string> streams() const override { return streams_; }
     std::vector<std::string> read_streams() const override {
-        if (!to_order_) return {};
+        if (!to_order_ || !e_.loyalty) return {};
         return {std::string(loyalty::kProgramStream)};
     }
 
@@ -93,10 +94,10 @@ public:
         if (order.version == 0) return Rejection{RejectionKind::retry_later, "unknown_order", "no order " + e_.order_id};
         auto state = parse_state<lifecycle::State>(order.state);
         if (!state) return Rejection{RejectionKind::internal, "corrupt_state", "order state does not parse"};
-        if (order::owner(*state) != e_.customer_id)  // claimed since it was read: the wrong loyalty stream is locked
+        if (e_.loyalty && order::owner(*state) != e_.customer_id)  // claimed since it was read: the wrong loyalty stream is locked
             return Rejection{RejectionKind::retry_later, "order_claimed", "the order was just claimed; redeliver"};
         const auto after = append(a, streams_.front(), *state, lifecycle::on_signal(*state, e_.signal), states,
-                                  "provider event " + id);
+                                  "provider event " + id, e_.loyalty);
         a.reply = [after, id](const std::vector<v1::EventEnvelope>& written) {
             json out = summary(after, written);
             out["received"] = true;
@@ -120,9 +121,13 @@ class OrderChangeCommand final : public Command {
 public:
     explicit OrderChangeCommand(OrderChange c)
         : c_(std::move(c)), order_stream_(order::stream_id(c_.order_id)), credit_stream_(credit::stream_id(c_.customer_id)) {}
-    std::vector<std::string> read_streams() const override { return {std::string(loyalty::kProgramStream)}; }
+    std::vector<std::string> read_streams() const override {
+        if (!c_.loyalty) return {};
+        return {std::string(loyalty::kProgramStream)};
+    }
     std::vector<std::string> streams() const override {
-        std::vector<std::string> out{order_stream_, credit_stream_, loyalty::stream_id(c_.customer_id)};
+        std::vector<std::string> out{order_stream_, credit_stream_};
+        if (c_.loyalty) out.push_back(loyalty::stream_id(c_.customer_id));
         if (std::holds_alternative<lifecycle::Cancel>(c_.change)) {
             for (const auto& sku : c_.skus) out.push_back(stock::stream_id(sku));
             for (const auto& code : c_.coupons) out.push_back(catalog::coupon_stream(code));
@@ -146,7 +151,7 @@ public:
                              json{{"current_status", r.current_status}}.dump()};
         }
         Accepted a;
-        const auto after = append(a, order_stream_, *state, *decided, states, "order " + c_.order_id);
+        const auto after = append(a, order_stream_, *state, *decided, states, "order " + c_.order_id, c_.loyalty);
         if (std::holds_alternative<lifecycle::Cancel>(c_.change)) {
             if (auto missing = release_stock(a, *state, states)) return *missing;
             // Unpaid: the coupon uses come back with the stock. Paid (then refunded): they stay used.

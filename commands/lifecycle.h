@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "commands/loyalty_switch.h"
 #include "commands/pipeline.h"
 #include "domain/lifecycle.h"
 
@@ -27,6 +28,7 @@ struct ProviderEvent {
     bool handled = false;
     bool order_known = false;
     std::string customer_id;  // order::owner() when read: its loyalty stream is locked too (a claim since: retry)
+    bool loyalty = loyalty_enabled();  // TALLY_LOYALTY: the owner's spend and tier move in the same batch
 };
 std::unique_ptr<Command> provider_event(ProviderEvent event);
 
@@ -38,6 +40,7 @@ struct OrderChange {
     OrderChangeKind change;
     std::vector<std::string> skus;  // Cancel: the order's SKUs (never change), whose reservations go back
     std::vector<std::string> coupons;  // Cancel: the coupons it redeemed (never change), released if unpaid
+    bool loyalty = loyalty_enabled();  // TALLY_LOYALTY: the owner's spend and tier move in the same batch
 };
 
 // The order change a cancellation needs, from the order's state: its SKUs and coupons

@@ -6,6 +6,13 @@
 
 namespace tally::commands {
 
+namespace {
+bool g_loyalty_enabled = true;
+}  // namespace
+
+void set_loyalty_enabled(bool on) { g_loyalty_enabled = on; }
+bool loyalty_enabled() { return g_loyalty_enabled; }
+
 ProgramState program_of(std::string_view bytes) {
     ProgramState out;
     if (auto defined = parse_state<v1::LoyaltyProgramDefined>(bytes)) {

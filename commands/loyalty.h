@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "commands/loyalty_switch.h"
 #include "commands/pipeline.h"
 #include "domain/lifecycle.h"
 #include "domain/loyalty.h"

@@ -46,6 +46,13 @@ int status_of(commands::RejectionKind k) {
     return 500;
 }
 
+bool reads_customer(const Caller& caller, const std::string& customer_id, const std::string& resource) {
+    const auto& p = caller.principal;
+    return p.role == "admin" || p.role == "auditor" ||
+           (p.role == "employee" && commands::has_permission(p.permissions, resource, "view")) ||
+           (p.role == "customer" && p.id == customer_id);
+}
+
 Response json_response(int status, const nlohmann::json& body) {
     return Response{status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
 }

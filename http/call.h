@@ -32,6 +32,10 @@ struct Caller {
     journal::Principal principal;  // fresh
 };
 
+// Who reads a customer's own records: the customer, admins, auditors, and employees with
+// `{resource}.view` (or `.manage`).
+bool reads_customer(const Caller& caller, const std::string& customer_id, const std::string& resource);
+
 class Call {
 public:
     Call(const Request& request, Respond respond, const ApiDeps& deps);

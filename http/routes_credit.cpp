@@ -41,11 +41,7 @@ bool Api::credit_routes(Call& c) {
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
         auto caller = c.fresh_caller();
         if (!caller) return true;
-        const auto& role = caller->principal.role;
-        const bool allowed = role == "admin" || role == "auditor" ||
-                             (role == "employee" && commands::has_permission(caller->principal.permissions, "credit", "view")) ||
-                             (role == "customer" && caller->principal.id == parts[2]);
-        if (!allowed) return c.fail(403, "forbidden", "you may not read this customer's credit");
+        if (!reads_customer(*caller, parts[2], "credit")) return c.fail(403, "forbidden", "you may not read this customer's credit");
         auto limit = parse_count(query, "limit", 50, 500);
         if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
         json body = {{"customer_id", parts[2]}, {"currency", nullptr}, {"balance_minor", 0}, {"entries", json::array()}};

@@ -69,12 +69,7 @@ bool Api::loyalty_routes(Call& c) {
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
         auto caller = c.fresh_caller();
         if (!caller) return true;
-        const auto& role = caller->principal.role;
-        const bool allowed =
-            role == "admin" || role == "auditor" ||
-            (role == "employee" && commands::has_permission(caller->principal.permissions, "customers", "view")) ||
-            (role == "customer" && caller->principal.id == parts[2]);
-        if (!allowed) return c.fail(403, "forbidden", "you may not read this customer's loyalty");
+        if (!reads_customer(*caller, parts[2], "customers")) return c.fail(403, "forbidden", "you may not read this customer's loyalty");
         auto limit = parse_count(query, "limit", 20, 200);
         if (!limit) return c.fail(400, "invalid_query", "limit must be 0..200", "limit");
         int64_t before = INT64_MAX;
@@ -177,12 +172,7 @@ bool Api::loyalty_routes(Call& c) {
         if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
         auto caller = c.fresh_caller();
         if (!caller) return true;
-        const auto& role = caller->principal.role;
-        const bool allowed =
-            role == "admin" || role == "auditor" ||
-            (role == "employee" && commands::has_permission(caller->principal.permissions, "customers", "view")) ||
-            (role == "customer" && caller->principal.id == parts[2]);
-        if (!allowed) return c.fail(403, "forbidden", "you may not read this customer's passport");
+        if (!reads_customer(*caller, parts[2], "customers")) return c.fail(403, "forbidden", "you may not read this customer's passport");
         json body = {{"customer_id", parts[2]}, {"countries", 0}, {"continents", 0}, {"badges", json::array()},
                      {"stamps", json::array()}};
         auto r = deps_.pool->transact([&](sql::Tx& tx) {

@@ -82,6 +82,7 @@ Config config_from_env() {
     read_str("TALLY_LOG_LEVEL", c.log_level);
     read_bool("TALLY_RUN_RELAY", c.run_relay);
     read_bool("TALLY_RUN_PROJECTORS", c.run_projectors);
+    read_bool("TALLY_LOYALTY", c.loyalty);
     if (c.kafka_partitions < 1) throw std::invalid_argument("TALLY_KAFKA_PARTITIONS must be >= 1");
     if (c.kafka_session_timeout_ms < 1000 || c.kafka_session_timeout_ms > 300000)
         throw std::invalid_argument("TALLY_KAFKA_SESSION_TIMEOUT_MS must be 1000..300000");

@@ -15,6 +15,7 @@ struct Config {
     int kafka_session_timeout_ms = 10000;  // a silent projector keeps its partitions this long
     int payment_window_s = 1800;           // an order unpaid this long after placing is cancelled
     int expiry_sweep_interval_ms = 5000;   // between passes of that sweep
+    bool loyalty = true;                   // TALLY_LOYALTY=off: order commands leave loyalty alone
     int retier_interval_ms = 1000;         // between looks for a loyalty program change
     int retier_batch = 200;                // customers per step of the re-tiering pass
     std::string data_dir = "var";  // TALLY_DATA_DIR

@@ -16,6 +16,30 @@ struct Columns {
     std::vector<int64_t> n1, n2, n3, n4;
 };
 
+using Key = std::pair<std::string, std::string>;  // customer, currency (or dispute)
+using Latest = std::map<Key, std::pair<std::string, int64_t>>;  // -> (value, the position it is from)
+
+// One column of the standings from the batch's latest event per customer and currency,
+// never over a later one (a redelivery or a rebuild does not move it back).
+void set_latest(sql::Tx& tx, const std::string& table, const std::string& column, const std::string& type,
+                const std::string& position_column, const Latest& latest) {
+    if (latest.empty()) return;
+    std::vector<std::string> customers, currencies, values;
+    std::vector<int64_t> positions;
+    for (const auto& [k, v] : latest) {
+        customers.push_back(k.first);
+        currencies.push_back(k.second);
+        values.push_back(v.first);
+        positions.push_back(v.second);
+    }
+    tx.exec("INSERT INTO " + table + " AS s (customer_id, currency, " + column + ", " + position_column + ")"
+                " SELECT c, k, v::" + type + ", p FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(c, k, v, p)"
+                " ON CONFLICT (customer_id, currency) DO UPDATE SET " + column + " = EXCLUDED." + column + ", " +
+                position_column + " = EXCLUDED." + position_column + " WHERE s." + position_column + " < EXCLUDED." +
+                position_column,
+            {sql::text_array(customers), sql::text_array(currencies), sql::text_array(values), sql::int_array(positions)});
+}
+
 class LoyaltyProjection final : public Projection {
 public:
     std::string name() const override { return "loyalty"; }
@@ -24,9 +48,7 @@ public:
     }
 
     void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
-        using Key = std::pair<std::string, std::string>;  // customer, currency (or dispute)
-        std::map<Key, std::pair<int64_t, int64_t>> spend;  // -> (spend, position): the batch's latest
-        std::map<Key, std::pair<std::string, int64_t>> tier;
+        Latest spend, tier;  // the batch's latest spend and tier per customer and currency
         std::map<Key, std::optional<std::pair<std::string, int64_t>>> holds;  // -> open (order, position), or released
         Columns history;
         for (const auto& e : events) {
@@ -34,7 +56,7 @@ public:
                 v1::SpendRecorded s;
                 if (!s.ParseFromString(e.payload())) continue;
                 auto& slot = spend[{s.customer_id(), s.currency()}];
-                if (e.position() > slot.second) slot = {s.spend_after_minor(), e.position()};
+                if (e.position() > slot.second) slot = {std::to_string(s.spend_after_minor()), e.position()};
             } else if (e.type() == events::kTierChanged) {
                 v1::TierChanged c;
                 if (!c.ParseFromString(e.payload())) continue;
@@ -59,37 +81,8 @@ public:
                 if (h.ParseFromString(e.payload())) holds[{h.customer_id(), h.dispute_id()}] = std::nullopt;
             }
         }
-        const std::string& standings = t.at("loyalty_standings");
-        if (!spend.empty()) {
-            Columns c;
-            for (const auto& [k, v] : spend) {
-                c.a.push_back(k.first);
-                c.b.push_back(k.second);
-                c.n1.push_back(v.first);
-                c.n2.push_back(v.second);
-            }
-            tx.exec("INSERT INTO " + standings + " AS s (customer_id, currency, spend_minor, spend_position)"
-                        " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])"
-                        " ON CONFLICT (customer_id, currency) DO UPDATE SET"
-                        " spend_minor = EXCLUDED.spend_minor, spend_position = EXCLUDED.spend_position"
-                        " WHERE s.spend_position < EXCLUDED.spend_position",
-                    {sql::text_array(c.a), sql::text_array(c.b), sql::int_array(c.n1), sql::int_array(c.n2)});
-        }
-        if (!tier.empty()) {
-            Columns c;
-            for (const auto& [k, v] : tier) {
-                c.a.push_back(k.first);
-                c.b.push_back(k.second);
-                c.c.push_back(v.first);
-                c.n1.push_back(v.second);
-            }
-            tx.exec("INSERT INTO " + standings + " AS s (customer_id, currency, tier, tier_position)"
-                        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])"
-                        " ON CONFLICT (customer_id, currency) DO UPDATE SET"
-                        " tier = EXCLUDED.tier, tier_position = EXCLUDED.tier_position"
-                        " WHERE s.tier_position < EXCLUDED.tier_position",
-                    {sql::text_array(c.a), sql::text_array(c.b), sql::text_array(c.c), sql::int_array(c.n1)});
-        }
+        set_latest(tx, t.at("loyalty_standings"), "spend_minor", "bigint", "spend_position", spend);
+        set_latest(tx, t.at("loyalty_standings"), "tier", "text", "tier_position", tier);
         if (!holds.empty()) {
             Columns open, released;
             for (const auto& [k, v] : holds) {

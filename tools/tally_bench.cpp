@@ -2,6 +2,12 @@
 //
 //   tally-bench grants --port 8080 --token TOKEN [--requests 50000] [--connections 64]
 //                      [--customers 10000] [--run NAME]
+//   tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME]
+//   tally-bench payments --port P --orders-file F --secret WHSEC [--connections C] [--run NAME]
+//
+// payments: one signed payment_intent.succeeded webhook per line "order_id amount_minor"
+// of F (the webhook-to-paid path: verify, deduplicate, decide on the order and, with
+// loyalty on, the customer's loyalty, commit, answer 200).
 //
 // Sends credit grants (unique Idempotency-Keys) over C keep-alive connections
 // driven by 2 threads (like pgbench -j 2) and prints commands/s and p50/p99/p999
@@ -17,6 +23,7 @@
 #include <vector>
 
 #include "http/load.h"
+#include "http/stripe.h"
 
 namespace {
 
@@ -29,6 +36,8 @@ struct Options {
     int64_t customers = 10000;
     std::string run = "bench";
     std::string tokens_file;
+    std::string orders_file;
+    std::string secret;
 };
 
 double percentile(std::vector<double>& sorted, double p) {
@@ -41,13 +50,15 @@ double percentile(std::vector<double>& sorted, double p) {
 
 int main(int argc, char** argv) {
     const std::string mode = argc >= 2 ? argv[1] : "";
-    if (mode != "grants" && mode != "checkout") {
+    if (mode != "grants" && mode != "checkout" && mode != "payments") {
         std::fprintf(stderr,
                      "usage: tally-bench grants   --port P --token T [--requests N] [--connections C] [--customers K] [--run NAME]\n"
                      "       tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME]\n"
                      "checkout: 5-line carts across vendors v0..v2 (products v{v}-p{0..9}, 10.00 each, 5.00 flat\n"
                      "shipping per vendor; each of a customer's carts differs in its first line's quantity), one customer\n"
-                     "token per line of F, used round-robin\n");
+                     "token per line of F, used round-robin\n"
+                     "       tally-bench payments --port P --orders-file F --secret WHSEC [--connections C] [--run NAME]\n"
+                     "payments: a signed payment_intent.succeeded per line \"order_id amount_minor\" of F\n");
         return 2;
     }
     Options o;
@@ -61,6 +72,8 @@ int main(int argc, char** argv) {
         else if (k == "--customers") o.customers = std::stoll(v);
         else if (k == "--run") o.run = v;
         else if (k == "--tokens-file") o.tokens_file = v;
+        else if (k == "--orders-file") o.orders_file = v;
+        else if (k == "--secret") o.secret = v;
         else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;
@@ -76,10 +89,37 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    std::vector<std::pair<std::string, int64_t>> orders;
+    if (mode == "payments") {
+        std::ifstream in(o.orders_file);
+        std::string id;
+        int64_t amount = 0;
+        while (in >> id >> amount) orders.emplace_back(id, amount);
+        if (orders.empty() || o.secret.empty()) {
+            std::fprintf(stderr, "--orders-file %s holds no orders, or --secret is missing\n", o.orders_file.c_str());
+            return 2;
+        }
+        o.requests = static_cast<int64_t>(orders.size());
+    }
+    const int64_t signed_at = std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch()).count();
     const std::string body = "{\"amount_minor\":1,\"currency\":\"USD\",\"reason\":\"bench\"}";
     const std::string auth = "Bearer " + o.token;
     auto result = tally::http::run_load("127.0.0.1", o.port, o.connections, o.threads, o.requests, [&](int64_t i) {
         const std::string key = o.run + "-" + std::to_string(i);
+        if (mode == "payments") {
+            const auto& [order, amount] = orders[static_cast<size_t>(i)];
+            const std::string a = std::to_string(amount);
+            const std::string event =
+                "{\"id\":\"evt_" + key + "\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\",\"created\":" +
+                std::to_string(signed_at) + ",\"data\":{\"object\":{\"id\":\"pi_" + order +
+                "\",\"object\":\"payment_intent\",\"amount\":" + a + ",\"amount_received\":" + a +
+                ",\"currency\":\"usd\",\"metadata\":{\"order_id\":\"" + order + "\"}}}}";
+            return tally::http::LoadRequest{
+                "POST", "/v1/webhooks/stripe", event,
+                {{"Stripe-Signature", "t=" + std::to_string(signed_at) + ",v1=" +
+                                          tally::http::stripe::sign_v1(o.secret, signed_at, event)}}};
+        }
         if (mode == "grants")
             return tally::http::LoadRequest{"POST", "/v1/customers/b" + std::to_string(i % o.customers) + "/credit-grants",
                                             body, {{"Authorization", auth}, {"Idempotency-Key", key}}};
@@ -108,11 +148,13 @@ int main(int argc, char** argv) {
     std::sort(latencies.begin(), latencies.end());
     std::printf("tally-bench %s: %lld requests, %d connections on %d threads, %.2f s\n", mode.c_str(),
                 static_cast<long long>(o.requests), o.connections, o.threads, seconds);
-    std::printf("  %s/s %.0f\n", mode == "grants" ? "commands" : "checkouts", static_cast<double>(o.requests) / seconds);
+    std::printf("  %s/s %.0f\n", mode == "grants" ? "commands" : mode == "payments" ? "payments" : "checkouts",
+                static_cast<double>(o.requests) / seconds);
     std::printf("  latency ms p50 %.2f  p99 %.2f  p999 %.2f  max %.2f\n", percentile(latencies, 0.50),
                 percentile(latencies, 0.99), percentile(latencies, 0.999), latencies.empty() ? 0 : latencies.back());
     std::printf("  statuses:");
     for (auto [s, n] : statuses) std::printf(" %d=%lld", s, static_cast<long long>(n));
     std::printf("\n");
-    return statuses.size() == 1 && statuses.begin()->first == 201 ? 0 : 1;
+    const int ok = mode == "payments" ? 200 : 201;
+    return statuses.size() == 1 && statuses.begin()->first == ok ? 0 : 1;
 }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "commands/expiry_sweep.h"
+#include "commands/loyalty_switch.h"
 #include "commands/retier_pass.h"
 #include "commands/pipeline.h"
 #include "commands/provider_worker.h"
@@ -100,6 +101,8 @@ int main() {
         return 2;
     }
 
+    commands::set_loyalty_enabled(cfg.loyalty);
+    if (!cfg.loyalty) spdlog::warn("TALLY_LOYALTY is false: payments, refunds and disputes move no loyalty spend or tier");
     sql::Pool pool(cfg.pg_url, cfg.pg_pool_size);
     infra::Relay relay(pool, cfg.pg_url, cfg.kafka_brokers, cfg.kafka_topic, cfg.kafka_partitions);
     commands::Pipeline pipeline(

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "domain/loyalty.h"
 #include "events/registry.h"
 #include "tally/v1/credit.pb.h"
 
@@ -112,4 +113,37 @@ TEST(Registry, JsonShowsHashesInHexAndThePayload) {
     EXPECT_NE(json.find("\"customer_id\":\"c1\""), std::string::npos);
 }
 
+}  // namespace tally::events
+
+namespace tally::events {
+namespace {
+
+// The loyalty aggregate names its events itself (domain/loyalty.h): the registry must
+// know each name, decode each payload, and loyalty::parse must read each back.
+TEST(Registry, KnowsEveryLoyaltyEventByTheNameTheDomainGivesIt) {
+    v1::SpendRecorded spend;
+    spend.set_customer_id("c1");
+    spend.set_delta_minor(4500);
+    v1::TierChanged tier;
+    tier.set_to_tier("gold");
+    v1::TierHoldOpened opened;
+    opened.set_dispute_id("dp_1");
+    v1::TierHoldReleased released;
+    released.set_outcome("won");
+    for (const loyalty::Event& event : std::vector<loyalty::Event>{spend, tier, opened, released}) {
+        v1::EventEnvelope e;
+        e.set_type(std::string(loyalty::type_of(event)));
+        e.set_payload(loyalty::serialize(event));
+        EXPECT_EQ(current_schema_version(e.type()), 1) << e.type();
+        EXPECT_TRUE(decode_payload(e)) << e.type();
+        auto back = loyalty::parse(e.type(), e.payload());
+        ASSERT_TRUE(back) << e.type();
+        EXPECT_EQ(back->index(), event.index());
+        EXPECT_EQ(loyalty::serialize(*back), e.payload());
+    }
+    EXPECT_EQ(current_schema_version(kLoyaltyProgramDefined), 1);
+    EXPECT_FALSE(loyalty::parse("CreditGranted", ""));
+}
+
+}  // namespace
 }  // namespace tally::events
