@@ -18,44 +18,20 @@ Claims sweeper_claims() { return {"system:sweeper", "system", 1}; }
 
 ExpirySweep::ExpirySweep(sql::Pool& pool, Pipeline& pipeline, ExpirySweepOptions options,
                          std::function<int64_t()> clock_ms)
-    : pool_(pool),
+    : OwnedJob(pool, infra::locks::kExpirySweep, "expiry sweep",
+               "sweeps (window " + std::to_string(options.window_ms / 1000) + " s)", options.interval_ms),
+      pool_(pool),
       pipeline_(pipeline),
       options_(options),
-      clock_ms_(std::move(clock_ms)),
-      lock_(pool.url(), infra::locks::kExpirySweep) {
+      clock_ms_(std::move(clock_ms)) {
     metrics::global().help("tally_orders_expired_total", "counter", "Orders cancelled because their payment window passed");
 }
 
 ExpirySweep::~ExpirySweep() { stop(); }
 
-void ExpirySweep::start() {
-    thread_ = std::thread([this] {
-        while (!stopping_) {
-            sweep_once();
-            std::unique_lock lock(mu_);
-            cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stopping_.load(); });
-        }
-        lock_.release();  // for another process
-        owner_ = false;
-    });
-}
-
-void ExpirySweep::stop() {
-    {
-        std::lock_guard lock(mu_);
-        stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-}
-
-bool ExpirySweep::take_ownership() {
-    auto held = lock_.try_acquire();
-    const bool now_owner = held && *held;
-    if (now_owner && !owner_) spdlog::info("expiry sweep: this process sweeps (window {} s)", options_.window_ms / 1000);
-    if (!now_owner && owner_) spdlog::warn("expiry sweep: lost the lock's session; no longer the owner");
-    owner_ = now_owner;
-    return owner_;
+bool ExpirySweep::run_once() {
+    sweep_once();
+    return false;  // the next pass after the interval
 }
 
 int ExpirySweep::sweep_once() {

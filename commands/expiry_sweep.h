@@ -11,14 +11,11 @@
 // fresh state (an order paid meanwhile is refused), so a repeat, from any process,
 // replays instead of cancelling twice.
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <thread>
 
+#include "commands/owned_job.h"
 #include "commands/pipeline.h"
 #include "infra/sql.h"
 
@@ -30,33 +27,22 @@ struct ExpirySweepOptions {
     int batch_max = 200;              // orders per pass
 };
 
-class ExpirySweep {
+class ExpirySweep final : public OwnedJob {
 public:
     ExpirySweep(sql::Pool& pool, Pipeline& pipeline, ExpirySweepOptions options, std::function<int64_t()> clock_ms);
-    ~ExpirySweep();
-    ExpirySweep(const ExpirySweep&) = delete;
-    ExpirySweep& operator=(const ExpirySweep&) = delete;
+    ~ExpirySweep() override;
 
-    void start();
-    void stop();
     // One pass, if this process owns the sweep (taking ownership when it is free):
     // the number of orders it cancelled. Tests call it with an injected clock.
     int sweep_once();
-    bool owner() const { return owner_.load(); }
 
 private:
-    bool take_ownership();
+    bool run_once() override;
 
     sql::Pool& pool_;
     Pipeline& pipeline_;
     ExpirySweepOptions options_;
     std::function<int64_t()> clock_ms_;
-    sql::SessionLock lock_;
-    std::atomic<bool> owner_{false};
-    std::atomic<bool> stopping_{false};
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::thread thread_;
 };
 
 }  // namespace tally::commands

@@ -21,42 +21,15 @@ constexpr std::string_view kPastLast = "loyalty.";
 }  // namespace
 
 RetierPass::RetierPass(sql::Pool& pool, Pipeline& pipeline, RetierPassOptions options)
-    : pool_(pool), pipeline_(pipeline), options_(options), lock_(pool.url(), infra::locks::kRetierPass) {
+    : OwnedJob(pool, infra::locks::kRetierPass, "re-tiering pass", "re-tiers", options.interval_ms),
+      pool_(pool),
+      pipeline_(pipeline),
+      options_(options) {
     metrics::global().help("tally_loyalty_retiered_total", "counter",
                            "Customers re-tiered by the pass after a loyalty program change");
 }
 
 RetierPass::~RetierPass() { stop(); }
-
-void RetierPass::start() {
-    thread_ = std::thread([this] {
-        while (!stopping_) {
-            if (step() >= 0) continue;  // more of the pass to do
-            std::unique_lock lock(mu_);
-            cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stopping_.load(); });
-        }
-        lock_.release();  // for another process
-        owner_ = false;
-    });
-}
-
-void RetierPass::stop() {
-    {
-        std::lock_guard lock(mu_);
-        stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-}
-
-bool RetierPass::take_ownership() {
-    auto held = lock_.try_acquire();
-    const bool now_owner = held && *held;
-    if (now_owner && !owner_) spdlog::info("re-tiering pass: this process re-tiers");
-    if (!now_owner && owner_) spdlog::warn("re-tiering pass: lost the lock's session; no longer the owner");
-    owner_ = now_owner;
-    return owner_;
-}
 
 int RetierPass::step() {
     if (!take_ownership()) return -1;
@@ -120,7 +93,7 @@ int RetierPass::step() {
     }
     const bool completed = !stuck && static_cast<int>(streams.size()) < options_.batch_max;
     // Through the lock's own session: a process that lost the lock records nothing.
-    auto wrote = lock_.session().exec(
+    auto wrote = lock_session().exec(
         "INSERT INTO loyalty_retier_progress (id, program_version, after_stream, completed) VALUES (1, $1, $2, $3)"
         " ON CONFLICT (id) DO UPDATE SET program_version = EXCLUDED.program_version,"
         " after_stream = EXCLUDED.after_stream, completed = EXCLUDED.completed",

@@ -10,12 +10,9 @@
 // state; a repeat, from any process, replays or finds nothing to do. Checkout does not
 // wait for the pass: it prices from the program's tier for the spend already.
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
-#include <thread>
 
+#include "commands/owned_job.h"
 #include "commands/pipeline.h"
 #include "infra/sql.h"
 
@@ -26,32 +23,21 @@ struct RetierPassOptions {
     int batch_max = 200;         // customer streams per step (and per progress record)
 };
 
-class RetierPass {
+class RetierPass final : public OwnedJob {
 public:
     RetierPass(sql::Pool& pool, Pipeline& pipeline, RetierPassOptions options);
-    ~RetierPass();
-    RetierPass(const RetierPass&) = delete;
-    RetierPass& operator=(const RetierPass&) = delete;
+    ~RetierPass() override;
 
-    void start();
-    void stop();
     // One step, if this process owns the pass: up to batch_max customers of the pass
     // for the current program. Returns the number re-tiered; -1 when nothing is left to do.
     int step();
-    bool owner() const { return owner_.load(); }
 
 private:
-    bool take_ownership();
+    bool run_once() override { return step() >= 0; }
 
     sql::Pool& pool_;
     Pipeline& pipeline_;
     RetierPassOptions options_;
-    sql::SessionLock lock_;
-    std::atomic<bool> owner_{false};
-    std::atomic<bool> stopping_{false};
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::thread thread_;
 };
 
 }  // namespace tally::commands

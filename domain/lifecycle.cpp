@@ -6,20 +6,16 @@
 
 #include "domain/assert.h"
 #include "domain/ledger.h"
+#include "domain/lifecycle_detail.h"
 #include "domain/money.h"
 #include "domain/order.h"
 #include "domain/pricing.h"
 
+// The order lifecycle: its state and statuses, the decisions staff, vendors and customers
+// ask for (fulfilment, cancellation, refunds, payouts), evolve and serialisation. The
+// money given back is in lifecycle_money.cpp, the provider's messages in lifecycle_signals.cpp.
 namespace tally::lifecycle {
-namespace {
-
-constexpr std::string_view kSucceeded = "payment_intent.succeeded";
-constexpr std::string_view kFailed = "payment_intent.payment_failed";
-constexpr std::string_view kRefunded = "charge.refunded";
-constexpr std::string_view kDisputeCreated = "charge.dispute.created";
-constexpr std::string_view kDisputeClosed = "charge.dispute.closed";
-constexpr std::string_view kTransferCreated = "transfer.created";
-constexpr std::string_view kTransferReversed = "transfer.reversed";
+namespace detail {
 
 Currency currency_of(const State& s) {
     auto c = Currency::parse(s.currency());
@@ -83,113 +79,6 @@ v1::OrderStatusAfter after_of(const State& s) {
     return a;
 }
 
-// Evolves `state` by the event, stamps the status after it, and keeps it.
-template <typename E>
-void emit(State& state, E e, std::vector<Event>& out) {
-    state = evolve(std::move(state), Event(e));
-    *e.mutable_after() = after_of(state);
-    out.emplace_back(std::move(e));
-}
-
-struct Allocation {
-    std::vector<v1::VendorShare> shares;
-    int64_t fee_minor = 0;
-    int64_t excess_minor = 0;  // beyond anything left to give back
-};
-
-// Which sub-orders (and the service fee) an amount given back comes out of:
-// proportionally to what is left of each, then the fee, then excess. Within a
-// sub-order the goods go back first, then the shipping (or the shipping alone, for a
-// shipping refund). Commission is reversed on the base it was charged on, goods after
-// discounts, cumulatively: a full refund reverses exactly the commission charged, and
-// shipping never moves any.
-Allocation allocate_back(const State& s, int64_t amount, std::string_view only_vendor, bool shipping_only) {
-    Allocation a;
-    std::vector<const v1::SubOrder*> subs;
-    std::vector<int64_t> left;
-    for (const auto& so : s.sub_orders()) {
-        if (!only_vendor.empty() && so.vendor_id() != only_vendor) continue;
-        subs.push_back(&so);
-        left.push_back(shipping_only ? shipping_left(so) : goods_left(so) + shipping_left(so));
-    }
-    int64_t left_total = 0;
-    for (auto l : left) left_total += l;
-    const int64_t to_vendors = std::min(amount, left_total);
-    const bool everything = to_vendors == left_total;  // nothing is left in any sub-order after this
-    const auto parts = to_vendors > 0 ? pricing::allocate(to_vendors, left) : std::vector<int64_t>(left.size(), 0);
-    for (size_t i = 0; i < subs.size(); ++i) {
-        // A sub-order given back whole reverses all its commission and promotion, even one
-        // whose goods the platform funded entirely (nothing the customer paid to weigh by).
-        const bool whole = !shipping_only && parts[i] == left[i] && (left[i] > 0 || everything);
-        if (parts[i] == 0 && !whole) continue;
-        const auto& so = *subs[i];
-        const int64_t goods_part = shipping_only ? 0 : std::min(parts[i], goods_left(so));
-        const int64_t goods_after = so.refunded_minor() - so.shipping_refunded_minor() + goods_part;
-        const auto pro_rata = [&](int64_t whole_amount) {
-            if (whole) return whole_amount;
-            return so.goods_net_minor() <= 0
-                       ? int64_t{0}
-                       : static_cast<int64_t>(static_cast<__int128>(goods_after) * whole_amount / so.goods_net_minor());
-        };
-        v1::VendorShare share;
-        share.set_vendor_id(so.vendor_id());
-        share.set_amount_minor(parts[i]);
-        share.set_commission_minor(pro_rata(so.commission_minor()) - so.commission_reversed_minor());
-        share.set_promotion_minor(pro_rata(so.promotion_minor()) - so.promotion_reversed_minor());
-        share.set_shipping_minor(parts[i] - goods_part);
-        if (share.amount_minor() == 0 && share.commission_minor() == 0 && share.promotion_minor() == 0) continue;
-        a.shares.push_back(share);
-    }
-    int64_t rest = amount - to_vendors;
-    if (only_vendor.empty()) {
-        a.fee_minor = std::min(rest, std::max<int64_t>(0, s.service_fee_minor() - s.fee_refunded_minor()));
-        rest -= a.fee_minor;
-    }
-    a.excess_minor = rest;
-    return a;
-}
-
-void post(v1::PostingSet& set, bool debit, const std::string& account, int64_t minor, Currency c) {
-    if (minor <= 0) return;
-    *set.add_postings() = debit ? ledger::debit(account, Money{minor, c}) : ledger::credit(account, Money{minor, c});
-}
-
-// Debits what an allocation takes back from vendors, commission, fees and losses; the
-// platform's promotion comes back to promotions expense.
-void post_reversal(v1::PostingSet& set, const Allocation& a, Currency c) {
-    int64_t commission = 0, promotion = 0;
-    for (const auto& sh : a.shares) {
-        post(set, true, ledger::vendor_payable(sh.vendor_id()),
-             sh.amount_minor() + sh.promotion_minor() - sh.commission_minor(), c);
-        commission += sh.commission_minor();
-        promotion += sh.promotion_minor();
-    }
-    post(set, true, std::string(ledger::kPlatformCommission), commission, c);
-    post(set, false, std::string(ledger::kPromotionsExpense), promotion, c);
-    post(set, true, std::string(ledger::kPlatformFees), a.fee_minor, c);
-    post(set, true, std::string(ledger::kDisputeLosses), a.excess_minor, c);
-}
-
-void apply_allocation(State& s, const google::protobuf::RepeatedPtrField<v1::VendorShare>& shares, int64_t fee) {
-    for (const auto& sh : shares) {
-        auto* so = sub_order(s, sh.vendor_id());
-        TALLY_ASSERT(so != nullptr, "share for unknown vendor {}", sh.vendor_id());
-        so->set_refunded_minor(so->refunded_minor() + sh.amount_minor());
-        so->set_commission_reversed_minor(so->commission_reversed_minor() + sh.commission_minor());
-        so->set_promotion_reversed_minor(so->promotion_reversed_minor() + sh.promotion_minor());
-        so->set_shipping_refunded_minor(so->shipping_refunded_minor() + sh.shipping_minor());
-    }
-    s.set_fee_refunded_minor(s.fee_refunded_minor() + fee);
-}
-
-v1::ProviderSignalFlagged flagged(const State& s, const v1::ProviderSignal& sig, std::string reason) {
-    v1::ProviderSignalFlagged f;
-    f.set_order_id(s.order_id());
-    *f.mutable_signal() = sig;
-    f.set_reason(std::move(reason));
-    return f;
-}
-
 v1::DisputeState* dispute(State& s, std::string_view id) {
     for (auto& d : *s.mutable_disputes())
         if (d.dispute_id() == id) return &d;
@@ -211,148 +100,10 @@ bool disputable(const State& s, int64_t amount) {
     return amount > 0 && amount <= s.captured_minor() - s.refunded_card_minor() - held_open(s);
 }
 
-v1::Money money(int64_t minor, Currency c) {
-    v1::Money m;
-    m.set_minor(minor);
-    m.set_currency(std::string(c.code()));
-    return m;
-}
+}  // namespace detail
+namespace {
 
-void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& out);
-
-void open_dispute(State& s, const v1::ProviderSignal& sig, std::vector<Event>& out) {
-    const Currency c = currency_of(s);
-    v1::DisputeOpened e;
-    e.set_order_id(s.order_id());
-    *e.mutable_signal() = sig;
-    *e.mutable_amount() = money(sig.amount_minor(), c);
-    post(*e.mutable_postings(), true, std::string(ledger::kDisputesHeld), sig.amount_minor(), c);
-    post(*e.mutable_postings(), false, std::string(ledger::kProcessorClearing), sig.amount_minor(), c);
-    emit(s, std::move(e), out);
-}
-
-void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& out) {
-    const std::string_view type = sig.type();
-    const bool needs_payment = type == kRefunded || type == kDisputeCreated || type == kDisputeClosed ||
-                               type == kTransferCreated || type == kTransferReversed;
-    if (needs_payment && !s.paid() && !s.cancelled()) {
-        v1::ProviderSignalDeferred d;
-        d.set_order_id(s.order_id());
-        *d.mutable_signal() = sig;
-        d.set_waiting_for("payment_intent.succeeded");
-        return emit(s, std::move(d), out);
-    }
-    if (type == kSucceeded) {
-        if (s.cancelled()) return emit(s, flagged(s, sig, "succeeded_after_cancel"), out);
-        if (s.paid()) return emit(s, flagged(s, sig, "already_paid"), out);
-        if (sig.amount_minor() != s.amount_due_minor() || sig.currency() != s.currency())
-            return emit(s, flagged(s, sig, "amount_mismatch"), out);
-        const Currency c = currency_of(s);
-        v1::PaymentSucceeded e;
-        e.set_order_id(s.order_id());
-        *e.mutable_signal() = sig;
-        *e.mutable_amount() = money(sig.amount_minor(), c);
-        post(*e.mutable_postings(), true, std::string(ledger::kProcessorClearing), sig.amount_minor(), c);
-        post(*e.mutable_postings(), false, ledger::customer_receivable(s.customer_id()), sig.amount_minor(), c);
-        const auto deferred = s.deferred();  // cleared by the evolve below
-        emit(s, std::move(e), out);
-        for (const auto& d : deferred) apply_signal(s, d, out);
-        return;
-    }
-    if (type == kFailed) {
-        if (s.paid() || s.cancelled()) return emit(s, flagged(s, sig, s.paid() ? "failed_after_paid" : "failed_after_cancel"), out);
-        v1::PaymentFailed e;
-        e.set_order_id(s.order_id());
-        *e.mutable_signal() = sig;
-        return emit(s, std::move(e), out);
-    }
-    if (s.cancelled() && !s.paid()) return emit(s, flagged(s, sig, "order_cancelled_unpaid"), out);
-    if (type == kRefunded) {
-        // amount_minor: the charge's cumulative refunds at the provider.
-        if (sig.amount_minor() > s.card_refunds_minor()) {
-            // The provider gave back more than tally issued: book the difference as a card
-            // refund (the money has left already), never ignore it. More than the card has
-            // left (after refunds, lost disputes and what open disputes hold) cannot be: a
-            // message to look at.
-            const int64_t extra = sig.amount_minor() - s.card_refunds_minor();
-            if (extra > s.captured_minor() - s.refunded_card_minor() - held_open(s))  // disputed money is held
-                return emit(s, flagged(s, sig, "refund_exceeds_captured"), out);
-            const Currency c = currency_of(s);
-            const int64_t back = std::min(extra, std::max<int64_t>(0, s.total_minor() - s.refunded_minor()));
-            Allocation a = allocate_back(s, back, "", false);
-            a.excess_minor += extra - back;
-            v1::ExternalRefundRecorded e;
-            e.set_order_id(s.order_id());
-            *e.mutable_signal() = sig;
-            *e.mutable_amount() = money(extra, c);
-            for (const auto& sh : a.shares) *e.add_shares() = sh;
-            e.set_fee_minor(a.fee_minor);
-            post_reversal(*e.mutable_postings(), a, c);
-            post(*e.mutable_postings(), false, std::string(ledger::kProcessorClearing), extra, c);
-            return emit(s, std::move(e), out);
-        }
-        v1::RefundConfirmed e;
-        e.set_order_id(s.order_id());
-        *e.mutable_signal() = sig;
-        return emit(s, std::move(e), out);
-    }
-    if (type == kDisputeCreated) {
-        if (dispute(s, sig.object_id())) return emit(s, flagged(s, sig, "dispute_already_known"), out);
-        if (!disputable(s, sig.amount_minor())) return emit(s, flagged(s, sig, "dispute_exceeds_captured"), out);
-        return open_dispute(s, sig, out);
-    }
-    if (type == kDisputeClosed) {
-        const auto* known = dispute(s, sig.object_id());
-        if (known && known->status() != "open") return emit(s, flagged(s, sig, "dispute_already_closed"), out);
-        if (sig.outcome() != "won" && sig.outcome() != "lost") return emit(s, flagged(s, sig, "unknown_outcome"), out);
-        if (!known) {  // closed before we heard it opened: open it from this message first
-            if (!disputable(s, sig.amount_minor())) return emit(s, flagged(s, sig, "dispute_exceeds_captured"), out);
-            open_dispute(s, sig, out);
-            known = dispute(s, sig.object_id());
-        }
-        const Currency c = currency_of(s);
-        const int64_t amount = known->amount_minor();
-        v1::DisputeClosed e;
-        e.set_order_id(s.order_id());
-        *e.mutable_signal() = sig;
-        e.set_outcome(sig.outcome());
-        *e.mutable_amount() = money(amount, c);
-        if (sig.outcome() == "won") {
-            post(*e.mutable_postings(), true, std::string(ledger::kProcessorClearing), amount, c);
-        } else {
-            const int64_t back = std::min(amount, s.total_minor() - s.refunded_minor());
-            Allocation all = allocate_back(s, back, "", false);
-            all.excess_minor += amount - back;
-            for (const auto& sh : all.shares) *e.add_shares() = sh;
-            e.set_fee_minor(all.fee_minor);
-            post_reversal(*e.mutable_postings(), all, c);
-        }
-        post(*e.mutable_postings(), false, std::string(ledger::kDisputesHeld), amount, c);
-        return emit(s, std::move(e), out);
-    }
-    if (type == kTransferCreated || type == kTransferReversed) {
-        const auto* p = payout(s, sig.vendor_id());
-        const bool created = type == kTransferCreated;
-        if (!p) return emit(s, flagged(s, sig, "no_payout_requested"), out);
-        if (created && p->status() != "requested") return emit(s, flagged(s, sig, "payout_already_" + p->status()), out);
-        if (!created && p->status() != "paid") return emit(s, flagged(s, sig, "payout_not_paid"), out);
-        if (sig.amount_minor() != p->amount_minor()) return emit(s, flagged(s, sig, "amount_mismatch"), out);
-        // Settled: the vendor's payable against clearing; reversed: the other way round.
-        auto settle = [&](auto e) {
-            const Currency c = currency_of(s);
-            e.set_order_id(s.order_id());
-            e.set_vendor_id(p->vendor_id());
-            *e.mutable_signal() = sig;
-            *e.mutable_amount() = money(p->amount_minor(), c);
-            post(*e.mutable_postings(), created, ledger::vendor_payable(p->vendor_id()), p->amount_minor(), c);
-            post(*e.mutable_postings(), !created, std::string(ledger::kProcessorClearing), p->amount_minor(), c);
-            emit(s, std::move(e), out);
-        };
-        if (created) return settle(v1::PayoutSettled{});
-        return settle(v1::PayoutReversed{});
-    }
-    emit(s, flagged(s, sig, "unhandled_type"), out);
-}
+using namespace detail;
 
 Refused refused(Refusal code, const State& s, std::string detail) {
     return Refused{code, order_status(s), std::move(detail)};
@@ -402,20 +153,6 @@ State initial_state(const v1::OrderPlaced& placed) {
     for (const auto& c : placed.pricing().coupons()) s.add_coupon_codes(c.code());
     return s;
 }
-
-bool handles(std::string_view t) {
-    return t == kSucceeded || t == kFailed || t == kRefunded || t == kDisputeCreated || t == kDisputeClosed ||
-           t == kTransferCreated || t == kTransferReversed;
-}
-
-std::vector<Event> on_signal(const State& state, const v1::ProviderSignal& signal) {
-    TALLY_ASSERT(handles(signal.type()), "signal type {} not handled", signal.type());
-    State s = state;
-    std::vector<Event> out;
-    apply_signal(s, signal, out);
-    return out;
-}
-
 int fulfilment_rank(std::string_view status) {
     for (size_t i = 0; i < kStages.size(); ++i)
         if (kStages[i] == status) return static_cast<int>(i);

@@ -208,8 +208,10 @@ std::vector<int32_t> partitions_in(const rd_kafka_topic_partition_list_t* list) 
 // Cooperative rebalancing: assign and unassign only what moved, at the offsets the
 // member asks for (its checkpoints live in PostgreSQL, not in Kafka).
 void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
-    auto* rebalance = static_cast<Rebalance*>(opaque);
+    auto* membership = static_cast<Consumer::Membership*>(opaque);
+    auto* rebalance = membership->rebalance;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        membership->assigned = true;
         const auto starts = rebalance->on_assign(partitions_in(parts));
         for (int i = 0; i < parts->cnt; ++i) {
             parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -239,7 +241,7 @@ using Settings = std::vector<std::pair<const char*, std::string>>;
 
 // A consumer handle with the settings every tally consumer shares, plus `extra`.
 std::expected<rd_kafka_t*, std::string> new_consumer(const std::string& brokers, const Settings& extra,
-                                                     Rebalance* rebalance) {
+                                                     Consumer::Membership* rebalance) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     Settings settings = {{"bootstrap.servers", brokers},
                          {"enable.auto.commit", "false"},
@@ -271,6 +273,8 @@ std::expected<std::unique_ptr<Consumer>, std::string> Consumer::create_group(con
                                                                              const std::string& topic,
                                                                              const GroupOptions& options,
                                                                              Rebalance* rebalance) {
+    auto membership = std::make_unique<Membership>();
+    membership->rebalance = rebalance;
     auto rk = new_consumer(brokers,
                            {{"group.id", options.group_id},
                             {"partition.assignment.strategy", "cooperative-sticky"},
@@ -278,9 +282,9 @@ std::expected<std::unique_ptr<Consumer>, std::string> Consumer::create_group(con
                             {"heartbeat.interval.ms", std::to_string(std::max(100, options.session_timeout_ms / 10))},
                             {"max.poll.interval.ms", std::to_string(options.max_poll_interval_ms)},
                             {"enable.auto.offset.store", "false"}},
-                           rebalance);
+                           membership.get());
     if (!rk) return std::unexpected(rk.error());
-    auto consumer = std::unique_ptr<Consumer>(new Consumer(*rk));
+    auto consumer = std::unique_ptr<Consumer>(new Consumer(*rk, std::move(membership)));
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, topic.c_str(), RD_KAFKA_PARTITION_UA);
     const auto code = rd_kafka_subscribe(*rk, list);
@@ -297,6 +301,20 @@ std::expected<std::unique_ptr<Consumer>, std::string> Consumer::create(const std
 }
 
 Consumer::~Consumer() {
+    // librdkafka 2.0 (Debian 12) asserts when a cooperative-sticky member is destroyed
+    // before its first assignment (confluentinc/librdkafka#4312, fixed in 2.3): give the
+    // join a few seconds to finish, and if it never does, leave the handle to the process
+    // exit rather than abort it.
+    if (membership_ && !membership_->assigned) {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!membership_->assigned && std::chrono::steady_clock::now() < give_up)
+            if (auto* m = rd_kafka_consumer_poll(rk_, 100)) rd_kafka_message_destroy(m);
+        if (!membership_->assigned) {
+            spdlog::warn("kafka: a group member stopped before its first assignment; its handle is left to the process exit");
+            (void)membership_.release();  // the callback's opaque must outlive the handle
+            return;
+        }
+    }
     rd_kafka_consumer_close(rk_);
     rd_kafka_destroy(rk_);
 }

@@ -3,6 +3,7 @@
 // for every delivery report, and a consumer with manual partition assignment.
 // Errors come back as values; nothing here throws.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -121,9 +122,17 @@ public:
                                                                       int32_t partition,
                                                                       std::chrono::milliseconds timeout);
 
+    // A group member's own view of its group: set when the broker first gave it an assignment.
+    struct Membership {
+        Rebalance* rebalance = nullptr;
+        std::atomic<bool> assigned{false};
+    };
+
 private:
-    explicit Consumer(rd_kafka_s* rk) : rk_(rk) {}
+    explicit Consumer(rd_kafka_s* rk, std::unique_ptr<Membership> membership = nullptr)
+        : rk_(rk), membership_(std::move(membership)) {}
     rd_kafka_s* rk_;
+    std::unique_ptr<Membership> membership_;  // group members only
 };
 
 }  // namespace tally::kafka

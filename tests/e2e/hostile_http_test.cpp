@@ -116,16 +116,17 @@ TEST(HostileInput, Finding1_APrivatePostgresLeftByACrashIsTakenOverAndStoppedOnE
     ASSERT_TRUE(sql::wait_until_ready(pg_url, std::chrono::milliseconds(0))) << "the crash took PostgreSQL along";
     tallyd.start();
     EXPECT_NE(tallyd.log().find("taking over the private PostgreSQL"), std::string::npos) << tallyd.log();
-    tallyd.stop();
+    EXPECT_EQ(tallyd.stop(), 0) << tallyd.log();
     EXPECT_TRUE(testing::eventually([&] { return !sql::wait_until_ready(pg_url, std::chrono::milliseconds(0)); },
                                     std::chrono::seconds(30)))
         << "the taken-over PostgreSQL outlived tallyd";
     // A clean start after a clean stop starts its own cluster again, and stops it.
     tallyd.start();
     EXPECT_EQ(tallyd.log().find("taking over"), std::string::npos);
-    tallyd.stop();
+    EXPECT_EQ(tallyd.stop(), 0) << tallyd.log();
     EXPECT_TRUE(testing::eventually([&] { return !sql::wait_until_ready(pg_url, std::chrono::milliseconds(0)); },
-                                    std::chrono::seconds(30)));
+                                    std::chrono::seconds(30)))
+        << tallyd.log();
 }
 
 // Finding 2: every invented method token became a metrics label (8 MB after 2,000 requests).

@@ -195,9 +195,9 @@ void Tallyd::kill9() {
 
 void Tallyd::signal(int sig) { process_.signal(sig); }
 
-void Tallyd::stop() {
+int Tallyd::stop() {
     process_.signal(SIGTERM);
-    process_.wait();
+    return process_.wait();
 }
 
 Broker::Broker() {

@@ -66,7 +66,7 @@ public:
     ~Tallyd();
     void start();          // waits for /healthz
     void kill9();
-    void stop();           // SIGTERM, graceful
+    int stop();            // SIGTERM, graceful; the exit status
     void signal(int sig);  // e.g. SIGSTOP / SIGCONT: a paused process (a zombie owner)
     bool running() const { return process_.running(); }
     int port() const { return port_; }
