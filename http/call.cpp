@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "domain/ids.h"
 #include "events/envelope.h"
 #include "http/json_input.h"
 #include "infra/strings.h"
@@ -108,6 +109,24 @@ bool Call::reply(Response r) const {
 }
 
 bool Call::reply_json(int status, const nlohmann::json& body) const { return reply(json_response(status, body)); }
+
+bool Call::customer_read(const std::string& customer_id, const std::string& resource, const std::string& what) const {
+    if (req.method != "GET") {
+        method_not_allowed("GET");
+        return false;
+    }
+    if (!valid_id(customer_id)) {
+        fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+        return false;
+    }
+    auto caller = fresh_caller();
+    if (!caller) return false;
+    if (!reads_customer(*caller, customer_id, resource)) {
+        fail(403, "forbidden", "you may not read this customer's " + what);
+        return false;
+    }
+    return true;
+}
 
 std::optional<Caller> Call::fresh_caller() const {
     std::optional<journal::Principal> p;

@@ -63,6 +63,9 @@ public:
 
     // Each answers a problem itself and returns nothing when it fails.
     std::optional<Caller> fresh_caller() const;             // reads re-check the principal now
+    // A GET of a customer's own record (credit, loyalty, passport): the method, the id and
+    // the fresh caller's right to it (reads_customer with `resource`). False: answered.
+    bool customer_read(const std::string& customer_id, const std::string& resource, const std::string& what) const;
     std::optional<std::string> idempotency_key() const;     // commands need one
     bool parse_message(google::protobuf::Message& msg) const;  // false: answered 400/422
 

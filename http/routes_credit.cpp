@@ -37,11 +37,7 @@ bool Api::credit_routes(Call& c) {
 
     // GET /v1/customers/{id}/credit  (admin, auditor, employee with credit.view, the customer)
     if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "credit") {
-        if (req.method != "GET") return c.method_not_allowed("GET");
-        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
-        auto caller = c.fresh_caller();
-        if (!caller) return true;
-        if (!reads_customer(*caller, parts[2], "credit")) return c.fail(403, "forbidden", "you may not read this customer's credit");
+        if (!c.customer_read(parts[2], "credit", "credit")) return true;
         auto limit = parse_count(query, "limit", 50, 500);
         if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
         json body = {{"customer_id", parts[2]}, {"currency", nullptr}, {"balance_minor", 0}, {"entries", json::array()}};

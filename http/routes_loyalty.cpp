@@ -65,11 +65,7 @@ bool Api::loyalty_routes(Call& c) {
 
     // GET /v1/customers/{id}/loyalty  (the customer; admin; employee with customers.view; auditor)
     if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "loyalty") {
-        if (req.method != "GET") return c.method_not_allowed("GET");
-        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
-        auto caller = c.fresh_caller();
-        if (!caller) return true;
-        if (!reads_customer(*caller, parts[2], "customers")) return c.fail(403, "forbidden", "you may not read this customer's loyalty");
+        if (!c.customer_read(parts[2], "customers", "loyalty")) return true;
         auto limit = parse_count(query, "limit", 20, 200);
         if (!limit) return c.fail(400, "invalid_query", "limit must be 0..200", "limit");
         int64_t before = INT64_MAX;
@@ -168,11 +164,7 @@ bool Api::loyalty_routes(Call& c) {
 
     // GET /v1/customers/{id}/passport  (the customer; admin; employee with customers.view; auditor)
     if (parts.size() == 4 && parts[1] == "customers" && parts[3] == "passport") {
-        if (req.method != "GET") return c.method_not_allowed("GET");
-        if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
-        auto caller = c.fresh_caller();
-        if (!caller) return true;
-        if (!reads_customer(*caller, parts[2], "customers")) return c.fail(403, "forbidden", "you may not read this customer's passport");
+        if (!c.customer_read(parts[2], "customers", "passport")) return true;
         json body = {{"customer_id", parts[2]}, {"countries", 0}, {"continents", 0}, {"badges", json::array()},
                      {"stamps", json::array()}};
         auto r = deps_.pool->transact([&](sql::Tx& tx) {

@@ -10,10 +10,16 @@
 namespace tally::projectors {
 namespace {
 
-// Columns of one multi-row statement, bound as arrays.
-struct Columns {
-    std::vector<std::string> a, b, c, d, e, f;
-    std::vector<int64_t> n1, n2, n3, n4;
+// Rows of loyalty_history, column by column (bound as arrays).
+struct HistoryRows {
+    std::vector<std::string> customers, event_ids, currencies, from_tiers, to_tiers, reasons;
+    std::vector<int64_t> positions, spends, program_versions, occurred;
+};
+
+// Rows of loyalty_holds (released ones need only the first two).
+struct HoldRows {
+    std::vector<std::string> customers, disputes, orders;
+    std::vector<int64_t> positions;
 };
 
 using Key = std::pair<std::string, std::string>;  // customer, currency (or dispute)
@@ -50,7 +56,7 @@ public:
     void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
         Latest spend, tier;  // the batch's latest spend and tier per customer and currency
         std::map<Key, std::optional<std::pair<std::string, int64_t>>> holds;  // -> open (order, position), or released
-        Columns history;
+        HistoryRows history;
         for (const auto& e : events) {
             if (e.type() == events::kSpendRecorded) {
                 v1::SpendRecorded s;
@@ -62,16 +68,16 @@ public:
                 if (!c.ParseFromString(e.payload())) continue;
                 auto& slot = tier[{c.customer_id(), c.currency()}];
                 if (e.position() > slot.second) slot = {c.to_tier(), e.position()};
-                history.a.push_back(c.customer_id());
-                history.b.push_back(e.event_id());
-                history.c.push_back(c.currency());
-                history.d.push_back(c.from_tier());
-                history.e.push_back(c.to_tier());
-                history.f.push_back(c.reason());
-                history.n1.push_back(e.position());
-                history.n2.push_back(c.spend_minor());
-                history.n3.push_back(c.program_version());
-                history.n4.push_back(e.occurred_at_unix_ms());
+                history.customers.push_back(c.customer_id());
+                history.event_ids.push_back(e.event_id());
+                history.currencies.push_back(c.currency());
+                history.from_tiers.push_back(c.from_tier());
+                history.to_tiers.push_back(c.to_tier());
+                history.reasons.push_back(c.reason());
+                history.positions.push_back(e.position());
+                history.spends.push_back(c.spend_minor());
+                history.program_versions.push_back(c.program_version());
+                history.occurred.push_back(e.occurred_at_unix_ms());
             } else if (e.type() == events::kTierHoldOpened) {
                 v1::TierHoldOpened h;
                 if (h.ParseFromString(e.payload()))
@@ -84,41 +90,40 @@ public:
         set_latest(tx, t.at("loyalty_standings"), "spend_minor", "bigint", "spend_position", spend);
         set_latest(tx, t.at("loyalty_standings"), "tier", "text", "tier_position", tier);
         if (!holds.empty()) {
-            Columns open, released;
+            HoldRows open, released;
             for (const auto& [k, v] : holds) {
+                auto& rows = v ? open : released;
+                rows.customers.push_back(k.first);
+                rows.disputes.push_back(k.second);
                 if (v) {
-                    open.a.push_back(k.first);
-                    open.b.push_back(k.second);
-                    open.c.push_back(v->first);
-                    open.n1.push_back(v->second);
-                } else {
-                    released.a.push_back(k.first);
-                    released.b.push_back(k.second);
+                    open.orders.push_back(v->first);
+                    open.positions.push_back(v->second);
                 }
             }
             const std::string& h = t.at("loyalty_holds");
-            if (!open.a.empty())
+            if (!open.customers.empty())
                 tx.exec("INSERT INTO " + h + " (customer_id, dispute_id, order_id, opened_position)"
                             " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])"
                             " ON CONFLICT DO NOTHING",
-                        {sql::text_array(open.a), sql::text_array(open.b), sql::text_array(open.c),
-                         sql::int_array(open.n1)});
-            if (!released.a.empty())
+                        {sql::text_array(open.customers), sql::text_array(open.disputes), sql::text_array(open.orders),
+                         sql::int_array(open.positions)});
+            if (!released.customers.empty())
                 tx.exec("DELETE FROM " + h + " h USING unnest($1::text[], $2::text[]) AS r(customer_id, dispute_id)"
                             " WHERE h.customer_id = r.customer_id AND h.dispute_id = r.dispute_id",
-                        {sql::text_array(released.a), sql::text_array(released.b)});
+                        {sql::text_array(released.customers), sql::text_array(released.disputes)});
         }
-        if (!history.a.empty())
+        if (!history.customers.empty())
             tx.exec("INSERT INTO " + t.at("loyalty_history") +
                         " (customer_id, event_id, currency, from_tier, to_tier, reason, position, spend_minor,"
                         " program_version, occurred_at_unix_ms)"
                         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
                         " $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])"
                         " ON CONFLICT DO NOTHING",
-                    {sql::text_array(history.a), sql::text_array(history.b), sql::text_array(history.c),
-                     sql::text_array(history.d), sql::text_array(history.e), sql::text_array(history.f),
-                     sql::int_array(history.n1), sql::int_array(history.n2), sql::int_array(history.n3),
-                     sql::int_array(history.n4)});
+                    {sql::text_array(history.customers), sql::text_array(history.event_ids),
+                     sql::text_array(history.currencies), sql::text_array(history.from_tiers),
+                     sql::text_array(history.to_tiers), sql::text_array(history.reasons),
+                     sql::int_array(history.positions), sql::int_array(history.spends),
+                     sql::int_array(history.program_versions), sql::int_array(history.occurred)});
     }
 };
 
