@@ -31,11 +31,22 @@ bool Api::webhook_routes(Call& c) {
     if (!event) return c.fail(400, "invalid_event", event.error().detail, event.error().field);
     // Charges and disputes carry no order metadata: their PaymentIntent leads to it. Then:
     // does the order exist (orders are never deleted, so the answer holds)?
+    bool intent_in_doubt = false;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        intent_in_doubt = false;
         if (event->order_id.empty() && !event->signal.payment_intent_id().empty()) {
             auto rows = tx.exec("SELECT order_id FROM provider_calls WHERE object_id = $1 AND kind = 'payment_intent'",
                                 {event->signal.payment_intent_id()});
             if (!rows.empty()) event->order_id = rows.front().str(0);
+            // An intent we do not know may still be ours: one whose creation's answer has
+            // not reached us yet (lost on the way, or the worker not done). While any such
+            // call is unresolved the message is not recorded as naming no order (that would
+            // lose it for good): the provider is asked to send it again.
+            else
+                intent_in_doubt = !tx.exec("SELECT 1 FROM provider_calls WHERE kind = 'payment_intent'"
+                                           " AND object_id = '' AND (status = 'pending' OR (status = 'dead'"
+                                           " AND updated_at > now() - interval '72 hours')) LIMIT 1")
+                                       .empty();
         }
         if (event->handled && !event->order_id.empty()) {
             auto rows = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1 AND version > 0",
@@ -46,6 +57,11 @@ bool Api::webhook_routes(Call& c) {
         }
     });
     if (!r) return c.storage_unavailable(r.error());
+    if (intent_in_doubt)
+        return c.fail(503, "intent_not_yet_known",
+                      "PaymentIntent " + event->signal.payment_intent_id() +
+                          " is not known yet while intents are being created; send this event again",
+                      "data.object.payment_intent");
     const std::string id = event->signal.provider_event_id();
     return c.submit_as({"provider:stripe", "provider", 1}, commands::provider_event(std::move(*event)), "stripe:" + id,
                        events::sha256("stripe event\n" + id));

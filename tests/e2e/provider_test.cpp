@@ -5,6 +5,9 @@
 // dead letters, and retried by an operator, each call made exactly once at the provider.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "http/client.h"
@@ -118,6 +121,43 @@ TEST(ProviderE2E, AnOpenDisputeHoldsThePayoutUntilItCloses) {
     EXPECT_EQ(shop.call_status(key), "done");
     EXPECT_TRUE(shop.dead_letters(shop.admin).empty());
     ASSERT_TRUE(testing::eventually([&] { return shop.balance("disputes_held") == 0; }));
+}
+
+// A dispute names only its intent. When tally has not yet heard which intent its worker
+// created (the provider's answer was lost), the webhook is answered 503 and the provider
+// sends it again: it is never recorded as naming no order, which would lose it for good.
+TEST(ProviderE2E, AnEventAboutAnIntentNotYetKnownIsRetriedNotLost) {
+    Shop shop;
+    // The intent is made at the provider but the answer is lost; the retries fail, and the
+    // call is parked after its fourth attempt with tally none the wiser about the intent's id.
+    shop.fake.lose_answers("/v1/payment_intents", 1);
+    shop.fake.fail_next("/v1/payment_intents", 3, 500);
+    const std::string order = shop.checkout("cus-1");
+    const json pi = shop.intent_of(order);
+    shop.fake.succeed(pi["id"]);  // names the order in its metadata
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(order) == "paid"; })) << shop.status(order);
+    shop.fake.dispute(pi["id"], 1000);
+    ASSERT_TRUE(testing::eventually([&] { return shop.call_status("intent-" + order) == "dead"; }));
+    // Parked, and the dispute still waits at the provider: nothing recorded, nothing lost.
+    ASSERT_TRUE(testing::eventually([&] { return shop.fake.requests("/v1/payment_intents").size() == 4u; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(shop.fake.webhooks_idle());
+    EXPECT_EQ(shop.status(order), "paid");
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ProviderEventRecorded'"), 0);
+    // The operator sends the parked call again: the same key brings the same intent back,
+    // tally learns its id, and the redelivered dispute reaches the order.
+    const json dead = shop.dead_letters(shop.admin);
+    ASSERT_EQ(dead.size(), 1u);
+    EXPECT_EQ(dead[0]["kind"], "payment_intent");
+    auto r = shop.send("POST", "/v1/operator/dead-letters/" + std::to_string(dead[0]["id"].get<int64_t>()) + "/retry",
+                       json::object(), shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(order) == "disputed"; })) << shop.status(order);
+    EXPECT_EQ(shop.call_status("intent-" + order), "done");
+    EXPECT_EQ(shop.fake.objects("pi_").size(), 1u);
+    EXPECT_EQ(shop.events("order-" + order, "DisputeOpened"), 1);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ProviderEventRecorded'"), 0);
+    ASSERT_TRUE(testing::eventually([&] { return shop.fake.webhooks_idle(); }));
 }
 
 TEST(ProviderE2E, RefundsCancellationsAndDisputesReachTheProvider) {

@@ -172,20 +172,33 @@ Tallyd::~Tallyd() {
 }
 
 void Tallyd::start() {
-    port_ = free_port();
-    std::map<std::string, std::string> env = {
-        {"TALLY_PG_URL", pg_url_},
-        {"TALLY_KAFKA_BROKERS", brokers_},
-        {"TALLY_HTTP_PORT", std::to_string(port_)},
-        {"TALLY_DATA_DIR", data_dir_},
-        {"TALLY_JWT_KEYS", kTestJwtKeys},
-        {"TALLY_LOG_LEVEL", "info"},
-    };
-    for (const auto& [k, v] : env_) env[k] = v;
-    process_.start(binary_dir() + "/tools/tallyd", {}, env, data_dir_ + "/tallyd.log");
-    http::Client client("127.0.0.1", port_);
-    const bool up = eventually([&] { return client.request("GET", "/healthz").status == 200; }, std::chrono::seconds(30));
-    if (!up) throw std::runtime_error("tallyd did not come up:\n" + process_.log());
+    // The free port may be taken by someone else before tallyd binds it (tests run in
+    // parallel): then it is started again on another.
+    for (int attempt = 1;; ++attempt) {
+        port_ = free_port();
+        std::map<std::string, std::string> env = {
+            {"TALLY_PG_URL", pg_url_},
+            {"TALLY_KAFKA_BROKERS", brokers_},
+            {"TALLY_HTTP_PORT", std::to_string(port_)},
+            {"TALLY_DATA_DIR", data_dir_},
+            {"TALLY_JWT_KEYS", kTestJwtKeys},
+            {"TALLY_LOG_LEVEL", "info"},
+        };
+        for (const auto& [k, v] : env_) env[k] = v;
+        process_.start(binary_dir() + "/tools/tallyd", {}, env, data_dir_ + "/tallyd.log");
+        http::Client client("127.0.0.1", port_);
+        bool port_taken = false;
+        const bool up = eventually(
+            [&] {
+                if (client.request("GET", "/healthz").status == 200) return true;
+                port_taken = process_.log().find("http: cannot listen on") != std::string::npos;
+                return port_taken;
+            },
+            std::chrono::seconds(30));
+        if (up && !port_taken) return;
+        if (!port_taken || attempt == 3) throw std::runtime_error("tallyd did not come up:\n" + process_.log());
+        kill9();
+    }
 }
 
 void Tallyd::kill9() {
