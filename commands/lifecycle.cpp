@@ -94,6 +94,7 @@ public:
         if (order.version == 0) return Rejection{RejectionKind::retry_later, "unknown_order", "no order " + e_.order_id};
         auto state = parse_state<lifecycle::State>(order.state);
         if (!state) return Rejection{RejectionKind::internal, "corrupt_state", "order state does not parse"};
+        for (auto& kept : *state->mutable_deferred()) events::upcast_signal(kept);  // a snapshot from before kinds
         if (e_.loyalty && order::owner(*state) != e_.customer_id)  // claimed since it was read: the wrong loyalty stream is locked
             return Rejection{RejectionKind::retry_later, "order_claimed", "the order was just claimed; redeliver"};
         const auto after = append(a, streams_.front(), *state, lifecycle::on_signal(*state, e_.signal), states,

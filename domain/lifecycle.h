@@ -31,10 +31,10 @@ using Event = std::variant<v1::PaymentSucceeded, v1::PaymentFailed, v1::SubOrder
 // The state right after OrderPlaced.
 State initial_state(const v1::OrderPlaced& placed);
 
-// Provider event types the lifecycle understands.
-bool handles(std::string_view provider_type);
+// The kinds of provider message the lifecycle acts on.
+bool handles(v1::SignalKind kind);
 
-// A provider message about this order (REQUIRES: handles(signal.type())).
+// A provider message about this order (REQUIRES: handles(signal.kind())).
 std::vector<Event> on_signal(const State& state, const v1::ProviderSignal& signal);
 
 enum class Refusal : uint16_t {  // numbers are permanent

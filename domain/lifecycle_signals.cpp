@@ -2,20 +2,20 @@
 #include "domain/ledger.h"
 #include "domain/lifecycle_detail.h"
 
-// The payment provider's messages and what they do to an order. The provider's own
-// vocabulary (its event types) is named here only.
+// The payment provider's messages and what they do to an order, by their kind (the
+// provider's own vocabulary stays in its adapter, http/).
 namespace tally::lifecycle {
 namespace {
 
 using namespace detail;
 
-constexpr std::string_view kSucceeded = "payment_intent.succeeded";
-constexpr std::string_view kFailed = "payment_intent.payment_failed";
-constexpr std::string_view kRefunded = "charge.refunded";
-constexpr std::string_view kDisputeCreated = "charge.dispute.created";
-constexpr std::string_view kDisputeClosed = "charge.dispute.closed";
-constexpr std::string_view kTransferCreated = "transfer.created";
-constexpr std::string_view kTransferReversed = "transfer.reversed";
+constexpr auto kSucceeded = v1::SIGNAL_PAYMENT_SUCCEEDED;
+constexpr auto kFailed = v1::SIGNAL_PAYMENT_FAILED;
+constexpr auto kRefunded = v1::SIGNAL_CHARGE_REFUNDED;
+constexpr auto kDisputeCreated = v1::SIGNAL_DISPUTE_OPENED;
+constexpr auto kDisputeClosed = v1::SIGNAL_DISPUTE_CLOSED;
+constexpr auto kTransferCreated = v1::SIGNAL_TRANSFER_CREATED;
+constexpr auto kTransferReversed = v1::SIGNAL_TRANSFER_REVERSED;
 
 v1::ProviderSignalFlagged flagged(const State& s, const v1::ProviderSignal& sig, std::string reason) {
     v1::ProviderSignalFlagged f;
@@ -39,14 +39,14 @@ void open_dispute(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
 }
 
 void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& out) {
-    const std::string_view type = sig.type();
+    const v1::SignalKind type = sig.kind();
     const bool needs_payment = type == kRefunded || type == kDisputeCreated || type == kDisputeClosed ||
                                type == kTransferCreated || type == kTransferReversed;
     if (needs_payment && !s.paid() && !s.cancelled()) {
         v1::ProviderSignalDeferred d;
         d.set_order_id(s.order_id());
         *d.mutable_signal() = sig;
-        d.set_waiting_for("payment_intent.succeeded");
+        d.set_waiting_for("payment_succeeded");
         return emit(s, std::move(d), out);
     }
     if (type == kSucceeded) {
@@ -163,13 +163,13 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
 
 }  // namespace
 
-bool handles(std::string_view t) {
+bool handles(v1::SignalKind t) {
     return t == kSucceeded || t == kFailed || t == kRefunded || t == kDisputeCreated || t == kDisputeClosed ||
            t == kTransferCreated || t == kTransferReversed;
 }
 
 std::vector<Event> on_signal(const State& state, const v1::ProviderSignal& signal) {
-    TALLY_ASSERT(handles(signal.type()), "signal type {} not handled", signal.type());
+    TALLY_ASSERT(handles(signal.kind()), "signal {} of kind {} not handled", signal.type(), static_cast<int>(signal.kind()));
     State s = state;
     std::vector<Event> out;
     apply_signal(s, signal, out);

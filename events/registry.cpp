@@ -101,12 +101,32 @@ const EventType* find_type(std::string_view name) {
 
 }  // namespace
 
+void upcast_signal(v1::ProviderSignal& signal) {
+    if (signal.kind() != v1::SIGNAL_UNSPECIFIED) return;
+    // The provider's types as the journal held them before kinds: frozen, like the
+    // payloads they describe (the live mapping is the adapter's, http/stripe.cpp).
+    static constexpr std::pair<std::string_view, v1::SignalKind> kWritten[] = {
+        {"payment_intent.succeeded", v1::SIGNAL_PAYMENT_SUCCEEDED},
+        {"payment_intent.payment_failed", v1::SIGNAL_PAYMENT_FAILED},
+        {"charge.refunded", v1::SIGNAL_CHARGE_REFUNDED},
+        {"charge.dispute.created", v1::SIGNAL_DISPUTE_OPENED},
+        {"charge.dispute.closed", v1::SIGNAL_DISPUTE_CLOSED},
+        {"transfer.created", v1::SIGNAL_TRANSFER_CREATED},
+        {"transfer.reversed", v1::SIGNAL_TRANSFER_REVERSED}};
+    for (const auto& [type, kind] : kWritten)
+        if (signal.type() == type) return signal.set_kind(kind);
+}
+
 std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelope& e) {
     const EventType* t = find_type(e.type());
     if (!t) return nullptr;
     auto msg = t->make();
-    // Every type is at version 1 so far; an upcaster would rewrite older payloads here.
+    // Every type is at version 1; fields added since are filled in here for payloads
+    // written before them (a provider signal's kind).
     if (!msg->ParseFromString(e.payload())) return nullptr;
+    const auto* field = msg->GetDescriptor()->FindFieldByName("signal");
+    if (field && field->message_type() == v1::ProviderSignal::descriptor() && msg->GetReflection()->HasField(*msg, field))
+        upcast_signal(*static_cast<v1::ProviderSignal*>(msg->GetReflection()->MutableMessage(msg.get(), field)));
     return msg;
 }
 

@@ -64,6 +64,13 @@ inline constexpr std::string_view kProviderRequestCompleted = "ProviderRequestCo
 // when the type is unknown or the bytes do not parse.
 std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelope& e);
 
+// Provider signals written before they carried a kind (SIGNAL_UNSPECIFIED with the
+// provider's type, which was then always Stripe's) get the kind that type had. A
+// signal with a kind, or of a type nobody acted on, is left as it is. decode_payload
+// applies it to every payload's signal; callers reading signals out of a snapshot
+// state apply it themselves.
+void upcast_signal(v1::ProviderSignal& signal);
+
 // The current schema version of a type; 0 for unknown types.
 int current_schema_version(std::string_view type);
 

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <charconv>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "domain/ids.h"
@@ -78,6 +79,20 @@ std::expected<int64_t, SignatureError> verify(std::string_view header, std::stri
     return *t;
 }
 
+// Stripe's event types tally acts on, and what each means to an order.
+v1::SignalKind kind_of(std::string_view type) {
+    static const std::map<std::string_view, v1::SignalKind> kinds{
+        {"payment_intent.succeeded", v1::SIGNAL_PAYMENT_SUCCEEDED},
+        {"payment_intent.payment_failed", v1::SIGNAL_PAYMENT_FAILED},
+        {"charge.refunded", v1::SIGNAL_CHARGE_REFUNDED},
+        {"charge.dispute.created", v1::SIGNAL_DISPUTE_OPENED},
+        {"charge.dispute.closed", v1::SIGNAL_DISPUTE_CLOSED},
+        {"transfer.created", v1::SIGNAL_TRANSFER_CREATED},
+        {"transfer.reversed", v1::SIGNAL_TRANSFER_REVERSED}};
+    auto it = kinds.find(type);
+    return it == kinds.end() ? v1::SIGNAL_UNSPECIFIED : it->second;
+}
+
 std::expected<commands::ProviderEvent, EventError> parse_event(std::string_view body) {
     auto doc = json::parse(body, nullptr, false);
     if (doc.is_discarded() || !doc.is_object()) return std::unexpected(EventError{"", "the body is not a JSON object"});
@@ -92,14 +107,16 @@ std::expected<commands::ProviderEvent, EventError> parse_event(std::string_view 
     auto& sig = out.signal;
     sig.set_provider_event_id(id);
     sig.set_type(type);
+    sig.set_kind(kind_of(type));
     sig.set_object_id(text(obj, "id"));
     sig.set_currency(upper(text(obj, "currency")));
     sig.set_created_unix_s(integer(doc, "created"));
-    if (type == "payment_intent.succeeded") sig.set_amount_minor(integer(obj, "amount_received"));
-    else if (type == "charge.refunded") sig.set_amount_minor(integer(obj, "amount_refunded"));
+    const v1::SignalKind kind = sig.kind();
+    if (kind == v1::SIGNAL_PAYMENT_SUCCEEDED) sig.set_amount_minor(integer(obj, "amount_received"));
+    else if (kind == v1::SIGNAL_CHARGE_REFUNDED) sig.set_amount_minor(integer(obj, "amount_refunded"));
     else sig.set_amount_minor(integer(obj, "amount"));
-    if (type == "charge.dispute.closed") sig.set_outcome(text(obj, "status"));
-    if (type == "payment_intent.payment_failed")
+    if (kind == v1::SIGNAL_DISPUTE_CLOSED) sig.set_outcome(text(obj, "status"));
+    if (kind == v1::SIGNAL_PAYMENT_FAILED)
         if (auto err = obj.find("last_payment_error"); err != obj.end() && err->is_object())
             sig.set_outcome(text(*err, "message").substr(0, 500));
     std::string order_id;
@@ -110,7 +127,7 @@ std::expected<commands::ProviderEvent, EventError> parse_event(std::string_view 
     if (order_id.empty()) order_id = text(obj, "transfer_group");
     // Charges and disputes name their PaymentIntent (an id, or the object when expanded);
     // the route finds the order from it when the metadata does not.
-    if (type == "payment_intent.succeeded" || type == "payment_intent.payment_failed") {
+    if (kind == v1::SIGNAL_PAYMENT_SUCCEEDED || kind == v1::SIGNAL_PAYMENT_FAILED) {
         sig.set_payment_intent_id(sig.object_id());
     } else if (auto pi = obj.find("payment_intent"); pi != obj.end()) {
         sig.set_payment_intent_id(pi->is_object() ? text(*pi, "id") : text(obj, "payment_intent"));
@@ -128,7 +145,7 @@ std::expected<commands::ProviderEvent, EventError> parse_event(std::string_view 
     while (!valid_utf8(outcome)) outcome.pop_back();  // the cut at 500 bytes may split a character
     sig.set_outcome(outcome);
     out.order_id = valid_id(order_id) ? order_id : "";
-    out.handled = lifecycle::handles(type);
+    out.handled = lifecycle::handles(kind);
     return out;
 }
 

@@ -41,4 +41,8 @@ struct EventError {
 };
 std::expected<commands::ProviderEvent, EventError> parse_event(std::string_view body);
 
+// What a Stripe event type means to an order; SIGNAL_UNSPECIFIED for types tally does
+// not act on.
+v1::SignalKind kind_of(std::string_view type);
+
 }  // namespace tally::http::stripe

@@ -140,6 +140,7 @@ RC_GTEST_PROP(OrderConservation, StockAndCouponUsesAreConservedOverRandomLives, 
                 e.order_known = true;
                 e.signal.set_provider_event_id("evt-" + std::to_string(i));
                 e.signal.set_type("payment_intent.succeeded");
+                e.signal.set_kind(v1::SIGNAL_PAYMENT_SUCCEEDED);
                 e.signal.set_object_id("pi-" + o.id);
                 e.signal.set_amount_minor(st.amount_due_minor());
                 e.signal.set_currency("USD");

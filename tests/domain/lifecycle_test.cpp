@@ -52,12 +52,13 @@ v1::OrderPlaced placed() {
     return p;
 }
 
-v1::ProviderSignal signal(std::string type, std::string object, int64_t amount, std::string outcome = "",
+v1::ProviderSignal signal(v1::SignalKind kind, std::string object, int64_t amount, std::string outcome = "",
                           std::string vendor = "") {
     static int n = 0;
     v1::ProviderSignal s;
     s.set_provider_event_id("evt_" + std::to_string(++n));
-    s.set_type(std::move(type));
+    s.set_type("provider." + v1::SignalKind_Name(kind));
+    s.set_kind(kind);
     s.set_object_id(std::move(object));
     s.set_amount_minor(amount);
     s.set_currency("USD");
@@ -71,7 +72,7 @@ State play(State s, const std::vector<Event>& events) {
     return s;
 }
 
-State paid_state() { return play(initial_state(placed()), on_signal(initial_state(placed()), signal("payment_intent.succeeded", "pi_1", 8700))); }
+State paid_state() { return play(initial_state(placed()), on_signal(initial_state(placed()), signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700))); }
 
 // Balances per account over posting sets.
 using Balances = std::map<std::string, int64_t>;
@@ -85,7 +86,7 @@ void post_all(Balances& b, const std::vector<Event>& events) {
 
 TEST(Lifecycle, PaymentSucceededPaysTheOrderAndClearsTheReceivable) {
     const State s0 = initial_state(placed());
-    const auto events = on_signal(s0, signal("payment_intent.succeeded", "pi_1", 8700));
+    const auto events = on_signal(s0, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700));
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(type_of(events[0]), "PaymentSucceeded");
     const State s = play(s0, events);
@@ -99,12 +100,12 @@ TEST(Lifecycle, PaymentSucceededPaysTheOrderAndClearsTheReceivable) {
 
 TEST(Lifecycle, AWrongAmountOrALateSuccessIsFlaggedNotApplied) {
     const State s0 = initial_state(placed());
-    auto wrong = on_signal(s0, signal("payment_intent.succeeded", "pi_1", 8699));
+    auto wrong = on_signal(s0, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8699));
     ASSERT_EQ(type_of(wrong.at(0)), "ProviderSignalFlagged");
     EXPECT_EQ(std::get<v1::ProviderSignalFlagged>(wrong[0]).reason(), "amount_mismatch");
     EXPECT_FALSE(play(s0, wrong).paid());
     const State cancelled = play(s0, *decide(s0, Cancel{"customer asked"}));
-    auto late = on_signal(cancelled, signal("payment_intent.succeeded", "pi_1", 8700));
+    auto late = on_signal(cancelled, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700));
     EXPECT_EQ(std::get<v1::ProviderSignalFlagged>(late.at(0)).reason(), "succeeded_after_cancel");
     EXPECT_EQ(play(cancelled, late).status(), "cancelled");
 }
@@ -172,7 +173,7 @@ TEST(Lifecycle, AVendorRefundStaysWithinItsSubOrder) {
 
 TEST(Lifecycle, DisputesHoldThenReleaseOrReverse) {
     State s = paid_state();
-    auto opened = on_signal(s, signal("charge.dispute.created", "dp_1", 5000));
+    auto opened = on_signal(s, signal(v1::SIGNAL_DISPUTE_OPENED, "dp_1", 5000));
     Balances b;
     post_all(b, opened);
     EXPECT_EQ(b["disputes_held"], 5000);
@@ -180,25 +181,25 @@ TEST(Lifecycle, DisputesHoldThenReleaseOrReverse) {
     EXPECT_EQ(s.status(), "disputed");
     EXPECT_EQ(decide(s, Cancel{"x"}).error().code, Refusal::dispute_open);
     EXPECT_EQ(decide(s, Refund{"r", "card", 3701, {}, "", "x", false}).error().code, Refusal::refund_exceeds_captured);
-    State won = play(s, on_signal(s, signal("charge.dispute.closed", "dp_1", 5000, "won")));
+    State won = play(s, on_signal(s, signal(v1::SIGNAL_DISPUTE_CLOSED, "dp_1", 5000, "won")));
     EXPECT_EQ(won.status(), "dispute_won");
-    auto lost_events = on_signal(s, signal("charge.dispute.closed", "dp_1", 5000, "lost"));
+    auto lost_events = on_signal(s, signal(v1::SIGNAL_DISPUTE_CLOSED, "dp_1", 5000, "lost"));
     post_all(b, lost_events);
     EXPECT_EQ(b["disputes_held"], 0);
     State lost = play(s, lost_events);
     EXPECT_EQ(lost.status(), "dispute_lost");
     EXPECT_EQ(lost.refunded_minor(), 5000);
-    auto again = on_signal(lost, signal("charge.dispute.closed", "dp_1", 5000, "won"));
+    auto again = on_signal(lost, signal(v1::SIGNAL_DISPUTE_CLOSED, "dp_1", 5000, "won"));
     EXPECT_EQ(std::get<v1::ProviderSignalFlagged>(again.at(0)).reason(), "dispute_already_closed");
 }
 
 TEST(Lifecycle, ADisputeBeforeThePaymentIsKeptAndAppliedWhenThePaymentArrives) {
     State s = initial_state(placed());
-    auto early = on_signal(s, signal("charge.dispute.created", "dp_1", 4000));
+    auto early = on_signal(s, signal(v1::SIGNAL_DISPUTE_OPENED, "dp_1", 4000));
     ASSERT_EQ(type_of(early.at(0)), "ProviderSignalDeferred");
     s = play(s, early);
     EXPECT_EQ(s.status(), "awaiting_payment");
-    auto paid = on_signal(s, signal("payment_intent.succeeded", "pi_1", 8700));
+    auto paid = on_signal(s, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700));
     ASSERT_EQ(paid.size(), 2u);
     EXPECT_EQ(type_of(paid[1]), "DisputeOpened");
     s = play(s, paid);
@@ -220,12 +221,12 @@ TEST(Lifecycle, PayoutsFollowDeliveryAndTheDelayAndSettleByTransfer) {
     EXPECT_EQ(pr.idempotency_key(), "payout-ord-1-a");
     s = play(s, *req);
     EXPECT_EQ(decide(s, RequestPayout{"a", 3000, 0}).error().code, Refusal::payout_exists);
-    auto settled = on_signal(s, signal("transfer.created", "tr_1", 5900, "", "a"));
+    auto settled = on_signal(s, signal(v1::SIGNAL_TRANSFER_CREATED, "tr_1", 5900, "", "a"));
     Balances b;
     post_all(b, settled);
     EXPECT_EQ(b["vendor_payable:a"], 5900);
     s = play(s, settled);
-    auto dup = on_signal(s, signal("transfer.created", "tr_1", 5900, "", "a"));
+    auto dup = on_signal(s, signal(v1::SIGNAL_TRANSFER_CREATED, "tr_1", 5900, "", "a"));
     EXPECT_EQ(type_of(dup.at(0)), "ProviderSignalFlagged");
 }
 
@@ -308,14 +309,14 @@ const char* kStages[] = {"in_production", "shipped", "delivered"};
 std::vector<Event> step_events(const State& s, const Step& st, int i) {
     const std::string v = kVendors[st.vendor];
     switch (st.kind) {
-        case 0: return on_signal(s, signal("payment_intent.succeeded", "pi_1", st.which % 2 ? 8700 : st.amount));
-        case 1: return on_signal(s, signal("payment_intent.payment_failed", "pi_1", 0, "card_declined"));
-        case 2: return on_signal(s, signal("charge.dispute.created", "dp_" + std::to_string(st.which % 2), st.amount));
-        case 3: return on_signal(s, signal("charge.dispute.closed", "dp_" + std::to_string(st.which % 2), st.amount,
+        case 0: return on_signal(s, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", st.which % 2 ? 8700 : st.amount));
+        case 1: return on_signal(s, signal(v1::SIGNAL_PAYMENT_FAILED, "pi_1", 0, "card_declined"));
+        case 2: return on_signal(s, signal(v1::SIGNAL_DISPUTE_OPENED, "dp_" + std::to_string(st.which % 2), st.amount));
+        case 3: return on_signal(s, signal(v1::SIGNAL_DISPUTE_CLOSED, "dp_" + std::to_string(st.which % 2), st.amount,
                                            st.which % 3 ? "lost" : "won"));
-        case 4: return on_signal(s, signal("charge.refunded", "ch_1", st.amount));
-        case 5: return on_signal(s, signal("transfer.created", "tr_" + v, st.amount, "", v));
-        case 6: return on_signal(s, signal("transfer.reversed", "tr_" + v, st.amount, "", v));
+        case 4: return on_signal(s, signal(v1::SIGNAL_CHARGE_REFUNDED, "ch_1", st.amount));
+        case 5: return on_signal(s, signal(v1::SIGNAL_TRANSFER_CREATED, "tr_" + v, st.amount, "", v));
+        case 6: return on_signal(s, signal(v1::SIGNAL_TRANSFER_REVERSED, "tr_" + v, st.amount, "", v));
         default: break;
     }
     std::expected<std::vector<Event>, Refused> d;
@@ -365,10 +366,10 @@ RC_GTEST_PROP(LifecycleProperties, ProviderMessagesInAnyOrderEndTheSame, ()) {
     const bool lost = *rc::gen::arbitrary<bool>();
     const int64_t disputed = *rc::gen::inRange<int64_t>(1, 8701);
     std::vector<v1::ProviderSignal> messages = {
-        signal("payment_intent.payment_failed", "pi_1", 0, "declined"),
-        signal("payment_intent.succeeded", "pi_1", 8700),
-        signal("charge.dispute.created", "dp_1", disputed),
-        signal("charge.dispute.closed", "dp_1", disputed, lost ? "lost" : "won"),
+        signal(v1::SIGNAL_PAYMENT_FAILED, "pi_1", 0, "declined"),
+        signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700),
+        signal(v1::SIGNAL_DISPUTE_OPENED, "dp_1", disputed),
+        signal(v1::SIGNAL_DISPUTE_CLOSED, "dp_1", disputed, lost ? "lost" : "won"),
     };
     auto run = [](const std::vector<v1::ProviderSignal>& order) {
         State s = initial_state(placed());
@@ -422,7 +423,7 @@ TEST(Lifecycle, AnUnpaidOrderExpiresOnlyAfterItsWindow) {
     EXPECT_EQ(play(s, *due).status(), "cancelled");
 
     // Paid meanwhile: never expired, however late.
-    State paid = play(s, on_signal(s, signal("payment_intent.succeeded", "pi_1", 8700)));
+    State paid = play(s, on_signal(s, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700)));
     EXPECT_EQ(decide(paid, Cancel{"expired", true, kPlaced + 10 * kWindow, kWindow}).error().code,
               Refusal::payment_window_open);
     // An order from before the time was recorded is left to people.
@@ -499,7 +500,7 @@ RC_GTEST_PROP(LifecycleProperties, RefundSplitsAndCommissionReversalsSumExactly,
     pr->set_amount_due_minor(total);
     pr->set_service_fee_minor(fee);
     State s = initial_state(p);
-    s = play(s, on_signal(s, signal("payment_intent.succeeded", "pi_p", total)));
+    s = play(s, on_signal(s, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_p", total)));
     RC_ASSERT(s.paid());
 
     const int refunds = *rc::gen::inRange(0, 8);
@@ -566,7 +567,7 @@ namespace tally::lifecycle {
 // issued is booked like a card refund, once; tally's own refunds are only confirmed.
 TEST(Lifecycle, ARefundMadeAtTheProviderIsBookedOnce) {
     State s = paid_state();
-    auto ext = on_signal(s, signal("charge.refunded", "ch_1", 1500));
+    auto ext = on_signal(s, signal(v1::SIGNAL_CHARGE_REFUNDED, "ch_1", 1500));
     ASSERT_EQ(ext.size(), 1u);
     ASSERT_EQ(type_of(ext[0]), "ExternalRefundRecorded");
     const auto& e = std::get<v1::ExternalRefundRecorded>(ext[0]);
@@ -578,11 +579,11 @@ TEST(Lifecycle, ARefundMadeAtTheProviderIsBookedOnce) {
     s = play(s, ext);
     EXPECT_EQ(s.refunded_minor(), 1500);
     // The same message again, or a later one that only counts tally's refund too: confirmed.
-    EXPECT_EQ(type_of(on_signal(s, signal("charge.refunded", "ch_1", 1500)).at(0)), "RefundConfirmed");
+    EXPECT_EQ(type_of(on_signal(s, signal(v1::SIGNAL_CHARGE_REFUNDED, "ch_1", 1500)).at(0)), "RefundConfirmed");
     s = play(s, *decide(s, Refund{"r1", "card", 1000, {}, "", "x", false}));
-    EXPECT_EQ(type_of(on_signal(s, signal("charge.refunded", "ch_1", 2500)).at(0)), "RefundConfirmed");
+    EXPECT_EQ(type_of(on_signal(s, signal(v1::SIGNAL_CHARGE_REFUNDED, "ch_1", 2500)).at(0)), "RefundConfirmed");
     // More than the card has left is flagged, not booked.
-    auto absurd = on_signal(s, signal("charge.refunded", "ch_1", 99999));
+    auto absurd = on_signal(s, signal(v1::SIGNAL_CHARGE_REFUNDED, "ch_1", 99999));
     EXPECT_EQ(type_of(absurd.at(0)), "ProviderSignalFlagged");
 }
 
@@ -595,11 +596,11 @@ namespace tally::lifecycle {
 // would give back more than it paid once the dispute is lost).
 TEST(Lifecycle, AProviderRefundBeyondWhatDisputesLeaveIsFlagged) {
     State s = paid_state();
-    s = play(s, on_signal(s, signal("charge.dispute.created", "dp_1", 8000)));
-    auto refund = on_signal(s, signal("charge.refunded", "ch_1", 1000));
+    s = play(s, on_signal(s, signal(v1::SIGNAL_DISPUTE_OPENED, "dp_1", 8000)));
+    auto refund = on_signal(s, signal(v1::SIGNAL_CHARGE_REFUNDED, "ch_1", 1000));
     ASSERT_EQ(refund.size(), 1u);
     EXPECT_EQ(type_of(refund[0]), "ProviderSignalFlagged");
-    auto fits = on_signal(s, signal("charge.refunded", "ch_1", 700));
+    auto fits = on_signal(s, signal(v1::SIGNAL_CHARGE_REFUNDED, "ch_1", 700));
     EXPECT_EQ(type_of(fits.at(0)), "ExternalRefundRecorded");
 }
 

@@ -147,3 +147,45 @@ TEST(Registry, KnowsEveryLoyaltyEventByTheNameTheDomainGivesIt) {
 
 }  // namespace
 }  // namespace tally::events
+
+namespace tally::events {
+namespace {
+
+// Provider signals journalled before they carried a kind read back with the kind their
+// type had; a kind already there, or a type nobody acted on, stays as it is; and
+// the adapter maps each of those types to the same kind (http/stripe.cpp).
+TEST(Registry, UpcastsProviderSignalsWrittenBeforeKinds) {
+    const std::pair<const char*, v1::SignalKind> written[] = {
+        {"payment_intent.succeeded", v1::SIGNAL_PAYMENT_SUCCEEDED}, {"payment_intent.payment_failed", v1::SIGNAL_PAYMENT_FAILED},
+        {"charge.refunded", v1::SIGNAL_CHARGE_REFUNDED},           {"charge.dispute.created", v1::SIGNAL_DISPUTE_OPENED},
+        {"charge.dispute.closed", v1::SIGNAL_DISPUTE_CLOSED},      {"transfer.created", v1::SIGNAL_TRANSFER_CREATED},
+        {"transfer.reversed", v1::SIGNAL_TRANSFER_REVERSED},       {"customer.created", v1::SIGNAL_UNSPECIFIED}};
+    for (const auto& [type, kind] : written) {
+        v1::ProviderSignalDeferred old;
+        old.set_order_id("o1");
+        old.mutable_signal()->set_type(type);
+        v1::EventEnvelope e;
+        e.set_type(std::string(kProviderSignalDeferred));
+        e.set_schema_version(1);
+        e.set_payload(old.SerializeAsString());
+        auto msg = decode_payload(e);
+        ASSERT_TRUE(msg) << type;
+        EXPECT_EQ(static_cast<const v1::ProviderSignalDeferred&>(*msg).signal().kind(), kind) << type;
+        v1::ProviderSignal kept = old.signal();  // as a snapshot's state holds it
+        upcast_signal(kept);
+        EXPECT_EQ(kept.kind(), kind) << type;
+    }
+    v1::ProviderSignal stated;
+    stated.set_type("charge.refunded");
+    stated.set_kind(v1::SIGNAL_DISPUTE_OPENED);
+    upcast_signal(stated);
+    EXPECT_EQ(stated.kind(), v1::SIGNAL_DISPUTE_OPENED);
+    // A payload without a signal decodes as before.
+    v1::EventEnvelope g;
+    g.set_type(std::string(kCreditGranted));
+    g.set_payload(v1::CreditGranted{}.SerializeAsString());
+    EXPECT_TRUE(decode_payload(g));
+}
+
+}  // namespace
+}  // namespace tally::events

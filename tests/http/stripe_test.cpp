@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
+
+#include "domain/lifecycle.h"
+#include "events/registry.h"
 
 namespace tally::http::stripe {
 namespace {
@@ -81,6 +85,8 @@ TEST(StripeEvent, ReducesAnEventToASignalForItsOrder) {
     ASSERT_TRUE(e.has_value()) << e.error().detail;
     EXPECT_EQ(e->order_id, "ord-1");
     EXPECT_TRUE(e->handled);
+    EXPECT_EQ(e->signal.kind(), v1::SIGNAL_PAYMENT_SUCCEEDED);
+    EXPECT_EQ(e->signal.type(), "payment_intent.succeeded");  // kept as received, for the audit
     EXPECT_EQ(e->signal.amount_minor(), 6500);
     EXPECT_EQ(e->signal.currency(), "USD");
     EXPECT_EQ(e->signal.object_id(), "pi_1");
@@ -89,12 +95,34 @@ TEST(StripeEvent, ReducesAnEventToASignalForItsOrder) {
     ASSERT_TRUE(t.has_value());
     EXPECT_EQ(t->order_id, "ord-2");
     EXPECT_EQ(t->signal.vendor_id(), "v1");
+    EXPECT_EQ(t->signal.kind(), v1::SIGNAL_TRANSFER_CREATED);
     auto unknown = parse_event(R"({"id":"evt_u","type":"customer.created","data":{"object":{"id":"cus_1"}}})");
     ASSERT_TRUE(unknown.has_value());
     EXPECT_FALSE(unknown->handled);
+    EXPECT_EQ(unknown->signal.kind(), v1::SIGNAL_UNSPECIFIED);
     EXPECT_FALSE(parse_event("{").has_value());
     EXPECT_FALSE(parse_event(R"({"id":"evt","type":"x"})").has_value());
     EXPECT_FALSE(parse_event(R"({"id":7,"type":"x","data":{"object":{}}})").has_value());
+}
+
+// The adapter's live mapping and the journal's upcaster (for signals written before
+// kinds) agree on every type tally acts on; each kind has exactly one Stripe type.
+TEST(StripeEvent, EachTypeTallyActsOnHasOneKindAndTheUpcasterAgrees) {
+    std::set<int> kinds;
+    for (const char* type : {"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded",
+                             "charge.dispute.created", "charge.dispute.closed", "transfer.created", "transfer.reversed"}) {
+        const v1::SignalKind kind = kind_of(type);
+        EXPECT_NE(kind, v1::SIGNAL_UNSPECIFIED) << type;
+        EXPECT_TRUE(lifecycle::handles(kind)) << type;
+        kinds.insert(kind);
+        v1::ProviderSignal old;
+        old.set_type(type);
+        events::upcast_signal(old);
+        EXPECT_EQ(old.kind(), kind) << type;
+    }
+    EXPECT_EQ(kinds.size(), 7u);
+    EXPECT_EQ(kind_of("payment_intent.created"), v1::SIGNAL_UNSPECIFIED);
+    EXPECT_FALSE(lifecycle::handles(v1::SIGNAL_UNSPECIFIED));
 }
 
 // Finding 6 of the hostile-input review: an id with NUL reached SQL and answered 500, so
