@@ -7,11 +7,13 @@
 #include "commands/pricing_view.h"
 #include "domain/catalog.h"
 #include "domain/credit.h"
+#include "domain/affiliate.h"
 #include "domain/lifecycle.h"
 #include "domain/order.h"
 #include "domain/stock.h"
 #include "events/envelope.h"
 #include "events/registry.h"
+#include "tally/v1/customer.pb.h"
 
 namespace tally::commands {
 namespace {
@@ -33,6 +35,8 @@ public:
         for (auto& id : first_streams(req_.cart, req_.customer_id))
             if (std::find(streams_.begin(), streams_.end(), id) == streams_.end()) read_streams_.push_back(std::move(id));
         read_streams_.insert(read_streams_.end(), req_.vendor_streams.begin(), req_.vendor_streams.end());
+        for (const auto& id : req_.affiliate_streams)
+            if (std::find(read_streams_.begin(), read_streams_.end(), id) == read_streams_.end()) read_streams_.push_back(id);
         if (!req_.duplicate_candidate.empty()) read_streams_.push_back(order::stream_id(req_.duplicate_candidate));
     }
 
@@ -41,7 +45,9 @@ public:
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         // A customer for themselves; a storefront for a guest, under the id derived from it.
-        const bool as_customer = ctx.role == "customer" && !guest() && ctx.actor == req_.customer_id;
+        // An affiliate may buy as a customer (never earning on its own purchase).
+        const bool as_customer =
+            (ctx.role == "customer" || ctx.role == "affiliate") && !guest() && ctx.actor == req_.customer_id;
         const bool as_storefront = ctx.role == "storefront" && guest() && ctx.actor == req_.storefront_id &&
                                    req_.customer_id == guest_customer_id(req_.storefront_id, req_.guest_email);
         if (!as_customer && !as_storefront)
@@ -107,8 +113,17 @@ public:
             placed.set_storefront_id(req_.storefront_id);
             placed.set_guest_email(normalize_email(req_.guest_email));
         }
+        auto attribution = attribute(states, b, placed, ctx.now_unix_ms);
+        if (!attribution) return attribution.error();
+        if (*attribution) *placed.mutable_attribution() = **attribution;
         a.events.push_back({order_stream, std::string(events::kOrderPlaced), 1, placed.SerializeAsString()});
-        a.new_states[order_stream] = lifecycle::initial_state(placed).SerializeAsString();
+        // Paid on placing: an attributed order earns its affiliate now.
+        auto order_state = lifecycle::initial_state(placed);
+        for (const auto& e : lifecycle::convert_affiliate(order_state)) {
+            order_state = lifecycle::evolve(std::move(order_state), e);
+            a.events.push_back({order_stream, std::string(lifecycle::type_of(e)), 1, lifecycle::serialize(e)});
+        }
+        a.new_states[order_stream] = order_state.SerializeAsString();
         // Paid on placing (credit or discounts covered it all): the spend counts now.
         if (b.zero_payment && req_.loyalty)
             record_loyalty(a, req_.customer_id, states,
@@ -201,6 +216,37 @@ public:
 
 private:
     bool guest() const { return !req_.storefront_id.empty(); }
+
+    // The attribution chain on fresh state: the applied coupons as their streams hold them
+    // (locked), the profile (read), the cookie; each named affiliate's definition must have
+    // been read with the batch, else the sources changed since the route looked.
+    std::expected<std::optional<v1::Attribution>, Rejection> attribute(const std::map<std::string, StreamState>& states,
+                                                                      const pricing::Breakdown& b,
+                                                                      const v1::OrderPlaced& placed, int64_t now_ms) const {
+        affiliate::Sources sources;
+        for (const auto& c : b.coupons)
+            if (auto cs = parse_state<v1::CouponState>(states.at(catalog::coupon_stream(c.code)).state);
+                cs && !cs->coupon().affiliate_id().empty())
+                sources.coupons.emplace_back(c.code, cs->coupon().affiliate_id());
+        if (auto it = states.find(catalog::customer_stream(req_.customer_id)); it != states.end())
+            if (auto profile = parse_state<v1::CustomerProfile>(it->second.state)) {
+                if (!profile->referred_by().affiliate_id().empty()) sources.profile = profile->referred_by();
+                if (!profile->latest_referral().affiliate_id().empty()) sources.latest = profile->latest_referral();
+            }
+        sources.cookie = req_.referral_cookie;
+        for (const auto& id : affiliate::named(sources))
+            if (!states.contains(affiliate::stream_id(id)))
+                return std::unexpected(Rejection{RejectionKind::retry_later, "attribution_changed",
+                                                 "the referral sources changed; retry"});
+        int64_t base = 0;
+        for (const auto& so : placed.sub_orders()) base += so.goods_net_minor();
+        const affiliate::Lookup lookup = [&states](const std::string& id) {
+            return parse_state<v1::AffiliateDefinition>(states.at(affiliate::stream_id(id)).state);
+        };
+        return affiliate::attribute(
+            sources, lookup,
+            {req_.customer_id, std::string(b.currency.code()), now_ms, req_.attribution_recent_ms, base});
+    }
 
     CheckoutRequest req_;
     std::vector<std::string> streams_;

@@ -5,15 +5,19 @@
 // stock, redeems coupons and spends credit; and places the order. All or nothing.
 // A second checkout of the same cart within five minutes, while the first order still
 // awaits payment, places nothing and answers 200 with the first order (the double-click
-// rule), decided in the batch on the customer's fresh checkout record.
+// rule), decided in the batch on the customer's fresh checkout record. Who referred the
+// order is decided in the batch too, on the coupons, profile and affiliates as they are
+// (domain/affiliate.h); an order paid on placing earns its affiliate there and then.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "commands/loyalty_switch.h"
 #include "commands/pipeline.h"
+#include "domain/affiliate.h"
 #include "domain/pricing.h"
 
 namespace tally::commands {
@@ -30,6 +34,12 @@ struct CheckoutRequest {
     std::string storefront_id;
     std::string guest_email;
     bool loyalty = loyalty_enabled();  // TALLY_LOYALTY: a zero-payment order's spend counts in its batch
+    // Attribution (domain/affiliate.h), decided in the batch: the referral cookie (its
+    // signature verified at the edge), the definitions of the affiliates the sources named
+    // when read before the batch, and how long a referral visit attributes.
+    std::optional<affiliate::CookieClaim> referral_cookie = std::nullopt;
+    std::vector<std::string> affiliate_streams = {};
+    int64_t attribution_recent_ms = 0;
 };
 
 std::unique_ptr<Command> checkout(CheckoutRequest req);

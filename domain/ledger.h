@@ -23,6 +23,7 @@ inline constexpr std::string_view kPlatformCommission = "platform_commission_rev
 inline constexpr std::string_view kPlatformFees = "platform_fees";
 inline constexpr std::string_view kPromotionsExpense = "promotions_expense";
 inline constexpr std::string_view kDisputesHeld = "disputes_held";
+inline constexpr std::string_view kAffiliateCommissionExpense = "affiliate_commission_expense";
 // What a lost dispute takes beyond what was left to give back (e.g. after a refund as credit).
 inline constexpr std::string_view kDisputeLosses = "dispute_losses";
 

@@ -151,6 +151,7 @@ State initial_state(const v1::OrderPlaced& placed) {
     s.set_placed_at_unix_ms(placed.placed_at_unix_ms());
     s.set_storefront_id(placed.storefront_id());
     for (const auto& c : placed.pricing().coupons()) s.add_coupon_codes(c.code());
+    if (placed.has_attribution()) *s.mutable_attribution() = placed.attribution();
     return s;
 }
 int fulfilment_rank(std::string_view status) {
@@ -228,6 +229,7 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Canc
     State s = state;
     std::vector<Event> out;
     emit(s, std::move(e), out);
+    reverse_affiliate(s, "OrderCancelled", out);
     return out;
 }
 
@@ -307,6 +309,7 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Refu
     State s = state;
     std::vector<Event> out;
     emit(s, std::move(e), out);
+    reverse_affiliate(s, "RefundIssued", out);
     return out;
 }
 
@@ -402,6 +405,11 @@ State evolve(State s, const Event& event) {
                 s.set_flagged_count(s.flagged_count() + 1);
             } else if constexpr (std::is_same_v<T, v1::ProviderSignalDeferred>) {
                 *s.add_deferred() = e.signal();
+            } else if constexpr (std::is_same_v<T, v1::AffiliateConversionRecorded>) {
+                s.set_affiliate_converted(true);
+            } else if constexpr (std::is_same_v<T, v1::AffiliateConversionReversed>) {
+                s.set_affiliate_reversed_minor(e.reversed_total_minor());
+                s.set_goods_back_minor(e.goods_back_minor());
             }
             // RefundConfirmed changes nothing: the money moved when the refund was issued.
         },
@@ -414,7 +422,8 @@ std::string_view type_of(const Event& event) {
     static constexpr std::string_view kNames[] = {
         "PaymentSucceeded", "PaymentFailed",  "SubOrderAdvanced", "OrderCancelled",        "RefundIssued",
         "RefundConfirmed",  "DisputeOpened",  "DisputeClosed",    "PayoutRequested",       "PayoutSettled",
-        "PayoutReversed",   "ProviderSignalFlagged", "ProviderSignalDeferred", "ExternalRefundRecorded"};
+        "PayoutReversed",   "ProviderSignalFlagged", "ProviderSignalDeferred", "ExternalRefundRecorded",
+        "AffiliateConversionRecorded", "AffiliateConversionReversed"};
     static_assert(std::size(kNames) == std::variant_size_v<Event>);
     return kNames[event.index()];
 }

@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "tally/v1/affiliate.pb.h"
 #include "tally/v1/order.pb.h"
 #include "tally/v1/payment.pb.h"
 
@@ -26,7 +27,8 @@ using State = v1::OrderState;
 using Event = std::variant<v1::PaymentSucceeded, v1::PaymentFailed, v1::SubOrderAdvanced, v1::OrderCancelled,
                            v1::RefundIssued, v1::RefundConfirmed, v1::DisputeOpened, v1::DisputeClosed,
                            v1::PayoutRequested, v1::PayoutSettled, v1::PayoutReversed, v1::ProviderSignalFlagged,
-                           v1::ProviderSignalDeferred, v1::ExternalRefundRecorded>;
+                           v1::ProviderSignalDeferred, v1::ExternalRefundRecorded, v1::AffiliateConversionRecorded,
+                           v1::AffiliateConversionReversed>;
 
 // The state right after OrderPlaced.
 State initial_state(const v1::OrderPlaced& placed);
@@ -120,6 +122,11 @@ const v1::PostingSet* postings_of(const Event& event);  // null when it moves no
 // Ranks for "forward only": payment stage, each sub-order's fulfilment stage.
 int payment_rank(const State& state);
 int fulfilment_rank(std::string_view sub_order_status);
+
+// An attributed order just paid (by the provider, or on placing when nothing was left
+// to pay) earns its affiliate the commission: the conversion, once per order; nothing
+// when the order is not attributed, earns nothing, or has converted already.
+std::vector<Event> convert_affiliate(const State& state);
 
 // Credit given back to the customer by an event (a refund as credit, a cancellation).
 int64_t credit_returned(const Event& event);

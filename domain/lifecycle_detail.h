@@ -51,4 +51,9 @@ void post_reversal(v1::PostingSet& set, const Allocation& a, Currency c);
 void apply_allocation(State& s, const google::protobuf::RepeatedPtrField<v1::VendorShare>& shares, int64_t fee);
 v1::Money money(int64_t minor, Currency c);
 
+// The affiliate's commission after an order was paid (once), and taken back in
+// proportion to the goods given back so far after money went back (lifecycle_money.cpp).
+void convert_affiliate(State& s, std::vector<Event>& out);
+void reverse_affiliate(State& s, std::string_view cause, std::vector<Event>& out);
+
 }  // namespace tally::lifecycle::detail

@@ -1,8 +1,10 @@
 #include <algorithm>
 
+#include "domain/affiliate.h"
 #include "domain/assert.h"
 #include "domain/ledger.h"
 #include "domain/lifecycle_detail.h"
+#include "domain/order.h"
 #include "domain/pricing.h"
 
 // What a refund, a paid cancellation or a lost dispute gives back: split over the
@@ -101,4 +103,54 @@ v1::Money money(int64_t minor, Currency c) {
     return m;
 }
 
+void convert_affiliate(State& s, std::vector<Event>& out) {
+    const auto& at = s.attribution();
+    if (!s.paid() || s.affiliate_converted() || at.outcome() != affiliate::kAttributed || at.commission_minor() <= 0) return;
+    const Currency c = currency_of(s);
+    v1::AffiliateConversionRecorded e;
+    e.set_order_id(s.order_id());
+    e.set_affiliate_id(at.affiliate_id());
+    e.set_customer_id(order::owner(s));
+    *e.mutable_commission() = money(at.commission_minor(), c);
+    e.set_base_minor(at.base_minor());
+    post(*e.mutable_postings(), true, std::string(ledger::kAffiliateCommissionExpense), at.commission_minor(), c);
+    post(*e.mutable_postings(), false, ledger::affiliate_payable(at.affiliate_id()), at.commission_minor(), c);
+    emit(s, std::move(e), out);
+}
+
+void reverse_affiliate(State& s, std::string_view cause, std::vector<Event>& out) {
+    if (!s.affiliate_converted()) return;
+    const auto& at = s.attribution();
+    int64_t goods_total = 0, goods_back = 0;
+    for (const auto& so : s.sub_orders()) {
+        goods_total += so.goods_net_minor();
+        goods_back += so.goods_net_minor() - goods_left(so);
+    }
+    const int64_t due = affiliate::reversed_at(at.commission_minor(), goods_total, goods_back);
+    const int64_t delta = due - s.affiliate_reversed_minor();
+    if (delta <= 0) return;
+    const Currency c = currency_of(s);
+    v1::AffiliateConversionReversed e;
+    e.set_order_id(s.order_id());
+    e.set_affiliate_id(at.affiliate_id());
+    *e.mutable_amount() = money(delta, c);
+    e.set_goods_back_minor(goods_back);
+    e.set_reversed_total_minor(due);
+    e.set_cause(std::string(cause));
+    post(*e.mutable_postings(), true, ledger::affiliate_payable(at.affiliate_id()), delta, c);
+    post(*e.mutable_postings(), false, std::string(ledger::kAffiliateCommissionExpense), delta, c);
+    emit(s, std::move(e), out);
+}
+
 }  // namespace tally::lifecycle::detail
+
+namespace tally::lifecycle {
+
+std::vector<Event> convert_affiliate(const State& state) {
+    State s = state;
+    std::vector<Event> out;
+    detail::convert_affiliate(s, out);
+    return out;
+}
+
+}  // namespace tally::lifecycle

@@ -63,6 +63,7 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
         post(*e.mutable_postings(), false, ledger::customer_receivable(s.customer_id()), sig.amount_minor(), c);
         const auto deferred = s.deferred();  // cleared by the evolve below
         emit(s, std::move(e), out);
+        convert_affiliate(s, out);
         for (const auto& d : deferred) apply_signal(s, d, out);
         return;
     }
@@ -96,7 +97,8 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
             e.set_fee_minor(a.fee_minor);
             post_reversal(*e.mutable_postings(), a, c);
             post(*e.mutable_postings(), false, std::string(ledger::kProcessorClearing), extra, c);
-            return emit(s, std::move(e), out);
+            emit(s, std::move(e), out);
+            return reverse_affiliate(s, "ExternalRefundRecorded", out);
         }
         v1::RefundConfirmed e;
         e.set_order_id(s.order_id());
@@ -135,7 +137,8 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
             post_reversal(*e.mutable_postings(), all, c);
         }
         post(*e.mutable_postings(), false, std::string(ledger::kDisputesHeld), amount, c);
-        return emit(s, std::move(e), out);
+        emit(s, std::move(e), out);
+        return reverse_affiliate(s, "DisputeClosed", out);
     }
     if (type == kTransferCreated || type == kTransferReversed) {
         const auto* p = payout(s, sig.vendor_id());

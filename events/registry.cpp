@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/envelope.h"
+#include "tally/v1/affiliate.pb.h"
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/credit.pb.h"
 #include "tally/v1/customer.pb.h"
@@ -91,6 +92,11 @@ constexpr EventType kTypes[] = {
     {kProviderEventRecorded, 1, make<v1::ProviderEventRecorded>, nullptr},
     {kCreditReturned, 1, make<v1::CreditReturned>, nullptr},
     {kProviderRequestCompleted, 1, make<v1::ProviderRequestCompleted>, nullptr},
+    {kAffiliateDefined, 1, make<v1::AffiliateDefined>, nullptr},
+    {kReferralCodeAssigned, 1, make<v1::ReferralCodeAssigned>, nullptr},
+    {kReferralVisitRecorded, 1, make<v1::ReferralVisitRecorded>, nullptr},
+    lifecycle<v1::AffiliateConversionRecorded>(kAffiliateConversionRecorded),
+    lifecycle<v1::AffiliateConversionReversed>(kAffiliateConversionReversed),
 };
 
 const EventType* find_type(std::string_view name) {

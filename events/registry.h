@@ -59,6 +59,12 @@ inline constexpr std::string_view kProviderSignalDeferred = "ProviderSignalDefer
 inline constexpr std::string_view kProviderEventRecorded = "ProviderEventRecorded";
 inline constexpr std::string_view kCreditReturned = "CreditReturned";
 inline constexpr std::string_view kProviderRequestCompleted = "ProviderRequestCompleted";
+// Affiliates.
+inline constexpr std::string_view kAffiliateDefined = "AffiliateDefined";
+inline constexpr std::string_view kReferralCodeAssigned = "ReferralCodeAssigned";
+inline constexpr std::string_view kReferralVisitRecorded = "ReferralVisitRecorded";
+inline constexpr std::string_view kAffiliateConversionRecorded = "AffiliateConversionRecorded";
+inline constexpr std::string_view kAffiliateConversionReversed = "AffiliateConversionReversed";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.

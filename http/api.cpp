@@ -76,6 +76,8 @@ void Api::handle(Request request, Respond respond) {
 
     // The payment provider authenticates by signature, not by token.
     if (webhook_routes(c)) return;
+    // A referral visit may be anonymous.
+    if (referral_visits(c)) return;
 
     // Everything else under /v1 needs a valid bearer token.
     auto auth = req.headers.find("authorization");
@@ -86,7 +88,7 @@ void Api::handle(Request request, Respond respond) {
     c.claims = *claims;
 
     if (catalog_routes(c) || order_routes(c) || payment_routes(c) || dead_letter_routes(c) || credit_routes(c) ||
-        loyalty_routes(c) || operator_routes(c))
+        loyalty_routes(c) || affiliate_routes(c) || operator_routes(c))
         return;
     c.fail(404, "not_found", "no route for " + req.method + " " + path);
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <string>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands/pipeline.h"
+#include "domain/affiliate.h"
 #include "domain/credit.h"
 #include "http/auth.h"
 #include "infra/relay.h"
@@ -44,6 +46,8 @@ struct ApiDeps {
     sql::Pool* pool = nullptr;
     commands::Pipeline* pipeline = nullptr;
     const KeyRing* keys = nullptr;
+    const KeyRing* referral_keys = nullptr;  // referral cookies
+    int64_t attribution_recent_ms = 24 * 3600 * 1000;
     std::vector<projectors::Runner*> runners;
     infra::Relay* relay = nullptr;  // may be null when this process runs no relay
     credit::CreditPolicy credit_policy;
@@ -80,6 +84,11 @@ private:
                        const std::function<nlohmann::json(const sql::Row&)>& item);
     bool credit_routes(Call& c);
     bool loyalty_routes(Call& c);   // the program, tier state
+    bool affiliate_routes(Call& c); // definitions, balances and conversions
+    bool referral_visits(Call& c);  // a token is optional
+    // A referral cookie's claim when its signature verifies and it has not expired; a
+    // forged, expired or malformed one is ignored (counted by reason), never an error.
+    std::optional<affiliate::CookieClaim> referral_cookie(const std::string& cookie) const;
     bool operator_routes(Call& c);  // streams, ledger, projections
 
     ApiDeps deps_;

@@ -69,28 +69,30 @@ bool is_known_role(std::string_view role) {
     return false;
 }
 
-std::expected<KeyRing, std::string> KeyRing::parse(std::string_view spec) {
+std::expected<KeyRing, std::string> KeyRing::parse(std::string_view spec, std::string_view name) {
     KeyRing ring;
     for (auto item : split(spec, ',')) {
         auto colon = item.find(':');
-        if (colon == std::string_view::npos || colon == 0 || item.size() - colon - 1 < 16)
-            return std::unexpected("TALLY_JWT_KEYS: each key is kid:secret with a secret of 16+ characters");
+        if (colon == std::string_view::npos || colon == 0 || item.size() - colon - 1 < 16 ||
+            item.substr(0, colon).find('.') != std::string_view::npos)
+            return std::unexpected(std::string(name) + ": each key is kid:secret (a kid without dots, a secret of 16+ characters)");
         ring.keys_.emplace_back(std::string(item.substr(0, colon)), std::string(item.substr(colon + 1)));
     }
-    if (ring.keys_.empty()) return std::unexpected("TALLY_JWT_KEYS holds no key");
+    if (ring.keys_.empty()) return std::unexpected(std::string(name) + " holds no key");
     return ring;
 }
 
-std::expected<KeyRing, std::string> KeyRing::from_config(const std::string& spec, const std::string& data_dir) {
-    if (!spec.empty()) return parse(spec);
-    const std::string path = data_dir + "/jwt.keys";
+std::expected<KeyRing, std::string> KeyRing::from_config(const std::string& spec, const std::string& data_dir,
+                                                         const std::string& file, std::string_view name) {
+    if (!spec.empty()) return parse(spec, name);
+    const std::string path = data_dir + "/" + file;
     std::ifstream in(path);
     if (in) {
         std::stringstream ss;
         ss << in.rdbuf();
         std::string text = ss.str();
         while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-        return parse(text);
+        return parse(text, name);
     }
     unsigned char secret[32];
     if (RAND_bytes(secret, sizeof secret) != 1) return std::unexpected("no randomness for a development key");
@@ -101,7 +103,7 @@ std::expected<KeyRing, std::string> KeyRing::from_config(const std::string& spec
     out << text << "\n";
     if (!out) return std::unexpected("cannot write " + path);
     std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-    return parse(text);
+    return parse(text, name);
 }
 
 std::string KeyRing::mint(const TokenClaims& c) const {
@@ -156,6 +158,36 @@ std::expected<TokenClaims, std::string> KeyRing::verify(std::string_view token, 
     if (c.not_before > now + kClockSkewSeconds) return std::unexpected("the token is not valid yet (nbf)");
     if (!is_known_role(c.role)) return std::unexpected("the token names an unknown role");
     if (c.sub.empty()) return std::unexpected("the token names no principal");
+    return c;
+}
+
+std::string KeyRing::mint_referral(const ReferralClaims& c) const {
+    const auto& [kid, secret] = keys_.front();
+    const nlohmann::json claims = {{"aff", c.affiliate_id}, {"iat", c.issued_at}, {"exp", c.expires_at}};
+    const std::string signed_part = "r1." + b64url(claims.dump()) + "." + kid;
+    return signed_part + "." + b64url(events::hmac_sha256(secret, signed_part));
+}
+
+std::expected<ReferralClaims, std::string> KeyRing::verify_referral(std::string_view cookie, int64_t now) const {
+    if (cookie.size() > 1024) return std::unexpected("malformed");
+    const auto parts = split(cookie, '.');
+    if (parts.size() != 4 || parts[0] != "r1") return std::unexpected("malformed");
+    const std::string* secret = nullptr;
+    for (const auto& [k, s] : keys_)
+        if (k == parts[2]) secret = &s;
+    if (!secret) return std::unexpected("unknown_key");
+    auto mac = unb64url(parts[3]);
+    const std::string expected = events::hmac_sha256(*secret, cookie.substr(0, cookie.size() - parts[3].size() - 1));
+    if (!mac || mac->size() != expected.size() || CRYPTO_memcmp(mac->data(), expected.data(), expected.size()) != 0)
+        return std::unexpected("bad_signature");
+    auto bytes = unb64url(parts[1]);
+    auto claims = bytes ? nlohmann::json::parse(*bytes, nullptr, false) : nlohmann::json();
+    if (!claims.is_object() || !claims.contains("aff") || !claims["aff"].is_string() || !claims.contains("iat") ||
+        !claims["iat"].is_number_integer() || !claims.contains("exp") || !claims["exp"].is_number_integer())
+        return std::unexpected("malformed");
+    ReferralClaims c{claims["aff"].get<std::string>(), claims["iat"].get<int64_t>(), claims["exp"].get<int64_t>()};
+    if (c.expires_at <= now) return std::unexpected("expired");
+    if (c.issued_at > now + kClockSkewSeconds) return std::unexpected("issued_in_the_future");
     return c;
 }
 

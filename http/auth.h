@@ -23,18 +23,36 @@ struct TokenClaims {
     int64_t not_before = 0;  // unix seconds; 0: no nbf claim
 };
 
+// What a referral cookie says: the affiliate a visitor arrived by, when, and until when
+// it attributes.
+struct ReferralClaims {
+    std::string affiliate_id;
+    int64_t issued_at = 0;   // unix seconds
+    int64_t expires_at = 0;  // unix seconds
+};
+
 class KeyRing {
 public:
-    // "kid:secret,kid2:secret2"; the first key signs, all keys verify.
-    static std::expected<KeyRing, std::string> parse(std::string_view spec);
-    // TALLY_JWT_KEYS when set, else the development key file under data_dir
+    // "kid:secret,kid2:secret2"; the first key signs, all keys verify. `name` is the
+    // setting it came from, for the error.
+    static std::expected<KeyRing, std::string> parse(std::string_view spec, std::string_view name = "TALLY_JWT_KEYS");
+    // The setting (`name`) when set, else the development key file `file` under data_dir
     // (created with a random secret on first use).
-    static std::expected<KeyRing, std::string> from_config(const std::string& spec, const std::string& data_dir);
+    static std::expected<KeyRing, std::string> from_config(const std::string& spec, const std::string& data_dir,
+                                                           const std::string& file = "jwt.keys",
+                                                           std::string_view name = "TALLY_JWT_KEYS");
 
     std::string mint(const TokenClaims& claims) const;
     // Checks structure, algorithm, key id, signature (constant time), expiry, iat and nbf
     // (not ahead of now by more than kClockSkewSeconds) and role.
     std::expected<TokenClaims, std::string> verify(std::string_view token, int64_t now_unix_s) const;
+
+    // Referral cookies, under their own ring (TALLY_REFERRAL_KEYS): "r1.{claims}.{kid}.{mac}",
+    // base64url JSON claims and HMAC-SHA256 over what precedes the last dot.
+    std::string mint_referral(const ReferralClaims& claims) const;
+    // Checks structure, key id, signature (constant time), the claims and expiry; the
+    // error says which failed.
+    std::expected<ReferralClaims, std::string> verify_referral(std::string_view cookie, int64_t now_unix_s) const;
 
 private:
     std::vector<std::pair<std::string, std::string>> keys_;

@@ -126,6 +126,9 @@ bool Api::catalog_routes(Call& c) {
         if (profile.wholesale_vendors_size() > 0)
             return c.fail(422, "invalid_value", "vendors grant wholesale themselves (PUT /v1/vendors/{id}/wholesale-customers/{customer})",
                           "wholesale_vendors");
+        if (profile.has_referred_by() || profile.has_latest_referral())
+            return c.fail(422, "invalid_value", "referral attribution is set by referral visits (POST /v1/referrals/visits)",
+                          profile.has_referred_by() ? "referred_by" : "latest_referral");
         if (profile.has_display_name()) {
             const auto& name = profile.display_name();
             const bool printable = std::none_of(name.begin(), name.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; });

@@ -8,12 +8,14 @@
 #include "commands/checkout.h"
 #include "commands/claims.h"
 #include "commands/pricing_view.h"
+#include "domain/affiliate.h"
 #include "domain/catalog.h"
 #include "domain/ids.h"
 #include "domain/order.h"
 #include "domain/pricing.h"
 #include "events/envelope.h"
 #include "tally/v1/catalog.pb.h"
+#include "tally/v1/customer.pb.h"
 #include "tally/v1/order.pb.h"
 
 using nlohmann::json;
@@ -72,8 +74,9 @@ bool Api::order_routes(Call& c) {
         if (req.method != "POST") return c.method_not_allowed("POST");
         auto caller = c.fresh_caller();
         if (!caller) return true;
-        std::string customer_id = caller->principal.role == "customer" ? caller->principal.id : "";
-        if (caller->principal.role != "customer" && caller->principal.role != "storefront") {
+        const bool buyer = caller->principal.role == "customer" || caller->principal.role == "affiliate";
+        std::string customer_id = buyer ? caller->principal.id : "";
+        if (!buyer && caller->principal.role != "storefront") {
             if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "customers, storefronts and staff request quotes");
             if (auto q = query.find("customer_id"); q != query.end()) customer_id = q->second;
             if (!customer_id.empty() && !valid_id(customer_id))
@@ -118,8 +121,8 @@ bool Api::order_routes(Call& c) {
     // expected_total_minor required)
     if (path == "/v1/checkout") {
         if (req.method != "POST") return c.method_not_allowed("POST");
-        if (!c.role_in({"customer", "storefront"}))
-            return c.fail(403, "forbidden", "customers check out for themselves, storefronts for guests");
+        if (!c.role_in({"customer", "affiliate", "storefront"}))
+            return c.fail(403, "forbidden", "customers (and affiliates) check out for themselves, storefronts for guests");
         auto key = c.idempotency_key();
         if (!key) return true;
         v1::CartRequest body;
@@ -148,12 +151,38 @@ bool Api::order_routes(Call& c) {
         // (the double-click rule: the batch reads the candidate's order with the rest).
         v1::CartRequest shape = body;
         shape.clear_expected_total_minor();
+        shape.clear_referral_cookie();
         const std::string cart_hash = events::to_hex(events::sha256(shape.SerializeAsString()));
         const std::string guard_stream = order::checkout_guard_stream(customer_id);
         missing.push_back(guard_stream);
-        std::map<std::string, std::string> found;
-        auto r = deps_.pool->transact([&](sql::Tx& tx) { found = journal::read_states(tx, missing); });
+        // The referral sources, to read the affiliates they name with the batch: the
+        // coupons' and the profile's (the batch decides on them afresh), and the cookie's.
+        const std::string profile_stream = catalog::customer_stream(customer_id);
+        std::vector<std::string> sources{profile_stream};
+        for (const auto& code : cart->coupon_codes) sources.push_back(catalog::coupon_stream(code));
+        std::map<std::string, std::string> found, source_states;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            found = journal::read_states(tx, missing);
+            source_states = journal::read_states(tx, sources);
+        });
         if (!r) return c.storage_unavailable(r.error());
+        affiliate::Sources named;
+        named.cookie = referral_cookie(body.referral_cookie());
+        for (const auto& code : cart->coupon_codes) {
+            v1::CouponState cs;
+            if (auto it = source_states.find(catalog::coupon_stream(code));
+                it != source_states.end() && cs.ParseFromString(it->second) && !cs.coupon().affiliate_id().empty())
+                named.coupons.emplace_back(code, cs.coupon().affiliate_id());
+        }
+        if (auto it = source_states.find(profile_stream); it != source_states.end()) {
+            v1::CustomerProfile profile;
+            if (profile.ParseFromString(it->second)) {
+                if (!profile.referred_by().affiliate_id().empty()) named.profile = profile.referred_by();
+                if (!profile.latest_referral().affiliate_id().empty()) named.latest = profile.latest_referral();
+            }
+        }
+        std::vector<std::string> affiliate_streams;
+        for (const auto& id : affiliate::named(named)) affiliate_streams.push_back(affiliate::stream_id(id));
         std::string candidate;
         if (auto g = found.find(guard_stream); g != found.end()) {
             v1::CheckoutGuardState guard;
@@ -175,6 +204,9 @@ bool Api::order_routes(Call& c) {
                                         commands::order_id_for(commands::command_id_for(c.claims.sub, *key)),
                                         body.expected_total_minor(), std::move(vendors), cart_hash, candidate,
                                         guest->empty() ? "" : c.claims.sub, guest->empty() ? "" : body.guest().email()};
+        order.referral_cookie = named.cookie;
+        order.affiliate_streams = std::move(affiliate_streams);
+        order.attribution_recent_ms = deps_.attribution_recent_ms;
         // A double click answers 200 with the first order, and says so in a header too.
         return c.submit(commands::checkout(std::move(order)), *key, [](Response& res) {
             if (res.status != 200) return;

@@ -39,12 +39,18 @@ std::string route_label(const std::string& target) {
     if (path.rfind("/v1/products/", 0) == 0)
         return path.ends_with("/stock-adjustments") ? "/v1/products/{sku}/stock-adjustments" : "/v1/products/{sku}";
     if (path.rfind("/v1/projections/", 0) == 0) return "/v1/projections/{name}/rebuild";
+    if (path.rfind("/v1/affiliates/", 0) == 0) {
+        if (path.ends_with("/balance")) return "/v1/affiliates/{id}/balance";
+        if (path.ends_with("/conversions")) return "/v1/affiliates/{id}/conversions";
+        return "/v1/affiliates/{id}";
+    }
     if (path.rfind("/v1/operator/dead-letters/", 0) == 0) return "/v1/operator/dead-letters/{id}/retry";
     if (path == "/v1/operator/dead-letters" || path == "/v1/operator/flagged-signals" ||
         path == "/v1/operator/external-refunds")
         return path;
     for (const char* known : {"/healthz", "/readyz", "/metrics", "/v1/ledger/accounts", "/v1/projections",
-                              "/v1/quote", "/v1/catalog/settings", "/v1/checkout", "/v1/orders"})
+                              "/v1/quote", "/v1/catalog/settings", "/v1/checkout", "/v1/orders",
+                              "/v1/affiliates", "/v1/referrals/visits"})
         if (path == known) return known;
     return "other";
 }

@@ -61,6 +61,8 @@ Config config_from_env() {
     read_int("TALLY_HTTP_THREADS", c.http_threads);
     read_int("TALLY_BODY_BYTES_MAX", c.body_bytes_max);
     read_str("TALLY_JWT_KEYS", c.jwt_keys);
+    read_str("TALLY_REFERRAL_KEYS", c.referral_keys);
+    read_int("TALLY_ATTRIBUTION_RECENT_S", c.attribution_recent_s);
     if (const char* v = env("TALLY_STRIPE_WEBHOOK_SECRETS"))
         for (auto secret : split(v, ','))
             if (!secret.empty()) c.stripe_webhook_secrets.emplace_back(secret);

@@ -25,6 +25,9 @@ struct Config {
     int http_threads = 2;
     size_t body_bytes_max = 64 * 1024;
     std::string jwt_keys;          // "kid:secret,kid2:secret2"; first signs
+    // Affiliates.
+    std::string referral_keys;     // TALLY_REFERRAL_KEYS: referral cookies' keys, like jwt_keys
+    int64_t attribution_recent_s = 24 * 3600;  // TALLY_ATTRIBUTION_RECENT_S: a visit attributes this long
     int64_t credit_grant_max_minor = 100000;     // 1,000.00 in a 2-digit currency
     int64_t credit_balance_max_minor = 1000000;  // 10,000.00
     size_t batch_commands_max = 512;

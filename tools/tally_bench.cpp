@@ -2,7 +2,7 @@
 //
 //   tally-bench grants --port 8080 --token TOKEN [--requests 50000] [--connections 64]
 //                      [--customers 10000] [--run NAME]
-//   tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME]
+//   tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME] [--referral-cookie C]
 //   tally-bench payments --port P --orders-file F --secret WHSEC [--connections C] [--run NAME]
 //
 // payments: one signed payment_intent.succeeded webhook per line "order_id amount_minor"
@@ -38,6 +38,7 @@ struct Options {
     std::string tokens_file;
     std::string orders_file;
     std::string secret;
+    std::string referral_cookie;  // checkout: sent with every cart
 };
 
 double percentile(std::vector<double>& sorted, double p) {
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr,
                      "usage: tally-bench grants   --port P --token T [--requests N] [--connections C] [--customers K] [--run NAME]\n"
                      "       tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME]\n"
+                     "                            [--referral-cookie C]\n"
                      "checkout: 5-line carts across vendors v0..v2 (products v{v}-p{0..9}, 10.00 each, 5.00 flat\n"
                      "shipping per vendor; each of a customer's carts differs in its first line's quantity), one customer\n"
                      "token per line of F, used round-robin\n"
@@ -74,6 +76,7 @@ int main(int argc, char** argv) {
         else if (k == "--tokens-file") o.tokens_file = v;
         else if (k == "--orders-file") o.orders_file = v;
         else if (k == "--secret") o.secret = v;
+        else if (k == "--referral-cookie") o.referral_cookie = v;
         else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;
@@ -139,6 +142,7 @@ int main(int argc, char** argv) {
         return tally::http::LoadRequest{
             "POST", "/v1/checkout",
             "{\"currency\":\"USD\",\"ship_to_country\":\"US\",\"expected_total_minor\":" + std::to_string(total) +
+                (o.referral_cookie.empty() ? "" : ",\"referral_cookie\":\"" + o.referral_cookie + "\"") +
                 ",\"lines\":[" + lines + "]}",
             {{"Authorization", tokens[static_cast<size_t>(i) % tokens.size()]}, {"Idempotency-Key", key}}};
     });

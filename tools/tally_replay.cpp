@@ -5,7 +5,8 @@
 //                            compares them with the cached copies (read models, snapshots);
 //                            orders (statuses, fulfilment, money, owner after claims) and coupon uses likewise;
 //                            loyalty tier state (spend, tier, holds, history) from the customers' loyalty events;
-//                            passports (stamps, counts, badges) folded from the orders' facts
+//                            passports (stamps, counts, badges) folded from the orders' facts;
+//                            affiliate conversions and each affiliate's balance against its payable account
 //   tally-replay dump [--after POSITION] [--limit N]   events as JSON lines
 //
 // Exit status: 0 all good, 1 a discrepancy was found, 2 usage or connection error.
@@ -31,6 +32,7 @@
 #include "events/passport_facts.h"
 #include "events/envelope.h"
 #include "events/registry.h"
+#include "tally/v1/affiliate.pb.h"
 #include "infra/config.h"
 #include "infra/journal.h"
 #include "infra/sql.h"
@@ -287,6 +289,60 @@ int64_t reconcile_passports(sql::Tx& tx, const std::map<std::string, passport::O
     return mismatches;
 }
 
+// Affiliate conversions as the log has them, by order.
+struct ConversionTruth {
+    std::string affiliate_id, customer_id, currency;
+    int64_t commission_minor = 0, reversed_minor = 0;
+};
+
+// Each conversion row against the log, and each affiliate's balance (what its conversions
+// earned less what was taken back) against its payable account on the ledger.
+int64_t reconcile_affiliates(sql::Tx& tx, const std::map<std::string, ConversionTruth>& truths,
+                             const std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>>& ledger) {
+    int64_t mismatches = 0;
+    auto report = [&](const std::string& what, const std::string& cached, const std::string& truth) {
+        std::printf("%s: cached %s, log %s\n", what.c_str(), cached.c_str(), truth.c_str());
+        ++mismatches;
+    };
+    std::map<std::string, ConversionTruth> cached;
+    for (const auto& row : tx.exec("SELECT order_id, affiliate_id, customer_id, currency, commission_minor, reversed_minor"
+                                   " FROM affiliate_conversions"))
+        cached[row.str(0)] = {row.str(1), row.str(2), row.str(3), row.i64(4), row.i64(5)};
+    std::map<std::pair<std::string, std::string>, int64_t> balances;  // (affiliate, currency) -> from the conversions rows
+    for (const auto& [order, c] : cached) balances[{c.affiliate_id, c.currency}] += c.commission_minor - c.reversed_minor;
+    for (const auto& [order, t] : truths) {
+        auto it = cached.find(order);
+        if (it == cached.end()) {
+            report("affiliate_conversions " + order, "(missing)", t.affiliate_id + " " + std::to_string(t.commission_minor));
+            continue;
+        }
+        const auto& c = it->second;
+        if (c.affiliate_id != t.affiliate_id) report("affiliate_conversions " + order + " affiliate", c.affiliate_id, t.affiliate_id);
+        if (c.commission_minor != t.commission_minor)
+            report("affiliate_conversions " + order + " commission", std::to_string(c.commission_minor),
+                   std::to_string(t.commission_minor));
+        if (c.reversed_minor != t.reversed_minor)
+            report("affiliate_conversions " + order + " reversed", std::to_string(c.reversed_minor), std::to_string(t.reversed_minor));
+    }
+    for (const auto& [order, c] : cached)
+        if (!truths.contains(order)) report("affiliate_conversions " + order, c.affiliate_id, "(no conversion)");
+    // The ledger's payable per affiliate (credit less debit: a liability).
+    const std::string prefix = "affiliate_payable:";
+    std::map<std::pair<std::string, std::string>, int64_t> payable;
+    for (const auto& [key, dc] : ledger)
+        if (key.first.rfind(prefix, 0) == 0) payable[{key.first.substr(prefix.size()), key.second}] = dc.second - dc.first;
+    for (const auto& [key, owed] : payable) {
+        const int64_t listed = balances.contains(key) ? balances.at(key) : 0;
+        if (listed != owed)
+            report("affiliate balance " + key.first + " " + key.second, std::to_string(listed), std::to_string(owed) + " (ledger)");
+    }
+    for (const auto& [key, listed] : balances)
+        if (!payable.contains(key) && listed != 0)
+            report("affiliate balance " + key.first + " " + key.second, std::to_string(listed), "0 (ledger)");
+    std::printf("reconciled %zu affiliate conversions and %zu affiliate balances\n", truths.size(), payable.size());
+    return mismatches;
+}
+
 int reconcile(sql::Pool& pool) {
     // The truth: sums of the postings the journal records, and what it says of orders.
     std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>> ledger;  // (account, cur) -> (dr, cr)
@@ -294,8 +350,18 @@ int reconcile(sql::Pool& pool) {
     std::map<std::string, int64_t> coupon_uses;
     std::map<std::string, LoyaltyTruth> loyalty_truths;
     std::map<std::string, passport::Order> passport_orders;
+    std::map<std::string, ConversionTruth> conversions;
     int64_t unbalanced = 0;
     const bool ok = for_each_event(pool, [&](const v1::EventEnvelope& e) {
+        if (e.type() == events::kAffiliateConversionRecorded) {
+            v1::AffiliateConversionRecorded c;
+            if (c.ParseFromString(e.payload()))
+                conversions[c.order_id()] = {c.affiliate_id(), c.customer_id(), c.commission().currency(),
+                                             c.commission().minor(), 0};
+        } else if (e.type() == events::kAffiliateConversionReversed) {
+            v1::AffiliateConversionReversed r;
+            if (r.ParseFromString(e.payload())) conversions[r.order_id()].reversed_minor = r.reversed_total_minor();
+        }
         for (auto& [order, fact] : events::passport_facts(e)) {
             auto it = passport_orders.find(order);
             if (it == passport_orders.end() && !std::holds_alternative<passport::Placed>(fact)) continue;
@@ -374,6 +440,7 @@ int reconcile(sql::Pool& pool) {
         mismatches += reconcile_orders(tx, orders, coupon_uses);
         mismatches += reconcile_loyalty(tx, loyalty_truths);
         mismatches += reconcile_passports(tx, passport_orders);
+        mismatches += reconcile_affiliates(tx, conversions, ledger);
     });
     if (!o) return 2;
     std::printf("reconciled %zu orders and %zu coupons\n", orders.size(), coupon_uses.size());

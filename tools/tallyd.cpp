@@ -30,6 +30,7 @@
 #include "infra/sql.h"
 #include "infra/stripe_api.h"
 #include "projectors/credit_projection.h"
+#include "projectors/affiliates_projection.h"
 #include "projectors/loyalty_projection.h"
 #include "projectors/passport_projection.h"
 #include "projectors/orders_projection.h"
@@ -100,6 +101,11 @@ int main() {
         spdlog::error("{}", keys.error());
         return 2;
     }
+    auto referral_keys = http::KeyRing::from_config(cfg.referral_keys, cfg.data_dir, "referral.keys", "TALLY_REFERRAL_KEYS");
+    if (!referral_keys) {
+        spdlog::error("{}", referral_keys.error());
+        return 2;
+    }
 
     commands::set_loyalty_enabled(cfg.loyalty);
     if (!cfg.loyalty) spdlog::warn("TALLY_LOYALTY is false: payments, refunds and disputes move no loyalty spend or tier");
@@ -124,6 +130,8 @@ int main() {
                                                            projectors::loyalty_projection(), runner_options));
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
                                                            projectors::passport_projection(), runner_options));
+    runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
+                                                           projectors::affiliates_projection(), runner_options));
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
                                                            projectors::provider_calls_projection(cfg.payout_delay_s * 1000), runner_options));
 
@@ -160,6 +168,8 @@ int main() {
     deps.pool = &pool;
     deps.pipeline = &pipeline;
     deps.keys = &*keys;
+    deps.referral_keys = &*referral_keys;
+    deps.attribution_recent_ms = cfg.attribution_recent_s * 1000;
     for (auto& r : runners) deps.runners.push_back(r.get());
     deps.relay = cfg.run_relay ? &relay : nullptr;
     deps.credit_policy = {cfg.credit_grant_max_minor, cfg.credit_balance_max_minor};

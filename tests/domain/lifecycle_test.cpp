@@ -273,10 +273,12 @@ TEST(Lifecycle, EveryEventTypeIsKnownToTheRegistryByTheSameName) {
                                                  "OrderCancelled", "RefundIssued", "RefundConfirmed",
                                                  "DisputeOpened", "DisputeClosed", "PayoutRequested",
                                                  "PayoutSettled", "PayoutReversed", "ProviderSignalFlagged",
-                                                 "ProviderSignalDeferred", "ExternalRefundRecorded"};
+                                                 "ProviderSignalDeferred", "ExternalRefundRecorded",
+                                                 "AffiliateConversionRecorded", "AffiliateConversionReversed"};
+    ASSERT_EQ(names.size(), std::variant_size_v<Event>);
     Event e = v1::PaymentSucceeded{};
     EXPECT_EQ(type_of(e), names[0]);
-    e = v1::ExternalRefundRecorded{};
+    e = v1::AffiliateConversionReversed{};
     EXPECT_EQ(type_of(e), names.back());
     // Every alternative: the registry knows its name, decodes its payload and finds its status.
     [&]<size_t... I>(std::index_sequence<I...>) {
@@ -302,6 +304,10 @@ struct Step {
     int64_t amount;
     int which;     // dispute id / stage / destination
 };
+
+void showValue(const Step& s, std::ostream& os) {
+    os << "{kind " << s.kind << ", vendor " << s.vendor << ", amount " << s.amount << ", which " << s.which << "}";
+}
 
 const char* kVendors[] = {"a", "b"};
 const char* kStages[] = {"in_production", "shipped", "delivered"};
@@ -604,4 +610,143 @@ TEST(Lifecycle, AProviderRefundBeyondWhatDisputesLeaveIsFlagged) {
     EXPECT_EQ(type_of(fits.at(0)), "ExternalRefundRecorded");
 }
 
+}  // namespace tally::lifecycle
+
+namespace tally::lifecycle {
+namespace {
+
+// ord-1 referred by aff-1 at 10 %: goods 90.00 (sub-orders a 60.00, b 30.00), 9.00 earned.
+v1::OrderPlaced referred() {
+    auto p = placed();
+    auto* a = p.mutable_attribution();
+    a->set_affiliate_id("aff-1");
+    a->set_step("cookie");
+    a->set_outcome("attributed");
+    a->set_commission_bps(1000);
+    a->set_base_minor(9000);
+    a->set_commission_minor(900);
+    return p;
+}
+
+int64_t payable(const std::vector<Event>& events) {
+    int64_t sum = 0;
+    for (const auto& e : events)
+        if (const auto* set = postings_of(e))
+            for (const auto& p : set->postings())
+                if (p.account() == "affiliate_payable:aff-1") sum -= ledger::signed_minor(p);
+    return sum;
+}
+
+template <typename T>
+int count(const std::vector<Event>& events) {
+    return static_cast<int>(std::count_if(events.begin(), events.end(), [](const Event& e) { return std::holds_alternative<T>(e); }));
+}
+
+std::vector<Event> run(State& s, std::vector<Event> events, std::vector<Event>& log) {
+    for (const auto& e : events) {
+        s = evolve(std::move(s), e);
+        log.push_back(e);
+    }
+    return events;
+}
+
+TEST(LifecycleAffiliate, APaymentEarnsOnceAndRefundsTakeItBackInProportion) {
+    State s = initial_state(referred());
+    std::vector<Event> log;
+    auto paid = run(s, on_signal(s, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700)), log);
+    ASSERT_EQ(paid.size(), 2u);
+    ASSERT_TRUE(std::holds_alternative<v1::AffiliateConversionRecorded>(paid[1]));
+    EXPECT_EQ(std::get<v1::AffiliateConversionRecorded>(paid[1]).commission().minor(), 900);
+    EXPECT_EQ(payable(log), 900);
+    // Redelivered: flagged, earns nothing more.
+    run(s, on_signal(s, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700)), log);
+    EXPECT_EQ(count<v1::AffiliateConversionRecorded>(log), 1);
+    // A shipping refund gives no goods back: nothing moves.
+    auto ship = decide(s, Refund{"r0", "card", 500, {}, "a", "late", true});
+    ASSERT_TRUE(ship);
+    run(s, *ship, log);
+    EXPECT_EQ(count<v1::AffiliateConversionReversed>(log), 0);
+    // 30.00 of vendor a's goods back: a third of the order's goods, 3.00 of the commission.
+    auto third = decide(s, Refund{"r1", "card", 3000, {}, "a", "scratched", false});
+    ASSERT_TRUE(third);
+    run(s, *third, log);
+    ASSERT_EQ(count<v1::AffiliateConversionReversed>(log), 1);
+    EXPECT_EQ(payable(log), 600);
+    // Everything else back (card then credit): the whole commission is reversed.
+    auto rest = decide(s, Refund{"r2", "credit", s.total_minor() - s.refunded_minor(), {}, "", "all", false});
+    ASSERT_TRUE(rest) << rest.error().detail;
+    run(s, *rest, log);
+    EXPECT_EQ(payable(log), 0);
+    EXPECT_EQ(s.affiliate_reversed_minor(), 900);
+    for (const auto& e : log) {
+        if (const auto* set = postings_of(e)) {
+            EXPECT_TRUE(ledger::check_balanced(*set).has_value()) << type_of(e);
+        }
+    }
+}
+
+TEST(LifecycleAffiliate, ALostDisputeReversesAndABlockedOrUnattributedOrderEarnsNothing) {
+    State s = initial_state(referred());
+    std::vector<Event> log;
+    run(s, on_signal(s, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700)), log);
+    run(s, on_signal(s, signal(v1::SIGNAL_DISPUTE_OPENED, "dp_1", 8700)), log);
+    EXPECT_EQ(payable(log), 900);  // held, not yet taken back
+    run(s, on_signal(s, signal(v1::SIGNAL_DISPUTE_CLOSED, "dp_1", 8700, "lost")), log);
+    EXPECT_GT(count<v1::AffiliateConversionReversed>(log), 0);
+    EXPECT_LT(payable(log), 900);
+    EXPECT_GE(payable(log), 0);
+
+    auto blocked = referred();
+    blocked.mutable_attribution()->set_outcome("self_referral_blocked");
+    blocked.mutable_attribution()->set_commission_minor(0);
+    State b = initial_state(blocked);
+    EXPECT_EQ(count<v1::AffiliateConversionRecorded>(on_signal(b, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700))), 0);
+    State none = initial_state(placed());
+    EXPECT_EQ(count<v1::AffiliateConversionRecorded>(on_signal(none, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700))), 0);
+    // Paid on placing: convert_affiliate earns at once, and only once.
+    auto zero = referred();
+    zero.set_zero_payment(true);
+    State z = initial_state(zero);
+    auto first = convert_affiliate(z);
+    ASSERT_EQ(first.size(), 1u);
+    z = evolve(z, first[0]);
+    EXPECT_TRUE(convert_affiliate(z).empty());
+}
+
+// Over random sequences of payments, redeliveries, refunds, disputes and cancellations of
+// a referred order: the affiliate's payable is what was earned less what was reversed,
+// never negative, never above the commission; it is earned at most once; every posting
+// set balances.
+RC_GTEST_PROP(LifecycleProperties, TheAffiliatesPayableIsConversionsLessReversalsAndNeverNegative, ()) {
+    const auto steps = *rc::gen::container<std::vector<Step>>(step_gen());
+    State s = initial_state(referred());
+    std::vector<Event> log;
+    for (size_t i = 0; i < steps.size(); ++i) {
+        for (const auto& e : step_events(s, steps[i], static_cast<int>(i) + 1)) {
+            if (const auto* set = postings_of(e)) RC_ASSERT(ledger::check_balanced(*set).has_value());
+            s = evolve(std::move(s), e);
+            log.push_back(e);
+        }
+        {  // after each decision's events (one batch)
+            const int64_t p = payable(log);
+            RC_ASSERT(p >= 0);
+            RC_ASSERT(p <= 900);
+            int64_t earned = 0, reversed = 0;
+            for (const auto& x : log) {
+                if (const auto* c = std::get_if<v1::AffiliateConversionRecorded>(&x)) earned += c->commission().minor();
+                if (const auto* r = std::get_if<v1::AffiliateConversionReversed>(&x)) reversed += r->amount().minor();
+            }
+            RC_ASSERT(p == earned - reversed);
+            RC_ASSERT(count<v1::AffiliateConversionRecorded>(log) <= 1);
+            RC_ASSERT(reversed == s.affiliate_reversed_minor());
+            // Every good given back: nothing is left owed for the order.
+            int64_t goods_kept = 0;
+            for (const auto& so : s.sub_orders())
+                goods_kept += so.goods_net_minor() - (so.refunded_minor() - so.shipping_refunded_minor());
+            if (goods_kept <= 0) RC_ASSERT(p == 0);
+        }
+    }
+}
+
+}  // namespace
 }  // namespace tally::lifecycle

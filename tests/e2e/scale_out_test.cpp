@@ -112,7 +112,7 @@ struct Cluster : WithFakeStripe {
                 if (it != last.end() && row.i64(1) < it->second) behind = true;
             }
         });
-        return r && !behind && number("SELECT count(DISTINCT projector) FROM projector_checkpoints") == 6;
+        return r && !behind && number("SELECT count(DISTINCT projector) FROM projector_checkpoints") == 7;
     }
 
     // A fingerprint of a read model's rows.
@@ -236,7 +236,8 @@ TEST(ScaleOut, ThreeProcessesAKillAndAZombieEveryProjectionEqualsAFreshRebuild) 
         {"ledger", {"ledger_accounts"}},
         {"orders", {"orders", "sub_orders", "order_payment_intents", "provider_flags"}},
         {"loyalty", {"loyalty_standings", "loyalty_holds", "loyalty_history"}},
-        {"passport", {"passport_orders", "passport_lines", "passport_stamps", "passport_counts"}}};
+        {"passport", {"passport_orders", "passport_lines", "passport_stamps", "passport_counts"}},
+        {"affiliates", {"affiliates", "affiliate_conversions"}}};
     for (const auto& [projector, tables] : models) {
         std::map<std::string, std::string> before;
         for (const auto& t : tables) before[t] = c.fingerprint(t);

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace tally::http {
 namespace {
 
@@ -93,6 +96,56 @@ TEST(Jwt, TokensFromTheFutureAreRefused) {
     EXPECT_EQ(k.verify(k.mint(not_yet), kNow).error(), "the token is not valid yet (nbf)");
     TokenClaims now_valid = {"admin-1", "admin", 1, kNow, kNow + 600, kNow};
     EXPECT_TRUE(k.verify(k.mint(now_valid), kNow));
+}
+
+}  // namespace tally::http
+
+namespace tally::http {
+
+// Referral cookies: signed under their own ring, verified in constant time; rotation
+// keeps cookies signed with the previous key good; forgery, tampering, a foreign key,
+// expiry and malformed values each fail, and say which.
+TEST(ReferralCookie, SignsVerifiesRotatesAndRefusesForgeries) {
+    auto current = *KeyRing::parse("new:0123456789abcdef0123456789abcdef,old:fedcba9876543210fedcba9876543210",
+                                   "TALLY_REFERRAL_KEYS");
+    auto previous = *KeyRing::parse("old:fedcba9876543210fedcba9876543210", "TALLY_REFERRAL_KEYS");
+    const ReferralClaims claims{"aff-1", kNow, kNow + 30 * 24 * 3600};
+    const std::string cookie = current.mint_referral(claims);
+    EXPECT_EQ(cookie.rfind("r1.", 0), 0u);
+    auto back = current.verify_referral(cookie, kNow + 10);
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(back->affiliate_id, "aff-1");
+    EXPECT_EQ(back->expires_at, claims.expires_at);
+    // Signed with the previous key, before the rotation: still good.
+    EXPECT_TRUE(current.verify_referral(previous.mint_referral(claims), kNow));
+    // A key the ring does not hold; the ring that dropped the old key.
+    auto stranger = *KeyRing::parse("new:ffffffffffffffffffffffffffffffff");
+    EXPECT_EQ(current.verify_referral(stranger.mint_referral(claims), kNow).error(), "bad_signature");
+    auto rotated_out = *KeyRing::parse("new:0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(rotated_out.verify_referral(previous.mint_referral(claims), kNow).error(), "unknown_key");
+    // Another affiliate's id put into a good cookie: the signature no longer matches.
+    const ReferralClaims other{"aff-2", kNow, kNow + 30 * 24 * 3600};
+    const std::string forged_claims = current.mint_referral(other);
+    const auto dot = [](const std::string& s, int n) {
+        size_t at = 0;
+        for (int i = 0; i < n; ++i) at = s.find('.', at) + 1;
+        return at;
+    };
+    std::string tampered = cookie.substr(0, dot(cookie, 1)) + forged_claims.substr(dot(forged_claims, 1), dot(forged_claims, 2) - dot(forged_claims, 1)) +
+                           cookie.substr(dot(cookie, 2));
+    EXPECT_EQ(current.verify_referral(tampered, kNow).error(), "bad_signature");
+    std::string flipped = cookie;
+    flipped.back() = flipped.back() == 'A' ? 'B' : 'A';
+    EXPECT_EQ(current.verify_referral(flipped, kNow).error(), "bad_signature");
+    // Expired at the second it ends; malformed in several ways.
+    EXPECT_EQ(current.verify_referral(cookie, claims.expires_at).error(), "expired");
+    for (const std::string& bad : std::vector<std::string>{"", "r1", "r1.a.b", "r2.x.new.y", "r1..new.", "r1.!!.new.AAAA", std::string(2000, 'a')})
+        EXPECT_FALSE(current.verify_referral(bad, kNow)) << bad;
+    // A login token is not a referral cookie, even under the same secret.
+    auto login = *KeyRing::parse("new:0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(current.verify_referral(login.mint({"aff-1", "affiliate", 1, kNow, kNow + 60, 0}), kNow).error(), "malformed");
+    EXPECT_FALSE(KeyRing::parse("a.b:0123456789abcdef0123456789abcdef", "TALLY_REFERRAL_KEYS"));
+    EXPECT_NE(KeyRing::parse("short:1", "TALLY_REFERRAL_KEYS").error().find("TALLY_REFERRAL_KEYS"), std::string::npos);
 }
 
 }  // namespace tally::http

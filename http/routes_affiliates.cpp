@@ -1,0 +1,255 @@
+#include "http/api.h"
+
+#include "http/call.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "commands/affiliate.h"
+#include "domain/affiliate.h"
+#include "domain/ids.h"
+#include "domain/ledger.h"
+#include "http/json_input.h"
+#include "infra/metrics.h"
+#include "tally/v1/affiliate.pb.h"
+
+using nlohmann::json;
+
+namespace tally::http {
+namespace {
+
+constexpr int64_t kCookieLifetimeS = 30 * 24 * 3600;
+
+// Who reads an affiliate's definition, balance and conversions: the affiliate itself,
+// admins, auditors and employees with affiliates.view. A customer never does, even one
+// with the affiliate's id (one login holds one role).
+bool reads_affiliate(const Caller& caller, const std::string& affiliate_id) {
+    const auto& p = caller.principal;
+    return p.role == "admin" || p.role == "auditor" ||
+           (p.role == "employee" && commands::has_permission(p.permissions, "affiliates", "view")) ||
+           (p.role == "affiliate" && p.id == affiliate_id);
+}
+
+json definition_json(const v1::AffiliateDefinition& d) {
+    json codes = json::array();
+    for (const auto& c : d.referral_codes()) codes.push_back(c);
+    return {{"affiliate_id", d.affiliate_id()}, {"status", d.status()}, {"currency", d.currency()},
+            {"commission_bps", d.commission_bps()}, {"stripe_account", d.stripe_account()},
+            {"paypal_email", d.paypal_email()}, {"referral_codes", codes}};
+}
+
+std::optional<int64_t> position_cursor(const std::map<std::string, std::string>& q) {
+    auto it = q.find("cursor");
+    if (it == q.end()) return INT64_MAX;
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || errno != 0 || v <= 0) return std::nullopt;
+    return v;
+}
+
+}  // namespace
+
+std::optional<affiliate::CookieClaim> Api::referral_cookie(const std::string& cookie) const {
+    if (cookie.empty()) return std::nullopt;
+    auto claims = deps_.referral_keys->verify_referral(cookie, deps_.clock_ms() / 1000);
+    if (!claims || !valid_id(claims->affiliate_id)) {
+        metrics::global()
+            .counter("tally_referral_cookies_ignored_total",
+                     "reason=\"" + (claims ? std::string("malformed") : claims.error()) + "\"")
+            .add();
+        return std::nullopt;
+    }
+    return affiliate::CookieClaim{claims->affiliate_id, claims->expires_at};
+}
+
+// POST /v1/referrals/visits {"ref": code}: a visitor arrived by an affiliate's link. The
+// answer is the signed referral cookie; with a customer's token the visit is recorded on
+// their profile too (Idempotency-Key then). A token is optional; a bad one is refused.
+bool Api::referral_visits(Call& c) {
+    if (c.path != "/v1/referrals/visits") return false;
+    if (c.req.method != "POST") return c.method_not_allowed("POST");
+    auto auth = c.req.headers.find("authorization");
+    const bool signed_in = auth != c.req.headers.end();
+    if (signed_in) {
+        if (auth->second.rfind("Bearer ", 0) != 0)
+            return c.unauthenticated("unauthenticated", "Authorization must be a Bearer token (or absent)", true);
+        auto claims = deps_.keys->verify(std::string_view(auth->second).substr(7), deps_.clock_ms() / 1000);
+        if (!claims) return c.unauthenticated("unauthenticated", claims.error(), true);
+        c.claims = *claims;
+    }
+    ObjectReader in(c.req.body);
+    auto ref = in.string("ref", 1, 64);
+    if (auto err = in.finish()) return c.fail(err->status, err->code, err->detail, err->field);
+    if (!affiliate::valid_code(*ref)) return c.fail(404, "unknown_referral_code", "no referral code " + *ref, "ref");
+    const std::string code = affiliate::normal_code(*ref);
+    std::string affiliate_id;
+    bool active = false;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        auto states = journal::read_states(tx, {affiliate::code_stream(code)});
+        v1::ReferralCodeState held;
+        if (states.empty() || !held.ParseFromString(states.begin()->second) || held.affiliate_id().empty()) return;
+        affiliate_id = held.affiliate_id();
+        auto defs = journal::read_states(tx, {affiliate::stream_id(affiliate_id)});
+        v1::AffiliateDefinition def;
+        active = !defs.empty() && def.ParseFromString(defs.begin()->second) && def.status() == affiliate::kActive;
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    if (!active) return c.fail(404, "unknown_referral_code", "no active referral code " + code, "ref");
+    const int64_t now_s = deps_.clock_ms() / 1000;
+    const KeyRing* ring = deps_.referral_keys;
+    auto sign = [ring, now_s](const std::string& id) {
+        const ReferralClaims claims{id, now_s, now_s + kCookieLifetimeS};
+        return json{{"cookie", ring->mint_referral(claims)}, {"affiliate_id", id}, {"issued_at", claims.issued_at},
+                    {"expires_at", claims.expires_at}};
+    };
+    if (!signed_in || c.claims.role != "customer") {
+        json out = sign(affiliate_id);
+        out["recorded"] = false;
+        return c.reply_json(200, out);
+    }
+    auto key = c.idempotency_key();
+    if (!key) return true;
+    return c.submit(commands::record_referral_visit({c.claims.sub, code, affiliate_id, sign}), *key);
+}
+
+bool Api::affiliate_routes(Call& c) {
+    const Request& req = c.req;
+    const std::vector<std::string>& parts = c.parts;
+    const auto& query = c.query;
+    if (parts.size() < 2 || parts[1] != "affiliates") return false;
+
+    // GET /v1/affiliates?limit=&cursor=  (admin; employee with affiliates.view; auditor)
+    if (parts.size() == 2) {
+        if (req.method != "GET") return c.method_not_allowed("GET");
+        auto caller = c.fresh_caller();
+        if (!caller) return true;
+        if (caller->principal.role == "affiliate" || !reads_affiliate(*caller, ""))
+            return c.fail(403, "forbidden", "only staff and auditors list affiliates");
+        auto limit = parse_count(query, "limit", 50, 500);
+        if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
+        std::string after;
+        if (auto cur = query.find("cursor"); cur != query.end()) {
+            if (!valid_id(cur->second)) return c.fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
+            after = cur->second;
+        }
+        json body = {{"affiliates", json::array()}, {"next_cursor", nullptr}};
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            auto rows = tx.exec("SELECT affiliate_id, status, currency, commission_bps, rail, array_to_json(referral_codes)::text"
+                                " FROM affiliates"
+                                " WHERE affiliate_id > $1 ORDER BY affiliate_id LIMIT $2",
+                                {after, std::to_string(*limit + 1)});
+            for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < *limit; ++i) {
+                const auto& a = rows[i];
+                body["affiliates"].push_back({{"affiliate_id", a.str(0)}, {"status", a.str(1)}, {"currency", a.str(2)},
+                                              {"commission_bps", a.i64(3)}, {"rail", a.str(4)},
+                                              {"referral_codes", json::parse(a.str(5))}});
+            }
+            if (static_cast<int64_t>(rows.size()) > *limit && *limit > 0)
+                body["next_cursor"] = rows[static_cast<size_t>(*limit - 1)].str(0);
+        });
+        if (!r) return c.storage_unavailable(r.error());
+        return c.reply_json(200, body);
+    }
+
+    const std::string& id = parts[2];
+    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
+
+    // PUT /v1/affiliates/{id} (admin; employee with affiliates.manage); GET (who reads it)
+    if (parts.size() == 3) {
+        if (req.method == "PUT") {
+            if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff define affiliates");
+            auto key = c.idempotency_key();
+            if (!key) return true;
+            v1::AffiliateDefinition def;
+            if (!c.parse_message(def)) return true;
+            if (!def.affiliate_id().empty() && def.affiliate_id() != id)
+                return c.fail(422, "invalid_value", "affiliate_id in the body must match the path", "affiliate_id");
+            def.set_affiliate_id(id);
+            std::vector<std::string> held;
+            auto r = deps_.pool->transact([&](sql::Tx& tx) {
+                auto states = journal::read_states(tx, {affiliate::stream_id(id)});
+                v1::AffiliateDefinition before;
+                if (!states.empty() && before.ParseFromString(states.begin()->second))
+                    held.assign(before.referral_codes().begin(), before.referral_codes().end());
+            });
+            if (!r) return c.storage_unavailable(r.error());
+            return c.submit(commands::define_affiliate(std::move(def), std::move(held)), *key);
+        }
+        if (req.method != "GET") return c.method_not_allowed("GET, PUT");
+        auto caller = c.fresh_caller();
+        if (!caller) return true;
+        if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
+        std::optional<v1::AffiliateDefinition> def;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            auto states = journal::read_states(tx, {affiliate::stream_id(id)});
+            v1::AffiliateDefinition d;
+            if (!states.empty() && d.ParseFromString(states.begin()->second)) def = d;
+        });
+        if (!r) return c.storage_unavailable(r.error());
+        if (!def) return c.fail(404, "not_found", "no affiliate " + id);
+        return c.reply_json(200, definition_json(*def));
+    }
+
+    if (parts.size() != 4 || (parts[3] != "balance" && parts[3] != "conversions"))
+        return c.fail(404, "not_found", "no route for " + req.method + " " + c.path);
+    if (req.method != "GET") return c.method_not_allowed("GET");
+    auto caller = c.fresh_caller();
+    if (!caller) return true;
+    if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
+
+    // GET /v1/affiliates/{id}/balance: the payable as the ledger has it, and what the
+    // conversions earned and gave back.
+    if (parts[3] == "balance") {
+        json body;
+        bool known = false;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            auto a = tx.exec("SELECT currency FROM affiliates WHERE affiliate_id = $1", {id});
+            if (a.empty()) return;
+            known = true;
+            body = {{"affiliate_id", id}, {"currency", a.front().str(0)}, {"payable_minor", 0}, {"earned_minor", 0},
+                    {"reversed_minor", 0}, {"conversions", 0}};
+            for (const auto& row : tx.exec("SELECT credit_minor - debit_minor FROM ledger_accounts"
+                                           " WHERE account = $1 AND currency = $2",
+                                           {ledger::affiliate_payable(id), a.front().str(0)}))
+                body["payable_minor"] = row.i64(0);  // a liability: what was credited and not yet debited
+            for (const auto& row : tx.exec("SELECT count(*), coalesce(sum(commission_minor), 0)::bigint,"
+                                           " coalesce(sum(reversed_minor), 0)::bigint FROM affiliate_conversions"
+                                           " WHERE affiliate_id = $1",
+                                           {id})) {
+                body["conversions"] = row.i64(0);
+                body["earned_minor"] = row.i64(1);
+                body["reversed_minor"] = row.i64(2);
+            }
+        });
+        if (!r) return c.storage_unavailable(r.error());
+        if (!known) return c.fail(404, "not_found", "no affiliate " + id);
+        return c.reply_json(200, body);
+    }
+
+    // GET /v1/affiliates/{id}/conversions?limit=&cursor=  (newest first)
+    auto limit = parse_count(query, "limit", 50, 500);
+    if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
+    auto before = position_cursor(query);
+    if (!before) return c.fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
+    json body = {{"affiliate_id", id}, {"conversions", json::array()}, {"next_cursor", nullptr}};
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        auto rows = tx.exec("SELECT order_id, customer_id, currency, base_minor, commission_minor, reversed_minor,"
+                            " recorded_unix_ms, position FROM affiliate_conversions WHERE affiliate_id = $1 AND position < $2"
+                            " ORDER BY position DESC LIMIT $3",
+                            {id, std::to_string(*before), std::to_string(*limit + 1)});
+        for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < *limit; ++i) {
+            const auto& v = rows[i];
+            body["conversions"].push_back({{"order_id", v.str(0)}, {"customer_id", v.str(1)}, {"currency", v.str(2)},
+                                           {"base_minor", v.i64(3)}, {"commission_minor", v.i64(4)},
+                                           {"reversed_minor", v.i64(5)}, {"recorded_unix_ms", v.i64(6)},
+                                           {"position", v.i64(7)}});
+        }
+        if (static_cast<int64_t>(rows.size()) > *limit && *limit > 0)
+            body["next_cursor"] = std::to_string(rows[static_cast<size_t>(*limit - 1)].i64(7));
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    return c.reply_json(200, body);
+}
+
+}  // namespace tally::http

@@ -1,0 +1,14 @@
+#pragma once
+// Affiliates: `affiliates` (each definition as it stands) and `affiliate_conversions`
+// (each attributed order that was paid: what it earned, and what refunds, lost disputes
+// and paid cancellations took back). Fed by AffiliateDefined and the conversion events.
+
+#include <memory>
+
+#include "projectors/projection.h"
+
+namespace tally::projectors {
+
+std::unique_ptr<Projection> affiliates_projection();
+
+}  // namespace tally::projectors
