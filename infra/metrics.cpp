@@ -60,6 +60,15 @@ void Registry::help(const std::string& name, const std::string& type, const std:
 }
 
 std::string Registry::render() const {
+    // Gauges are read with the registry unlocked: a gauge may take its owner's lock,
+    // and that owner may be counting something (taking this lock) while holding it.
+    std::vector<std::pair<std::pair<std::string, std::string>, std::function<double()>>> reads;
+    {
+        std::lock_guard lock(mu_);
+        reads.assign(gauges_.begin(), gauges_.end());
+    }
+    std::map<std::pair<std::string, std::string>, double> gauge_values;
+    for (const auto& [key, read] : reads) gauge_values[key] = read();
     std::lock_guard lock(mu_);
     std::string out;
     std::string last;
@@ -75,10 +84,10 @@ std::string Registry::render() const {
         out += key.second.empty() ? fmt::format("{} {}\n", key.first, c->value())
                                   : fmt::format("{}{{{}}} {}\n", key.first, key.second, c->value());
     }
-    for (const auto& [key, g] : gauges_) {
+    for (const auto& [key, value] : gauge_values) {
         header(key.first, "gauge");
-        out += key.second.empty() ? fmt::format("{} {}\n", key.first, g())
-                                  : fmt::format("{}{{{}}} {}\n", key.first, key.second, g());
+        out += key.second.empty() ? fmt::format("{} {}\n", key.first, value)
+                                  : fmt::format("{}{{{}}} {}\n", key.first, key.second, value);
     }
     for (const auto& [key, h] : histograms_) {
         header(key.first, "histogram");
