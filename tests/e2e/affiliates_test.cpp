@@ -263,6 +263,19 @@ TEST(AffiliatesE2E, SelfReferralIsBlockedAndTheProfileAttributionWins) {
     EXPECT_EQ(r.status, 422) << r.body;
     EXPECT_EQ(json::parse(r.body)["field"], "referred_by");
 
+    // Paid on placing (store credit covers it all): the conversion joins the checkout's batch.
+    ASSERT_EQ(shop.send("POST", "/v1/customers/cus-5/credit-grants",
+                        {{"amount_minor", 4500}, {"currency", "USD"}, {"reason", "welcome"}}, shop.admin)
+                  .status,
+              201);
+    const auto cus5 = testing::token_for(shop.url, "cus-5", "customer");
+    const std::string on_credit = shop.buy(cus5, shop.visit("TEA20"));
+    ASSERT_TRUE(testing::eventually([&] { return shop.status(on_credit) == "paid"; })) << shop.status(on_credit);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal p JOIN journal c ON c.xmin = p.xmin AND c.correlation_id = p.correlation_id"
+                          " WHERE p.type = 'OrderPlaced' AND c.type = 'AffiliateConversionRecorded' AND p.stream_id = $1",
+                          {"order-" + on_credit}),
+              1);
+
     // A forged cookie is ignored, never an error, and counted.
     std::string forged = shop.visit("COFFEE10");
     forged[10] = forged[10] == 'x' ? 'y' : 'x';
