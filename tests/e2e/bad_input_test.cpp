@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/stripe.h"
+#include "tally/v1/affiliate.pb.h"
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/checkout.pb.h"
 #include "tally/v1/customer.pb.h"
@@ -66,6 +67,7 @@ const std::vector<MessageRoute>& message_routes() {
         {"POST", "/v1/orders/ord-1/payouts", "admin", v1::PayoutRequest::descriptor()},
         {"POST", "/v1/customers/cus-1/claims", "admin", v1::GuestClaimRequest::descriptor()},
         {"PUT", "/v1/loyalty/program", "admin", v1::LoyaltyProgram::descriptor()},
+        {"PUT", "/v1/affiliates/aff-1", "admin", v1::AffiliateDefinition::descriptor()},
     };
     return routes;
 }
@@ -311,6 +313,10 @@ std::vector<Case> corpus() {
         {"PUT", "/v1/vendors/ven-1/wholesale-customers/{}", "customer_id", "admin"},
         {"GET", "/v1/customers/{}/loyalty", "customer_id", "admin"},
         {"GET", "/v1/customers/{}/passport", "customer_id", "admin"},
+        {"PUT", "/v1/affiliates/{}", "affiliate_id", "admin"},
+        {"GET", "/v1/affiliates/{}", "affiliate_id", "admin"},
+        {"GET", "/v1/affiliates/{}/balance", "affiliate_id", "admin"},
+        {"GET", "/v1/affiliates/{}/conversions", "affiliate_id", "admin"},
     };
     for (const auto& [method, pattern, field, who] : id_routes)
         for (const auto& id : bad_ids) {
