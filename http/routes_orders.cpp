@@ -435,6 +435,17 @@ bool Api::order_routes(Call& c) {
             out["loyalty"] = {{"tier", placed->pricing().loyalty_tier().empty() ? nlohmann::json(nullptr)
                                                                                  : nlohmann::json(placed->pricing().loyalty_tier())},
                               {"discount_bps", placed->pricing().loyalty_discount_bps()}};
+            // Who referred it, for staff and auditors (what the affiliate earns is not the buyer's business).
+            if (p.role == "admin" || p.role == "employee" || p.role == "auditor") {
+                const auto& at = placed->attribution();
+                out["attribution"] = at.affiliate_id().empty()
+                                         ? nlohmann::json(nullptr)
+                                         : nlohmann::json{{"affiliate_id", at.affiliate_id()}, {"step", at.step()},
+                                                          {"outcome", at.outcome()}, {"coupon_code", at.coupon_code()},
+                                                          {"commission_bps", at.commission_bps()},
+                                                          {"base_minor", at.base_minor()},
+                                                          {"commission_minor", at.commission_minor()}};
+            }
             // The storefront confirms the payment with the intent's client secret: the customer's
             // alone, or the storefront's that placed the guest order.
             if (payment.is_object() && (p.role == "customer" || storefront) && !client_secret.empty())

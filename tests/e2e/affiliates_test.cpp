@@ -158,6 +158,13 @@ TEST(AffiliatesE2E, AReferredCheckoutEarnsWhenPaidAndARefundTakesBackItsShare) {
     EXPECT_EQ(at.base_minor(), 4000);        // goods, without shipping
     EXPECT_EQ(at.commission_minor(), 400);   // 10 %
     EXPECT_EQ(shop.events("order-" + order, "AffiliateConversionRecorded"), 0);  // not before it is paid
+    // Staff see who referred the order; the buyer does not see what the affiliate earns.
+    ASSERT_TRUE(testing::eventually([&] { return shop.get("/v1/orders/" + order, shop.admin).status == 200; }));
+    const json detail = json::parse(shop.get("/v1/orders/" + order, shop.admin).body);
+    EXPECT_EQ(detail["attribution"]["affiliate_id"], "aff-1");
+    EXPECT_EQ(detail["attribution"]["step"], "cookie");
+    EXPECT_EQ(detail["attribution"]["commission_minor"], 400);
+    EXPECT_FALSE(json::parse(shop.get("/v1/orders/" + order, customer).body).contains("attribution"));
 
     shop.pay(order);
     // In the payment's transaction, once; a second success message earns nothing more.
