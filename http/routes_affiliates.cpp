@@ -208,18 +208,20 @@ bool Api::affiliate_routes(Call& c) {
             if (a.empty()) return;
             known = true;
             body = {{"affiliate_id", id}, {"currency", a.front().str(0)}, {"payable_minor", 0}, {"earned_minor", 0},
-                    {"reversed_minor", 0}, {"conversions", 0}};
+                    {"reversed_minor", 0}, {"held_minor", 0}, {"conversions", 0}};
             for (const auto& row : tx.exec("SELECT credit_minor - debit_minor FROM ledger_accounts"
                                            " WHERE account = $1 AND currency = $2",
                                            {ledger::affiliate_payable(id), a.front().str(0)}))
                 body["payable_minor"] = row.i64(0);  // a liability: what was credited and not yet debited
             for (const auto& row : tx.exec("SELECT count(*), coalesce(sum(commission_minor), 0)::bigint,"
-                                           " coalesce(sum(reversed_minor), 0)::bigint FROM affiliate_conversions"
-                                           " WHERE affiliate_id = $1",
+                                           " coalesce(sum(reversed_minor), 0)::bigint,"
+                                           " coalesce(sum(commission_minor - reversed_minor) FILTER (WHERE open_disputes > 0), 0)::bigint"
+                                           " FROM affiliate_conversions WHERE affiliate_id = $1",
                                            {id})) {
                 body["conversions"] = row.i64(0);
                 body["earned_minor"] = row.i64(1);
                 body["reversed_minor"] = row.i64(2);
+                body["held_minor"] = row.i64(3);  // on orders with a dispute open: not payable until it closes
             }
         });
         if (!r) return c.storage_unavailable(r.error());
@@ -235,7 +237,8 @@ bool Api::affiliate_routes(Call& c) {
     json body = {{"affiliate_id", id}, {"conversions", json::array()}, {"next_cursor", nullptr}};
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
         auto rows = tx.exec("SELECT order_id, customer_id, currency, base_minor, commission_minor, reversed_minor,"
-                            " recorded_unix_ms, position FROM affiliate_conversions WHERE affiliate_id = $1 AND position < $2"
+                            " recorded_unix_ms, position, open_disputes > 0 FROM affiliate_conversions"
+                            " WHERE affiliate_id = $1 AND position < $2"
                             " ORDER BY position DESC LIMIT $3",
                             {id, std::to_string(*before), std::to_string(*limit + 1)});
         for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < *limit; ++i) {
@@ -243,7 +246,7 @@ bool Api::affiliate_routes(Call& c) {
             body["conversions"].push_back({{"order_id", v.str(0)}, {"customer_id", v.str(1)}, {"currency", v.str(2)},
                                            {"base_minor", v.i64(3)}, {"commission_minor", v.i64(4)},
                                            {"reversed_minor", v.i64(5)}, {"recorded_unix_ms", v.i64(6)},
-                                           {"position", v.i64(7)}});
+                                           {"position", v.i64(7)}, {"held", v.boolean(8)}});
         }
         if (static_cast<int64_t>(rows.size()) > *limit && *limit > 0)
             body["next_cursor"] = std::to_string(rows[static_cast<size_t>(*limit - 1)].i64(7));

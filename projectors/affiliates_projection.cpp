@@ -36,6 +36,14 @@ public:
                         {c.order_id(), c.affiliate_id(), c.customer_id(), c.commission().currency(), std::to_string(c.base_minor()),
                          std::to_string(c.commission().minor()), std::to_string(e.occurred_at_unix_ms()),
                          std::to_string(e.position())});
+            } else if (e.type() == events::kDisputeOpened || e.type() == events::kDisputeClosed) {
+                // An open dispute on a converted order holds its payout eligibility. Only
+                // orders with a conversion have a row; a dispute before the payment is
+                // applied after it, so after the conversion too.
+                const std::string order = e.stream_id().substr(std::string_view("order-").size());
+                tx.exec("UPDATE " + t.at("affiliate_conversions") + " SET open_disputes = greatest(0, open_disputes + $2::int)"
+                            " WHERE order_id = $1",
+                        {order, e.type() == events::kDisputeOpened ? "1" : "-1"});
             } else if (e.type() == events::kAffiliateConversionReversed) {
                 v1::AffiliateConversionReversed r;
                 if (!r.ParseFromString(e.payload())) continue;

@@ -1,7 +1,9 @@
 #pragma once
 // Affiliates: `affiliates` (each definition as it stands) and `affiliate_conversions`
 // (each attributed order that was paid: what it earned, and what refunds, lost disputes
-// and paid cancellations took back). Fed by AffiliateDefined and the conversion events.
+// and paid cancellations took back, and how many disputes are open on it: while any is,
+// its payout is held). Fed by AffiliateDefined, the conversion events and the orders'
+// DisputeOpened/DisputeClosed.
 
 #include <memory>
 

@@ -293,6 +293,7 @@ int64_t reconcile_passports(sql::Tx& tx, const std::map<std::string, passport::O
 struct ConversionTruth {
     std::string affiliate_id, customer_id, currency;
     int64_t commission_minor = 0, reversed_minor = 0;
+    int64_t open_disputes = 0;
 };
 
 // Each conversion row against the log, and each affiliate's balance (what its conversions
@@ -305,9 +306,9 @@ int64_t reconcile_affiliates(sql::Tx& tx, const std::map<std::string, Conversion
         ++mismatches;
     };
     std::map<std::string, ConversionTruth> cached;
-    for (const auto& row : tx.exec("SELECT order_id, affiliate_id, customer_id, currency, commission_minor, reversed_minor"
-                                   " FROM affiliate_conversions"))
-        cached[row.str(0)] = {row.str(1), row.str(2), row.str(3), row.i64(4), row.i64(5)};
+    for (const auto& row : tx.exec("SELECT order_id, affiliate_id, customer_id, currency, commission_minor, reversed_minor,"
+                                   " open_disputes FROM affiliate_conversions"))
+        cached[row.str(0)] = {row.str(1), row.str(2), row.str(3), row.i64(4), row.i64(5), row.i64(6)};
     std::map<std::pair<std::string, std::string>, int64_t> balances;  // (affiliate, currency) -> from the conversions rows
     for (const auto& [order, c] : cached) balances[{c.affiliate_id, c.currency}] += c.commission_minor - c.reversed_minor;
     for (const auto& [order, t] : truths) {
@@ -323,6 +324,9 @@ int64_t reconcile_affiliates(sql::Tx& tx, const std::map<std::string, Conversion
                    std::to_string(t.commission_minor));
         if (c.reversed_minor != t.reversed_minor)
             report("affiliate_conversions " + order + " reversed", std::to_string(c.reversed_minor), std::to_string(t.reversed_minor));
+        if (c.open_disputes != t.open_disputes)
+            report("affiliate_conversions " + order + " open disputes", std::to_string(c.open_disputes),
+                   std::to_string(t.open_disputes));
     }
     for (const auto& [order, c] : cached)
         if (!truths.contains(order)) report("affiliate_conversions " + order, c.affiliate_id, "(no conversion)");
@@ -361,6 +365,11 @@ int reconcile(sql::Pool& pool) {
         } else if (e.type() == events::kAffiliateConversionReversed) {
             v1::AffiliateConversionReversed r;
             if (r.ParseFromString(e.payload())) conversions[r.order_id()].reversed_minor = r.reversed_total_minor();
+        } else if (e.type() == events::kDisputeOpened || e.type() == events::kDisputeClosed) {
+            // Held while a dispute is open (counted for converted orders only, as the read model does).
+            auto it = conversions.find(e.stream_id().substr(std::string_view("order-").size()));
+            if (it != conversions.end())
+                it->second.open_disputes = std::max<int64_t>(0, it->second.open_disputes + (e.type() == events::kDisputeOpened ? 1 : -1));
         }
         for (auto& [order, fact] : events::passport_facts(e)) {
             auto it = passport_orders.find(order);

@@ -19,6 +19,7 @@ CREATE TABLE affiliate_conversions (
     base_minor        bigint NOT NULL,
     commission_minor  bigint NOT NULL,
     reversed_minor    bigint NOT NULL,
+    open_disputes     int    NOT NULL DEFAULT 0,  -- disputes open on the order: its payout is held meanwhile
     recorded_unix_ms  bigint NOT NULL,
     position          bigint NOT NULL  -- the conversion's event
 );

@@ -200,6 +200,17 @@ TEST(AffiliatesE2E, AReferredCheckoutEarnsWhenPaidAndARefundTakesBackItsShare) {
     EXPECT_EQ(b["reversed_minor"], 200);
     EXPECT_EQ(b["conversions"], 1);
 
+    // A dispute on the order holds what it still earns until the dispute closes (won here).
+    const std::string dispute = shop.fake.dispute(shop.intent_of(order)["id"], 1000);
+    ASSERT_TRUE(testing::eventually([&] { return shop.balance_of("aff-1", aff).value("held_minor", -1) == 200; }))
+        << shop.balance_of("aff-1", aff);
+    EXPECT_EQ(json::parse(shop.get("/v1/affiliates/aff-1/conversions", aff).body)["conversions"][0]["held"], true);
+    shop.fake.close_dispute(dispute, "won");
+    ASSERT_TRUE(testing::eventually([&] { return shop.balance_of("aff-1", aff).value("held_minor", -1) == 0; }))
+        << shop.balance_of("aff-1", aff);
+    EXPECT_EQ(json::parse(shop.get("/v1/affiliates/aff-1/conversions", aff).body)["conversions"][0]["held"], false);
+    EXPECT_EQ(shop.balance_of("aff-1", aff)["payable_minor"], 200);
+
     // The auditor's reconciliation agrees; catches a balance edited by hand; a rebuild fixes it.
     std::string out;
     ASSERT_TRUE(testing::eventually([&] { return testing::run_replay(shop.url, "reconcile", out) == 0; })) << out;
