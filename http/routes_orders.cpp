@@ -161,11 +161,12 @@ bool Api::order_routes(Call& c) {
         std::vector<std::string> sources{profile_stream};
         for (const auto& code : cart->coupon_codes) sources.push_back(catalog::coupon_stream(code));
         std::map<std::string, std::string> found, source_states;
-        auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            found = journal::read_states(tx, missing);
-            source_states = journal::read_states(tx, sources);
-        });
+        std::vector<std::string> to_read = missing;
+        to_read.insert(to_read.end(), sources.begin(), sources.end());
+        auto r = deps_.pool->transact([&](sql::Tx& tx) { found = journal::read_states(tx, to_read); });
         if (!r) return c.storage_unavailable(r.error());
+        for (const auto& id : sources)  // one read; what remains in `found` are the guard and products
+            if (auto it = found.find(id); it != found.end()) source_states.insert(found.extract(it));
         affiliate::Sources named;
         named.cookie = referral_cookie(body.referral_cookie());
         for (const auto& code : cart->coupon_codes) {
