@@ -409,7 +409,6 @@ State evolve(State s, const Event& event) {
                 s.set_affiliate_converted(true);
             } else if constexpr (std::is_same_v<T, v1::AffiliateConversionReversed>) {
                 s.set_affiliate_reversed_minor(e.reversed_total_minor());
-                s.set_goods_back_minor(e.goods_back_minor());
             }
             // RefundConfirmed changes nothing: the money moved when the refund was issued.
         },
