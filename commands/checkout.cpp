@@ -13,7 +13,6 @@
 #include "domain/stock.h"
 #include "events/envelope.h"
 #include "events/registry.h"
-#include "tally/v1/customer.pb.h"
 
 namespace tally::commands {
 namespace {
@@ -113,7 +112,7 @@ public:
             placed.set_storefront_id(req_.storefront_id);
             placed.set_guest_email(normalize_email(req_.guest_email));
         }
-        auto attribution = attribute(states, b, placed, ctx.now_unix_ms);
+        auto attribution = attribute(states, state_of, b, placed, ctx.now_unix_ms);
         if (!attribution) return attribution.error();
         if (*attribution) *placed.mutable_attribution() = **attribution;
         a.events.push_back({order_stream, std::string(events::kOrderPlaced), 1, placed.SerializeAsString()});
@@ -221,18 +220,11 @@ private:
     // (locked), the profile (read), the cookie; each named affiliate's definition must have
     // been read with the batch, else the sources changed since the route looked.
     std::expected<std::optional<v1::Attribution>, Rejection> attribute(const std::map<std::string, StreamState>& states,
-                                                                      const pricing::Breakdown& b,
+                                                                      const StateOf& state_of, const pricing::Breakdown& b,
                                                                       const v1::OrderPlaced& placed, int64_t now_ms) const {
-        affiliate::Sources sources;
-        for (const auto& c : b.coupons)
-            if (auto cs = parse_state<v1::CouponState>(states.at(catalog::coupon_stream(c.code)).state);
-                cs && !cs->coupon().affiliate_id().empty())
-                sources.coupons.emplace_back(c.code, cs->coupon().affiliate_id());
-        if (auto it = states.find(catalog::customer_stream(req_.customer_id)); it != states.end())
-            if (auto profile = parse_state<v1::CustomerProfile>(it->second.state)) {
-                if (!profile->referred_by().affiliate_id().empty()) sources.profile = profile->referred_by();
-                if (!profile->latest_referral().affiliate_id().empty()) sources.latest = profile->latest_referral();
-            }
+        std::vector<std::string> applied;
+        for (const auto& c : b.coupons) applied.push_back(c.code);
+        affiliate::Sources sources = referral_sources(applied, req_.customer_id, state_of);
         sources.cookie = req_.referral_cookie;
         for (const auto& id : affiliate::named(sources))
             if (!states.contains(affiliate::stream_id(id)))
@@ -240,8 +232,8 @@ private:
                                                  "the referral sources changed; retry"});
         int64_t base = 0;
         for (const auto& so : placed.sub_orders()) base += so.goods_net_minor();
-        const affiliate::Lookup lookup = [&states](const std::string& id) {
-            return parse_state<v1::AffiliateDefinition>(states.at(affiliate::stream_id(id)).state);
+        const affiliate::Lookup lookup = [&state_of](const std::string& id) {
+            return parse_state<v1::AffiliateDefinition>(state_of(affiliate::stream_id(id)));
         };
         return affiliate::attribute(
             sources, lookup,

@@ -83,6 +83,20 @@ PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id
     return in;
 }
 
+affiliate::Sources referral_sources(const std::vector<std::string>& coupon_codes, const std::string& customer_id,
+                                    const StateOf& state_of) {
+    affiliate::Sources sources;
+    for (const auto& code : coupon_codes)
+        if (auto cs = parse_state<v1::CouponState>(state_of(catalog::coupon_stream(code)));
+            cs && !cs->coupon().affiliate_id().empty())
+            sources.coupons.emplace_back(code, cs->coupon().affiliate_id());
+    if (auto profile = parse_state<v1::CustomerProfile>(state_of(catalog::customer_stream(customer_id)))) {
+        if (!profile->referred_by().affiliate_id().empty()) sources.profile = profile->referred_by();
+        if (!profile->latest_referral().affiliate_id().empty()) sources.latest = profile->latest_referral();
+    }
+    return sources;
+}
+
 StateOf state_of(const std::map<std::string, std::string>& states) {
     return [&states](const std::string& id) -> std::string_view {
         auto it = states.find(id);

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "domain/affiliate.h"
 #include "domain/pricing.h"
 #include "tally/v1/checkout.pb.h"
 
@@ -42,6 +43,11 @@ struct PricingInputs {
 };
 
 PricingInputs assemble(const pricing::Cart& cart, const std::string& customer_id, const StateOf& state_of);
+
+// The referral sources the coupons (those naming an affiliate, in this order) and the
+// customer's profile hold; the cookie is the caller's to add.
+affiliate::Sources referral_sources(const std::vector<std::string>& coupon_codes, const std::string& customer_id,
+                                    const StateOf& state_of);
 
 // A StateOf over a map of stream id -> state bytes.
 StateOf state_of(const std::map<std::string, std::string>& states);

@@ -15,7 +15,6 @@
 #include "domain/pricing.h"
 #include "events/envelope.h"
 #include "tally/v1/catalog.pb.h"
-#include "tally/v1/customer.pb.h"
 #include "tally/v1/order.pb.h"
 
 using nlohmann::json;
@@ -157,8 +156,7 @@ bool Api::order_routes(Call& c) {
         missing.push_back(guard_stream);
         // The referral sources, to read the affiliates they name with the batch: the
         // coupons' and the profile's (the batch decides on them afresh), and the cookie's.
-        const std::string profile_stream = catalog::customer_stream(customer_id);
-        std::vector<std::string> sources{profile_stream};
+        std::vector<std::string> sources{catalog::customer_stream(customer_id)};
         for (const auto& code : cart->coupon_codes) sources.push_back(catalog::coupon_stream(code));
         std::map<std::string, std::string> found, source_states;
         std::vector<std::string> to_read = missing;
@@ -167,21 +165,8 @@ bool Api::order_routes(Call& c) {
         if (!r) return c.storage_unavailable(r.error());
         for (const auto& id : sources)  // one read; what remains in `found` are the guard and products
             if (auto it = found.find(id); it != found.end()) source_states.insert(found.extract(it));
-        affiliate::Sources named;
+        affiliate::Sources named = commands::referral_sources(cart->coupon_codes, customer_id, commands::state_of(source_states));
         named.cookie = referral_cookie(body.referral_cookie());
-        for (const auto& code : cart->coupon_codes) {
-            v1::CouponState cs;
-            if (auto it = source_states.find(catalog::coupon_stream(code));
-                it != source_states.end() && cs.ParseFromString(it->second) && !cs.coupon().affiliate_id().empty())
-                named.coupons.emplace_back(code, cs.coupon().affiliate_id());
-        }
-        if (auto it = source_states.find(profile_stream); it != source_states.end()) {
-            v1::CustomerProfile profile;
-            if (profile.ParseFromString(it->second)) {
-                if (!profile.referred_by().affiliate_id().empty()) named.profile = profile.referred_by();
-                if (!profile.latest_referral().affiliate_id().empty()) named.latest = profile.latest_referral();
-            }
-        }
         std::vector<std::string> affiliate_streams;
         for (const auto& id : affiliate::named(named)) affiliate_streams.push_back(affiliate::stream_id(id));
         std::string candidate;
