@@ -29,6 +29,10 @@ struct ProviderEvent {
     bool order_known = false;
     std::string customer_id;  // order::owner() when read: its loyalty stream is locked too (a claim since: retry)
     bool loyalty = loyalty_enabled();  // TALLY_LOYALTY: the owner's spend and tier move in the same batch
+    // An affiliate payout's transfer (metadata affiliate_payout, affiliate_id): it goes to
+    // the affiliate's payout account instead (commands/affiliate_payout.h).
+    std::string affiliate_payout;
+    std::string affiliate_id;
 };
 std::unique_ptr<Command> provider_event(ProviderEvent event);
 

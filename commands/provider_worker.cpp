@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands/lifecycle.h"
+#include "domain/affiliate_payout.h"
 #include "domain/catalog.h"
 #include "domain/lifecycle.h"
 #include "domain/order.h"
@@ -69,6 +70,7 @@ struct ProviderWorker::Call {
     int64_t amount_minor = 0;
     int attempts = 0;  // including this one
     int64_t claim = 0;  // the fencing token of this claim
+    std::string affiliate_id;
 };
 
 int64_t retry_delay_ms(int attempts, int64_t base_ms, int64_t max_ms, std::string_view key) {
@@ -81,9 +83,14 @@ int64_t retry_delay_ms(int attempts, int64_t base_ms, int64_t max_ms, std::strin
 
 Claims worker_claims() { return {"system:workers", "system", 1}; }
 
+std::vector<std::string> stripe_call_kinds() {
+    return {"payment_intent", "cancel_intent", "refund", "transfer", "request_payout", "affiliate_transfer"};
+}
+std::vector<std::string> paypal_call_kinds() { return {"paypal_payout"}; }
+
 ProviderWorker::ProviderWorker(sql::Pool& pool, Pipeline& pipeline, const stripe_api::Api& api,
-                               ProviderWorkerOptions options, Clock clock)
-    : pool_(pool), pipeline_(pipeline), api_(api), options_(options), clock_(std::move(clock)) {
+                               ProviderWorkerOptions options, Clock clock, const paypal_api::Api* paypal)
+    : pool_(pool), pipeline_(pipeline), api_(api), options_(options), clock_(std::move(clock)), paypal_(paypal) {
     auto& m = metrics::global();
     m.help("tally_provider_calls_total", "counter", "Provider call attempts by kind and outcome (done, retry, wait, park)");
     m.help("tally_provider_calls_dead", "gauge", "Provider calls parked in the dead letters");
@@ -139,13 +146,14 @@ bool ProviderWorker::work_one() {
             "UPDATE provider_calls SET attempts = attempts + 1, claim = claim + 1, updated_at = now(),"
             " due_at = now() + make_interval(secs => $1::bigint / 1000.0)"
             " WHERE id = (SELECT id FROM provider_calls WHERE status = 'pending' AND due_at <= now()"
+            " AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))"
             " ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, key, kind, order_id, vendor_id, amount_minor, currency, attempts, claim",
-            {std::to_string(options_.lease_ms)});
+            " RETURNING id, key, kind, order_id, vendor_id, amount_minor, currency, attempts, claim, affiliate_id",
+            {std::to_string(options_.lease_ms), sql::text_array(options_.kinds)});
         if (rows.empty()) return;
         const auto& r = rows.front();
         call = Call{r.i64(0), r.str(1), r.str(2), r.str(3), r.str(4), r.str(6), r.i64(5), static_cast<int>(r.i64(7)),
-                    r.i64(8)};
+                    r.i64(8), r.str(9)};
     });
     if (!claimed) {
         spdlog::warn("provider worker: cannot claim a call: {}", claimed.error().message);
@@ -159,6 +167,7 @@ bool ProviderWorker::work_one() {
 
 ProviderWorker::Result ProviderWorker::execute(const Call& c) {
     if (c.kind == "request_payout") return request_payout(c);
+    if (c.kind == "affiliate_transfer" || c.kind == "paypal_payout") return affiliate_payout(c);
     if (c.kind == "payment_intent") {
         return call_provider(c, "/v1/payment_intents",
                              {{"amount", std::to_string(c.amount_minor)},
@@ -230,6 +239,11 @@ ProviderWorker::Result ProviderWorker::call_provider(const Call& c, const std::s
     auto doc = json::parse(res.body, nullptr, false);
     const std::string id = doc.is_object() ? text(doc, "id") : "";
     if (id.empty()) return {Verdict::retry, "", "", "the provider answered " + std::to_string(res.status) + " without an id"};
+    return record_completed(c, id, text(doc, "client_secret"));
+}
+
+ProviderWorker::Result ProviderWorker::record_completed(const Call& c, const std::string& id,
+                                                        const std::string& client_secret) {
     // Recorded before the row is done: if this fails, the retry gets the same object back
     // (same Idempotency-Key) and records it then.
     v1::ProviderRequestCompleted done;
@@ -244,7 +258,55 @@ ProviderWorker::Result ProviderWorker::call_provider(const Call& c, const std::s
     auto recorded = submit_and_wait(pipeline_, std::make_unique<RecordCompleted>(std::move(done)), "completed-" + c.key);
     if (auto* rej = std::get_if<Rejection>(&recorded))
         return {Verdict::retry, "", "", "recording " + id + " failed: " + rej->code + ": " + rej->detail};
-    return {Verdict::done, id, text(doc, "client_secret"), ""};
+    return {Verdict::done, id, client_secret, ""};
+}
+
+ProviderWorker::Result ProviderWorker::affiliate_payout(const Call& c) {
+    std::map<std::string, std::string> states;
+    auto read = pool_.transact(
+        [&](sql::Tx& tx) { states = journal::read_states(tx, {affiliate::payouts_stream(c.affiliate_id)}); });
+    if (!read) return {Verdict::retry, "", "", "database: " + read.error().message};
+    auto account = parse_state<affiliate::PayoutsState>(states[affiliate::payouts_stream(c.affiliate_id)]);
+    const auto* payout = account ? affiliate::find_payout(*account, c.key) : nullptr;
+    if (!payout) return {Verdict::park, "", "", "affiliate " + c.affiliate_id + " has no payout " + c.key};
+    if (payout->status() != "requested") return {Verdict::done, "", "", "nothing to do: the payout is " + payout->status()};
+    if (c.kind == "affiliate_transfer")
+        return call_provider(c, "/v1/transfers",
+                             {{"amount", std::to_string(c.amount_minor)},
+                              {"currency", lower(c.currency)},
+                              {"destination", payout->destination()},
+                              {"transfer_group", c.key},
+                              {"metadata[affiliate_payout]", c.key},
+                              {"metadata[affiliate_id]", c.affiliate_id}});
+    if (!paypal_) return {Verdict::park, "", "", "PayPal is not configured (TALLY_PAYPAL_CLIENT_ID)"};
+    const auto currency = Currency::parse(c.currency);
+    if (!currency) return {Verdict::park, "", "", "unknown currency " + c.currency};
+    const json body = {
+        {"sender_batch_header",
+         {{"sender_batch_id", c.key}, {"recipient_type", "EMAIL"}, {"email_subject", "Your affiliate payout"}}},
+        {"items", json::array({{{"recipient_type", "EMAIL"},
+                                {"amount", {{"value", decimal_amount(c.amount_minor, *currency)}, {"currency", c.currency}}},
+                                {"receiver", payout->destination()},
+                                {"sender_item_id", c.key},
+                                {"note", "Affiliate commission " + c.key}}})}};
+    const auto res = paypal_->post("/v1/payments/payouts", body.dump(), c.key);
+    auto doc = json::parse(res.body, nullptr, false);
+    std::string batch;
+    if (res.ok() && doc.is_object() && doc.contains("batch_header") && doc["batch_header"].is_object())
+        batch = text(doc["batch_header"], "payout_batch_id");
+    // PayPal pays a sender_batch_id once: a repeat is refused with a link to the original.
+    if (!res.ok() && res.code == "SENDER_BATCH_ID_ALREADY_USED" && doc.is_object() && doc.contains("links") &&
+        doc["links"].is_array())
+        for (const auto& l : doc["links"])
+            if (l.is_object()) {
+                const std::string href = text(l, "href");
+                if (auto slash = href.rfind('/'); slash != std::string::npos) batch = href.substr(slash + 1);
+            }
+    if (batch.empty() && !res.ok())
+        return {res.retryable() ? Verdict::retry : Verdict::park, "", "",
+                res.error + (res.code.empty() ? "" : " [" + res.code + "]")};
+    if (batch.empty()) return {Verdict::retry, "", "", "PayPal answered " + std::to_string(res.status) + " without a payout_batch_id"};
+    return record_completed(c, batch, "");
 }
 
 ProviderWorker::Result ProviderWorker::request_payout(const Call& c) {

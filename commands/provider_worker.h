@@ -10,6 +10,9 @@
 // A refund or an intent's cancellation waits, without using up attempts, while the
 // order's PaymentIntent is still being created. request_payout rows are the payout
 // scheduler: when due, the worker asks the order for the vendor's payout.
+// Affiliate payouts: affiliate_transfer rows become Stripe transfers to the connected
+// account, paypal_payout rows PayPal Payouts batches (sender_batch_id and PayPal-Request-Id
+// are the row's key); the destination is read from the affiliate's payout account.
 // Several workers (threads or processes) share the table: a row is claimed with
 // FOR UPDATE SKIP LOCKED and a lease; a worker that dies mid-call leaves it to be
 // retried when the lease runs out, with the same key.
@@ -24,6 +27,7 @@
 
 #include "commands/pipeline.h"
 #include "infra/sql.h"
+#include "infra/paypal_api.h"
 #include "infra/stripe_api.h"
 
 namespace tally::commands {
@@ -36,7 +40,14 @@ struct ProviderWorkerOptions {
     int64_t lease_ms = 120 * 1000;  // longer than any one call can take
     std::chrono::milliseconds idle_poll{250};
     int threads = 2;  // calls in flight at once: one slow provider answer does not hold up the rest
+    // The kinds of call this process makes (the providers it has keys for); empty: all.
+    // Others wait in provider_calls for a process that has the keys.
+    std::vector<std::string> kinds;
 };
+
+// Every kind of provider call, by provider.
+std::vector<std::string> stripe_call_kinds();
+std::vector<std::string> paypal_call_kinds();
 
 // The delay before attempt `attempts + 1`: base * 2^(attempts-1), at most max, less up to
 // a quarter as jitter derived from the key (so calls that failed together spread out).
@@ -48,8 +59,9 @@ Claims worker_claims();
 class ProviderWorker {
 public:
     using Clock = std::function<int64_t()>;  // unix milliseconds
+    // `paypal` may be null (not configured): PayPal payouts are then parked, saying so.
     ProviderWorker(sql::Pool& pool, Pipeline& pipeline, const stripe_api::Api& api, ProviderWorkerOptions options,
-                   Clock clock);
+                   Clock clock, const paypal_api::Api* paypal = nullptr);
     ~ProviderWorker();
 
     void start();
@@ -69,6 +81,8 @@ private:
     Result execute(const Call& call);
     Result call_provider(const Call& call, const std::string& path, const stripe_api::Form& form);
     Result request_payout(const Call& call);
+    Result affiliate_payout(const Call& call);
+    Result record_completed(const Call& call, const std::string& object_id, const std::string& client_secret);
     void finish(const Call& call, const Result& result);
 
     sql::Pool& pool_;
@@ -76,6 +90,7 @@ private:
     const stripe_api::Api& api_;
     ProviderWorkerOptions options_;
     Clock clock_;
+    const paypal_api::Api* paypal_;
     void refresh_counts();
 
     std::atomic<bool> stopping_{false};

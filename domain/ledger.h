@@ -19,6 +19,7 @@ std::string customer_receivable(std::string_view customer_id);
 std::string vendor_payable(std::string_view vendor_id);
 std::string affiliate_payable(std::string_view affiliate_id);
 inline constexpr std::string_view kProcessorClearing = "processor_clearing";
+inline constexpr std::string_view kPayPalClearing = "paypal_clearing";  // affiliate payouts by PayPal
 inline constexpr std::string_view kPlatformCommission = "platform_commission_revenue";
 inline constexpr std::string_view kPlatformFees = "platform_fees";
 inline constexpr std::string_view kPromotionsExpense = "promotions_expense";

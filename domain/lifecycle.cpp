@@ -407,6 +407,9 @@ State evolve(State s, const Event& event) {
                 *s.add_deferred() = e.signal();
             } else if constexpr (std::is_same_v<T, v1::AffiliateConversionRecorded>) {
                 s.set_affiliate_converted(true);
+                s.set_affiliate_converted_at_unix_ms(e.at_unix_ms());
+            } else if constexpr (std::is_same_v<T, v1::AffiliateConversionPaidOut>) {
+                s.set_affiliate_paid_minor(e.paid_total_minor());
             } else if constexpr (std::is_same_v<T, v1::AffiliateConversionReversed>) {
                 s.set_affiliate_reversed_minor(e.reversed_total_minor());
             }
@@ -422,7 +425,7 @@ std::string_view type_of(const Event& event) {
         "PaymentSucceeded", "PaymentFailed",  "SubOrderAdvanced", "OrderCancelled",        "RefundIssued",
         "RefundConfirmed",  "DisputeOpened",  "DisputeClosed",    "PayoutRequested",       "PayoutSettled",
         "PayoutReversed",   "ProviderSignalFlagged", "ProviderSignalDeferred", "ExternalRefundRecorded",
-        "AffiliateConversionRecorded", "AffiliateConversionReversed"};
+        "AffiliateConversionRecorded", "AffiliateConversionReversed", "AffiliateConversionPaidOut"};
     static_assert(std::size(kNames) == std::variant_size_v<Event>);
     return kNames[event.index()];
 }

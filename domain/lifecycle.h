@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -28,7 +29,7 @@ using Event = std::variant<v1::PaymentSucceeded, v1::PaymentFailed, v1::SubOrder
                            v1::RefundIssued, v1::RefundConfirmed, v1::DisputeOpened, v1::DisputeClosed,
                            v1::PayoutRequested, v1::PayoutSettled, v1::PayoutReversed, v1::ProviderSignalFlagged,
                            v1::ProviderSignalDeferred, v1::ExternalRefundRecorded, v1::AffiliateConversionRecorded,
-                           v1::AffiliateConversionReversed>;
+                           v1::AffiliateConversionReversed, v1::AffiliateConversionPaidOut>;
 
 // The state right after OrderPlaced.
 State initial_state(const v1::OrderPlaced& placed);
@@ -127,6 +128,14 @@ int fulfilment_rank(std::string_view sub_order_status);
 // to pay) earns its affiliate the commission: the conversion, once per order; nothing
 // when the order is not attributed, earns nothing, or has converted already.
 std::vector<Event> convert_affiliate(const State& state);
+
+// The share of an affiliate's payout `payout_id` this order gives: its commission not
+// yet reversed nor paid out, once the conversion is `holding_ms` old and no dispute is
+// open on the order. Nothing when there is nothing to pay (or the order is not the
+// affiliate's).
+std::optional<v1::AffiliateConversionPaidOut> pay_out_affiliate(const State& state, const std::string& affiliate_id,
+                                                               const std::string& payout_id, int64_t now_unix_ms,
+                                                               int64_t holding_ms);
 
 // Credit given back to the customer by an event (a refund as credit, a cancellation).
 int64_t credit_returned(const Event& event);

@@ -52,8 +52,9 @@ void apply_allocation(State& s, const google::protobuf::RepeatedPtrField<v1::Ven
 v1::Money money(int64_t minor, Currency c);
 
 // The affiliate's commission after an order was paid (once), and taken back in
-// proportion to the goods given back so far after money went back (lifecycle_money.cpp).
-void convert_affiliate(State& s, std::vector<Event>& out);
+// proportion to the goods given back so far after money went back (lifecycle_money.cpp):
+// only what is not paid out yet; the rest stays the affiliate's (kept_minor).
+void convert_affiliate(State& s, int64_t at_unix_ms, std::vector<Event>& out);
 void reverse_affiliate(State& s, std::string_view cause, std::vector<Event>& out);
 
 }  // namespace tally::lifecycle::detail

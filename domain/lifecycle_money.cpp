@@ -103,7 +103,7 @@ v1::Money money(int64_t minor, Currency c) {
     return m;
 }
 
-void convert_affiliate(State& s, std::vector<Event>& out) {
+void convert_affiliate(State& s, int64_t at_unix_ms, std::vector<Event>& out) {
     const auto& at = s.attribution();
     if (!s.paid() || s.affiliate_converted() || at.outcome() != affiliate::kAttributed || at.commission_minor() <= 0) return;
     const Currency c = currency_of(s);
@@ -113,6 +113,7 @@ void convert_affiliate(State& s, std::vector<Event>& out) {
     e.set_customer_id(order::owner(s));
     *e.mutable_commission() = money(at.commission_minor(), c);
     e.set_base_minor(at.base_minor());
+    e.set_at_unix_ms(at_unix_ms);
     post(*e.mutable_postings(), true, std::string(ledger::kAffiliateCommissionExpense), at.commission_minor(), c);
     post(*e.mutable_postings(), false, ledger::affiliate_payable(at.affiliate_id()), at.commission_minor(), c);
     emit(s, std::move(e), out);
@@ -127,7 +128,10 @@ void reverse_affiliate(State& s, std::string_view cause, std::vector<Event>& out
         goods_back += so.goods_net_minor() - goods_left(so);
     }
     const int64_t due = affiliate::reversed_at(at.commission_minor(), goods_total, goods_back);
-    const int64_t delta = due - s.affiliate_reversed_minor();
+    // What was paid out stays paid: a reversal takes back at most what is still unpaid.
+    const int64_t unpaid = at.commission_minor() - s.affiliate_reversed_minor() - s.affiliate_paid_minor();
+    const int64_t owed = due - s.affiliate_reversed_minor();
+    const int64_t delta = std::min(owed, unpaid);
     if (delta <= 0) return;
     const Currency c = currency_of(s);
     v1::AffiliateConversionReversed e;
@@ -135,7 +139,8 @@ void reverse_affiliate(State& s, std::string_view cause, std::vector<Event>& out
     e.set_affiliate_id(at.affiliate_id());
     *e.mutable_amount() = money(delta, c);
     e.set_goods_back_minor(goods_back);
-    e.set_reversed_total_minor(due);
+    e.set_reversed_total_minor(s.affiliate_reversed_minor() + delta);
+    e.set_kept_minor(owed - delta);
     e.set_cause(std::string(cause));
     post(*e.mutable_postings(), true, ledger::affiliate_payable(at.affiliate_id()), delta, c);
     post(*e.mutable_postings(), false, std::string(ledger::kAffiliateCommissionExpense), delta, c);
@@ -149,8 +154,27 @@ namespace tally::lifecycle {
 std::vector<Event> convert_affiliate(const State& state) {
     State s = state;
     std::vector<Event> out;
-    detail::convert_affiliate(s, out);
+    detail::convert_affiliate(s, s.placed_at_unix_ms(), out);
     return out;
+}
+
+std::optional<v1::AffiliateConversionPaidOut> pay_out_affiliate(const State& s, const std::string& affiliate_id,
+                                                               const std::string& payout_id, int64_t now_unix_ms,
+                                                               int64_t holding_ms) {
+    const auto& at = s.attribution();
+    if (!s.affiliate_converted() || at.affiliate_id() != affiliate_id) return std::nullopt;
+    if (s.affiliate_converted_at_unix_ms() + holding_ms > now_unix_ms) return std::nullopt;  // not yet payable
+    if (detail::held_open(s) > 0) return std::nullopt;  // an open dispute holds it
+    const int64_t unpaid = at.commission_minor() - s.affiliate_reversed_minor() - s.affiliate_paid_minor();
+    if (unpaid <= 0) return std::nullopt;
+    v1::AffiliateConversionPaidOut e;
+    e.set_order_id(s.order_id());
+    e.set_affiliate_id(affiliate_id);
+    e.set_payout_id(payout_id);
+    *e.mutable_amount() = detail::money(unpaid, detail::currency_of(s));
+    e.set_paid_total_minor(s.affiliate_paid_minor() + unpaid);
+    *e.mutable_after() = detail::after_of(evolve(s, e));
+    return e;
 }
 
 }  // namespace tally::lifecycle

@@ -63,7 +63,7 @@ void apply_signal(State& s, const v1::ProviderSignal& sig, std::vector<Event>& o
         post(*e.mutable_postings(), false, ledger::customer_receivable(s.customer_id()), sig.amount_minor(), c);
         const auto deferred = s.deferred();  // cleared by the evolve below
         emit(s, std::move(e), out);
-        convert_affiliate(s, out);
+        convert_affiliate(s, sig.created_unix_s() > 0 ? sig.created_unix_s() * 1000 : s.placed_at_unix_ms(), out);
         for (const auto& d : deferred) apply_signal(s, d, out);
         return;
     }

@@ -43,16 +43,36 @@ std::optional<int64_t> add_minor(int64_t a, int64_t b) {
     return sum;
 }
 
-std::string format_money(int64_t minor, const Currency& currency) {
+std::string decimal_amount(int64_t minor, const Currency& currency) {
     const int digits = currency.minor_digits();
-    if (digits == 0) return fmt::format("{} {}", minor, currency.code());
+    if (digits == 0) return fmt::format("{}", minor);
     int64_t scale = 1;
     for (int i = 0; i < digits; ++i) scale *= 10;
     const bool negative = minor < 0;
     // Work in unsigned so INT64_MIN formats correctly.
     const uint64_t magnitude = negative ? 0 - static_cast<uint64_t>(minor) : static_cast<uint64_t>(minor);
-    return fmt::format("{}{}.{:0{}} {}", negative ? "-" : "", magnitude / scale, magnitude % scale,
-                       digits, currency.code());
+    return fmt::format("{}{}.{:0{}}", negative ? "-" : "", magnitude / scale, magnitude % scale, digits);
+}
+
+std::optional<int64_t> parse_decimal_amount(std::string_view text, const Currency& currency) {
+    const int digits = currency.minor_digits();
+    const size_t point = text.find('.');
+    const std::string_view whole = text.substr(0, point);
+    const std::string_view frac = point == std::string_view::npos ? std::string_view() : text.substr(point + 1);
+    if (whole.empty() || whole.size() > 15 || (digits == 0) != (point == std::string_view::npos) ||
+        static_cast<int>(frac.size()) != digits)
+        return std::nullopt;
+    int64_t minor = 0;
+    for (std::string_view part : {whole, frac})
+        for (char ch : part) {
+            if (ch < '0' || ch > '9') return std::nullopt;
+            minor = minor * 10 + (ch - '0');
+        }
+    return minor;
+}
+
+std::string format_money(int64_t minor, const Currency& currency) {
+    return decimal_amount(minor, currency) + " " + std::string(currency.code());
 }
 
 }  // namespace tally

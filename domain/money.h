@@ -41,5 +41,10 @@ std::optional<int64_t> add_minor(int64_t a, int64_t b);
 
 // Formats 12345 USD as "123.45 USD" (for messages and logs, never for storage).
 std::string format_money(int64_t minor, const Currency& currency);
+// The amount alone, as providers take it: "12.34", "1234" (JPY).
+std::string decimal_amount(int64_t minor, const Currency& currency);
+// The reverse, strictly: digits, and exactly the currency's decimals after a point
+// ("12.34" for USD; "1234" for JPY); nothing for anything else or an overflow.
+std::optional<int64_t> parse_decimal_amount(std::string_view text, const Currency& currency);
 
 }  // namespace tally

@@ -97,6 +97,12 @@ constexpr EventType kTypes[] = {
     {kReferralVisitRecorded, 1, make<v1::ReferralVisitRecorded>, nullptr},
     lifecycle<v1::AffiliateConversionRecorded>(kAffiliateConversionRecorded),
     lifecycle<v1::AffiliateConversionReversed>(kAffiliateConversionReversed),
+    lifecycle<v1::AffiliateConversionPaidOut>(kAffiliateConversionPaidOut),
+    {kAffiliatePayoutScheduleSet, 1, make<v1::AffiliatePayoutScheduleSet>, nullptr},
+    {kAffiliatePayoutRequested, 1, make<v1::AffiliatePayoutRequested>, nullptr},
+    {kAffiliatePayoutSettled, 1, make<v1::AffiliatePayoutSettled>, postings_field<v1::AffiliatePayoutSettled>},
+    {kAffiliatePayoutFailed, 1, make<v1::AffiliatePayoutFailed>, nullptr},
+    {kAffiliatePayoutReversed, 1, make<v1::AffiliatePayoutReversed>, postings_field<v1::AffiliatePayoutReversed>},
 };
 
 const EventType* find_type(std::string_view name) {

@@ -65,6 +65,12 @@ inline constexpr std::string_view kReferralCodeAssigned = "ReferralCodeAssigned"
 inline constexpr std::string_view kReferralVisitRecorded = "ReferralVisitRecorded";
 inline constexpr std::string_view kAffiliateConversionRecorded = "AffiliateConversionRecorded";
 inline constexpr std::string_view kAffiliateConversionReversed = "AffiliateConversionReversed";
+inline constexpr std::string_view kAffiliateConversionPaidOut = "AffiliateConversionPaidOut";
+inline constexpr std::string_view kAffiliatePayoutScheduleSet = "AffiliatePayoutScheduleSet";
+inline constexpr std::string_view kAffiliatePayoutRequested = "AffiliatePayoutRequested";
+inline constexpr std::string_view kAffiliatePayoutSettled = "AffiliatePayoutSettled";
+inline constexpr std::string_view kAffiliatePayoutFailed = "AffiliatePayoutFailed";
+inline constexpr std::string_view kAffiliatePayoutReversed = "AffiliatePayoutReversed";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.

@@ -19,6 +19,7 @@
 #include "domain/affiliate.h"
 #include "domain/credit.h"
 #include "http/auth.h"
+#include "infra/paypal_api.h"
 #include "infra/relay.h"
 #include "infra/sql.h"
 #include "projectors/runner.h"
@@ -54,6 +55,8 @@ struct ApiDeps {
     std::function<int64_t()> clock_ms;  // unix milliseconds
     std::vector<std::string> stripe_webhook_secrets;  // empty: webhooks are refused (503)
     int64_t payout_delay_ms = 0;
+    const paypal_api::Api* paypal = nullptr;  // null: PayPal webhooks are refused (503)
+    std::string paypal_webhook_id;
     std::string process;  // this process as ownership shows it (host:pid)
 };
 
@@ -74,6 +77,7 @@ private:
     // Each route family answers and returns true when the request is one of its own
     // (routes_*.cpp).
     bool webhook_routes(Call& c);   // signed by the provider; no bearer token
+    bool paypal_webhook(Call& c);   // POST /v1/webhooks/paypal, verified through PayPal's API
     bool catalog_routes(Call& c);
     bool order_routes(Call& c);     // quote, checkout, order reads
     bool payment_routes(Call& c);   // fulfilment, cancel, refunds, payouts
@@ -84,7 +88,8 @@ private:
                        const std::function<nlohmann::json(const sql::Row&)>& item);
     bool credit_routes(Call& c);
     bool loyalty_routes(Call& c);   // the program, tier state
-    bool affiliate_routes(Call& c); // definitions, balances and conversions
+    bool affiliate_routes(Call& c); // definitions, balances, conversions and payouts
+    bool payout_schedule(Call& c);  // PUT/GET /v1/affiliates/payout-schedule
     bool referral_visits(Call& c);  // a token is optional
     // A referral cookie's claim when its signature verifies and it has not expired; a
     // forged, expired or malformed one is ignored (counted by reason), never an error.

@@ -6,7 +6,9 @@
 #include <cstdlib>
 
 #include "commands/affiliate.h"
+#include "commands/affiliate_payout.h"
 #include "domain/affiliate.h"
+#include "domain/affiliate_payout.h"
 #include "domain/ids.h"
 #include "domain/ledger.h"
 #include "http/json_input.h"
@@ -19,6 +21,14 @@ namespace tally::http {
 namespace {
 
 constexpr int64_t kCookieLifetimeS = 30 * 24 * 3600;
+constexpr std::string_view kScheduleRoute = "payout-schedule";  // not an affiliate id
+
+json schedule_json(const v1::AffiliatePayoutSchedule& s) {
+    json t = json::object();
+    for (const auto& [code, minor] : s.thresholds_minor()) t[code] = minor;
+    return {{"weekday", s.weekday()}, {"hour_utc", s.hour_utc()}, {"thresholds_minor", t},
+            {"holding_days", s.holding_days()}, {"version", s.version()}};
+}
 
 // Who reads an affiliate's definition, balance and conversions: the affiliate itself,
 // admins, auditors and employees with affiliates.view. A customer never does, even one
@@ -152,8 +162,10 @@ bool Api::affiliate_routes(Call& c) {
         return c.reply_json(200, body);
     }
 
+    if (parts.size() == 3 && parts[2] == kScheduleRoute) return payout_schedule(c);
     const std::string& id = parts[2];
-    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
+    if (!valid_id(id) || id == kScheduleRoute)
+        return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-], not payout-schedule", "affiliate_id");
 
     // PUT /v1/affiliates/{id} (admin; employee with affiliates.manage); GET (who reads it)
     if (parts.size() == 3) {
@@ -191,7 +203,7 @@ bool Api::affiliate_routes(Call& c) {
         return c.reply_json(200, definition_json(*def));
     }
 
-    if (parts.size() != 4 || (parts[3] != "balance" && parts[3] != "conversions"))
+    if (parts.size() != 4 || (parts[3] != "balance" && parts[3] != "conversions" && parts[3] != "payouts"))
         return c.fail(404, "not_found", "no route for " + req.method + " " + c.path);
     if (req.method != "GET") return c.method_not_allowed("GET");
     auto caller = c.fresh_caller();
@@ -208,7 +220,8 @@ bool Api::affiliate_routes(Call& c) {
             if (a.empty()) return;
             known = true;
             body = {{"affiliate_id", id}, {"currency", a.front().str(0)}, {"payable_minor", 0}, {"earned_minor", 0},
-                    {"reversed_minor", 0}, {"held_minor", 0}, {"conversions", 0}};
+                    {"reversed_minor", 0}, {"held_minor", 0}, {"conversions", 0}, {"paid_out_minor", 0},
+                    {"in_payout_minor", 0}};
             for (const auto& row : tx.exec("SELECT credit_minor - debit_minor FROM ledger_accounts"
                                            " WHERE account = $1 AND currency = $2",
                                            {ledger::affiliate_payable(id), a.front().str(0)}))
@@ -223,9 +236,35 @@ bool Api::affiliate_routes(Call& c) {
                 body["reversed_minor"] = row.i64(2);
                 body["held_minor"] = row.i64(3);  // on orders with a dispute open: not payable until it closes
             }
+            for (const auto& row : tx.exec("SELECT coalesce(sum(amount_minor) FILTER (WHERE status = 'paid'), 0)::bigint,"
+                                           " coalesce(sum(amount_minor) FILTER (WHERE status = 'requested'), 0)::bigint"
+                                           " FROM affiliate_payouts WHERE affiliate_id = $1",
+                                           {id})) {
+                body["paid_out_minor"] = row.i64(0);   // settled by the provider (the payable went down by it)
+                body["in_payout_minor"] = row.i64(1);  // requested, not settled yet (still in the payable)
+            }
         });
         if (!r) return c.storage_unavailable(r.error());
         if (!known) return c.fail(404, "not_found", "no affiliate " + id);
+        return c.reply_json(200, body);
+    }
+
+    // GET /v1/affiliates/{id}/payouts?limit=  (newest first)
+    if (parts[3] == "payouts") {
+        auto limit = parse_count(query, "limit", 50, 500);
+        if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
+        json body = {{"affiliate_id", id}, {"payouts", json::array()}};
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            for (const auto& v : tx.exec("SELECT payout_id, payout_date, currency, amount_minor, returned_minor, rail, status,"
+                                         " object_id, orders, requested_unix_ms FROM affiliate_payouts WHERE affiliate_id = $1"
+                                         " ORDER BY payout_date DESC LIMIT $2",
+                                         {id, std::to_string(*limit)}))
+                body["payouts"].push_back({{"payout_id", v.str(0)}, {"date", v.str(1)}, {"currency", v.str(2)},
+                                           {"amount_minor", v.i64(3)}, {"returned_minor", v.i64(4)}, {"rail", v.str(5)},
+                                           {"status", v.str(6)}, {"provider_object_id", v.str(7)}, {"orders", v.i64(8)},
+                                           {"requested_unix_ms", v.i64(9)}});
+        });
+        if (!r) return c.storage_unavailable(r.error());
         return c.reply_json(200, body);
     }
 
@@ -237,7 +276,7 @@ bool Api::affiliate_routes(Call& c) {
     json body = {{"affiliate_id", id}, {"conversions", json::array()}, {"next_cursor", nullptr}};
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
         auto rows = tx.exec("SELECT order_id, customer_id, currency, base_minor, commission_minor, reversed_minor,"
-                            " recorded_unix_ms, position, open_disputes > 0 FROM affiliate_conversions"
+                            " recorded_unix_ms, position, open_disputes > 0, paid_minor FROM affiliate_conversions"
                             " WHERE affiliate_id = $1 AND position < $2"
                             " ORDER BY position DESC LIMIT $3",
                             {id, std::to_string(*before), std::to_string(*limit + 1)});
@@ -246,13 +285,42 @@ bool Api::affiliate_routes(Call& c) {
             body["conversions"].push_back({{"order_id", v.str(0)}, {"customer_id", v.str(1)}, {"currency", v.str(2)},
                                            {"base_minor", v.i64(3)}, {"commission_minor", v.i64(4)},
                                            {"reversed_minor", v.i64(5)}, {"recorded_unix_ms", v.i64(6)},
-                                           {"position", v.i64(7)}, {"held", v.boolean(8)}});
+                                           {"position", v.i64(7)}, {"held", v.boolean(8)}, {"paid_out_minor", v.i64(9)}});
         }
         if (static_cast<int64_t>(rows.size()) > *limit && *limit > 0)
             body["next_cursor"] = std::to_string(rows[static_cast<size_t>(*limit - 1)].i64(7));
     });
     if (!r) return c.storage_unavailable(r.error());
     return c.reply_json(200, body);
+}
+
+// PUT /v1/affiliates/payout-schedule (admin; employee with affiliates.manage): the weekday,
+// hour (UTC), thresholds per currency and holding period of affiliate payouts.
+// GET: staff with affiliates.view and auditors.
+bool Api::payout_schedule(Call& c) {
+    if (c.req.method == "PUT") {
+        if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff set the payout schedule");
+        auto key = c.idempotency_key();
+        if (!key) return true;
+        v1::AffiliatePayoutSchedule s;
+        if (!c.parse_message(s)) return true;
+        if (!s.has_holding_days()) s.set_holding_days(affiliate::kHoldingDaysDefault);
+        if (s.version() != 0) return c.fail(400, "unknown_field", "version is the server's to keep", "version");
+        return c.submit(commands::set_payout_schedule(std::move(s)), *key);
+    }
+    if (c.req.method != "GET") return c.method_not_allowed("GET, PUT");
+    auto caller = c.fresh_caller();
+    if (!caller) return true;
+    if (caller->principal.role == "affiliate" || !reads_affiliate(*caller, ""))
+        return c.fail(403, "forbidden", "only staff and auditors read the payout schedule");
+    std::optional<v1::AffiliatePayoutSchedule> s;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        auto states = journal::read_states(tx, {std::string(affiliate::kScheduleStream)});
+        if (!states.empty()) s = commands::parse_state<v1::AffiliatePayoutSchedule>(states.begin()->second);
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    if (!s) return c.fail(404, "not_found", "no payout schedule is set: affiliates are not paid out");
+    return c.reply_json(200, schedule_json(*s));
 }
 
 }  // namespace tally::http

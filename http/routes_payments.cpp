@@ -3,9 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <map>
 
+#include "commands/affiliate_payout.h"
 #include "commands/lifecycle.h"
+#include "domain/affiliate_payout.h"
 #include "domain/ids.h"
+#include "domain/money.h"
 #include "domain/order.h"
 #include "events/envelope.h"
 #include "http/call.h"
@@ -19,6 +23,7 @@ namespace tally::http {
 // pipeline's idempotency record under the provider's principal); 200 only after the
 // commit, 5xx when anything fails so the provider retries.
 bool Api::webhook_routes(Call& c) {
+    if (c.path == "/v1/webhooks/paypal") return paypal_webhook(c);
     if (c.path != "/v1/webhooks/stripe") return false;
     if (c.req.method != "POST") return c.method_not_allowed("POST");
     if (deps_.stripe_webhook_secrets.empty())
@@ -29,6 +34,17 @@ bool Api::webhook_routes(Call& c) {
     if (!verified) return c.fail(400, verified.error().code, verified.error().detail, "Stripe-Signature");
     auto event = stripe::parse_event(c.req.body);
     if (!event) return c.fail(400, "invalid_event", event.error().detail, event.error().field);
+    const std::string id = event->signal.provider_event_id();
+    // An affiliate payout's transfer: its payout account takes it.
+    if (!event->affiliate_payout.empty()) {
+        affiliate::PayoutSignal signal{event->affiliate_payout,
+                                       event->signal.kind() == v1::SIGNAL_TRANSFER_CREATED ? affiliate::PayoutOutcome::paid
+                                                                                           : affiliate::PayoutOutcome::returned,
+                                       event->signal, ""};
+        return c.submit_as({"provider:stripe", "provider", 1},
+                           commands::affiliate_payout_message({event->affiliate_id, std::move(signal)}), "stripe:" + id,
+                           events::sha256("stripe event\n" + id));
+    }
     // Charges and disputes carry no order metadata: their PaymentIntent leads to it. Then:
     // does the order exist (orders are never deleted, so the answer holds)?
     bool intent_in_doubt = false;
@@ -62,9 +78,117 @@ bool Api::webhook_routes(Call& c) {
                       "PaymentIntent " + event->signal.payment_intent_id() +
                           " is not known yet while intents are being created; send this event again",
                       "data.object.payment_intent");
-    const std::string id = event->signal.provider_event_id();
     return c.submit_as({"provider:stripe", "provider", 1}, commands::provider_event(std::move(*event)), "stripe:" + id,
                        events::sha256("stripe event\n" + id));
+}
+
+namespace {
+
+std::string json_text(const nlohmann::json& o, std::initializer_list<const char*> path) {
+    const nlohmann::json* at = &o;
+    for (const char* k : path) {
+        if (!at->is_object()) return "";
+        auto it = at->find(k);
+        if (it == at->end()) return "";
+        at = &*it;
+    }
+    return at->is_string() ? at->get<std::string>() : "";
+}
+
+// PayPal's payout event types and what each means to a payout; nullopt: nothing (a
+// batch processing or done, whose item's own message settles it; an unclaimed item,
+// which PayPal returns by itself after 30 days; a type tally does not act on).
+std::optional<affiliate::PayoutOutcome> paypal_outcome(const std::string& type) {
+    using affiliate::PayoutOutcome;
+    static const std::map<std::string, PayoutOutcome, std::less<>> outcomes{
+        {"PAYMENT.PAYOUTSBATCH.DENIED", PayoutOutcome::failed},  {"PAYMENT.PAYOUTS-ITEM.SUCCEEDED", PayoutOutcome::paid},
+        {"PAYMENT.PAYOUTS-ITEM.FAILED", PayoutOutcome::failed},  {"PAYMENT.PAYOUTS-ITEM.BLOCKED", PayoutOutcome::failed},
+        {"PAYMENT.PAYOUTS-ITEM.DENIED", PayoutOutcome::failed},  {"PAYMENT.PAYOUTS-ITEM.CANCELED", PayoutOutcome::failed},
+        {"PAYMENT.PAYOUTS-ITEM.RETURNED", PayoutOutcome::returned},
+        {"PAYMENT.PAYOUTS-ITEM.REFUNDED", PayoutOutcome::returned},
+        {"PAYMENT.PAYOUTS-ITEM.REVERSED", PayoutOutcome::returned}};
+    auto it = outcomes.find(type);
+    if (it == outcomes.end()) return std::nullopt;
+    return it->second;
+}
+
+}  // namespace
+
+// POST /v1/webhooks/paypal: PayPal's payout messages, verified as PayPal specifies (its
+// verify-webhook-signature API, with the PAYPAL-* transmission headers, our webhook id
+// and the event), deduplicated by event id, 200 only after the commit; 5xx when PayPal
+// cannot be asked (it sends again), 400 when it says the signature is not its own.
+bool Api::paypal_webhook(Call& c) {
+    if (c.req.method != "POST") return c.method_not_allowed("POST");
+    if (!deps_.paypal) return c.fail(503, "webhooks_not_configured", "TALLY_PAYPAL_CLIENT_ID is not set");
+    auto header = [&](const char* name) {
+        auto it = c.req.headers.find(name);
+        return it == c.req.headers.end() ? std::string() : it->second;
+    };
+    const std::string transmission_id = header("paypal-transmission-id"), transmission_time = header("paypal-transmission-time"),
+                      transmission_sig = header("paypal-transmission-sig"), cert_url = header("paypal-cert-url"),
+                      auth_algo = header("paypal-auth-algo");
+    for (const auto& [name, value] : {std::pair{"PAYPAL-TRANSMISSION-ID", &transmission_id},
+                                      {"PAYPAL-TRANSMISSION-TIME", &transmission_time},
+                                      {"PAYPAL-TRANSMISSION-SIG", &transmission_sig},
+                                      {"PAYPAL-CERT-URL", &cert_url},
+                                      {"PAYPAL-AUTH-ALGO", &auth_algo}})
+        if (value->empty() || value->size() > 2000)
+            return c.fail(400, "signature_missing", std::string(name) + " is required (1-2000 bytes)", name);
+    auto event = nlohmann::json::parse(c.req.body, nullptr, false);
+    if (event.is_discarded() || !event.is_object()) return c.fail(400, "invalid_event", "the body is not a JSON object");
+    const std::string id = json_text(event, {"id"}), type = json_text(event, {"event_type"});
+    if (!valid_id(id)) return c.fail(400, "invalid_event", "id must be 1-64 of [A-Za-z0-9._-]", "id");
+    if (type.empty() || type.size() > 200) return c.fail(400, "invalid_event", "event_type is required", "event_type");
+    const nlohmann::json verify = {{"auth_algo", auth_algo},           {"cert_url", cert_url},
+                                   {"transmission_id", transmission_id}, {"transmission_sig", transmission_sig},
+                                   {"transmission_time", transmission_time}, {"webhook_id", deps_.paypal_webhook_id},
+                                   {"webhook_event", event}};
+    const auto verified = deps_.paypal->post("/v1/notifications/verify-webhook-signature", verify.dump(), "");
+    if (verified.status == 0 || verified.status >= 500 || verified.status == 429 || verified.status == 401)
+        return c.fail(503, "verification_unavailable", "PayPal could not verify the message now: " + verified.error);
+    auto answer = nlohmann::json::parse(verified.body, nullptr, false);
+    if (!verified.ok() || !answer.is_object() || json_text(answer, {"verification_status"}) != "SUCCESS")
+        return c.fail(400, "signature_mismatch", "PayPal did not verify the message's signature", "PAYPAL-TRANSMISSION-SIG");
+    const auto outcome = paypal_outcome(type);
+    if (!outcome) return c.reply_json(200, {{"recorded", false}, {"reason", "nothing to do for " + type}});
+    // The payout: an item names it by sender_item_id (its key), a batch by sender_batch_id.
+    const nlohmann::json resource = event.contains("resource") ? event["resource"] : nlohmann::json::object();
+    const bool batch = type.rfind("PAYMENT.PAYOUTSBATCH.", 0) == 0;
+    const std::string payout = batch ? json_text(resource, {"batch_header", "sender_batch_header", "sender_batch_id"})
+                                     : json_text(resource, {"payout_item", "sender_item_id"});
+    const auto affiliate_id = affiliate::affiliate_of_payout(payout);
+    if (!affiliate_id)
+        return c.fail(400, "invalid_event", "the message names no affiliate payout",
+                      batch ? "resource.batch_header.sender_batch_header.sender_batch_id" : "resource.payout_item.sender_item_id");
+    affiliate::PayoutSignal signal;
+    signal.payout_id = payout;
+    signal.outcome = *outcome;
+    auto& sig = signal.signal;
+    sig.set_provider_event_id(id);
+    sig.set_type(type);
+    sig.set_kind(*outcome == affiliate::PayoutOutcome::paid     ? v1::SIGNAL_PAYOUT_PAID
+                 : *outcome == affiliate::PayoutOutcome::failed ? v1::SIGNAL_PAYOUT_FAILED
+                                                                : v1::SIGNAL_PAYOUT_RETURNED);
+    sig.set_object_id(batch ? json_text(resource, {"batch_header", "payout_batch_id"}) : json_text(resource, {"payout_batch_id"}));
+    if (!batch) {
+        const std::string currency = json_text(resource, {"payout_item", "amount", "currency"});
+        const auto cur = Currency::parse(currency);
+        const auto minor = cur ? parse_decimal_amount(json_text(resource, {"payout_item", "amount", "value"}), *cur) : std::nullopt;
+        if (!minor) return c.fail(400, "invalid_event", "the item's amount is not an amount in a known currency",
+                                  "resource.payout_item.amount");
+        sig.set_amount_minor(*minor);
+        sig.set_currency(currency);
+        signal.reason = json_text(resource, {"transaction_status"});
+        if (const auto err = json_text(resource, {"errors", "name"}); !err.empty()) signal.reason += ": " + err;
+    } else {
+        signal.reason = "batch denied";
+    }
+    if (sig.object_id().size() > 200) return c.fail(400, "invalid_event", "the payout batch id is too long", "resource");
+    signal.reason = signal.reason.substr(0, 200);
+    return c.submit_as({"provider:paypal", "provider", 1},
+                       commands::affiliate_payout_message({*affiliate_id, std::move(signal)}), "paypal:" + id,
+                       events::sha256("paypal event\n" + id));
 }
 
 // The dead letters: provider calls parked after their last attempt or refused by the
@@ -90,14 +214,15 @@ bool Api::dead_letter_routes(Call& c) {
             for (const auto& row : tx.exec(
                      "SELECT id, key, kind, order_id, vendor_id, amount_minor, currency, attempts, last_error,"
                      " source_position, operator_retries, retried_by,"
-                     " (extract(epoch FROM updated_at) * 1000)::bigint"
+                     " (extract(epoch FROM updated_at) * 1000)::bigint, affiliate_id"
                      " FROM provider_calls WHERE status = 'dead' ORDER BY updated_at DESC, id DESC LIMIT $1",
                      {std::to_string(*limit)}))
                 out["dead_letters"].push_back(
                     {{"id", row.i64(0)}, {"key", row.str(1)}, {"kind", row.str(2)}, {"order_id", row.str(3)},
                      {"vendor_id", row.str(4)}, {"amount_minor", row.i64(5)}, {"currency", row.str(6)},
                      {"attempts", row.i64(7)}, {"last_error", row.str(8)}, {"source_position", row.i64(9)},
-                     {"operator_retries", row.i64(10)}, {"retried_by", row.str(11)}, {"parked_at_unix_ms", row.i64(12)}});
+                     {"operator_retries", row.i64(10)}, {"retried_by", row.str(11)}, {"parked_at_unix_ms", row.i64(12)},
+                     {"affiliate_id", row.str(13)}});
         });
         if (!r) return c.storage_unavailable(r.error());
         return c.reply_json(200, out);

@@ -123,6 +123,10 @@ std::expected<commands::ProviderEvent, EventError> parse_event(std::string_view 
     if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) {
         order_id = text(*md, "order_id");
         sig.set_vendor_id(text(*md, "vendor_id"));
+        if (kind == v1::SIGNAL_TRANSFER_CREATED || kind == v1::SIGNAL_TRANSFER_REVERSED) {
+            out.affiliate_payout = text(*md, "affiliate_payout");
+            out.affiliate_id = text(*md, "affiliate_id");
+        }
     }
     if (order_id.empty()) order_id = text(obj, "transfer_group");
     // Charges and disputes name their PaymentIntent (an id, or the object when expanded);
@@ -144,6 +148,14 @@ std::expected<commands::ProviderEvent, EventError> parse_event(std::string_view 
         if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
     while (!valid_utf8(outcome)) outcome.pop_back();  // the cut at 500 bytes may split a character
     sig.set_outcome(outcome);
+    if (!out.affiliate_payout.empty()) {
+        if (!valid_id(out.affiliate_id) || !provider_id(out.affiliate_payout) ||
+            out.affiliate_payout.rfind("affiliate-payout-" + out.affiliate_id + "-", 0) != 0)
+            return std::unexpected(EventError{"data.object.metadata.affiliate_payout",
+                                              "an affiliate payout's transfer names its payout and affiliate"});
+        out.handled = true;
+        return out;
+    }
     out.order_id = valid_id(order_id) ? order_id : "";
     out.handled = lifecycle::handles(kind);
     return out;

@@ -64,53 +64,61 @@ stripe_api::Result exchange(net::io_context& ioc, Stream& stream, const tcp::res
     ioc.run();
     if (failed) return {0, "", failed.message(), ""};
     auto res = parser.release();
-    stripe_api::Result out{static_cast<int>(res.result_int()), std::move(res.body()), "", ""};
-    if (!out.ok()) explain(out);
-    return out;
+    return stripe_api::Result{static_cast<int>(res.result_int()), std::move(res.body()), "", ""};
 }
 
 }  // namespace
 
-StripeClient::StripeClient(stripe_api::Endpoint endpoint, std::string secret_key, std::chrono::milliseconds timeout)
-    : endpoint_(std::move(endpoint)), secret_key_(std::move(secret_key)), timeout_(timeout) {}
-
-stripe_api::Result StripeClient::post(std::string_view path, const stripe_api::Form& form, const std::string& idempotency_key) const {
-    bhttp::request<bhttp::string_body> req{bhttp::verb::post, endpoint_.base_path + std::string(path), 11};
-    req.set(bhttp::field::host, endpoint_.host);
-    req.set(bhttp::field::authorization, "Bearer " + secret_key_);
-    req.set(bhttp::field::content_type, "application/x-www-form-urlencoded");
+stripe_api::Result provider_post(const stripe_api::Endpoint& endpoint, std::string_view path,
+                                 const std::vector<std::pair<std::string, std::string>>& headers, std::string body,
+                                 std::chrono::milliseconds timeout) {
+    bhttp::request<bhttp::string_body> req{bhttp::verb::post, endpoint.base_path + std::string(path), 11};
+    req.set(bhttp::field::host, endpoint.host);
     req.set(bhttp::field::user_agent, "tally");
-    req.set("Idempotency-Key", idempotency_key);
-    req.set("Stripe-Version", kStripeVersion);
-    req.body() = stripe_api::encode_form(form);
+    for (const auto& [name, value] : headers) req.set(name, value);
+    req.body() = std::move(body);
     req.prepare_payload();
     req.keep_alive(false);
     const auto failed = [&](const std::string& why) {
-        return stripe_api::Result{0, "", "no answer from " + endpoint_.host + ":" + endpoint_.port + ": " + why, ""};
+        return stripe_api::Result{0, "", "no answer from " + endpoint.host + ":" + endpoint.port + ": " + why, ""};
     };
     try {
         net::io_context ioc;
         tcp::resolver resolver(ioc);
-        const auto addresses = resolver.resolve(endpoint_.host, endpoint_.port);
+        const auto addresses = resolver.resolve(endpoint.host, endpoint.port);
         stripe_api::Result out;
-        if (!endpoint_.tls) {
+        if (!endpoint.tls) {
             beast::tcp_stream stream(ioc);
-            out = exchange<false>(ioc, stream, addresses, req, timeout_);
+            out = exchange<false>(ioc, stream, addresses, req, timeout);
         } else {
             ssl::context ctx(ssl::context::tls_client);
             ctx.set_default_verify_paths();
             ctx.set_verify_mode(ssl::verify_peer);
-            ctx.set_verify_callback(ssl::host_name_verification(endpoint_.host));
+            ctx.set_verify_callback(ssl::host_name_verification(endpoint.host));
             beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
-            if (!SSL_set_tlsext_host_name(stream.native_handle(), endpoint_.host.c_str()))
+            if (!SSL_set_tlsext_host_name(stream.native_handle(), endpoint.host.c_str()))
                 return failed("TLS: cannot set the server name");
-            out = exchange<true>(ioc, stream, addresses, req, timeout_);
+            out = exchange<true>(ioc, stream, addresses, req, timeout);
         }
         if (out.status == 0) return failed(out.error);
         return out;
     } catch (const std::exception& e) {  // resolving, mostly
         return failed(e.what());
     }
+}
+
+StripeClient::StripeClient(stripe_api::Endpoint endpoint, std::string secret_key, std::chrono::milliseconds timeout)
+    : endpoint_(std::move(endpoint)), secret_key_(std::move(secret_key)), timeout_(timeout) {}
+
+stripe_api::Result StripeClient::post(std::string_view path, const stripe_api::Form& form, const std::string& idempotency_key) const {
+    auto out = provider_post(endpoint_, path,
+                             {{"Authorization", "Bearer " + secret_key_},
+                              {"Content-Type", "application/x-www-form-urlencoded"},
+                              {"Idempotency-Key", idempotency_key},
+                              {"Stripe-Version", kStripeVersion}},
+                             stripe_api::encode_form(form), timeout_);
+    if (out.status != 0 && !out.ok()) explain(out);
+    return out;
 }
 
 }  // namespace tally::http

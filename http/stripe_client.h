@@ -5,10 +5,18 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "infra/stripe_api.h"
 
 namespace tally::http {
+
+// One POST to a provider: connect (TLS when the endpoint says so), send, read, all within
+// `timeout`. Status 0 when there was no HTTP answer (error says why); the body as sent.
+stripe_api::Result provider_post(const stripe_api::Endpoint& endpoint, std::string_view path,
+                                 const std::vector<std::pair<std::string, std::string>>& headers, std::string body,
+                                 std::chrono::milliseconds timeout);
 
 class StripeClient final : public stripe_api::Api {
 public:

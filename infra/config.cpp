@@ -63,6 +63,12 @@ Config config_from_env() {
     read_str("TALLY_JWT_KEYS", c.jwt_keys);
     read_str("TALLY_REFERRAL_KEYS", c.referral_keys);
     read_int("TALLY_ATTRIBUTION_RECENT_S", c.attribution_recent_s);
+    read_int("TALLY_AFFILIATE_PAYOUT_INTERVAL_MS", c.affiliate_payout_interval_ms);
+    read_str("TALLY_PAYOUT_CLOCK_FILE", c.payout_clock_file);
+    read_str("TALLY_PAYPAL_API_BASE", c.paypal_api_base);
+    read_str("TALLY_PAYPAL_CLIENT_ID", c.paypal_client_id);
+    read_str("TALLY_PAYPAL_CLIENT_SECRET", c.paypal_client_secret);
+    read_str("TALLY_PAYPAL_WEBHOOK_ID", c.paypal_webhook_id);
     if (const char* v = env("TALLY_STRIPE_WEBHOOK_SECRETS"))
         for (auto secret : split(v, ','))
             if (!secret.empty()) c.stripe_webhook_secrets.emplace_back(secret);
@@ -90,6 +96,10 @@ Config config_from_env() {
         throw std::invalid_argument("TALLY_KAFKA_SESSION_TIMEOUT_MS must be 1000..300000");
     if (c.payment_window_s < 1) throw std::invalid_argument("TALLY_PAYMENT_WINDOW_S must be >= 1");
     if (c.expiry_sweep_interval_ms < 10) throw std::invalid_argument("TALLY_EXPIRY_SWEEP_INTERVAL_MS must be >= 10");
+    if (c.affiliate_payout_interval_ms < 10)
+        throw std::invalid_argument("TALLY_AFFILIATE_PAYOUT_INTERVAL_MS must be >= 10");
+    if (!c.paypal_client_id.empty() && (c.paypal_client_secret.empty() || c.paypal_webhook_id.empty()))
+        throw std::invalid_argument("TALLY_PAYPAL_CLIENT_ID needs TALLY_PAYPAL_CLIENT_SECRET and TALLY_PAYPAL_WEBHOOK_ID");
     if (c.retier_interval_ms < 10) throw std::invalid_argument("TALLY_RETIER_INTERVAL_MS must be >= 10");
     if (c.retier_batch < 1 || c.retier_batch > 10000) throw std::invalid_argument("TALLY_RETIER_BATCH must be 1..10000");
     if (c.http_threads < 1) throw std::invalid_argument("TALLY_HTTP_THREADS must be >= 1");

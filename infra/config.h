@@ -28,6 +28,15 @@ struct Config {
     // Affiliates.
     std::string referral_keys;     // TALLY_REFERRAL_KEYS: referral cookies' keys, like jwt_keys
     int64_t attribution_recent_s = 24 * 3600;  // TALLY_ATTRIBUTION_RECENT_S: a visit attributes this long
+    int64_t affiliate_payout_interval_ms = 60000;  // TALLY_AFFILIATE_PAYOUT_INTERVAL_MS: between the scheduler's looks
+    // TALLY_PAYOUT_CLOCK_FILE (tests): the payout scheduler reads its clock, unix ms, from
+    // this file (missing or empty: the system clock), so a test chooses the weekday.
+    std::string payout_clock_file;
+    // PayPal payouts. Empty client id: PayPal payouts are parked, PayPal webhooks refused (503).
+    std::string paypal_api_base = "https://api-m.paypal.com";  // TALLY_PAYPAL_API_BASE
+    std::string paypal_client_id;      // TALLY_PAYPAL_CLIENT_ID
+    std::string paypal_client_secret;  // TALLY_PAYPAL_CLIENT_SECRET
+    std::string paypal_webhook_id;     // TALLY_PAYPAL_WEBHOOK_ID: the webhook's id at PayPal, for verification
     int64_t credit_grant_max_minor = 100000;     // 1,000.00 in a 2-digit currency
     int64_t credit_balance_max_minor = 1000000;  // 10,000.00
     size_t batch_commands_max = 512;

@@ -2,14 +2,26 @@
 
 #include "events/registry.h"
 #include "tally/v1/affiliate.pb.h"
+#include "tally/v1/payment.pb.h"
 
 namespace tally::projectors {
 namespace {
 
+// A payout's provider message: its new status (one stream per affiliate, so in order).
+template <typename Message>
+void payout_moved(sql::Tx& tx, const TableMap& t, const v1::EventEnvelope& e, const char* status) {
+    Message m;
+    if (!m.ParseFromString(e.payload())) return;
+    tx.exec("UPDATE " + t.at("affiliate_payouts") +
+                " SET status = $2, object_id = CASE WHEN $3 = '' THEN object_id ELSE $3 END, position = $4::bigint"
+                " WHERE payout_id = $1 AND position < $4::bigint",
+            {m.payout_id(), status, m.signal().object_id(), std::to_string(e.position())});
+}
+
 class AffiliatesProjection final : public Projection {
 public:
     std::string name() const override { return "affiliates"; }
-    std::vector<std::string> tables() const override { return {"affiliates", "affiliate_conversions"}; }
+    std::vector<std::string> tables() const override { return {"affiliates", "affiliate_conversions", "affiliate_payouts"}; }
 
     void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
         for (const auto& e : events) {
@@ -44,6 +56,28 @@ public:
                 tx.exec("UPDATE " + t.at("affiliate_conversions") + " SET open_disputes = greatest(0, open_disputes + $2::int)"
                             " WHERE order_id = $1",
                         {order, e.type() == events::kDisputeOpened ? "1" : "-1"});
+            } else if (e.type() == events::kAffiliateConversionPaidOut) {
+                v1::AffiliateConversionPaidOut p;
+                if (!p.ParseFromString(e.payload())) continue;
+                tx.exec("UPDATE " + t.at("affiliate_conversions") +
+                            " SET paid_minor = GREATEST(paid_minor, $2::bigint) WHERE order_id = $1",
+                        {p.order_id(), std::to_string(p.paid_total_minor())});
+            } else if (e.type() == events::kAffiliatePayoutRequested) {
+                v1::AffiliatePayoutRequested p;
+                if (!p.ParseFromString(e.payload())) continue;
+                tx.exec("INSERT INTO " + t.at("affiliate_payouts") +
+                            " (payout_id, affiliate_id, payout_date, currency, amount_minor, returned_minor, rail, status,"
+                            " orders, requested_unix_ms, position) VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7,"
+                            " 'requested', $8::int, $9::bigint, $10::bigint) ON CONFLICT (payout_id) DO NOTHING",
+                        {p.payout_id(), p.affiliate_id(), p.date(), p.amount().currency(), std::to_string(p.amount().minor()),
+                         std::to_string(p.returned_minor()), p.rail(), std::to_string(p.items_size()),
+                         std::to_string(e.occurred_at_unix_ms()), std::to_string(e.position())});
+            } else if (e.type() == events::kAffiliatePayoutSettled) {
+                payout_moved<v1::AffiliatePayoutSettled>(tx, t, e, "paid");
+            } else if (e.type() == events::kAffiliatePayoutFailed) {
+                payout_moved<v1::AffiliatePayoutFailed>(tx, t, e, "failed");
+            } else if (e.type() == events::kAffiliatePayoutReversed) {
+                payout_moved<v1::AffiliatePayoutReversed>(tx, t, e, "reversed");
             } else if (e.type() == events::kAffiliateConversionReversed) {
                 v1::AffiliateConversionReversed r;
                 if (!r.ParseFromString(e.payload())) continue;

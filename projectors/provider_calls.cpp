@@ -1,6 +1,7 @@
 #include "projectors/provider_calls.h"
 
 #include "events/registry.h"
+#include "tally/v1/affiliate.pb.h"
 #include "tally/v1/order.pb.h"
 #include "tally/v1/payment.pb.h"
 
@@ -8,11 +9,12 @@ namespace tally::projectors {
 namespace {
 
 struct Planned {
-    std::vector<std::string> keys, kinds, orders, vendors, currencies;
+    std::vector<std::string> keys, kinds, orders, vendors, currencies, affiliates;
     std::vector<int64_t> amounts, positions, due_ms;
 
     void add(std::string key, std::string kind, std::string order, std::string vendor, int64_t amount,
-             std::string currency, int64_t position, int64_t due) {
+             std::string currency, int64_t position, int64_t due, std::string affiliate = "") {
+        affiliates.push_back(std::move(affiliate));
         keys.push_back(std::move(key));
         kinds.push_back(std::move(kind));
         orders.push_back(std::move(order));
@@ -68,6 +70,11 @@ public:
                 if (r.ParseFromString(e.payload()))
                     p.add(r.idempotency_key(), "transfer", r.order_id(), r.vendor_id(), r.amount().minor(),
                           r.amount().currency(), e.position(), now);
+            } else if (e.type() == events::kAffiliatePayoutRequested) {
+                v1::AffiliatePayoutRequested r;
+                if (r.ParseFromString(e.payload()))
+                    p.add(r.payout_id(), r.rail() == "paypal" ? "paypal_payout" : "affiliate_transfer", "", "",
+                          r.amount().minor(), r.amount().currency(), e.position(), now, r.affiliate_id());
             } else if (e.type() == events::kSubOrderAdvanced) {
                 v1::SubOrderAdvanced a;
                 if (a.ParseFromString(e.payload()) && a.to_status() == "delivered")
@@ -88,15 +95,17 @@ public:
         // second sees intents planned by the first (in this batch).
         const std::string insert =
             "INSERT INTO " + t.at("provider_calls") +
-            " (key, kind, order_id, vendor_id, amount_minor, currency, source_position, due_at)"
+            " (key, kind, order_id, vendor_id, amount_minor, currency, source_position, due_at, affiliate_id)"
             " SELECT u.key, u.kind, u.order_id, u.vendor_id, u.amount, u.currency, u.position,"
-            " to_timestamp(u.due_ms / 1000.0)"
+            " to_timestamp(u.due_ms / 1000.0), u.affiliate"
             " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[],"
-            " $8::bigint[]) WITH ORDINALITY AS u(key, kind, order_id, vendor_id, amount, currency, position, due_ms, n)";
+            " $8::bigint[], $9::text[]) WITH ORDINALITY AS u(key, kind, order_id, vendor_id, amount, currency, position,"
+            " due_ms, affiliate, n)";
         const std::vector<sql::Param> params{sql::text_array(p.keys),    sql::text_array(p.kinds),
                                              sql::text_array(p.orders),  sql::text_array(p.vendors),
                                              sql::int_array(p.amounts),  sql::text_array(p.currencies),
-                                             sql::int_array(p.positions), sql::int_array(p.due_ms)};
+                                             sql::int_array(p.positions), sql::int_array(p.due_ms),
+                                             sql::text_array(p.affiliates)};
         tx.exec(insert + " WHERE u.kind <> 'cancel_intent' ORDER BY u.n ON CONFLICT (key) DO NOTHING", params);
         tx.exec(insert + " WHERE u.kind = 'cancel_intent' AND EXISTS (SELECT 1 FROM " + t.at("provider_calls") +
                     " i WHERE i.order_id = u.order_id AND i.kind = 'payment_intent') ORDER BY u.n"

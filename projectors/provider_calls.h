@@ -9,6 +9,7 @@
 //                                                          succeeded_after_cancel: the whole amount back)
 //   PayoutRequested                     -> transfer        its idempotency_key
 //   SubOrderAdvanced to delivered       -> request_payout  "payout-request-{order}-{vendor}", due after the delay
+//   AffiliatePayoutRequested            -> affiliate_transfer (Stripe) or paypal_payout, keyed by its payout id
 // A closed dispute makes the order's held payout requests due again.
 // commands/provider_worker.h works them. Not rebuildable: the rows carry the calls' outcomes.
 

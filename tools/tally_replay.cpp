@@ -294,11 +294,19 @@ struct ConversionTruth {
     std::string affiliate_id, customer_id, currency;
     int64_t commission_minor = 0, reversed_minor = 0;
     int64_t open_disputes = 0;
+    int64_t paid_minor = 0;
+};
+
+// Affiliate payouts as the log has them, by payout id.
+struct PayoutTruth {
+    std::string affiliate_id, currency, status;
+    int64_t amount_minor = 0;
 };
 
 // Each conversion row against the log, and each affiliate's balance (what its conversions
 // earned less what was taken back) against its payable account on the ledger.
 int64_t reconcile_affiliates(sql::Tx& tx, const std::map<std::string, ConversionTruth>& truths,
+                             const std::map<std::string, PayoutTruth>& payouts,
                              const std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>>& ledger) {
     int64_t mismatches = 0;
     auto report = [&](const std::string& what, const std::string& cached, const std::string& truth) {
@@ -307,10 +315,24 @@ int64_t reconcile_affiliates(sql::Tx& tx, const std::map<std::string, Conversion
     };
     std::map<std::string, ConversionTruth> cached;
     for (const auto& row : tx.exec("SELECT order_id, affiliate_id, customer_id, currency, commission_minor, reversed_minor,"
-                                   " open_disputes FROM affiliate_conversions"))
-        cached[row.str(0)] = {row.str(1), row.str(2), row.str(3), row.i64(4), row.i64(5), row.i64(6)};
-    std::map<std::pair<std::string, std::string>, int64_t> balances;  // (affiliate, currency) -> from the conversions rows
+                                   " open_disputes, paid_minor FROM affiliate_conversions"))
+        cached[row.str(0)] = {row.str(1), row.str(2), row.str(3), row.i64(4), row.i64(5), row.i64(6), row.i64(7)};
+    std::map<std::pair<std::string, std::string>, int64_t> balances;  // (affiliate, currency) -> from the read model's rows
     for (const auto& [order, c] : cached) balances[{c.affiliate_id, c.currency}] += c.commission_minor - c.reversed_minor;
+    // Payouts: each row against the log; the settled ones left the payable.
+    std::map<std::string, PayoutTruth> cached_payouts;
+    for (const auto& row : tx.exec("SELECT payout_id, affiliate_id, currency, status, amount_minor FROM affiliate_payouts"))
+        cached_payouts[row.str(0)] = {row.str(1), row.str(2), row.str(3), row.i64(4)};
+    for (const auto& [id, p] : cached_payouts) {
+        if (p.status == "paid") balances[{p.affiliate_id, p.currency}] -= p.amount_minor;
+        auto it = payouts.find(id);
+        if (it == payouts.end()) report("affiliate_payouts " + id, p.status, "(no payout)");
+        else if (it->second.status != p.status || it->second.amount_minor != p.amount_minor)
+            report("affiliate_payouts " + id, p.status + " " + std::to_string(p.amount_minor),
+                   it->second.status + " " + std::to_string(it->second.amount_minor));
+    }
+    for (const auto& [id, p] : payouts)
+        if (!cached_payouts.contains(id)) report("affiliate_payouts " + id, "(missing)", p.status + " " + std::to_string(p.amount_minor));
     for (const auto& [order, t] : truths) {
         auto it = cached.find(order);
         if (it == cached.end()) {
@@ -327,6 +349,8 @@ int64_t reconcile_affiliates(sql::Tx& tx, const std::map<std::string, Conversion
         if (c.open_disputes != t.open_disputes)
             report("affiliate_conversions " + order + " open disputes", std::to_string(c.open_disputes),
                    std::to_string(t.open_disputes));
+        if (c.paid_minor != t.paid_minor)
+            report("affiliate_conversions " + order + " paid out", std::to_string(c.paid_minor), std::to_string(t.paid_minor));
     }
     for (const auto& [order, c] : cached)
         if (!truths.contains(order)) report("affiliate_conversions " + order, c.affiliate_id, "(no conversion)");
@@ -343,7 +367,8 @@ int64_t reconcile_affiliates(sql::Tx& tx, const std::map<std::string, Conversion
     for (const auto& [key, listed] : balances)
         if (!payable.contains(key) && listed != 0)
             report("affiliate balance " + key.first + " " + key.second, std::to_string(listed), "0 (ledger)");
-    std::printf("reconciled %zu affiliate conversions and %zu affiliate balances\n", truths.size(), payable.size());
+    std::printf("reconciled %zu affiliate conversions, %zu payouts and %zu affiliate balances\n", truths.size(),
+                payouts.size(), payable.size());
     return mismatches;
 }
 
@@ -355,6 +380,7 @@ int reconcile(sql::Pool& pool) {
     std::map<std::string, LoyaltyTruth> loyalty_truths;
     std::map<std::string, passport::Order> passport_orders;
     std::map<std::string, ConversionTruth> conversions;
+    std::map<std::string, PayoutTruth> payouts;
     int64_t unbalanced = 0;
     const bool ok = for_each_event(pool, [&](const v1::EventEnvelope& e) {
         if (e.type() == events::kAffiliateConversionRecorded) {
@@ -365,6 +391,22 @@ int reconcile(sql::Pool& pool) {
         } else if (e.type() == events::kAffiliateConversionReversed) {
             v1::AffiliateConversionReversed r;
             if (r.ParseFromString(e.payload())) conversions[r.order_id()].reversed_minor = r.reversed_total_minor();
+        } else if (e.type() == events::kAffiliateConversionPaidOut) {
+            v1::AffiliateConversionPaidOut p;
+            if (p.ParseFromString(e.payload())) conversions[p.order_id()].paid_minor = p.paid_total_minor();
+        } else if (e.type() == events::kAffiliatePayoutRequested) {
+            v1::AffiliatePayoutRequested p;
+            if (p.ParseFromString(e.payload()))
+                payouts[p.payout_id()] = {p.affiliate_id(), p.amount().currency(), "requested", p.amount().minor()};
+        } else if (e.type() == events::kAffiliatePayoutSettled) {
+            v1::AffiliatePayoutSettled p;
+            if (p.ParseFromString(e.payload())) payouts[p.payout_id()].status = "paid";
+        } else if (e.type() == events::kAffiliatePayoutFailed) {
+            v1::AffiliatePayoutFailed p;
+            if (p.ParseFromString(e.payload())) payouts[p.payout_id()].status = "failed";
+        } else if (e.type() == events::kAffiliatePayoutReversed) {
+            v1::AffiliatePayoutReversed p;
+            if (p.ParseFromString(e.payload())) payouts[p.payout_id()].status = "reversed";
         } else if (e.type() == events::kDisputeOpened || e.type() == events::kDisputeClosed) {
             // Held while a dispute is open (counted for converted orders only, as the read model does).
             auto it = conversions.find(e.stream_id().substr(std::string_view("order-").size()));
@@ -449,7 +491,7 @@ int reconcile(sql::Pool& pool) {
         mismatches += reconcile_orders(tx, orders, coupon_uses);
         mismatches += reconcile_loyalty(tx, loyalty_truths);
         mismatches += reconcile_passports(tx, passport_orders);
-        mismatches += reconcile_affiliates(tx, conversions, ledger);
+        mismatches += reconcile_affiliates(tx, conversions, payouts, ledger);
     });
     if (!o) return 2;
     std::printf("reconciled %zu orders and %zu coupons\n", orders.size(), coupon_uses.size());

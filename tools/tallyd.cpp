@@ -13,6 +13,7 @@
 #include <memory>
 #include <thread>
 
+#include "commands/affiliate_payout.h"
 #include "commands/expiry_sweep.h"
 #include "commands/loyalty_switch.h"
 #include "commands/retier_pass.h"
@@ -20,6 +21,7 @@
 #include "commands/provider_worker.h"
 #include "http/api.h"
 #include "http/server.h"
+#include "http/paypal_client.h"
 #include "http/stripe_client.h"
 #include "infra/config.h"
 #include "infra/kafka.h"
@@ -143,17 +145,31 @@ int main() {
         return 2;
     }
     http::StripeClient stripe_client(*endpoint, cfg.stripe_secret_key, std::chrono::milliseconds(cfg.provider_timeout_ms));
+    auto paypal_endpoint = stripe_api::parse_base(cfg.paypal_api_base);
+    if (!paypal_endpoint) {
+        spdlog::error("TALLY_PAYPAL_API_BASE: {}", paypal_endpoint.error());
+        return 2;
+    }
+    std::unique_ptr<http::PayPalClient> paypal_client;
+    if (!cfg.paypal_client_id.empty())
+        paypal_client = std::make_unique<http::PayPalClient>(*paypal_endpoint, cfg.paypal_client_id, cfg.paypal_client_secret,
+                                                             std::chrono::milliseconds(cfg.provider_timeout_ms));
     std::unique_ptr<commands::ProviderWorker> provider_worker;
-    if (!cfg.stripe_secret_key.empty()) {
+    if (!cfg.stripe_secret_key.empty() || paypal_client) {
         commands::ProviderWorkerOptions o;
         o.retry_base_ms = cfg.provider_retry_base_ms;
         o.retry_max_ms = cfg.provider_retry_max_ms;
         o.attempts_max = cfg.provider_attempts_max;
         o.payout_delay_ms = cfg.payout_delay_s * 1000;
         o.threads = cfg.provider_workers;
+        // Each provider's calls where its keys are; the others wait for a process that has them.
+        if (!cfg.stripe_secret_key.empty()) o.kinds = commands::stripe_call_kinds();
+        if (paypal_client)
+            for (auto& k : commands::paypal_call_kinds()) o.kinds.push_back(k);
         // A claimed call is another worker's again only after its lease: well past the call's deadline.
         o.lease_ms = std::max<int64_t>(120000, 2 * cfg.provider_timeout_ms + 30000);
-        provider_worker = std::make_unique<commands::ProviderWorker>(pool, pipeline, stripe_client, o, now_ms);
+        provider_worker =
+            std::make_unique<commands::ProviderWorker>(pool, pipeline, stripe_client, o, now_ms, paypal_client.get());
     } else
         spdlog::warn("TALLY_STRIPE_SECRET_KEY is not set: provider calls (intents, refunds, transfers) are planned "
                      "but not made");
@@ -163,6 +179,17 @@ int main() {
                                        {int64_t{cfg.payment_window_s} * 1000, cfg.expiry_sweep_interval_ms, 200}, now_ms);
     // After a loyalty program change, customers are re-tiered (one process walks them).
     commands::RetierPass retier_pass(pool, pipeline, {cfg.retier_interval_ms, cfg.retier_batch});
+    // Affiliate payouts on the schedule's weekday (one process schedules them).
+    std::function<int64_t()> payout_clock = now_ms;
+    if (!cfg.payout_clock_file.empty())
+        payout_clock = [file = cfg.payout_clock_file] {
+            std::ifstream in(file);
+            long long v = 0;
+            return in >> v && v > 0 ? static_cast<int64_t>(v) : now_ms();
+        };
+    commands::PayoutSchedulerOptions payout_options;
+    payout_options.interval_ms = cfg.affiliate_payout_interval_ms;
+    commands::AffiliatePayoutScheduler payout_scheduler(pool, pipeline, payout_options, payout_clock);
 
     http::ApiDeps deps;
     deps.pool = &pool;
@@ -175,6 +202,8 @@ int main() {
     deps.credit_policy = {cfg.credit_grant_max_minor, cfg.credit_balance_max_minor};
     deps.stripe_webhook_secrets = cfg.stripe_webhook_secrets;
     deps.payout_delay_ms = cfg.payout_delay_s * 1000;
+    deps.paypal = paypal_client.get();
+    deps.paypal_webhook_id = cfg.paypal_webhook_id;
     deps.clock_ms = now_ms;
     deps.process = process;
     http::Api api(deps);
@@ -187,6 +216,7 @@ int main() {
     if (provider_worker) provider_worker->start();
     expiry_sweep.start();
     retier_pass.start();
+    payout_scheduler.start();
     if (!server.start()) return 1;
     spdlog::info("tallyd ready on http://{}:{}", cfg.http_address, server.port());
 
@@ -199,6 +229,7 @@ int main() {
     if (provider_worker) provider_worker->stop();
     expiry_sweep.stop();  // it waits on the pipeline too
     retier_pass.stop();
+    payout_scheduler.stop();
     pipeline.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the last answers be written
     server.stop();

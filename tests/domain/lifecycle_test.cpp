@@ -9,6 +9,7 @@
 #include <map>
 #include <utility>
 
+#include "domain/affiliate_payout.h"
 #include "domain/ledger.h"
 #include "events/registry.h"
 #include "tally/v1/envelope.pb.h"
@@ -274,11 +275,12 @@ TEST(Lifecycle, EveryEventTypeIsKnownToTheRegistryByTheSameName) {
                                                  "DisputeOpened", "DisputeClosed", "PayoutRequested",
                                                  "PayoutSettled", "PayoutReversed", "ProviderSignalFlagged",
                                                  "ProviderSignalDeferred", "ExternalRefundRecorded",
-                                                 "AffiliateConversionRecorded", "AffiliateConversionReversed"};
+                                                 "AffiliateConversionRecorded", "AffiliateConversionReversed",
+                                                 "AffiliateConversionPaidOut"};
     ASSERT_EQ(names.size(), std::variant_size_v<Event>);
     Event e = v1::PaymentSucceeded{};
     EXPECT_EQ(type_of(e), names[0]);
-    e = v1::AffiliateConversionReversed{};
+    e = v1::AffiliateConversionPaidOut{};
     EXPECT_EQ(type_of(e), names.back());
     // Every alternative: the registry knows its name, decodes its payload and finds its status.
     [&]<size_t... I>(std::index_sequence<I...>) {
@@ -745,6 +747,136 @@ RC_GTEST_PROP(LifecycleProperties, TheAffiliatesPayableIsConversionsLessReversal
                 goods_kept += so.goods_net_minor() - (so.refunded_minor() - so.shipping_refunded_minor());
             if (goods_kept <= 0) RC_ASSERT(p == 0);
         }
+    }
+}
+
+TEST(LifecycleAffiliate, APayoutTakesTheMaturedUnpaidShareAndARefundAfterItTakesBackOnlyWhatIsUnpaid) {
+    State s = initial_state(referred());
+    std::vector<Event> log;
+    run(s, on_signal(s, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700)), log);
+    const int64_t at = s.affiliate_converted_at_unix_ms();
+    const int64_t hold = 14LL * 24 * 3600 * 1000;
+    // Not before the holding period, not for another affiliate, not while a dispute is open.
+    EXPECT_FALSE(pay_out_affiliate(s, "aff-1", "p1", at + hold - 1, hold));
+    EXPECT_FALSE(pay_out_affiliate(s, "aff-2", "p1", at + hold, hold));
+    State disputed = s;
+    for (const auto& e : on_signal(disputed, signal(v1::SIGNAL_DISPUTE_OPENED, "dp_1", 1000))) disputed = evolve(disputed, e);
+    EXPECT_FALSE(pay_out_affiliate(disputed, "aff-1", "p1", at + hold, hold));
+    // A third of the goods back first: 6.00 left, all of it paid out.
+    auto third = decide(s, Refund{"r1", "card", 3000, {}, "a", "scratched", false});
+    ASSERT_TRUE(third);
+    run(s, *third, log);
+    auto share = pay_out_affiliate(s, "aff-1", "p1", at + hold, hold);
+    ASSERT_TRUE(share);
+    EXPECT_EQ(share->amount().minor(), 600);
+    EXPECT_EQ(share->paid_total_minor(), 600);
+    s = evolve(s, *share);
+    EXPECT_FALSE(pay_out_affiliate(s, "aff-1", "p2", at + hold, hold));  // nothing left unpaid
+    // Everything else back: the commission is paid out, nothing more is taken back.
+    auto rest = decide(s, Refund{"r2", "credit", s.total_minor() - s.refunded_minor(), {}, "", "all", false});
+    ASSERT_TRUE(rest) << rest.error().detail;
+    run(s, *rest, log);
+    EXPECT_EQ(count<v1::AffiliateConversionReversed>(log), 1);
+    EXPECT_EQ(s.affiliate_reversed_minor(), 300);
+    EXPECT_EQ(payable(log), 600);  // the payout's settlement takes it to 0
+}
+
+// A refund partly after a payout: what is still unpaid is taken back, the rest is kept.
+TEST(LifecycleAffiliate, AReversalBeyondWhatIsUnpaidKeepsThePaidPart) {
+    State s = initial_state(referred());
+    std::vector<Event> log;
+    run(s, on_signal(s, signal(v1::SIGNAL_PAYMENT_SUCCEEDED, "pi_1", 8700)), log);
+    s.set_affiliate_paid_minor(800);  // as if 8.00 had been paid out: 1.00 unpaid
+    auto half = decide(s, Refund{"r1", "card", 6000, {}, "a", "broken", false});
+    ASSERT_TRUE(half);
+    run(s, *half, log);
+    const auto& r = std::get<v1::AffiliateConversionReversed>(log.back());
+    EXPECT_EQ(r.amount().minor(), 100);
+    EXPECT_EQ(r.kept_minor(), 500);  // 6.00 due (two thirds of 9.00), 5.00 of it paid out
+    EXPECT_EQ(r.reversed_total_minor(), 100);
+}
+
+// Over random sequences of payments, redeliveries, refunds, disputes and cancellations of
+// a referred order, with payouts between them (settled, failed, or settled and then
+// reversed at random): the affiliate's payable is what was earned less what was reversed
+// less what was paid out, never negative, and every cent of it is payable somewhere (the
+// order's unpaid share, the account's returned money, or a payout in flight); every
+// posting set balances.
+RC_GTEST_PROP(LifecycleProperties, PayoutsKeepThePayableEqualToEarningsLessReversalsLessPayouts, ()) {
+    const auto steps = *rc::gen::container<std::vector<std::pair<Step, int>>>(
+        rc::gen::pair(step_gen(), rc::gen::inRange(0, 8)));  // 0-3: no payout; 4: settled; 5: failed; 6: reversed; 7: left in flight
+    State s = initial_state(referred());
+    v1::AffiliateDefinition def;
+    def.set_affiliate_id("aff-1");
+    def.set_currency("USD");
+    def.set_status("active");
+    def.set_stripe_account("acct_1");
+    affiliate::PayoutsState account;
+    std::vector<Event> log;
+    int64_t earned = 0, reversed = 0, settled = 0, account_payable = 0;
+    const int64_t far = int64_t{1} << 50;
+    for (size_t i = 0; i < steps.size(); ++i) {
+        for (const auto& e : step_events(s, steps[i].first, static_cast<int>(i) + 1)) {
+            if (const auto* set = postings_of(e)) RC_ASSERT(ledger::check_balanced(*set).has_value());
+            if (const auto* c = std::get_if<v1::AffiliateConversionRecorded>(&e)) earned += c->commission().minor();
+            if (const auto* r = std::get_if<v1::AffiliateConversionReversed>(&e)) reversed += r->amount().minor();
+            s = evolve(std::move(s), e);
+            log.push_back(e);
+        }
+        const int what = steps[i].second;
+        if (what >= 4) {
+            const std::string date = "2027-01-" + std::to_string(10 + i % 20) + "-" + std::to_string(i);
+            const std::string id = affiliate::payout_id("aff-1", date);
+            std::vector<v1::PayoutItem> items;
+            auto share = pay_out_affiliate(s, "aff-1", id, far, 0);
+            if (share) {
+                v1::PayoutItem item;
+                item.set_order_id(s.order_id());
+                item.set_amount_minor(share->amount().minor());
+                items.push_back(item);
+            }
+            auto requested = affiliate::request_payout(account, def, date, items, 1);
+            if (requested) {
+                if (share) s = evolve(std::move(s), *share);
+                account = affiliate::evolve(account, *requested);
+                auto signal_of = [&](affiliate::PayoutOutcome o) {
+                    return affiliate::on_payout_signal(account, {id, o, v1::ProviderSignal(), ""});
+                };
+                auto apply = [&](const affiliate::SignalApplied& a) {
+                    RC_ASSERT(a.event.has_value());
+                    if (const auto* st = std::get_if<v1::AffiliatePayoutSettled>(&*a.event)) {
+                        RC_ASSERT(ledger::check_balanced(st->postings()).has_value());
+                        for (const auto& p : st->postings().postings())
+                            if (p.account() == "affiliate_payable:aff-1") account_payable -= ledger::signed_minor(p);
+                        settled += st->amount().minor();
+                    }
+                    if (const auto* rv = std::get_if<v1::AffiliatePayoutReversed>(&*a.event)) {
+                        RC_ASSERT(ledger::check_balanced(rv->postings()).has_value());
+                        for (const auto& p : rv->postings().postings())
+                            if (p.account() == "affiliate_payable:aff-1") account_payable -= ledger::signed_minor(p);
+                        settled -= rv->amount().minor();
+                    }
+                    account = affiliate::evolve(account, *a.event);
+                };
+                if (what == 4 || what == 6) apply(signal_of(affiliate::PayoutOutcome::paid));
+                if (what == 5) apply(signal_of(affiliate::PayoutOutcome::failed));
+                if (what == 6) apply(signal_of(affiliate::PayoutOutcome::returned));
+                // A repeat changes nothing.
+                if (what != 7) RC_ASSERT(!signal_of(affiliate::PayoutOutcome::paid).event.has_value());
+            }
+        }
+        const int64_t p = payable(log) + account_payable;
+        RC_ASSERT(p >= 0);
+        RC_ASSERT(p == earned - reversed - settled);
+        // Where every cent of the payable is.
+        int64_t in_flight = 0;
+        for (const auto& x : account.payouts())
+            if (x.status() == "requested") in_flight += x.amount_minor();
+        const int64_t unpaid = s.affiliate_converted()
+                                   ? s.attribution().commission_minor() - s.affiliate_reversed_minor() - s.affiliate_paid_minor()
+                                   : 0;
+        RC_ASSERT(unpaid >= 0);
+        RC_ASSERT(p == unpaid + account.returned_minor() + in_flight);
     }
 }
 

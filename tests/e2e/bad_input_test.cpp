@@ -68,6 +68,7 @@ const std::vector<MessageRoute>& message_routes() {
         {"POST", "/v1/customers/cus-1/claims", "admin", v1::GuestClaimRequest::descriptor()},
         {"PUT", "/v1/loyalty/program", "admin", v1::LoyaltyProgram::descriptor()},
         {"PUT", "/v1/affiliates/aff-1", "admin", v1::AffiliateDefinition::descriptor()},
+        {"PUT", "/v1/affiliates/payout-schedule", "admin", v1::AffiliatePayoutSchedule::descriptor()},
     };
     return routes;
 }
@@ -317,6 +318,7 @@ std::vector<Case> corpus() {
         {"GET", "/v1/affiliates/{}", "affiliate_id", "admin"},
         {"GET", "/v1/affiliates/{}/balance", "affiliate_id", "admin"},
         {"GET", "/v1/affiliates/{}/conversions", "affiliate_id", "admin"},
+        {"GET", "/v1/affiliates/{}/payouts", "affiliate_id", "admin"},
     };
     for (const auto& [method, pattern, field, who] : id_routes)
         for (const auto& id : bad_ids) {

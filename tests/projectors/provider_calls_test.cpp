@@ -6,6 +6,7 @@
 
 #include "events/registry.h"
 #include "infra/sql.h"
+#include "tally/v1/affiliate.pb.h"
 #include "tally/v1/order.pb.h"
 #include "tally/v1/payment.pb.h"
 #include "tests/support/support.h"
@@ -53,7 +54,7 @@ struct Plan {
     std::map<std::string, std::string> rows() {
         std::map<std::string, std::string> out;
         EXPECT_TRUE(pool.transact([&](sql::Tx& tx) {
-            for (const auto& r : tx.exec("SELECT key, kind, order_id, vendor_id, amount_minor, currency, status,"
+            for (const auto& r : tx.exec("SELECT key, kind, order_id, vendor_id || affiliate_id, amount_minor, currency, status,"
                                          " (extract(epoch FROM due_at) * 1000)::bigint - 1800000000000 - source_position"
                                          " FROM provider_calls"))
                 out[r.str(0)] = r.str(1) + " " + r.str(2) + " " + r.str(3) + " " + r.str(4) + " " + r.str(5) + " " +
@@ -96,6 +97,16 @@ TEST(ProviderCallsPlan, EachEventAsksForItsCallOnce) {
     other = late;
     other.set_reason("already_paid");
     other.mutable_signal()->set_provider_event_id("evt_10");
+    v1::AffiliatePayoutRequested by_stripe, by_paypal;
+    by_stripe.set_payout_id("affiliate-payout-aff-1-2026-12-09");
+    by_stripe.set_affiliate_id("aff-1");
+    by_stripe.set_rail("stripe");
+    by_stripe.mutable_amount()->set_minor(700);
+    by_stripe.mutable_amount()->set_currency("EUR");
+    by_paypal = by_stripe;
+    by_paypal.set_payout_id("affiliate-payout-aff-2-2026-12-09");
+    by_paypal.set_affiliate_id("aff-2");
+    by_paypal.set_rail("paypal");
 
     const std::vector<v1::EventEnvelope> events{
         envelope(1, events::kOrderPlaced, placed("o1", 4500)),
@@ -111,6 +122,8 @@ TEST(ProviderCallsPlan, EachEventAsksForItsCallOnce) {
         envelope(11, events::kProviderSignalFlagged, late),         // paid after the cancel: refunded
         envelope(12, events::kProviderSignalFlagged, other),        // other flags wait for people
         envelope(13, events::kOrderCancelled, cancelled("o1", 4000)),
+        envelope(14, events::kAffiliatePayoutRequested, by_stripe),
+        envelope(15, events::kAffiliatePayoutRequested, by_paypal),
     };
     plan.apply(events);
     const std::map<std::string, std::string> expected{
@@ -122,6 +135,8 @@ TEST(ProviderCallsPlan, EachEventAsksForItsCallOnce) {
         {"intent-cancel-o3", "cancel_intent o3  0  pending +0"},
         {"refund-late-evt_9", "refund o3  4500 EUR pending +0"},
         {"refund-cancel-o1", "refund o1  4000  pending +0"},
+        {"affiliate-payout-aff-1-2026-12-09", "affiliate_transfer  aff-1 700 EUR pending +0"},
+        {"affiliate-payout-aff-2-2026-12-09", "paypal_payout  aff-2 700 EUR pending +0"},
     };
     EXPECT_EQ(plan.rows(), expected);
     // Delivered twice (a replay after a crash): nothing new, nothing changed.

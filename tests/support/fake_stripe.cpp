@@ -159,6 +159,14 @@ void FakeStripe::close_dispute(const std::string& dispute_id, const std::string&
     emit("charge.dispute.closed", dp);
 }
 
+void FakeStripe::reverse_transfer(const std::string& transfer_id) {
+    std::lock_guard lock(mu_);
+    auto& tr = objects_.at(transfer_id);
+    tr["amount_reversed"] = tr["amount"];
+    tr["reversed"] = true;
+    emit("transfer.reversed", tr);
+}
+
 void FakeStripe::emit(const std::string& type, const json& object) {
     const json event = {{"id", "evt_" + std::to_string(++seq_)}, {"object", "event"}, {"type", type},
                         {"created", now_s()}, {"data", {{"object", object}}}};

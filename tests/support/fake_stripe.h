@@ -61,6 +61,8 @@ public:
     std::string dispute(const std::string& intent_id, int64_t amount);
     // The dispute ends ("won" or "lost"): charge.dispute.closed.
     void close_dispute(const std::string& dispute_id, const std::string& status);
+    // The platform takes a transfer back in full: transfer.reversed.
+    void reverse_transfer(const std::string& transfer_id);
 
     // Webhook deliveries tallyd answered 2xx; and whether none is waiting.
     int delivered() const;
