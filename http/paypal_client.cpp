@@ -83,7 +83,7 @@ paypal_api::Result PayPalClient::post(std::string_view path, const std::string& 
         auto out = provider_post(endpoint_, path, headers, json_body, timeout_);
         if (out.status == 401 && attempt == 0) {  // the token expired or was revoked: once more with a new one
             std::lock_guard lock(mu_);
-            token_.clear();
+            if (token_ == bearer) token_.clear();  // unless another call has fetched a new one already
             continue;
         }
         if (out.status != 0 && !out.ok()) explain(out);

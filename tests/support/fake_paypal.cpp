@@ -93,7 +93,12 @@ int FakePayPal::requests(const std::string& path) const {
 
 int FakePayPal::tokens_issued() const {
     std::lock_guard lock(mu_);
-    return static_cast<int>(tokens_.size());
+    return issued_;
+}
+
+void FakePayPal::expire_tokens() {
+    std::lock_guard lock(mu_);
+    tokens_.clear();
 }
 
 int FakePayPal::delivered() const {
@@ -163,6 +168,7 @@ void FakePayPal::handle(const http::Request& req, http::Response& res) {
             return answer(400, {{"error", "unsupported_grant_type"}, {"error_description", "grant_type"}});
         const std::string token = "A21AA-fake-" + std::to_string(++seq_);
         tokens_.insert(token);
+        ++issued_;
         return answer(200, {{"scope", "https://uri.paypal.com/services/payouts"}, {"access_token", token},
                             {"token_type", "Bearer"}, {"expires_in", 32400}});
     }

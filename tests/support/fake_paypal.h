@@ -44,6 +44,8 @@ public:
     std::vector<nlohmann::json> batches() const;  // created, in order
     int requests(const std::string& path) const;  // how many came
     int tokens_issued() const;
+    // Every token issued so far stops working (expired): the next call is 401.
+    void expire_tokens();
     int delivered() const;  // webhooks tallyd answered 2xx
 
     // A webhook body and headers as PayPal would send them, signed or forged.
@@ -63,6 +65,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::set<std::string> tokens_, denied_;
+    int issued_ = 0;
     std::map<std::string, nlohmann::json> batches_;            // payout_batch_id -> batch
     std::vector<std::string> batch_order_;
     std::map<std::string, std::string> by_sender_batch_;       // sender_batch_id -> payout_batch_id
