@@ -7,6 +7,7 @@
 #include "events/envelope.h"
 #include "tally/v1/affiliate.pb.h"
 #include "tally/v1/catalog.pb.h"
+#include "tally/v1/checkpoint.pb.h"
 #include "tally/v1/credit.pb.h"
 #include "tally/v1/customer.pb.h"
 #include "tally/v1/loyalty.pb.h"
@@ -103,6 +104,7 @@ constexpr EventType kTypes[] = {
     {kAffiliatePayoutSettled, 1, make<v1::AffiliatePayoutSettled>, postings_field<v1::AffiliatePayoutSettled>},
     {kAffiliatePayoutFailed, 1, make<v1::AffiliatePayoutFailed>, nullptr},
     {kAffiliatePayoutReversed, 1, make<v1::AffiliatePayoutReversed>, postings_field<v1::AffiliatePayoutReversed>},
+    {kChainCheckpoint, 1, make<v1::ChainCheckpoint>, nullptr},
 };
 
 const EventType* find_type(std::string_view name) {

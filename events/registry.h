@@ -71,6 +71,8 @@ inline constexpr std::string_view kAffiliatePayoutRequested = "AffiliatePayoutRe
 inline constexpr std::string_view kAffiliatePayoutSettled = "AffiliatePayoutSettled";
 inline constexpr std::string_view kAffiliatePayoutFailed = "AffiliatePayoutFailed";
 inline constexpr std::string_view kAffiliatePayoutReversed = "AffiliatePayoutReversed";
+// Audit.
+inline constexpr std::string_view kChainCheckpoint = "ChainCheckpoint";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.

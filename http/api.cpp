@@ -1,5 +1,7 @@
 #include "http/api.h"
 
+#include "events/checkpoint.h"
+#include "events/envelope.h"
 #include "http/call.h"
 #include "infra/metrics.h"
 
@@ -78,6 +80,17 @@ void Api::handle(Request request, Respond respond) {
     if (webhook_routes(c)) return;
     // A referral visit may be anonymous.
     if (referral_visits(c)) return;
+    // The checkpoints' public key is public: auditors fetch it to verify with.
+    if (path == "/v1/audit/keys") {
+        if (req.method != "GET") return (void)c.method_not_allowed("GET");
+        return (void)c.reply_json(
+            200, {{"checkpoint_keys",
+                   nlohmann::json::array({{{"key_id", deps_.checkpoint_key_id},
+                                           {"algorithm", "Ed25519"},
+                                           {"public_key", events::to_hex(deps_.checkpoint_public_key)},
+                                           {"fingerprint", events::fingerprint(deps_.checkpoint_public_key)},
+                                           {"hash_scheme", "running SHA-256 over event hashes by position"}}})}});
+    }
 
     // Everything else under /v1 needs a valid bearer token.
     auto auth = req.headers.find("authorization");

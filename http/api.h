@@ -57,6 +57,7 @@ struct ApiDeps {
     int64_t payout_delay_ms = 0;
     const paypal_api::Api* paypal = nullptr;  // null: PayPal webhooks are refused (503)
     std::string paypal_webhook_id;
+    std::string checkpoint_key_id, checkpoint_public_key;  // published at GET /v1/audit/keys
     std::string process;  // this process as ownership shows it (host:pid)
 };
 

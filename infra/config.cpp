@@ -64,6 +64,9 @@ Config config_from_env() {
     read_str("TALLY_REFERRAL_KEYS", c.referral_keys);
     read_int("TALLY_ATTRIBUTION_RECENT_S", c.attribution_recent_s);
     read_int("TALLY_AFFILIATE_PAYOUT_INTERVAL_MS", c.affiliate_payout_interval_ms);
+    read_str("TALLY_CHECKPOINT_KEY", c.checkpoint_key);
+    read_int("TALLY_CHECKPOINT_EVERY_EVENTS", c.checkpoint_every_events);
+    read_int("TALLY_CHECKPOINT_EVERY_S", c.checkpoint_every_s);
     read_str("TALLY_PAYOUT_CLOCK_FILE", c.payout_clock_file);
     read_str("TALLY_PAYPAL_API_BASE", c.paypal_api_base);
     read_str("TALLY_PAYPAL_CLIENT_ID", c.paypal_client_id);
@@ -96,6 +99,8 @@ Config config_from_env() {
         throw std::invalid_argument("TALLY_KAFKA_SESSION_TIMEOUT_MS must be 1000..300000");
     if (c.payment_window_s < 1) throw std::invalid_argument("TALLY_PAYMENT_WINDOW_S must be >= 1");
     if (c.expiry_sweep_interval_ms < 10) throw std::invalid_argument("TALLY_EXPIRY_SWEEP_INTERVAL_MS must be >= 10");
+    if (c.checkpoint_every_events < 1) throw std::invalid_argument("TALLY_CHECKPOINT_EVERY_EVENTS must be >= 1");
+    if (c.checkpoint_every_s < 1) throw std::invalid_argument("TALLY_CHECKPOINT_EVERY_S must be >= 1");
     if (c.affiliate_payout_interval_ms < 10)
         throw std::invalid_argument("TALLY_AFFILIATE_PAYOUT_INTERVAL_MS must be >= 10");
     if (!c.paypal_client_id.empty() && (c.paypal_client_secret.empty() || c.paypal_webhook_id.empty()))

@@ -32,6 +32,10 @@ struct Config {
     // TALLY_PAYOUT_CLOCK_FILE (tests): the payout scheduler reads its clock, unix ms, from
     // this file (missing or empty: the system clock), so a test chooses the weekday.
     std::string payout_clock_file;
+    // Signed chain checkpoints (events/checkpoint.h).
+    std::string checkpoint_key;             // TALLY_CHECKPOINT_KEY "kid:hex seed"; empty: {data_dir}/checkpoint.key
+    int64_t checkpoint_every_events = 10000;  // TALLY_CHECKPOINT_EVERY_EVENTS
+    int64_t checkpoint_every_s = 60;          // TALLY_CHECKPOINT_EVERY_S: at least this often while events arrive
     // PayPal payouts. Empty client id: PayPal payouts are parked, PayPal webhooks refused (503).
     std::string paypal_api_base = "https://api-m.paypal.com";  // TALLY_PAYPAL_API_BASE
     std::string paypal_client_id;      // TALLY_PAYPAL_CLIENT_ID

@@ -13,6 +13,8 @@
 // Reads TALLY_PG_URL (default: the private cluster on TALLY_PG_PORT).
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -29,10 +31,12 @@
 #include "domain/ledger.h"
 #include "domain/loyalty.h"
 #include "domain/passport.h"
+#include "events/checkpoint.h"
 #include "events/passport_facts.h"
 #include "events/envelope.h"
 #include "events/registry.h"
 #include "tally/v1/affiliate.pb.h"
+#include "tally/v1/checkpoint.pb.h"
 #include "infra/config.h"
 #include "infra/journal.h"
 #include "infra/sql.h"
@@ -58,7 +62,38 @@ bool for_each_event(sql::Pool& pool, const std::function<void(const v1::EventEnv
     }
 }
 
-int verify(sql::Pool& pool) {
+// Every chain checkpoint, by the position it covers (few: one per thousands of events).
+std::map<int64_t, v1::ChainCheckpoint> read_checkpoints(sql::Pool& pool, bool& ok) {
+    std::map<int64_t, v1::ChainCheckpoint> out;
+    ok = static_cast<bool>(pool.transact([&](sql::Tx& tx) {
+        for (const auto& row : tx.exec("SELECT payload FROM journal WHERE stream_id = $1 AND type = $2 ORDER BY position",
+                                       {std::string(events::kCheckpointStream), std::string(events::kChainCheckpoint)})) {
+            v1::ChainCheckpoint c;
+            if (c.ParseFromString(row.bytes(0))) out[c.position()] = c;
+        }
+    }));
+    return out;
+}
+
+// `public_keys`: the checkpoints' keys by id ("kid:hex" lines); empty: checkpoints unchecked.
+int verify(sql::Pool& pool, const std::string& public_keys) {
+    std::map<std::string, std::string> keys;
+    if (!public_keys.empty()) {
+        std::ifstream in(public_keys);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        auto parsed = events::parse_public_keys(ss.str());
+        if (!in || !parsed) {
+            std::fprintf(stderr, "--public-key %s: %s\n", public_keys.c_str(), parsed ? "cannot read it" : parsed.error().c_str());
+            return 2;
+        }
+        keys = *parsed;
+    }
+    bool read_ok = false;
+    const auto checkpoints = read_checkpoints(pool, read_ok);
+    if (!read_ok) return 2;
+    std::string running = events::running_hash_start();
+    int64_t checked = 0, last_checked = 0;
     struct Tip {
         int64_t version = 0;
         std::string hash = events::genesis_hash();
@@ -66,8 +101,33 @@ int verify(sql::Pool& pool) {
     };
     std::map<std::string, Tip> streams;
     int64_t expected_position = 1, problems = 0, count = 0;
+    auto checkpoint_step = [&](const v1::EventEnvelope& e) {
+        // The running hash over the stored event hashes (recomputed ones included: the
+        // signature is what an editor cannot make again).
+        running = events::running_hash_next(running, e.hash());
+        auto c = checkpoints.find(e.position());
+        if (c == checkpoints.end() || keys.empty()) return;
+        const auto& cp = c->second;
+        std::string why;
+        auto key = keys.find(cp.key_id());
+        if (key == keys.end()) why = "signed by key " + cp.key_id() + ", which --public-key does not hold";
+        else if (!events::verify_ed25519(key->second, events::checkpoint_message(cp.position(), cp.running_hash(), cp.key_id()),
+                                         cp.signature()))
+            why = "the signature does not verify (the checkpoint was altered)";
+        else if (cp.running_hash() != running)
+            why = "the running hash of the journal up to here differs from the signed one: an event at or before this "
+                  "position was changed";
+        if (!why.empty()) {
+            std::printf("checkpoint at position %lld: %s\n", static_cast<long long>(cp.position()), why.c_str());
+            ++problems;
+        } else {
+            ++checked;
+            last_checked = cp.position();
+        }
+    };
     const bool ok = for_each_event(pool, [&](const v1::EventEnvelope& e) {
         ++count;
+        checkpoint_step(e);
         if (e.position() != expected_position) {
             std::printf("position gap: expected %lld, found %lld\n", static_cast<long long>(expected_position),
                         static_cast<long long>(e.position()));
@@ -103,6 +163,16 @@ int verify(sql::Pool& pool) {
         }
     });
     if (!r) return 2;
+    if (keys.empty()) {
+        std::printf("%zu signed checkpoints not checked: give --public-key FILE (GET /v1/audit/keys) to check them\n",
+                    checkpoints.size());
+    } else {
+        std::printf("checked %lld of %zu signed checkpoints; the last covers position %lld, %lld events after it are "
+                    "not yet covered\n",
+                    static_cast<long long>(checked), checkpoints.size(), static_cast<long long>(last_checked),
+                    static_cast<long long>(count - last_checked));
+        if (checkpoints.empty()) ++problems;  // nothing signed: nothing proves the journal
+    }
     std::printf("verified %lld events in %zu streams: %s\n", static_cast<long long>(count), streams.size(),
                 problems ? "DISCREPANCIES FOUND" : "all chains intact");
     return problems ? 1 : 0;
@@ -512,7 +582,7 @@ int dump(sql::Pool& pool, int64_t after, int64_t limit) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::cerr << "usage: tally-replay verify | reconcile | dump [--after POSITION] [--limit N]\n";
+        std::cerr << "usage: tally-replay verify [--public-key FILE] | reconcile | dump [--after POSITION] [--limit N]\n";
         return 2;
     }
     Config cfg;
@@ -525,7 +595,12 @@ int main(int argc, char** argv) {
     if (cfg.pg_url.empty()) cfg.pg_url = "postgresql://tally@127.0.0.1:" + std::to_string(cfg.pg_port) + "/postgres";
     sql::Pool pool(cfg.pg_url, 2);
     const std::string verb = argv[1];
-    if (verb == "verify") return verify(pool);
+    if (verb == "verify") {
+        std::string public_keys;
+        for (int i = 2; i + 1 < argc; i += 2)
+            if (std::string(argv[i]) == "--public-key") public_keys = argv[i + 1];
+        return verify(pool, public_keys);
+    }
     if (verb == "reconcile") return reconcile(pool);
     if (verb == "dump") {
         int64_t after = 0, limit = 1000;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "commands/affiliate_payout.h"
+#include "commands/checkpointer.h"
 #include "commands/expiry_sweep.h"
 #include "commands/loyalty_switch.h"
 #include "commands/retier_pass.h"
@@ -103,6 +104,11 @@ int main() {
         spdlog::error("{}", keys.error());
         return 2;
     }
+    auto checkpoint_key = events::signing_key_from_config(cfg.checkpoint_key, cfg.data_dir);
+    if (!checkpoint_key) {
+        spdlog::error("{}", checkpoint_key.error());
+        return 2;
+    }
     auto referral_keys = http::KeyRing::from_config(cfg.referral_keys, cfg.data_dir, "referral.keys", "TALLY_REFERRAL_KEYS");
     if (!referral_keys) {
         spdlog::error("{}", referral_keys.error());
@@ -190,6 +196,11 @@ int main() {
     commands::PayoutSchedulerOptions payout_options;
     payout_options.interval_ms = cfg.affiliate_payout_interval_ms;
     commands::AffiliatePayoutScheduler payout_scheduler(pool, pipeline, payout_options, payout_clock);
+    // Signed checkpoints of the journal (one process signs).
+    commands::CheckpointerOptions checkpoint_options;
+    checkpoint_options.every_events = cfg.checkpoint_every_events;
+    checkpoint_options.every_ms = cfg.checkpoint_every_s * 1000;
+    commands::Checkpointer checkpointer(pool, pipeline, *checkpoint_key, checkpoint_options, now_ms);
 
     http::ApiDeps deps;
     deps.pool = &pool;
@@ -203,6 +214,8 @@ int main() {
     deps.stripe_webhook_secrets = cfg.stripe_webhook_secrets;
     deps.payout_delay_ms = cfg.payout_delay_s * 1000;
     deps.paypal = paypal_client.get();
+    deps.checkpoint_key_id = checkpoint_key->key_id;
+    deps.checkpoint_public_key = checkpoint_key->public_key;
     deps.paypal_webhook_id = cfg.paypal_webhook_id;
     deps.clock_ms = now_ms;
     deps.process = process;
@@ -217,6 +230,7 @@ int main() {
     expiry_sweep.start();
     retier_pass.start();
     payout_scheduler.start();
+    checkpointer.start();
     if (!server.start()) return 1;
     spdlog::info("tallyd ready on http://{}:{}", cfg.http_address, server.port());
 
@@ -230,6 +244,7 @@ int main() {
     expiry_sweep.stop();  // it waits on the pipeline too
     retier_pass.stop();
     payout_scheduler.stop();
+    checkpointer.stop();
     pipeline.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the last answers be written
     server.stop();

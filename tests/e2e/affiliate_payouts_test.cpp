@@ -260,6 +260,7 @@ TEST(AffiliatePayoutsE2E, PayPalPaysByBatchAndVerifiesItsWebhooks) {
     shop.schedule({{"USD", 300}});
     shop.converted("BEANS", "cus-1");
     shop.converted("DENIED", "cus-2");
+    ASSERT_TRUE(eventually([&] { return shop.payable("aff-1") == 400 && shop.payable("aff-2") == 400; }));
     // PayPal fails every attempt at first: both payouts are retried, then parked in the
     // operator's dead letters; sent back, they are paid once.
     shop.paypal.fail_next("/v1/payments/payouts", 8, 503);
@@ -343,9 +344,14 @@ TEST(AffiliatePayoutsE2E, ASecondSchedulerProcessPaysNothingTwice) {
     ASSERT_EQ(shop.send("PUT", "/v1/affiliates/aff-1", shop.affiliate("COFFEE10"), shop.admin).status, 200);
     shop.schedule({{"USD", 300}});
     shop.converted("COFFEE10", "cus-1");
+    ASSERT_TRUE(eventually([&] { return shop.payable("aff-1") == 400; }));
     const int64_t day = payday(15);
     shop.clock.set(day);
-    ASSERT_TRUE(eventually([&] { return shop.payable("aff-1") == 0; })) << shop.tallyd.log() << second.log();
+    // Paid: the transfer made and settled.
+    ASSERT_TRUE(eventually([&] {
+        const json p = shop.payouts("aff-1");
+        return p.size() == 1 && p[0]["status"] == "paid";
+    })) << shop.tallyd.log() << second.log();
     // The owner dies; the other process owns the scheduler and looks at the same day.
     const std::string owns = "affiliate payout scheduler: this process schedules affiliate payouts";
     const bool first_owned = shop.tallyd.log().find(owns) != std::string::npos;
@@ -361,6 +367,7 @@ TEST(AffiliatePayoutsE2E, ASecondSchedulerProcessPaysNothingTwice) {
                (log.find("payday " + date + ": no payable conversions") != std::string::npos ||
                 log.find(affiliate::payout_id("aff-1", date) + " was made already") != std::string::npos);
     })) << survivor_log();
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // a few more of its passes
     EXPECT_EQ(shop.events("affiliate-payouts-aff-1", "AffiliatePayoutRequested"), 1);
     EXPECT_EQ(shop.transfers_to("acct_aff").size(), 1u);
     EXPECT_EQ(shop.payable("aff-1"), 0);

@@ -183,6 +183,9 @@ void Tallyd::start() {
             {"TALLY_DATA_DIR", data_dir_},
             {"TALLY_JWT_KEYS", kTestJwtKeys},
             {"TALLY_LOG_LEVEL", "info"},
+            // Tests count the journal's rows: checkpoints only where a test asks for them.
+            {"TALLY_CHECKPOINT_EVERY_EVENTS", "1000000"},
+            {"TALLY_CHECKPOINT_EVERY_S", "86400"},
         };
         for (const auto& [k, v] : env_) env[k] = v;
         process_.start(binary_dir() + "/tools/tallyd", {}, env, data_dir_ + "/tallyd.log");
@@ -235,10 +238,14 @@ Broker::~Broker() {
 }
 
 int run_replay(const std::string& pg_url, const std::string& command, std::string& out) {
+    return run_replay(pg_url, std::vector<std::string>{command}, out);
+}
+
+int run_replay(const std::string& pg_url, const std::vector<std::string>& args, std::string& out) {
     static std::atomic<int> seq{0};
     Process replay;
     const std::string log = "/tmp/tally-replay-" + std::to_string(::getpid()) + "-" + std::to_string(seq++) + ".log";
-    replay.start(binary_dir() + "/tools/tally-replay", {command}, {{"TALLY_PG_URL", pg_url}}, log);
+    replay.start(binary_dir() + "/tools/tally-replay", args, {{"TALLY_PG_URL", pg_url}}, log);
     const int code = replay.wait();
     out = replay.log();
     return code;

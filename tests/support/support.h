@@ -58,6 +58,7 @@ private:
 
 // Runs `tally-replay {command}` against the database; its exit status, and its output in `out`.
 int run_replay(const std::string& pg_url, const std::string& command, std::string& out);
+int run_replay(const std::string& pg_url, const std::vector<std::string>& args, std::string& out);
 
 // A running tallyd on a fresh port, against the given database and broker.
 class Tallyd {
