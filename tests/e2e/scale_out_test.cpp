@@ -7,6 +7,8 @@
 // every event: each balance was doubled (commit 3229fee and earlier).
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <signal.h>
 
 #include <atomic>
@@ -14,6 +16,8 @@
 #include <set>
 #include <thread>
 
+#include "events/checkpoint.h"
+#include "events/envelope.h"
 #include "http/client.h"
 #include "infra/kafka.h"
 #include "infra/sql.h"
@@ -36,6 +40,8 @@ struct WithFakeStripe {
     testing::FakeStripe fake{kKey, kWebhookSecret};
 };
 
+constexpr const char* kCheckpointKey = "ops1:5c1e4a2b3d6f7081920a1b2c3d4e5f60718293a4b5c6d7e8f901122334455667";
+
 struct Cluster : WithFakeStripe {
     std::string url = testing::fresh_database();
     testing::Broker broker;
@@ -50,7 +56,11 @@ struct Cluster : WithFakeStripe {
                                                         {"TALLY_STRIPE_WEBHOOK_SECRETS", kWebhookSecret},
                                                         {"TALLY_KAFKA_SESSION_TIMEOUT_MS", "3000"},
                                                         {"TALLY_PROVIDER_RETRY_BASE_MS", "100"},
-                                                        {"TALLY_PROVIDER_RETRY_MAX_MS", "1000"}};
+                                                        {"TALLY_PROVIDER_RETRY_MAX_MS", "1000"},
+                                                        // One signing key for the deployment, a checkpoint often.
+                                                        {"TALLY_CHECKPOINT_KEY", kCheckpointKey},
+                                                        {"TALLY_CHECKPOINT_EVERY_EVENTS", "200"},
+                                                        {"TALLY_CHECKPOINT_EVERY_S", "1"}};
         for (int i = 0; i < kNodes; ++i) {
             nodes.push_back(std::make_unique<testing::Tallyd>(url, broker.bootstraps(), env));
             nodes.back()->start();
@@ -237,7 +247,7 @@ TEST(ScaleOut, ThreeProcessesAKillAndAZombieEveryProjectionEqualsAFreshRebuild) 
         {"orders", {"orders", "sub_orders", "order_payment_intents", "provider_flags"}},
         {"loyalty", {"loyalty_standings", "loyalty_holds", "loyalty_history"}},
         {"passport", {"passport_orders", "passport_lines", "passport_stamps", "passport_counts"}},
-        {"affiliates", {"affiliates", "affiliate_conversions"}}};
+        {"affiliates", {"affiliates", "affiliate_conversions", "affiliate_payouts"}}};
     for (const auto& [projector, tables] : models) {
         std::map<std::string, std::string> before;
         for (const auto& t : tables) before[t] = c.fingerprint(t);
@@ -253,6 +263,15 @@ TEST(ScaleOut, ThreeProcessesAKillAndAZombieEveryProjectionEqualsAFreshRebuild) 
     replay.start(testing::binary_dir() + "/tools/tally-replay", {"reconcile"}, {{"TALLY_PG_URL", c.url}},
                  "/tmp/tally-scale-out-reconcile.log");
     EXPECT_EQ(replay.wait(), 0) << replay.log();
+    // The checkpoints, signed by whichever process owned the signer at the time (kills and
+    // pauses included), all verify with the deployment's public key.
+    const std::string key_file = "/tmp/tally-scale-out-" + std::to_string(::getpid()) + ".pub";
+    std::ofstream(key_file) << "ops1:" << events::to_hex(events::parse_signing_key(kCheckpointKey)->public_key) << "\n";
+    std::string out;
+    EXPECT_EQ(testing::run_replay(c.url, std::vector<std::string>{"verify", "--public-key", key_file}, out), 0) << out;
+    EXPECT_EQ(out.find("checked 0 of"), std::string::npos) << out;
+    EXPECT_GE(c.number("SELECT count(*) FROM journal WHERE type = 'ChainCheckpoint'"), 2);
+    std::remove(key_file.c_str());
 
     // Kafka holds the journal exactly once.
     const int64_t head = c.number("SELECT position FROM journal_head");
