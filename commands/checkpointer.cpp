@@ -57,7 +57,8 @@ Checkpointer::Checkpointer(sql::Pool& pool, Pipeline& pipeline, events::SigningK
       pipeline_(pipeline),
       key_(std::move(key)),
       options_(options),
-      clock_(std::move(clock)) {
+      clock_(std::move(clock)),
+      started_ms_(clock_()) {
     auto& m = metrics::global();
     m.help("tally_checkpoints_total", "counter", "Signed chain checkpoints appended by this process");
     m.help("tally_checkpoint_position", "gauge", "The position the last checkpoint this process signed covers");
@@ -86,9 +87,10 @@ int64_t Checkpointer::step() {
         return -1;
     }
     const int64_t now = clock_();
-    // Nothing new but checkpoints: nothing to sign. Else by count, or by time.
-    if (fresh == 0 || (head - last.position() < options_.every_events && now - last.at_unix_ms() < options_.every_ms))
-        return 0;
+    // Nothing new but checkpoints: nothing to sign. Else by count, or by time (since the
+    // last checkpoint, or since this process started when there is none yet).
+    const int64_t since = std::max(last.at_unix_ms(), started_ms_);
+    if (fresh == 0 || (head - last.position() < options_.every_events && now - since < options_.every_ms)) return 0;
     std::string running = last.position() == 0 ? events::running_hash_start() : last.running_hash();
     int64_t at = last.position();
     while (at < head) {

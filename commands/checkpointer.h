@@ -47,6 +47,7 @@ private:
     events::SigningKey key_;
     CheckpointerOptions options_;
     Clock clock_;
+    int64_t started_ms_;
     std::atomic<int64_t> signed_{0};
 };
 

@@ -40,6 +40,7 @@
 #include "infra/config.h"
 #include "infra/journal.h"
 #include "infra/sql.h"
+#include "tools/replay_audit.h"
 
 namespace {
 
@@ -582,7 +583,8 @@ int dump(sql::Pool& pool, int64_t after, int64_t limit) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::cerr << "usage: tally-replay verify [--public-key FILE] | reconcile | dump [--after POSITION] [--limit N]\n";
+        std::cerr << "usage: tally-replay verify [--public-key FILE] | reconcile | dump [--after POSITION] [--limit N]"
+                     " | audit --brokers B [--topic T] [--pg URL]\n";
         return 2;
     }
     Config cfg;
@@ -592,9 +594,31 @@ int main(int argc, char** argv) {
         std::cerr << e.what() << "\n";
         return 2;
     }
+    const std::string verb = argv[1];
+    if (verb == "audit") {  // from Kafka; the database only when asked
+        replay::AuditOptions o;
+        for (int i = 2; i < argc; ++i) {
+            const std::string k = argv[i];
+            if (i + 1 >= argc) {
+                std::cerr << k << " needs a value\n";
+                return 2;
+            }
+            if (k == "--brokers") o.brokers = argv[++i];
+            else if (k == "--topic") o.topic = argv[++i];
+            else if (k == "--pg") o.pg_url = argv[++i];
+            else {
+                std::cerr << "unknown option " << k << " (audit --brokers B [--topic T] [--pg URL])\n";
+                return 2;
+            }
+        }
+        if (o.brokers.empty()) {
+            std::cerr << "audit needs --brokers\n";
+            return 2;
+        }
+        return replay::audit(o);
+    }
     if (cfg.pg_url.empty()) cfg.pg_url = "postgresql://tally@127.0.0.1:" + std::to_string(cfg.pg_port) + "/postgres";
     sql::Pool pool(cfg.pg_url, 2);
-    const std::string verb = argv[1];
     if (verb == "verify") {
         std::string public_keys;
         for (int i = 2; i + 1 < argc; i += 2)
