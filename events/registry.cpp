@@ -11,6 +11,7 @@
 #include "tally/v1/credit.pb.h"
 #include "tally/v1/customer.pb.h"
 #include "tally/v1/loyalty.pb.h"
+#include "tally/v1/operator.pb.h"
 #include "tally/v1/order.pb.h"
 #include "tally/v1/payment.pb.h"
 #include "tally/v1/stock.pb.h"
@@ -105,6 +106,8 @@ constexpr EventType kTypes[] = {
     {kAffiliatePayoutFailed, 1, make<v1::AffiliatePayoutFailed>, nullptr},
     {kAffiliatePayoutReversed, 1, make<v1::AffiliatePayoutReversed>, postings_field<v1::AffiliatePayoutReversed>},
     {kChainCheckpoint, 1, make<v1::ChainCheckpoint>, nullptr},
+    {kProjectionRebuilt, 1, make<v1::ProjectionRebuilt>, nullptr},
+    {kDeadLetterRetried, 1, make<v1::DeadLetterRetried>, nullptr},
 };
 
 const EventType* find_type(std::string_view name) {

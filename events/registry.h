@@ -73,6 +73,8 @@ inline constexpr std::string_view kAffiliatePayoutFailed = "AffiliatePayoutFaile
 inline constexpr std::string_view kAffiliatePayoutReversed = "AffiliatePayoutReversed";
 // Audit.
 inline constexpr std::string_view kChainCheckpoint = "ChainCheckpoint";
+inline constexpr std::string_view kProjectionRebuilt = "ProjectionRebuilt";
+inline constexpr std::string_view kDeadLetterRetried = "DeadLetterRetried";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.

@@ -2,8 +2,11 @@
 
 #include "http/call.h"
 
+#include <spdlog/spdlog.h>
+
 #include <map>
 
+#include "commands/operator_acts.h"
 #include "events/envelope.h"
 #include "events/registry.h"
 
@@ -131,11 +134,38 @@ bool Api::operator_routes(Call& c) {
             auto done = std::make_shared<std::atomic<bool>>(false);
             const Respond respond = c.respond;
             const std::string rid = c.req.request_id;
-            rebuilds_.push_back({std::thread([runner, respond, rid, done] {
+            const commands::Claims who{c.claims.sub, c.claims.role, c.claims.session_version};
+            rebuilds_.push_back({std::thread([this, runner, respond, rid, done, who] {
                                      auto result = runner->rebuild();
-                                     if (!result) respond(problem(409, "rebuild_refused", result.error(), "", rid));
-                                     else respond(json_response(200, {{"projector", runner->name()},
-                                                                      {"events_replayed", *result}}));
+                                     if (!result) {
+                                         respond(problem(409, "rebuild_refused", result.error(), "", rid));
+                                     } else {
+                                         // Recorded as the admin's act (ProjectionRebuilt).
+                                         v1::ProjectionRebuilt act;
+                                         act.set_projector(runner->name());
+                                         act.set_operator_id(who.principal_id);
+                                         act.set_events_replayed(*result);
+                                         act.set_reason("api");
+                                         act.set_at_unix_ms(deps_.clock_ms());
+                                         const std::string key = "rebuild-" + runner->name() + "-" + rid;
+                                         auto recorded = commands::submit_and_wait(*deps_.pipeline, who,
+                                                                                   commands::record_rebuild(act), key,
+                                                                                   events::sha256(key));
+                                         json body = {{"projector", runner->name()}, {"events_replayed", *result}};
+                                         if (auto* rep = std::get_if<commands::Reply>(&recorded)) {
+                                             body["recorded_position"] = json::parse(rep->body).value("position", 0);
+                                             respond(json_response(200, body));
+                                         } else {
+                                             // Swapped in, but the act is not on record: say so, never swallow it.
+                                             const auto& rej = std::get<commands::Rejection>(recorded);
+                                             spdlog::error("rebuild of {} by {} not recorded: {}: {}", runner->name(),
+                                                           who.principal_id, rej.code, rej.detail);
+                                             respond(problem(503, "rebuild_not_recorded",
+                                                             "the projection was rebuilt and swapped in, but recording "
+                                                             "the act failed (" + rej.code + "); rebuild again to record it",
+                                                             "", rid));
+                                         }
+                                     }
                                      *done = true;
                                  }),
                                  done});

@@ -7,6 +7,7 @@
 
 #include "commands/affiliate_payout.h"
 #include "commands/lifecycle.h"
+#include "commands/operator_acts.h"
 #include "domain/affiliate_payout.h"
 #include "domain/ids.h"
 #include "domain/money.h"
@@ -15,6 +16,7 @@
 #include "http/call.h"
 #include "http/stripe.h"
 #include "infra/journal.h"
+#include "tally/v1/operator.pb.h"
 #include "tally/v1/payment.pb.h"
 
 namespace tally::http {
@@ -235,21 +237,31 @@ bool Api::dead_letter_routes(Call& c) {
     if (ec != std::errc() || end != parts[3].data() + parts[3].size() || id <= 0)
         return c.fail(400, "invalid_path", "the dead letter id is a positive integer", "id");
     std::optional<std::string> status;
+    v1::DeadLetterRetried act;
+    int64_t retries = 0;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
-        auto rows = tx.exec("SELECT status FROM provider_calls WHERE id = $1 FOR UPDATE", {std::to_string(id)});
+        auto rows = tx.exec("SELECT status, key, kind, last_error, operator_retries FROM provider_calls WHERE id = $1",
+                            {std::to_string(id)});
         if (rows.empty()) return;
         status = rows.front().str(0);
-        if (*status != "dead") return;
-        tx.exec("UPDATE provider_calls SET status = 'pending', attempts = 0, due_at = now(), updated_at = now(),"
-                " operator_retries = operator_retries + 1, retried_by = $2 WHERE id = $1",
-                {std::to_string(id), who.id});
+        act.set_key(rows.front().str(1));
+        act.set_kind(rows.front().str(2));
+        act.set_last_error(rows.front().str(3));
+        retries = rows.front().i64(4);
     });
     if (!r) return c.storage_unavailable(r.error());
     if (!status) return c.fail(404, "not_found", "no dead letter " + parts[3]);
     // Retrying twice is harmless: the second finds it pending (or done) and says so.
     if (*status != "dead") return c.reply_json(200, {{"id", id}, {"status", *status}, {"retried", false}});
+    // An event, like every change: the provider-call planner applies it (back to pending,
+    // attempts from zero). Two retries of the same parking share a key: one event.
+    act.set_call_id(id);
+    act.set_operator_id(who.id);
+    act.set_at_unix_ms(deps_.clock_ms());
     spdlog::info("dead letter {} sent back to the provider workers by {}", id, who.id);
-    return c.reply_json(200, {{"id", id}, {"status", "pending"}, {"retried", true}});
+    const std::string key = "dead-letter-retry-" + std::to_string(id) + "-" + std::to_string(retries);
+    return c.submit_as({c.claims.sub, c.claims.role, c.claims.session_version}, commands::retry_dead_letter(std::move(act)),
+                       key, events::sha256(key));
 }
 
 namespace {

@@ -2,6 +2,7 @@
 
 #include "events/registry.h"
 #include "tally/v1/affiliate.pb.h"
+#include "tally/v1/operator.pb.h"
 #include "tally/v1/order.pb.h"
 #include "tally/v1/payment.pb.h"
 
@@ -36,6 +37,7 @@ public:
     void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
         Planned p;
         std::vector<std::string> disputes_closed;  // orders whose held payout requests may go again
+        std::vector<v1::DeadLetterRetried> retried;  // operators sent these back
         for (const auto& e : events) {
             const int64_t now = e.occurred_at_unix_ms();
             if (e.type() == events::kOrderPlaced) {
@@ -70,6 +72,9 @@ public:
                 if (r.ParseFromString(e.payload()))
                     p.add(r.idempotency_key(), "transfer", r.order_id(), r.vendor_id(), r.amount().minor(),
                           r.amount().currency(), e.position(), now);
+            } else if (e.type() == events::kDeadLetterRetried) {
+                v1::DeadLetterRetried r;
+                if (r.ParseFromString(e.payload())) retried.push_back(r);
             } else if (e.type() == events::kAffiliatePayoutRequested) {
                 v1::AffiliatePayoutRequested r;
                 if (r.ParseFromString(e.payload()))
@@ -89,6 +94,12 @@ public:
                         " SET status = 'pending', attempts = 0, due_at = now(), updated_at = now()"
                         " WHERE kind = 'request_payout' AND status IN ('pending', 'dead') AND order_id = ANY($1::text[])",
                     {sql::text_array(disputes_closed)});
+        // Back to pending with attempts from zero, if still parked (a repeat changes nothing).
+        for (const auto& r : retried)
+            tx.exec("UPDATE " + t.at("provider_calls") +
+                        " SET status = 'pending', attempts = 0, due_at = now(), updated_at = now(),"
+                        " operator_retries = operator_retries + 1, retried_by = $2 WHERE id = $1::bigint AND status = 'dead'",
+                    {std::to_string(r.call_id()), r.operator_id()});
         if (p.keys.empty()) return;
         // A cancellation of an order that never needed an intent asks for nothing: only
         // orders with a planned intent get a cancel_intent row. Two statements, so the

@@ -10,7 +10,8 @@
 //   PayoutRequested                     -> transfer        its idempotency_key
 //   SubOrderAdvanced to delivered       -> request_payout  "payout-request-{order}-{vendor}", due after the delay
 //   AffiliatePayoutRequested            -> affiliate_transfer (Stripe) or paypal_payout, keyed by its payout id
-// A closed dispute makes the order's held payout requests due again.
+// A closed dispute makes the order's held payout requests due again; DeadLetterRetried (an
+// operator's) makes its parked call pending again, attempts from zero.
 // commands/provider_worker.h works them. Not rebuildable: the rows carry the calls' outcomes.
 
 #include <cstdint>

@@ -7,6 +7,7 @@
 #include "http/auth.h"
 #include "http/client.h"
 #include "infra/sql.h"
+#include "tally/v1/operator.pb.h"
 #include "tests/support/kafka_read.h"
 #include "tests/support/support.h"
 
@@ -242,6 +243,20 @@ TEST(Http, RebuildEndpointSwapsInAFreshModel) {
     EXPECT_EQ(json::parse(r.body)["events_replayed"], 20);
     auto credit = json::parse(s.get(c, "/v1/customers/cust-0/credit", s.admin).body);
     EXPECT_EQ(credit["balance_minor"], 70);
+    // The rebuild is the admin's recorded act.
+    ASSERT_TRUE(s.pool.transact([&](sql::Tx& tx) {
+        auto rows = tx.exec("SELECT payload, actor, position FROM journal WHERE stream_id = 'projection-credit'"
+                            " AND type = 'ProjectionRebuilt'");
+        ASSERT_EQ(rows.size(), 1u);
+        v1::ProjectionRebuilt act;
+        ASSERT_TRUE(act.ParseFromString(rows.front().bytes(0)));
+        EXPECT_EQ(act.projector(), "credit");
+        EXPECT_EQ(act.operator_id(), "admin-1");
+        EXPECT_EQ(act.events_replayed(), 20);
+        EXPECT_EQ(act.reason(), "api");
+        EXPECT_EQ(rows.front().str(1), "admin-1");
+        EXPECT_EQ(json::parse(r.body)["recorded_position"], rows.front().i64(2));
+    }));
     EXPECT_EQ(c.request("POST", "/v1/projections/nope/rebuild", "", {{"Authorization", "Bearer " + s.admin}}).status, 404);
 }
 

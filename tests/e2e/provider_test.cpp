@@ -337,7 +337,14 @@ TEST(ProviderE2E, FailuresAreRetriedParkedAndRetriedByAnOperator) {
     r = shop.send("POST", retry0, json::object(), shop.admin);
     EXPECT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(json::parse(r.body)["retried"], true);
+    // The retry is the admin's recorded act.
+    const std::string act_stream = "dead-letter-" + std::to_string(dead[0]["id"].get<int64_t>());
+    EXPECT_EQ(shop.events(act_stream, "DeadLetterRetried"), 1);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE stream_id = $1 AND actor = 'admin-1'", {act_stream}), 1);
+    // Sent twice at once (the second before the first is applied, or after): one act.
     EXPECT_EQ(shop.send("POST", retry1, json::object(), shop.admin).status, 200);
+    EXPECT_EQ(shop.send("POST", retry1, json::object(), shop.admin).status, 200);
+    EXPECT_EQ(shop.events("dead-letter-" + std::to_string(dead[1]["id"].get<int64_t>()), "DeadLetterRetried"), 1);
     ASSERT_TRUE(testing::eventually([&] { return shop.fake.objects("re_").size() == 2; }));
     EXPECT_TRUE(testing::eventually([&] {
         return shop.number("SELECT count(*) FROM provider_calls WHERE kind = 'refund' AND status = 'done'"
