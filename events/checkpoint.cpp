@@ -1,10 +1,7 @@
 #include "events/checkpoint.h"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -69,22 +66,9 @@ std::expected<SigningKey, std::string> parse_signing_key(std::string_view spec) 
 
 std::expected<SigningKey, std::string> signing_key_from_config(const std::string& spec, const std::string& data_dir) {
     if (!spec.empty()) return parse_signing_key(spec);
-    const std::string path = data_dir + "/checkpoint.key";
-    if (std::ifstream in(path); in) {
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return parse_signing_key(ss.str());
-    }
-    unsigned char seed[32];
-    if (RAND_bytes(seed, sizeof seed) != 1) return std::unexpected("no randomness for a development checkpoint key");
-    const std::string text = "dev:" + to_hex(std::string_view(reinterpret_cast<char*>(seed), sizeof seed));
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
-    std::ofstream out(path);
-    out << text << "\n";
-    if (!out) return std::unexpected("cannot write " + path);
-    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-    return parse_signing_key(text);
+    auto key = development_key(data_dir, "checkpoint.key");
+    if (!key) return std::unexpected(key.error());
+    return parse_signing_key(*key);
 }
 
 std::string sign_ed25519(const SigningKey& key, std::string_view message) {

@@ -2,9 +2,13 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace tally::events {
 namespace {
@@ -113,6 +117,35 @@ std::optional<std::string> from_hex(std::string_view hex) {
         out.push_back(static_cast<char>(hi << 4 | lo));
     }
     return out;
+}
+
+std::string base64(std::string_view in) {
+    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+    out.resize(static_cast<size_t>(n));
+    return out;
+}
+
+std::expected<std::string, std::string> development_key(const std::string& data_dir, const std::string& file) {
+    const std::string path = data_dir + "/" + file;
+    if (std::ifstream in(path); in) {
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::string text = ss.str();
+        while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\r')) text.pop_back();
+        return text;
+    }
+    unsigned char secret[32];
+    if (RAND_bytes(secret, sizeof secret) != 1) return std::unexpected("no randomness for a development key");
+    const std::string text = "dev:" + to_hex(std::string_view(reinterpret_cast<char*>(secret), sizeof secret));
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    std::ofstream out(path);
+    out << text << "\n";
+    if (!out) return std::unexpected("cannot write " + path);
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+    return text;
 }
 
 }  // namespace tally::events

@@ -4,6 +4,7 @@
 // dropping an event is detectable.
 
 #include <cstdint>
+#include <expected>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,5 +48,13 @@ std::optional<std::string> from_hex(std::string_view hex);
 std::string sha256(std::string_view bytes);
 // HMAC-SHA256 (raw 32 bytes).
 std::string hmac_sha256(std::string_view key, std::string_view data);
+// Standard base64 with padding (HTTP Basic credentials and the like).
+std::string base64(std::string_view bytes);
+
+// A development key: the contents of {data_dir}/{file} (trimmed), or, the first time,
+// "dev:" and 64 random hex digits written there (owner-only). Production sets the key
+// in the environment instead. An error when there is no randomness or the file cannot
+// be written.
+std::expected<std::string, std::string> development_key(const std::string& data_dir, const std::string& file);
 
 }  // namespace tally::events

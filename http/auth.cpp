@@ -85,25 +85,9 @@ std::expected<KeyRing, std::string> KeyRing::parse(std::string_view spec, std::s
 std::expected<KeyRing, std::string> KeyRing::from_config(const std::string& spec, const std::string& data_dir,
                                                          const std::string& file, std::string_view name) {
     if (!spec.empty()) return parse(spec, name);
-    const std::string path = data_dir + "/" + file;
-    std::ifstream in(path);
-    if (in) {
-        std::stringstream ss;
-        ss << in.rdbuf();
-        std::string text = ss.str();
-        while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-        return parse(text, name);
-    }
-    unsigned char secret[32];
-    if (RAND_bytes(secret, sizeof secret) != 1) return std::unexpected("no randomness for a development key");
-    const std::string text = "dev:" + events::to_hex(std::string_view(reinterpret_cast<char*>(secret), sizeof secret));
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
-    std::ofstream out(path);
-    out << text << "\n";
-    if (!out) return std::unexpected("cannot write " + path);
-    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-    return parse(text, name);
+    auto key = events::development_key(data_dir, file);
+    if (!key) return std::unexpected(key.error());
+    return parse(*key, name);
 }
 
 std::string KeyRing::mint(const TokenClaims& c) const {

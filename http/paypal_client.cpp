@@ -1,21 +1,13 @@
 #include "http/paypal_client.h"
 
-#include <openssl/evp.h>
-
 #include <nlohmann/json.hpp>
 
+#include "events/envelope.h"
 #include "http/stripe_client.h"
 
 namespace tally::http {
 namespace {
 
-std::string base64(const std::string& in) {
-    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-    out.resize(static_cast<size_t>(n));
-    return out;
-}
 
 // PayPal's error document: {"name": ..., "message": ..., "details": [{"issue": ...}]}.
 void explain(paypal_api::Result& out) {
@@ -46,7 +38,7 @@ std::string PayPalClient::token(paypal_api::Result& error) const {
     std::lock_guard lock(mu_);
     if (!token_.empty() && std::chrono::steady_clock::now() < token_until_) return token_;
     auto out = provider_post(endpoint_, "/v1/oauth2/token",
-                             {{"Authorization", "Basic " + base64(client_id_ + ":" + client_secret_)},
+                             {{"Authorization", "Basic " + events::base64(client_id_ + ":" + client_secret_)},
                               {"Content-Type", "application/x-www-form-urlencoded"},
                               {"Accept", "application/json"}},
                              "grant_type=client_credentials", timeout_);

@@ -1,7 +1,5 @@
 #include "tests/support/fake_paypal.h"
 
-#include <openssl/evp.h>
-
 #include <chrono>
 
 #include "events/envelope.h"
@@ -22,13 +20,6 @@ json error(const std::string& name, const std::string& message, const std::strin
     return e;
 }
 
-std::string base64(const std::string& in) {
-    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-    out.resize(static_cast<size_t>(n));
-    return out;
-}
 
 std::string text(const json& o, const char* k) {
     auto it = o.find(k);
@@ -108,7 +99,7 @@ int FakePayPal::delivered() const {
 
 std::string FakePayPal::signature(const std::string& transmission_id, const std::string& time,
                                   const std::string& event) const {
-    return base64(events::hmac_sha256(kSigningKey, transmission_id + "|" + time + "|" + webhook_id_ + "|" + event));
+    return events::base64(events::hmac_sha256(kSigningKey, transmission_id + "|" + time + "|" + webhook_id_ + "|" + event));
 }
 
 FakePayPal::Message FakePayPal::sign(const json& event) const {
@@ -162,7 +153,7 @@ void FakePayPal::handle(const http::Request& req, http::Response& res) {
     }
     if (req.method != "POST") return answer(405, error("METHOD_NOT_SUPPORTED", "only POST here"));
     if (path == "/v1/oauth2/token") {
-        if (header("authorization") != "Basic " + base64(client_id_ + ":" + client_secret_))
+        if (header("authorization") != "Basic " + events::base64(client_id_ + ":" + client_secret_))
             return answer(401, {{"error", "invalid_client"}, {"error_description", "Client Authentication failed"}});
         if (req.body != "grant_type=client_credentials")
             return answer(400, {{"error", "unsupported_grant_type"}, {"error_description", "grant_type"}});
