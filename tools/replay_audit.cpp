@@ -72,6 +72,7 @@ int audit(const AuditOptions& o) {
         return 2;
     }
     std::set<int32_t> truncated;
+    std::map<int32_t, int64_t> first_position;  // of each partition's first message still held
     std::vector<int64_t> next, end;
     std::vector<std::pair<int32_t, int64_t>> starts;
     int64_t total = 0;
@@ -141,6 +142,7 @@ int audit(const AuditOptions& o) {
                 report("partition " + std::to_string(p) + " offset " + std::to_string(m.offset) + ": no position");
                 continue;
             }
+            first_position.try_emplace(m.partition, e.position());
             const auto pos = static_cast<size_t>(e.position());
             if (seen.size() <= pos) seen.resize(std::max(pos + 1, seen.size() * 2), 0);
             if (seen[pos] < 2) ++seen[pos];
@@ -183,13 +185,15 @@ int audit(const AuditOptions& o) {
             max_position = static_cast<int64_t>(i);
             break;
         }
+    // Below the first position a truncated partition still holds, a missing position may
+    // have been in what it dropped (said above, once): the positions are checked from there.
     int64_t lowest = 1;
-    if (!truncated.empty())  // what the broker dropped is said above, once
-        while (lowest <= max_position && seen[static_cast<size_t>(lowest)] == 0) ++lowest;
+    for (int32_t p : truncated)
+        if (auto it = first_position.find(p); it != first_position.end()) lowest = std::max(lowest, it->second);
     if (lowest > 1)
-        std::printf("positions 1..%lld are no longer in the topic; %lld streams are checked from their first event "
-                    "still there\n",
-                    static_cast<long long>(lowest - 1), static_cast<long long>(unverifiable));
+        std::printf("positions below %lld are not all held any more: positions are checked from there, and %lld "
+                    "streams from their first event still held\n",
+                    static_cast<long long>(lowest), static_cast<long long>(unverifiable));
     for (int64_t pos = lowest; pos <= max_position; ++pos) {
         const auto i = static_cast<size_t>(pos);
         if (seen[i] == 0) {
