@@ -76,8 +76,13 @@ public:
         affiliate::PayoutsState account;
         if (!states.at(account_).state.empty()) account.ParseFromString(states.at(account_).state);
         const std::string id = affiliate::payout_id(r_.affiliate_id, r_.date);
-        // Each order's share, decided on its locked state.
-        std::vector<std::pair<std::string, v1::AffiliateConversionPaidOut>> shares;
+        // Each order's share, decided on its locked state (kept to evolve it once accepted).
+        struct Share {
+            std::string stream;
+            lifecycle::State state;
+            v1::AffiliateConversionPaidOut event;
+        };
+        std::vector<Share> shares;
         std::vector<v1::PayoutItem> items;
         for (const auto& o : r_.order_ids) {
             const std::string stream = order::stream_id(o);
@@ -89,7 +94,7 @@ public:
             item.set_order_id(o);
             item.set_amount_minor(share->amount().minor());
             items.push_back(item);
-            shares.emplace_back(stream, std::move(*share));
+            shares.push_back({stream, std::move(st), std::move(*share)});
         }
         auto requested = affiliate::request_payout(account, *def, r_.date, items, affiliate::threshold_minor(*schedule, *currency));
         if (!requested) {
@@ -100,11 +105,9 @@ public:
             return Rejection{RejectionKind::state_forbids, code, why.detail};
         }
         Accepted a;
-        for (const auto& [stream, share] : shares) {
-            lifecycle::State st;
-            st.ParseFromString(states.at(stream).state);
-            a.events.push_back({stream, std::string(events::kAffiliateConversionPaidOut), 1, share.SerializeAsString()});
-            a.new_states[stream] = lifecycle::evolve(std::move(st), share).SerializeAsString();
+        for (auto& s : shares) {
+            a.events.push_back({s.stream, std::string(events::kAffiliateConversionPaidOut), 1, s.event.SerializeAsString()});
+            a.new_states[s.stream] = lifecycle::evolve(std::move(s.state), s.event).SerializeAsString();
         }
         const affiliate::PayoutEvent e = *requested;
         a.events.push_back({account_, std::string(affiliate::type_of(e)), 1, affiliate::serialize(e)});

@@ -70,17 +70,19 @@ Checkpointer::~Checkpointer() { stop(); }
 int64_t Checkpointer::step() {
     if (!take_ownership()) return -1;
     v1::ChainCheckpointState last;
-    int64_t head = 0, fresh = 0;
+    int64_t head = 0;
+    bool fresh = false;
     auto read = pool_.transact([&](sql::Tx& tx) {
         auto s = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {std::string(events::kCheckpointStream)});
         if (!s.empty()) last.ParseFromString(s.front().bytes(0));
         // The head: every position up to it is committed (it moves in the appending transaction).
         head = tx.exec("SELECT position FROM journal_head WHERE id = 1").at(0).i64(0);
+        // Anything new but checkpoints? (One row is enough to say.)
         if (head > last.position())
-            fresh = tx.exec("SELECT count(*) FROM journal WHERE position > $1 AND position <= $2 AND stream_id <> $3",
-                            {std::to_string(last.position()), std::to_string(head), std::string(events::kCheckpointStream)})
-                        .at(0)
-                        .i64(0);
+            fresh = !tx.exec("SELECT 1 FROM journal WHERE position > $1 AND position <= $2 AND stream_id <> $3 LIMIT 1",
+                             {std::to_string(last.position()), std::to_string(head),
+                              std::string(events::kCheckpointStream)})
+                         .empty();
     });
     if (!read) {
         spdlog::warn("chain checkpointer: reading: {}", read.error().message);
@@ -90,7 +92,7 @@ int64_t Checkpointer::step() {
     // Nothing new but checkpoints: nothing to sign. Else by count, or by time (since the
     // last checkpoint, or since this process started when there is none yet).
     const int64_t since = std::max(last.at_unix_ms(), started_ms_);
-    if (fresh == 0 || (head - last.position() < options_.every_events && now - since < options_.every_ms)) return 0;
+    if (!fresh || (head - last.position() < options_.every_events && now - since < options_.every_ms)) return 0;
     std::string running = last.position() == 0 ? events::running_hash_start() : last.running_hash();
     int64_t at = last.position();
     while (at < head) {
