@@ -47,6 +47,34 @@ bool Api::operator_routes(Call& c) {
         return c.reply(Response{200, "application/json", out, {}});
     }
 
+    // GET /v1/reconcile/last  (auditor, admin): the newest scheduled reconciliation's report.
+    if (parts.size() == 3 && parts[1] == "reconcile" && parts[2] == "last") {
+        if (req.method != "GET") return c.method_not_allowed("GET");
+        auto caller = c.fresh_caller();
+        if (!caller) return true;
+        if (caller->principal.role != "auditor" && caller->principal.role != "admin")
+            return c.fail(403, "forbidden", "only auditors and admins read reconciliations");
+        sql::Rows rows;
+        auto r = deps_.pool->transact([&](sql::Tx& tx) {
+            rows = tx.exec("SELECT owner, finished_at_unix_ms, duration_ms, head, events_folded, clean, drifting, report::text"
+                           " FROM reconcile_runs ORDER BY id DESC LIMIT 1");
+        });
+        if (!r) return c.storage_unavailable(r.error());
+        if (rows.empty())
+            return c.fail(404, "not_found", "no reconciliation has run yet (every TALLY_RECONCILE_INTERVAL_S)");
+        const auto& row = rows[0];
+        json report = json::parse(row.str(7), nullptr, false);
+        return c.reply_json(200, {{"owner", row.str(0)},
+                                  {"finished_at_unix_ms", row.i64(1)},
+                                  {"duration_ms", row.i64(2)},
+                                  {"position", row.i64(3)},
+                                  {"events_folded", row.i64(4)},
+                                  {"clean", row.boolean(5)},
+                                  {"drifting", row.i64(6)},
+                                  {"caches", report.is_object() ? report["caches"] : json::array()},
+                                  {"drift", report.is_object() ? report["drift"] : json::array()}});
+    }
+
     // GET /v1/ledger/accounts  (auditor, admin)
     if (parts.size() == 3 && parts[1] == "ledger" && parts[2] == "accounts") {
         if (req.method != "GET") return c.method_not_allowed("GET");

@@ -67,6 +67,7 @@ Config config_from_env() {
     read_str("TALLY_CHECKPOINT_KEY", c.checkpoint_key);
     read_int("TALLY_CHECKPOINT_EVERY_EVENTS", c.checkpoint_every_events);
     read_int("TALLY_CHECKPOINT_EVERY_S", c.checkpoint_every_s);
+    read_int("TALLY_RECONCILE_INTERVAL_S", c.reconcile_interval_s);
     read_str("TALLY_PAYOUT_CLOCK_FILE", c.payout_clock_file);
     read_str("TALLY_PAYPAL_API_BASE", c.paypal_api_base);
     read_str("TALLY_PAYPAL_CLIENT_ID", c.paypal_client_id);
@@ -101,6 +102,7 @@ Config config_from_env() {
     if (c.expiry_sweep_interval_ms < 10) throw std::invalid_argument("TALLY_EXPIRY_SWEEP_INTERVAL_MS must be >= 10");
     if (c.checkpoint_every_events < 1) throw std::invalid_argument("TALLY_CHECKPOINT_EVERY_EVENTS must be >= 1");
     if (c.checkpoint_every_s < 1) throw std::invalid_argument("TALLY_CHECKPOINT_EVERY_S must be >= 1");
+    if (c.reconcile_interval_s < 1) throw std::invalid_argument("TALLY_RECONCILE_INTERVAL_S must be >= 1");
     if (c.affiliate_payout_interval_ms < 10)
         throw std::invalid_argument("TALLY_AFFILIATE_PAYOUT_INTERVAL_MS must be >= 10");
     if (!c.paypal_client_id.empty() && (c.paypal_client_secret.empty() || c.paypal_webhook_id.empty()))

@@ -35,6 +35,7 @@ struct Config {
     // Signed chain checkpoints (events/checkpoint.h).
     std::string checkpoint_key;             // TALLY_CHECKPOINT_KEY "kid:hex seed"; empty: {data_dir}/checkpoint.key
     int64_t checkpoint_every_events = 10000;  // TALLY_CHECKPOINT_EVERY_EVENTS
+    int64_t reconcile_interval_s = 900;       // TALLY_RECONCILE_INTERVAL_S: scheduled reconciliation
     int64_t checkpoint_every_s = 60;          // TALLY_CHECKPOINT_EVERY_S: at least this often while events arrive
     // PayPal payouts. Empty client id: PayPal payouts are parked, PayPal webhooks refused (503).
     std::string paypal_api_base = "https://api-m.paypal.com";  // TALLY_PAYPAL_API_BASE

@@ -17,6 +17,7 @@ inline constexpr int64_t kExpirySweep = 7263003; // the payment-window sweep
 inline constexpr int64_t kRetierPass = 7263004;  // the loyalty re-tiering pass
 inline constexpr int64_t kAffiliatePayouts = 7263005;  // the affiliate payout scheduler
 inline constexpr int64_t kCheckpoints = 7263006;       // the signer of chain checkpoints
+inline constexpr int64_t kReconcile = 7263007;         // the scheduled reconciliation
 
 // A projector's rebuild: 7263100 + a stable (FNV-1a) hash of its name, below 7363100.
 inline int64_t projector_rebuild(std::string_view projector) {

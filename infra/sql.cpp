@@ -163,7 +163,7 @@ std::expected<void, DbError> Pool::run(const std::function<void(Tx&)>& fn) {
             TxType tx(c->raw());
             TxImpl<TxType> facade(*c, tx);
             fn(facade);
-            if constexpr (std::is_same_v<TxType, pqxx::work>) tx.commit();
+            if constexpr (!std::is_same_v<TxType, pqxx::nontransaction>) tx.commit();
         }
         release(std::move(c));
         return {};
@@ -180,6 +180,10 @@ std::expected<void, DbError> Pool::run(const std::function<void(Tx&)>& fn) {
 }
 
 std::expected<void, DbError> Pool::transact(const std::function<void(Tx&)>& fn) { return run<pqxx::work>(fn); }
+
+std::expected<void, DbError> Pool::snapshot(const std::function<void(Tx&)>& fn) {
+    return run<pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>>(fn);
+}
 
 std::expected<void, DbError> Pool::autocommit(const std::function<void(Tx&)>& fn) {
     return run<pqxx::nontransaction>(fn);

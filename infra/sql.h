@@ -66,6 +66,9 @@ public:
 
     // Runs fn in one transaction and commits when fn returns normally.
     std::expected<void, DbError> transact(const std::function<void(Tx&)>& fn);
+    // A read-only REPEATABLE READ transaction: every statement sees one snapshot of the
+    // database (e.g. a reconciliation comparing the journal with the caches).
+    std::expected<void, DbError> snapshot(const std::function<void(Tx&)>& fn);
     // The same, outside a transaction block (each statement autocommits).
     std::expected<void, DbError> autocommit(const std::function<void(Tx&)>& fn);
 

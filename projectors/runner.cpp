@@ -302,20 +302,22 @@ void Runner::run() {
     clients_->probe.reset();
 }
 
-std::expected<int64_t, std::string> Runner::rebuild() {
-    if (!projection_->rebuildable()) return std::unexpected(name_ + " is not rebuildable: its tables hold more than the log");
-    if (!ready_) return std::unexpected("the projector " + name_ + " is not consuming yet; try again");
+std::expected<Rebuilt, std::string> rebuild_projection(sql::Pool& pool, const Projection& projection, int32_t partitions,
+                                                      std::mutex* swap_mu, const std::function<void(int64_t)>& progress) {
+    const std::string name = projection.name();
+    if (!projection.rebuildable()) return std::unexpected(name + " is not rebuildable: its tables hold more than the log");
     // One owner at a time, across processes: a session-level advisory lock.
-    sql::SessionLock rebuild_lock(pool_.url(), infra::locks::projector_rebuild(name_));
+    sql::SessionLock rebuild_lock(pool.url(), infra::locks::projector_rebuild(name));
     auto got = rebuild_lock.try_acquire();
     if (!got) return std::unexpected("database unavailable: " + got.error().message);
-    if (!*got) return std::unexpected("a rebuild of " + name_ + " is already running");
+    if (!*got) return std::unexpected("a rebuild of " + name + " is already running");
 
     TableMap shadow;
-    for (const auto& t : projection_->tables()) shadow[t] = t + "_rebuild";
+    for (const auto& t : projection.tables()) shadow[t] = t + "_rebuild";
     int64_t cursor = 0;
-    int64_t replayed = 0;
-    auto prepared = pool_.transact([&](sql::Tx& tx) {
+    Rebuilt out;
+    // A shadow left by a rebuild that died is dropped: the live tables were never touched.
+    auto prepared = pool.transact([&](sql::Tx& tx) {
         for (const auto& [live, tmp] : shadow) {
             tx.exec("DROP TABLE IF EXISTS " + tmp);
             tx.exec("CREATE TABLE " + tmp + " (LIKE " + live + " INCLUDING ALL)");
@@ -325,50 +327,72 @@ std::expected<int64_t, std::string> Runner::rebuild() {
     // Replay in chunks while the live tables keep serving.
     while (true) {
         size_t n = 0;
-        auto r = pool_.transact([&](sql::Tx& tx) {
+        auto r = pool.transact([&](sql::Tx& tx) {
             auto batch = journal::read_after(tx, cursor, kRebuildChunk);
             n = batch.size();
             if (batch.empty()) return;
-            projection_->apply(tx, batch, shadow);
+            projection.apply(tx, batch, shadow);
             cursor = batch.back().position();
         });
         if (!r) return std::unexpected(r.error().message);
-        replayed += static_cast<int64_t>(n);
+        out.replayed += static_cast<int64_t>(n);
+        if (progress) progress(cursor);
         if (n < static_cast<size_t>(kRebuildChunk)) break;
     }
-    // Swap: pause the live applier, catch up to the head, rename, move checkpoints.
-    std::lock_guard lock(apply_mu_);
-    const size_t partitions = static_cast<size_t>(std::max<int32_t>(partitions_, 1));
+    // Swap: pause this process's applier, lock every process's checkpoints of this projector
+    // (a live apply holds them to its commit: after this no batch is half in the old tables),
+    // catch up to the head, rename, move the checkpoints. One transaction: a crash anywhere
+    // before its commit leaves the live tables as they were.
+    std::unique_lock<std::mutex> lock;
+    if (swap_mu) lock = std::unique_lock(*swap_mu);
     int64_t head = cursor;
-    auto swapped = pool_.transact([&](sql::Tx& tx) {
+    auto swapped = pool.transact([&](sql::Tx& tx) {
+        int32_t known = partitions;
+        for (const auto& row : tx.exec("SELECT partition FROM projector_checkpoints WHERE projector = $1 FOR UPDATE", {name}))
+            known = std::max<int32_t>(known, static_cast<int32_t>(row.i64(0)) + 1);
+        // The topic's partitions as the relay knows them, so that a projector that never ran
+        // starts after the rebuilt head on every one of them.
+        for (const auto& row : tx.exec("SELECT coalesce(max(partition), -1) FROM relay_progress"))
+            known = std::max<int32_t>(known, static_cast<int32_t>(row.i64(0)) + 1);
+        known = std::max<int32_t>(known, 1);
         while (true) {
             auto batch = journal::read_after(tx, head, kRebuildChunk);
             if (batch.empty()) break;
-            projection_->apply(tx, batch, shadow);
+            projection.apply(tx, batch, shadow);
             head = batch.back().position();
-            replayed += static_cast<int64_t>(batch.size());
+            out.replayed += static_cast<int64_t>(batch.size());
         }
         for (const auto& [live, tmp] : shadow) {
             tx.exec("ALTER TABLE " + live + " RENAME TO " + live + "_retired");
             tx.exec("ALTER TABLE " + tmp + " RENAME TO " + live);
             tx.exec("DROP TABLE " + live + "_retired");
         }
-        // Everything at or below `head` is in the new tables: the live consumer skips it.
+        // Everything at or below `head` is in the new tables: the live consumers skip it.
         std::vector<int64_t> parts;
-        for (size_t p = 0; p < partitions; ++p) parts.push_back(static_cast<int64_t>(p));
+        for (int32_t p = 0; p < known; ++p) parts.push_back(p);
         tx.exec("INSERT INTO projector_checkpoints (projector, partition, position, kafka_offset)"
                 " SELECT $1, p, $3, -1 FROM unnest($2::int[]) AS p"
                 " ON CONFLICT (projector, partition) DO UPDATE SET"
                 " position = GREATEST(projector_checkpoints.position, EXCLUDED.position), updated_at = now()",
-                {name_, sql::int_array(parts), std::to_string(head)});
+                {name, sql::int_array(parts), std::to_string(head)});
     });
     if (!swapped) return std::unexpected(swapped.error().message);
+    out.head = head;
+    spdlog::info("projector {}: rebuilt from {} events up to position {}", name, out.replayed, head);
+    return out;
+}
+
+std::expected<int64_t, std::string> Runner::rebuild() {
+    if (!projection_->rebuildable()) return std::unexpected(name_ + " is not rebuildable: its tables hold more than the log");
+    if (!ready_) return std::unexpected("the projector " + name_ + " is not consuming yet; try again");
+    auto done = rebuild_projection(pool_, *projection_, std::max<int32_t>(partitions_, 1), &apply_mu_);
+    if (!done) return std::unexpected(done.error());
     // Other processes' appliers find their checkpoints moved: the fence refuses their next
-    // batch and they resume after `head`.
-    for (auto& [p, cp] : owned_) cp.position = std::max(cp.position, head);
-    applied_position_ = std::max(applied_position_.load(), head);
-    spdlog::info("projector {}: rebuilt from {} events up to position {}", name_, replayed, head);
-    return replayed;
+    // batch and they resume after the head.
+    std::lock_guard lock(apply_mu_);
+    for (auto& [p, cp] : owned_) cp.position = std::max(cp.position, done->head);
+    applied_position_ = std::max(applied_position_.load(), done->head);
+    return done->replayed;
 }
 
 }  // namespace tally::projectors

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,26 @@ struct PartitionBatch {
 std::expected<void, Fenced> apply_fenced(sql::Tx& tx, const Projection& projection, const TableMap& tables,
                                          const std::vector<v1::EventEnvelope>& events,
                                          const std::vector<PartitionBatch>& partitions);
+
+struct Rebuilt {
+    int64_t replayed = 0;  // events applied to the shadow tables
+    int64_t head = 0;      // the position the new tables hold everything up to
+};
+
+// The blue-green rebuild: replays the journal into `<table>_rebuild` shadow tables while the
+// live tables serve, then in ONE transaction locks every partition's checkpoint of the
+// projector (fencing live appliers in any process), catches up to the head, swaps the
+// tables by rename and moves the checkpoints to the head. Killed at any point, the live
+// tables are the old ones or the new ones, never half; a rerun starts over. `swap_mu`, when
+// given, is held over the swap (the in-process applier's lock). Refused while another
+// rebuild of the projection runs anywhere. `progress` gets the position replayed so far.
+std::expected<Rebuilt, std::string> rebuild_projection(sql::Pool& pool, const Projection& projection, int32_t partitions,
+                                                      std::mutex* swap_mu,
+                                                      const std::function<void(int64_t)>& progress = {});
+
+// The rebuildable projections by name ("credit", "ledger", "orders", "loyalty",
+// "passport", "affiliates"); nothing for any other name.
+std::unique_ptr<Projection> rebuildable_projection(const std::string& name);
 
 struct RunnerOptions {
     int session_timeout_ms = 10000;  // how long a silent member keeps its partitions

@@ -1,17 +1,26 @@
-// tally-replay: the auditor's tool. Reads the journal (never writes).
+// tally-replay: the auditor's and the operator's tool.
 //
-//   tally-replay verify      every stream's hash chain and the gap-free position sequence
-//   tally-replay reconcile   recomputes balances from the ledger postings in the journal and
-//                            compares them with the cached copies (read models, snapshots);
-//                            orders (statuses, fulfilment, money, owner after claims) and coupon uses likewise;
-//                            loyalty tier state (spend, tier, holds, history) from the customers' loyalty events;
-//                            passports (stamps, counts, badges) folded from the orders' facts;
-//                            affiliate conversions and each affiliate's balance against its payable account
+//   tally-replay verify [--public-key FILE]
+//        every stream's hash chain, the gap-free positions, and (with the key) every signed
+//        chain checkpoint
+//   tally-replay reconcile [--json] [--repair --operator ADMIN_ID [--reason TEXT]]
+//        folds the journal through the domain's evolve functions and compares every cache
+//        (projectors/reconcile.h): snapshots, credit balances and entries, ledger accounts,
+//        vendor payables, orders and sub-orders, coupon uses, loyalty, passports, affiliates.
+//        --json prints the drift report; --repair rebuilds each drifting projection (blue-green)
+//        and records ProjectionRebuilt as the operator's act. A drifting snapshot refuses the
+//        repair: it means a bug or tampering.
+//   tally-replay audit --brokers B [--topic T] [--pg URL]   the topic checked on its own
 //   tally-replay dump [--after POSITION] [--limit N]   events as JSON lines
 //
-// Exit status: 0 all good, 1 a discrepancy was found, 2 usage or connection error.
-// Reads TALLY_PG_URL (default: the private cluster on TALLY_PG_PORT).
+// Exit status: 0 clean, 1 a discrepancy (or a refused repair), 2 usage or connection error.
+// Reads TALLY_PG_URL (default: the private cluster on TALLY_PG_PORT). Only --repair writes.
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <expected>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -40,6 +49,10 @@
 #include "infra/config.h"
 #include "infra/journal.h"
 #include "infra/sql.h"
+#include "commands/operator_acts.h"
+#include "commands/pipeline.h"
+#include "projectors/reconcile.h"
+#include "projectors/runner.h"
 #include "tools/replay_audit.h"
 
 namespace {
@@ -179,396 +192,169 @@ int verify(sql::Pool& pool, const std::string& public_keys) {
     return problems ? 1 : 0;
 }
 
-// What the log says of each order: its placement, and the statuses its last lifecycle
-// event left behind.
-struct OrderTruth {
-    v1::OrderPlaced placed;
-    std::optional<v1::OrderStatusAfter> after;
-    std::string claimed_by;  // a guest order claimed for a registered customer
+// Progress on stderr: a bar redrawn in place on a terminal, else a line every few seconds.
+class ProgressLine {
+public:
+    ProgressLine() : tty_(isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()) {}
+    ~ProgressLine() {
+        if (tty_ && drawn_) std::fputc('\n', stderr);
+    }
+    void operator()(const char* phase, int64_t done, int64_t total, const std::string& stream) {
+        const auto now = std::chrono::steady_clock::now();
+        if (phase != phase_) {
+            phase_ = phase;
+            phase_start_ = now;
+            phase_done_ = done;
+        }
+        if (now - last_ < (tty_ ? std::chrono::milliseconds(200) : std::chrono::seconds(5))) return;
+        last_ = now;
+        const double secs = std::chrono::duration<double>(now - phase_start_).count();
+        const double rate = secs > 0 ? static_cast<double>(done - phase_done_) / secs : 0;
+        const double eta = rate > 0 && total > done ? static_cast<double>(total - done) / rate : 0;
+        const int pct = total > 0 ? static_cast<int>(100 * std::min(done, total) / total) : 0;
+        std::string bar(20, ' ');
+        for (int i = 0; i < pct / 5; ++i) bar[static_cast<size_t>(i)] = '#';
+        const std::string what = phase_ == "journal" ? "events" : "streams";
+        if (tty_) {
+            std::fprintf(stderr, "\r%-9s [%s] %3d%% %lld/%lld %s, %.0f/s, ETA %.0f s, at %-40.40s", phase, bar.c_str(), pct,
+                         static_cast<long long>(done), static_cast<long long>(total), what.c_str(), rate, eta,
+                         stream.c_str());
+            drawn_ = true;
+        } else {
+            std::fprintf(stderr, "%s: %lld/%lld %s (%d%%), %.0f/s, ETA %.0f s, at %s\n", phase, static_cast<long long>(done),
+                         static_cast<long long>(total), what.c_str(), pct, rate, eta, stream.c_str());
+        }
+        std::fflush(stderr);
+    }
+
+private:
+    bool tty_;
+    bool drawn_ = false;
+    std::string phase_;
+    std::chrono::steady_clock::time_point start_, phase_start_, last_{};
+    int64_t phase_done_ = 0;
 };
 
-// The orders read model against the log: payment status, fulfilment status, money
-// fields, each sub-order's status; and each coupon's uses against its redemptions less
-// its releases. Returns the number of mismatches (printed).
-int64_t reconcile_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& orders,
-                         const std::map<std::string, int64_t>& coupon_uses) {
-    int64_t mismatches = 0;
-    auto report = [&](const std::string& what, const std::string& cached, const std::string& truth) {
-        std::printf("%s: cached %s, log %s\n", what.c_str(), cached.c_str(), truth.c_str());
-        ++mismatches;
-    };
-    std::map<std::string, std::tuple<std::string, std::string, int64_t, int64_t, int64_t, std::string>> cached;
-    for (const auto& row : tx.exec("SELECT order_id, status, fulfilment_status, total_minor, credit_applied_minor,"
-                                   " amount_due_minor, customer_id FROM orders"))
-        cached[row.str(0)] = {row.str(1), row.str(2), row.i64(3), row.i64(4), row.i64(5), row.str(6)};
-    std::map<std::pair<std::string, std::string>, std::string> cached_subs;
-    for (const auto& row : tx.exec("SELECT order_id, vendor_id, status FROM sub_orders"))
-        cached_subs[{row.str(0), row.str(1)}] = row.str(2);
-    for (const auto& [id, truth] : orders) {
-        if (truth.placed.order_id().empty()) continue;  // lifecycle news of an order the log never placed
-        auto it = cached.find(id);
-        if (it == cached.end()) {
-            report("orders " + id, "(missing)", "placed");
-            continue;
-        }
-        const auto& [status, fulfilment, total, credit, due, customer] = it->second;
-        const std::string want_customer = truth.claimed_by.empty() ? truth.placed.customer_id() : truth.claimed_by;
-        if (customer != want_customer) report("orders " + id + " customer_id", customer, want_customer);
-        std::vector<std::string> subs;
-        for (const auto& so : truth.placed.sub_orders()) {
-            const std::string want = truth.after ? truth.after->sub_orders().at(so.vendor_id()) : so.status();
-            subs.push_back(want);
-            const auto have = cached_subs.find({id, so.vendor_id()});
-            if (have == cached_subs.end() || have->second != want)
-                report("sub_orders " + id + "/" + so.vendor_id() + " status",
-                       have == cached_subs.end() ? "(missing)" : have->second, want);
-        }
-        const std::string want_status = truth.after ? truth.after->status() : truth.placed.status();
-        if (status != want_status) report("orders " + id + " status", status, want_status);
-        const std::string want_fulfilment = order::fulfilment_status(subs);
-        if (fulfilment != want_fulfilment) report("orders " + id + " fulfilment_status", fulfilment, want_fulfilment);
-        const auto& p = truth.placed.pricing();
-        if (total != p.total_minor() || credit != p.credit_applied_minor() || due != p.amount_due_minor())
-            report("orders " + id + " money (total/credit/due)",
-                   std::to_string(total) + "/" + std::to_string(credit) + "/" + std::to_string(due),
-                   std::to_string(p.total_minor()) + "/" + std::to_string(p.credit_applied_minor()) + "/" +
-                       std::to_string(p.amount_due_minor()));
-    }
-    for (const auto& [code, uses] : coupon_uses) {
-        auto snap = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {catalog::coupon_stream(code)});
-        v1::CouponState state;
-        if (!snap.empty()) state.ParseFromString(snap[0].bytes(0));
-        if (state.uses_total() != uses)
-            report("coupon " + code + " uses", std::to_string(state.uses_total()), std::to_string(uses));
-    }
-    return mismatches;
-}
-
-// Tier state as the log has it: each customer's loyalty events replayed, and the spend
-// summed from the deltas (which must agree with the running totals the events carry).
-struct LoyaltyTruth {
-    v1::LoyaltyState state;
-    std::map<std::string, int64_t> spend_by_delta;  // currency -> sum of deltas
-    int64_t tier_changes = 0;
+struct ReconcileOptions {
+    bool json = false;
+    bool repair = false;
+    std::string operator_id;  // the admin principal who repairs
+    std::string reason;
 };
 
-int64_t reconcile_loyalty(sql::Tx& tx, const std::map<std::string, LoyaltyTruth>& truths) {
-    int64_t mismatches = 0;
-    auto report = [&](const std::string& what, const std::string& cached, const std::string& truth) {
-        std::printf("%s: cached %s, log %s\n", what.c_str(), cached.c_str(), truth.c_str());
-        ++mismatches;
-    };
-    std::map<std::pair<std::string, std::string>, std::pair<int64_t, std::string>> standings;
-    for (const auto& row : tx.exec("SELECT customer_id, currency, spend_minor, tier FROM loyalty_standings"))
-        standings[{row.str(0), row.str(1)}] = {row.i64(2), row.str(3)};
-    std::set<std::pair<std::string, std::string>> holds;
-    for (const auto& row : tx.exec("SELECT customer_id, dispute_id FROM loyalty_holds")) holds.insert({row.str(0), row.str(1)});
-    std::map<std::string, int64_t> history;
-    for (const auto& row : tx.exec("SELECT customer_id, count(*) FROM loyalty_history GROUP BY customer_id"))
-        history[row.str(0)] = row.i64(1);
-    size_t accounts = 0;
-    for (const auto& [customer, truth] : truths) {
-        for (const auto& a : truth.state.accounts()) {
-            ++accounts;
-            const std::string what = "loyalty " + customer + " " + a.currency();
-            const auto by_delta = truth.spend_by_delta.find(a.currency());
-            if (by_delta != truth.spend_by_delta.end() && by_delta->second != a.spend_minor())
-                report(what + " spend (running total vs deltas)", std::to_string(a.spend_minor()), std::to_string(by_delta->second));
-            auto it = standings.find({customer, a.currency()});
-            if (it == standings.end()) {
-                report("loyalty_standings " + customer + " " + a.currency(), "(missing)",
-                       std::to_string(a.spend_minor()) + " " + a.tier());
-                continue;
-            }
-            if (it->second.first != a.spend_minor())
-                report("loyalty_standings " + customer + " " + a.currency() + " spend_minor", std::to_string(it->second.first),
-                       std::to_string(a.spend_minor()));
-            if (it->second.second != a.tier())
-                report("loyalty_standings " + customer + " " + a.currency() + " tier", it->second.second, a.tier());
-            standings.erase(it);
-        }
-        for (const auto& h : truth.state.holds())
-            if (!holds.erase({customer, h.dispute_id()}))
-                report("loyalty_holds " + customer + " " + h.dispute_id(), "(missing)", "open");
-        if (history[customer] != truth.tier_changes)
-            report("loyalty_history " + customer + " entries", std::to_string(history[customer]), std::to_string(truth.tier_changes));
-        history.erase(customer);
-        // The aggregate's snapshot, which checkout prices from.
-        auto snap = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {loyalty::stream_id(customer)});
-        v1::LoyaltyState cached;
-        v1::LoyaltyState want = truth.state;
-        want.set_customer_id(customer);
-        if (snap.empty() || !cached.ParseFromString(snap[0].bytes(0)) ||
-            !google::protobuf::util::MessageDifferencer::Equals(cached, want))
-            report("snapshot " + loyalty::stream_id(customer), "(differs)", "the replayed state");
-    }
-    for (const auto& [key, v] : standings)
-        report("loyalty_standings " + key.first + " " + key.second, std::to_string(v.first) + " " + v.second, "(none)");
-    for (const auto& [customer, dispute] : holds) report("loyalty_holds " + customer + " " + dispute, "open", "(none)");
-    for (const auto& [customer, n] : history)
-        if (n) report("loyalty_history " + customer + " entries", std::to_string(n), "0");
-    std::printf("reconciled tier state of %zu customers (%zu accounts)\n", truths.size(), accounts);
-    return mismatches;
+// The operator who repairs: an active admin, loaded fresh (checked before anything is
+// rebuilt, and again when each repair is recorded).
+std::expected<journal::Principal, std::string> repairing_operator(sql::Pool& pool, const std::string& operator_id) {
+    std::optional<journal::Principal> principal;
+    auto r = pool.transact([&](sql::Tx& tx) { principal = journal::load_principal(tx, operator_id); });
+    if (!r) return std::unexpected("--operator " + operator_id + ": " + r.error().message);
+    if (!principal) return std::unexpected("--operator " + operator_id + ": no such principal");
+    if (!principal->active) return std::unexpected("--operator " + operator_id + ": the principal is disabled");
+    if (principal->role != "admin")
+        return std::unexpected("--operator " + operator_id + ": only admins repair (the principal is " + principal->role + ")");
+    return *principal;
 }
 
-// Passports as the log has them: every order's facts folded (domain/passport.h), the
-// stamps recomputed per customer, against passport_stamps and passport_counts.
-int64_t reconcile_passports(sql::Tx& tx, const std::map<std::string, passport::Order>& orders) {
-    int64_t mismatches = 0;
-    auto report = [&](const std::string& what, const std::string& cached, const std::string& truth) {
-        std::printf("%s: cached %s, log %s\n", what.c_str(), cached.c_str(), truth.c_str());
-        ++mismatches;
-    };
-    std::map<std::string, std::vector<passport::Order>> by_customer;
-    for (const auto& [id, o] : orders)
-        if (!o.customer_id.empty()) by_customer[o.customer_id].push_back(o);
-    // country -> "units/orders" per customer, as cached.
-    std::map<std::string, std::map<std::string, std::string>> cached;
-    for (const auto& row : tx.exec("SELECT customer_id, country, units, cardinality(orders) FROM passport_stamps"))
-        cached[row.str(0)][row.str(1)] = std::to_string(row.i64(2)) + " units/" + std::to_string(row.i64(3)) + " orders";
-    std::map<std::string, std::pair<int64_t, std::string>> counts;
-    for (const auto& row : tx.exec("SELECT customer_id, countries, array_to_string(badges, ',') FROM passport_counts"))
-        counts[row.str(0)] = {row.i64(1), row.str(2)};
-    size_t stamped = 0;
-    for (const auto& [customer, list] : by_customer) {
-        const auto stamps = passport::stamps(list);
-        std::map<std::string, std::string> want;
-        for (const auto& s : stamps)
-            want[s.country] = std::to_string(s.units) + " units/" + std::to_string(s.orders.size()) + " orders";
-        auto& have = cached[customer];
-        for (const auto& [country, v] : want) {
-            auto it = have.find(country);
-            if (it == have.end()) report("passport_stamps " + customer + " " + country, "(missing)", v);
-            else if (it->second != v) report("passport_stamps " + customer + " " + country, it->second, v);
-            if (it != have.end()) have.erase(it);
-        }
-        for (const auto& [country, v] : have) report("passport_stamps " + customer + " " + country, v, "(no stamp)");
-        cached.erase(customer);
-        std::string badges;
-        for (const auto& b : passport::badges(stamps)) badges += (badges.empty() ? "" : ",") + b;
-        const auto c = counts.find(customer);
-        const int64_t n = static_cast<int64_t>(stamps.size());
-        if (c == counts.end() ? n != 0 : (c->second.first != n || c->second.second != badges))
-            report("passport_counts " + customer,
-                   c == counts.end() ? "(missing)" : std::to_string(c->second.first) + " [" + c->second.second + "]",
-                   std::to_string(n) + " [" + badges + "]");
-        stamped += stamps.empty() ? 0 : 1;
+// Records the repair as the operator's act, through the write path.
+bool record_repair(sql::Pool& pool, const std::string& operator_id, const std::string& projector, int64_t replayed,
+                   const std::vector<std::string>& drift, const std::string& reason) {
+    auto principal = repairing_operator(pool, operator_id);
+    if (!principal) {
+        std::fprintf(stderr, "%s\n", principal.error().c_str());
+        return false;
     }
-    for (const auto& [customer, have] : cached)
-        for (const auto& [country, v] : have) report("passport_stamps " + customer + " " + country, v, "(no stamp)");
-    std::printf("reconciled passports of %zu customers (%zu with stamps)\n", by_customer.size(), stamped);
-    return mismatches;
+    const auto now = [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    };
+    commands::Pipeline pipeline(pool, commands::PipelineOptions{}, now, [] {});
+    pipeline.start();
+    v1::ProjectionRebuilt act;
+    act.set_projector(projector);
+    act.set_operator_id(operator_id);
+    act.set_events_replayed(replayed);
+    act.set_reason(reason);
+    for (const auto& d : drift) act.add_drift(d);
+    act.set_at_unix_ms(now());
+    const std::string key = "repair-" + projector + "-" + std::to_string(act.at_unix_ms());
+    auto out = commands::submit_and_wait(pipeline, {operator_id, principal->role, principal->session_version},
+                                         commands::record_rebuild(act), key, events::sha256(act.SerializeAsString()));
+    pipeline.stop();
+    if (const auto* no = std::get_if<commands::Rejection>(&out)) {
+        std::fprintf(stderr, "recording the repair of %s was refused: %s (%s)\n", projector.c_str(), no->code.c_str(),
+                     no->detail.c_str());
+        return false;
+    }
+    return true;
 }
 
-// Affiliate conversions as the log has them, by order.
-struct ConversionTruth {
-    std::string affiliate_id, customer_id, currency;
-    int64_t commission_minor = 0, reversed_minor = 0;
-    int64_t open_disputes = 0;
-    int64_t paid_minor = 0;
-};
-
-// Affiliate payouts as the log has them, by payout id.
-struct PayoutTruth {
-    std::string affiliate_id, currency, status;
-    int64_t amount_minor = 0;
-};
-
-// Each conversion row against the log, and each affiliate's balance (what its conversions
-// earned less what was taken back) against its payable account on the ledger.
-int64_t reconcile_affiliates(sql::Tx& tx, const std::map<std::string, ConversionTruth>& truths,
-                             const std::map<std::string, PayoutTruth>& payouts,
-                             const std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>>& ledger) {
-    int64_t mismatches = 0;
-    auto report = [&](const std::string& what, const std::string& cached, const std::string& truth) {
-        std::printf("%s: cached %s, log %s\n", what.c_str(), cached.c_str(), truth.c_str());
-        ++mismatches;
+int reconcile(sql::Pool& pool, const ReconcileOptions& o) {
+    if (o.repair) {
+        if (auto who = repairing_operator(pool, o.operator_id); !who) {
+            std::fprintf(stderr, "%s: nothing was checked or repaired\n", who.error().c_str());
+            return 2;
+        }
+    }
+    ProgressLine progress;
+    projectors::reconcile::Reconciler reconciler(std::ref(progress));
+    auto report = reconciler.pass(pool);
+    if (!report) {
+        std::fprintf(stderr, "reconcile: %s\n", report.error().c_str());
+        return 2;
+    }
+    auto print = [&](const projectors::reconcile::Report& r) {
+        std::fputs((o.json ? projectors::reconcile::to_json(r) + "\n" : projectors::reconcile::to_text(r)).c_str(), stdout);
+        std::fflush(stdout);
     };
-    std::map<std::string, ConversionTruth> cached;
-    for (const auto& row : tx.exec("SELECT order_id, affiliate_id, customer_id, currency, commission_minor, reversed_minor,"
-                                   " open_disputes, paid_minor FROM affiliate_conversions"))
-        cached[row.str(0)] = {row.str(1), row.str(2), row.str(3), row.i64(4), row.i64(5), row.i64(6), row.i64(7)};
-    std::map<std::pair<std::string, std::string>, int64_t> balances;  // (affiliate, currency) -> from the read model's rows
-    for (const auto& [order, c] : cached) balances[{c.affiliate_id, c.currency}] += c.commission_minor - c.reversed_minor;
-    // Payouts: each row against the log; the settled ones left the payable.
-    std::map<std::string, PayoutTruth> cached_payouts;
-    for (const auto& row : tx.exec("SELECT payout_id, affiliate_id, currency, status, amount_minor FROM affiliate_payouts"))
-        cached_payouts[row.str(0)] = {row.str(1), row.str(2), row.str(3), row.i64(4)};
-    for (const auto& [id, p] : cached_payouts) {
-        if (p.status == "paid") balances[{p.affiliate_id, p.currency}] -= p.amount_minor;
-        auto it = payouts.find(id);
-        if (it == payouts.end()) report("affiliate_payouts " + id, p.status, "(no payout)");
-        else if (it->second.status != p.status || it->second.amount_minor != p.amount_minor)
-            report("affiliate_payouts " + id, p.status + " " + std::to_string(p.amount_minor),
-                   it->second.status + " " + std::to_string(it->second.amount_minor));
+    print(*report);
+    if (report->clean()) return 0;
+    if (!o.repair) return 1;
+    if (report->snapshot_drift()) {
+        std::fprintf(stderr,
+                     "REFUSED: %lld snapshots disagree with their streams. Snapshots are written in the same transaction "
+                     "as their events, so this is a bug or tampering, not lag: nothing was repaired. Investigate "
+                     "(tally-replay verify --public-key) before rebuilding anything.\n",
+                     static_cast<long long>(report->drift_count("snapshots")));
+        return 1;
     }
-    for (const auto& [id, p] : payouts)
-        if (!cached_payouts.contains(id)) report("affiliate_payouts " + id, "(missing)", p.status + " " + std::to_string(p.amount_minor));
-    for (const auto& [order, t] : truths) {
-        auto it = cached.find(order);
-        if (it == cached.end()) {
-            report("affiliate_conversions " + order, "(missing)", t.affiliate_id + " " + std::to_string(t.commission_minor));
-            continue;
-        }
-        const auto& c = it->second;
-        if (c.affiliate_id != t.affiliate_id) report("affiliate_conversions " + order + " affiliate", c.affiliate_id, t.affiliate_id);
-        if (c.commission_minor != t.commission_minor)
-            report("affiliate_conversions " + order + " commission", std::to_string(c.commission_minor),
-                   std::to_string(t.commission_minor));
-        if (c.reversed_minor != t.reversed_minor)
-            report("affiliate_conversions " + order + " reversed", std::to_string(c.reversed_minor), std::to_string(t.reversed_minor));
-        if (c.open_disputes != t.open_disputes)
-            report("affiliate_conversions " + order + " open disputes", std::to_string(c.open_disputes),
-                   std::to_string(t.open_disputes));
-        if (c.paid_minor != t.paid_minor)
-            report("affiliate_conversions " + order + " paid out", std::to_string(c.paid_minor), std::to_string(t.paid_minor));
+    const auto projections = report->drifting_projections();
+    if (projections.empty()) {
+        std::fprintf(stderr, "nothing repairable drifts (coupon uses live in snapshots)\n");
+        return 1;
     }
-    for (const auto& [order, c] : cached)
-        if (!truths.contains(order)) report("affiliate_conversions " + order, c.affiliate_id, "(no conversion)");
-    // The ledger's payable per affiliate (credit less debit: a liability).
-    const std::string prefix = "affiliate_payable:";
-    std::map<std::pair<std::string, std::string>, int64_t> payable;
-    for (const auto& [key, dc] : ledger)
-        if (key.first.rfind(prefix, 0) == 0) payable[{key.first.substr(prefix.size()), key.second}] = dc.second - dc.first;
-    for (const auto& [key, owed] : payable) {
-        const int64_t listed = balances.contains(key) ? balances.at(key) : 0;
-        if (listed != owed)
-            report("affiliate balance " + key.first + " " + key.second, std::to_string(listed), std::to_string(owed) + " (ledger)");
+    for (const auto& name : projections) {
+        auto projection = projectors::rebuildable_projection(name);
+        if (!projection) continue;
+        std::vector<std::string> drift;
+        for (const auto& d : report->drifts)
+            if (d.cache.size() && std::any_of(report->caches.begin(), report->caches.end(), [&](const auto& c) {
+                    return c.cache == d.cache && c.projection == name;
+                }))
+                drift.push_back(d.cache + " " + d.key + (d.field.empty() ? "" : " " + d.field) + ": cached " + d.cached +
+                                ", log " + d.log);
+        std::fprintf(stderr, "repairing %s (%zu drifting values): rebuilding it from the journal\n", name.c_str(), drift.size());
+        const int64_t head = report->head;
+        auto rebuilt = projectors::rebuild_projection(pool, *projection, 0, nullptr, [&](int64_t at) {
+            progress("rebuild", at, head, name);
+        });
+        if (!rebuilt) {
+            std::fprintf(stderr, "rebuilding %s failed: %s\n", name.c_str(), rebuilt.error().c_str());
+            return 2;
+        }
+        if (!record_repair(pool, o.operator_id, name, rebuilt->replayed, drift, o.reason)) return 2;
+        std::fprintf(stderr, "repaired %s: %lld events replayed up to position %lld; recorded as ProjectionRebuilt\n",
+                     name.c_str(), static_cast<long long>(rebuilt->replayed), static_cast<long long>(rebuilt->head));
     }
-    for (const auto& [key, listed] : balances)
-        if (!payable.contains(key) && listed != 0)
-            report("affiliate balance " + key.first + " " + key.second, std::to_string(listed), "0 (ledger)");
-    std::printf("reconciled %zu affiliate conversions, %zu payouts and %zu affiliate balances\n", truths.size(),
-                payouts.size(), payable.size());
-    return mismatches;
-}
-
-int reconcile(sql::Pool& pool) {
-    // The truth: sums of the postings the journal records, and what it says of orders.
-    std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>> ledger;  // (account, cur) -> (dr, cr)
-    std::map<std::string, OrderTruth> orders;
-    std::map<std::string, int64_t> coupon_uses;
-    std::map<std::string, LoyaltyTruth> loyalty_truths;
-    std::map<std::string, passport::Order> passport_orders;
-    std::map<std::string, ConversionTruth> conversions;
-    std::map<std::string, PayoutTruth> payouts;
-    int64_t unbalanced = 0;
-    const bool ok = for_each_event(pool, [&](const v1::EventEnvelope& e) {
-        if (e.type() == events::kAffiliateConversionRecorded) {
-            v1::AffiliateConversionRecorded c;
-            if (c.ParseFromString(e.payload()))
-                conversions[c.order_id()] = {c.affiliate_id(), c.customer_id(), c.commission().currency(),
-                                             c.commission().minor(), 0};
-        } else if (e.type() == events::kAffiliateConversionReversed) {
-            v1::AffiliateConversionReversed r;
-            if (r.ParseFromString(e.payload())) conversions[r.order_id()].reversed_minor = r.reversed_total_minor();
-        } else if (e.type() == events::kAffiliateConversionPaidOut) {
-            v1::AffiliateConversionPaidOut p;
-            if (p.ParseFromString(e.payload())) conversions[p.order_id()].paid_minor = p.paid_total_minor();
-        } else if (e.type() == events::kAffiliatePayoutRequested) {
-            v1::AffiliatePayoutRequested p;
-            if (p.ParseFromString(e.payload()))
-                payouts[p.payout_id()] = {p.affiliate_id(), p.amount().currency(), "requested", p.amount().minor()};
-        } else if (e.type() == events::kAffiliatePayoutSettled) {
-            v1::AffiliatePayoutSettled p;
-            if (p.ParseFromString(e.payload())) payouts[p.payout_id()].status = "paid";
-        } else if (e.type() == events::kAffiliatePayoutFailed) {
-            v1::AffiliatePayoutFailed p;
-            if (p.ParseFromString(e.payload())) payouts[p.payout_id()].status = "failed";
-        } else if (e.type() == events::kAffiliatePayoutReversed) {
-            v1::AffiliatePayoutReversed p;
-            if (p.ParseFromString(e.payload())) payouts[p.payout_id()].status = "reversed";
-        } else if (e.type() == events::kDisputeOpened || e.type() == events::kDisputeClosed) {
-            // Held while a dispute is open (counted for converted orders only, as the read model does).
-            auto it = conversions.find(e.stream_id().substr(std::string_view("order-").size()));
-            if (it != conversions.end())
-                it->second.open_disputes = std::max<int64_t>(0, it->second.open_disputes + (e.type() == events::kDisputeOpened ? 1 : -1));
-        }
-        for (auto& [order, fact] : events::passport_facts(e)) {
-            auto it = passport_orders.find(order);
-            if (it == passport_orders.end() && !std::holds_alternative<passport::Placed>(fact)) continue;
-            passport_orders[order] = passport::evolve(std::move(passport_orders[order]), fact);
-        }
-        if (auto le = loyalty::parse(e.type(), e.payload()); le && e.stream_id().rfind("loyalty-", 0) == 0) {
-            auto& t = loyalty_truths[e.stream_id().substr(std::string_view("loyalty-").size())];
-            if (const auto* s = std::get_if<v1::SpendRecorded>(&*le)) t.spend_by_delta[s->currency()] += s->delta_minor();
-            if (std::holds_alternative<v1::TierChanged>(*le)) ++t.tier_changes;
-            t.state = loyalty::evolve(std::move(t.state), *le);
-            return;
-        }
-        if (e.type() == events::kOrderPlaced) {
-            v1::OrderPlaced placed;
-            if (placed.ParseFromString(e.payload())) orders[placed.order_id()].placed = std::move(placed);
-        } else if (e.type() == events::kOrderClaimed) {
-            v1::OrderClaimed c;
-            if (c.ParseFromString(e.payload())) orders[c.order_id()].claimed_by = c.customer_id();
-        } else if (e.type() == events::kCouponRedeemed || e.type() == events::kCouponReleased) {
-            v1::CouponRedeemed c;  // the two share their first fields: code, order, customer
-            if (c.ParseFromString(e.payload())) coupon_uses[c.code()] += e.type() == events::kCouponRedeemed ? 1 : -1;
-        } else if (auto after = events::status_after(e)) {
-            orders[e.stream_id().substr(std::string_view("order-").size())].after = std::move(*after);
-        }
-        auto set = events::postings_of(e);
-        if (!set) return;
-        if (!ledger::check_balanced(*set)) {
-            std::printf("event %s (position %lld) records an unbalanced posting set\n", e.event_id().c_str(),
-                        static_cast<long long>(e.position()));
-            ++unbalanced;
-        }
-        for (const auto& p : set->postings()) {
-            auto& [dr, cr] = ledger[{p.account(), p.amount().currency()}];
-            (p.side() == v1::DEBIT ? dr : cr) += p.amount().minor();
-        }
-    });
-    if (!ok) return 2;
-    int64_t mismatches = unbalanced;
-    const std::string prefix = "store_credit_liability:";
-    auto r = pool.transact([&](sql::Tx& tx) {
-        // Cached ledger accounts.
-        std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>> cached;
-        for (const auto& row : tx.exec("SELECT account, currency, debit_minor, credit_minor FROM ledger_accounts"))
-            cached[{row.str(0), row.str(1)}] = {row.i64(2), row.i64(3)};
-        for (const auto& [key, truth] : ledger)
-            if (cached[key] != truth) {
-                std::printf("ledger_accounts %s %s: cached %lld/%lld, ledger %lld/%lld (debit/credit)\n",
-                            key.first.c_str(), key.second.c_str(), static_cast<long long>(cached[key].first),
-                            static_cast<long long>(cached[key].second), static_cast<long long>(truth.first),
-                            static_cast<long long>(truth.second));
-                ++mismatches;
-            }
-        // Customers' store-credit balances: the read model and the aggregate snapshots.
-        for (const auto& [key, truth] : ledger) {
-            if (key.first.rfind(prefix, 0) != 0) continue;
-            const std::string customer = key.first.substr(prefix.size());
-            const int64_t balance = truth.second - truth.first;  // a liability grows by credits
-            auto row = tx.exec("SELECT balance_minor FROM credit_balances WHERE customer_id = $1", {customer});
-            const int64_t projected = row.empty() ? 0 : row[0].i64(0);
-            if (projected != balance) {
-                std::printf("credit_balances %s: cached %lld, ledger %lld\n", customer.c_str(),
-                            static_cast<long long>(projected), static_cast<long long>(balance));
-                ++mismatches;
-            }
-            auto snap = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {credit::stream_id(customer)});
-            const int64_t in_snapshot = snap.empty() ? 0 : credit::from_snapshot(customer, snap[0].bytes(0)).balance_minor;
-            if (in_snapshot != balance) {
-                std::printf("snapshot credit-%s: cached %lld, ledger %lld\n", customer.c_str(),
-                            static_cast<long long>(in_snapshot), static_cast<long long>(balance));
-                ++mismatches;
-            }
-        }
-    });
-    if (!r) return 2;
-    auto o = pool.transact([&](sql::Tx& tx) {
-        mismatches += reconcile_orders(tx, orders, coupon_uses);
-        mismatches += reconcile_loyalty(tx, loyalty_truths);
-        mismatches += reconcile_passports(tx, passport_orders);
-        mismatches += reconcile_affiliates(tx, conversions, payouts, ledger);
-    });
-    if (!o) return 2;
-    std::printf("reconciled %zu orders and %zu coupons\n", orders.size(), coupon_uses.size());
-    std::printf("reconciled %zu ledger accounts: %s\n", ledger.size(),
-                mismatches ? "DISCREPANCIES FOUND (the ledger wins)" : "every cache agrees with the ledger");
-    return mismatches ? 1 : 0;
+    // Once more, from the log, to show what is left.
+    projectors::reconcile::Reconciler again(std::ref(progress));
+    auto after = again.pass(pool);
+    if (!after) {
+        std::fprintf(stderr, "reconcile after the repair: %s\n", after.error().c_str());
+        return 2;
+    }
+    std::fprintf(stderr, "after the repair:\n");
+    print(*after);
+    return after->clean() ? 0 : 1;
 }
 
 int dump(sql::Pool& pool, int64_t after, int64_t limit) {
@@ -583,7 +369,7 @@ int dump(sql::Pool& pool, int64_t after, int64_t limit) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::cerr << "usage: tally-replay verify [--public-key FILE] | reconcile | dump [--after POSITION] [--limit N]"
+        std::cerr << "usage: tally-replay verify [--public-key FILE] | reconcile [--json] [--repair --operator ADMIN_ID] | dump [--after POSITION] [--limit N]"
                      " | audit --brokers B [--topic T] [--pg URL]\n";
         return 2;
     }
@@ -625,7 +411,26 @@ int main(int argc, char** argv) {
             if (std::string(argv[i]) == "--public-key") public_keys = argv[i + 1];
         return verify(pool, public_keys);
     }
-    if (verb == "reconcile") return reconcile(pool);
+    if (verb == "reconcile") {
+        ReconcileOptions o;
+        o.reason = "reconcile --repair";
+        for (int i = 2; i < argc; ++i) {
+            const std::string k = argv[i];
+            if (k == "--json") o.json = true;
+            else if (k == "--repair") o.repair = true;
+            else if (k == "--operator" && i + 1 < argc) o.operator_id = argv[++i];
+            else if (k == "--reason" && i + 1 < argc) o.reason = argv[++i];
+            else {
+                std::cerr << "unknown option " << k << " (reconcile [--json] [--repair --operator ADMIN_ID [--reason TEXT]])\n";
+                return 2;
+            }
+        }
+        if (o.repair && o.operator_id.empty()) {
+            std::cerr << "--repair needs --operator ADMIN_ID: the repair is recorded as that admin's act\n";
+            return 2;
+        }
+        return reconcile(pool, o);
+    }
     if (verb == "dump") {
         int64_t after = 0, limit = 1000;
         for (int i = 2; i + 1 < argc; i += 2) {

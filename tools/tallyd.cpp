@@ -15,6 +15,7 @@
 
 #include "commands/affiliate_payout.h"
 #include "commands/checkpointer.h"
+#include "commands/reconcile_job.h"
 #include "commands/expiry_sweep.h"
 #include "commands/loyalty_switch.h"
 #include "commands/retier_pass.h"
@@ -201,6 +202,10 @@ int main() {
     checkpoint_options.every_events = cfg.checkpoint_every_events;
     checkpoint_options.every_ms = cfg.checkpoint_every_s * 1000;
     commands::Checkpointer checkpointer(pool, pipeline, *checkpoint_key, checkpoint_options, now_ms);
+    // Scheduled reconciliation of every cache against the log (one process reconciles).
+    commands::ReconcileJobOptions reconcile_options;
+    reconcile_options.interval_ms = cfg.reconcile_interval_s * 1000;
+    commands::ReconcileJob reconcile_job(pool, process, reconcile_options, now_ms);
 
     http::ApiDeps deps;
     deps.pool = &pool;
@@ -231,6 +236,7 @@ int main() {
     retier_pass.start();
     payout_scheduler.start();
     checkpointer.start();
+    reconcile_job.start();
     if (!server.start()) return 1;
     spdlog::info("tallyd ready on http://{}:{}", cfg.http_address, server.port());
 
@@ -245,6 +251,7 @@ int main() {
     retier_pass.stop();
     payout_scheduler.stop();
     checkpointer.stop();
+    reconcile_job.stop();
     pipeline.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the last answers be written
     server.stop();

@@ -232,13 +232,13 @@ TEST(AffiliatePayoutsE2E, OnTheWeekdayATransferPaysTheMaturedEarningsOnce) {
     const std::string again = affiliate::payout_id("aff-1", affiliate::utc_date(week1 + 14 * kDayMs));
     std::string out;
     ASSERT_TRUE(eventually([&] { return testing::run_replay(shop.url, "reconcile", out) == 0; })) << out;
-    EXPECT_NE(out.find("reconciled 2 affiliate conversions, 2 payouts and 1 affiliate balances"), std::string::npos) << out;
+    EXPECT_NE(out.find("affiliate_conversions: 2 checked, clean\n  affiliate_payouts: 2 checked, clean\n  affiliate_balances: 1 checked, clean"), std::string::npos) << out;
     ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
         tx.exec("UPDATE affiliate_payouts SET status = 'requested' WHERE payout_id = $1", {again});
     }));
     EXPECT_EQ(testing::run_replay(shop.url, "reconcile", out), 1) << out;
-    EXPECT_NE(out.find("affiliate_payouts " + again + ": cached requested 700, log paid 700"), std::string::npos) << out;
-    EXPECT_NE(out.find("affiliate balance aff-1 USD: cached 700, log 0 (ledger)"), std::string::npos) << out;
+    EXPECT_NE(out.find("affiliate_payouts " + again + " status amount: cached requested 700, log paid 700"), std::string::npos) << out;
+    EXPECT_NE(out.find("affiliate_balances aff-1 USD payable_minor: cached 700, log 0 (ledger)"), std::string::npos) << out;
     ASSERT_EQ(shop.send("POST", "/v1/projections/affiliates/rebuild", json::object(), shop.admin).status, 200);
     EXPECT_EQ(testing::run_replay(shop.url, "reconcile", out), 0) << out;
 }
@@ -370,7 +370,8 @@ TEST(AffiliatePayoutsE2E, ASecondSchedulerProcessPaysNothingTwice) {
     std::this_thread::sleep_for(std::chrono::seconds(1));  // a few more of its passes
     EXPECT_EQ(shop.events("affiliate-payouts-aff-1", "AffiliatePayoutRequested"), 1);
     EXPECT_EQ(shop.transfers_to("acct_aff").size(), 1u);
-    EXPECT_EQ(shop.payable("aff-1"), 0);
+    // The ledger projection may still be moving the dead process's partitions over.
+    EXPECT_TRUE(eventually([&] { return shop.payable("aff-1") == 0; })) << shop.payable("aff-1");
 }
 
 }  // namespace

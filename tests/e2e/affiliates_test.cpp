@@ -159,13 +159,13 @@ TEST(AffiliatesE2E, AReferredCheckoutEarnsWhenPaidAndARefundTakesBackItsShare) {
     // The auditor's reconciliation agrees; catches a balance edited by hand; a rebuild fixes it.
     std::string out;
     ASSERT_TRUE(testing::eventually([&] { return testing::run_replay(shop.url, "reconcile", out) == 0; })) << out;
-    EXPECT_NE(out.find("reconciled 1 affiliate conversions, 0 payouts and 1 affiliate balances"), std::string::npos) << out;
+    EXPECT_NE(out.find("affiliate_conversions: 1 checked, clean\n  affiliate_payouts: 0 checked, clean\n  affiliate_balances: 1 checked, clean"), std::string::npos) << out;
     ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
         tx.exec("UPDATE affiliate_conversions SET reversed_minor = 0 WHERE order_id = $1", {order});
     }));
     EXPECT_EQ(testing::run_replay(shop.url, "reconcile", out), 1) << out;
-    EXPECT_NE(out.find("affiliate_conversions " + order + " reversed: cached 0, log 200"), std::string::npos) << out;
-    EXPECT_NE(out.find("affiliate balance aff-1 USD: cached 400, log 200 (ledger)"), std::string::npos) << out;
+    EXPECT_NE(out.find("affiliate_conversions " + order + " reversed_minor: cached 0, log 200"), std::string::npos) << out;
+    EXPECT_NE(out.find("affiliate_balances aff-1 USD payable_minor: cached 400, log 200 (ledger)"), std::string::npos) << out;
     auto rebuilt = shop.send("POST", "/v1/projections/affiliates/rebuild", json::object(), shop.admin);
     ASSERT_EQ(rebuilt.status, 200) << rebuilt.body;
     EXPECT_EQ(testing::run_replay(shop.url, "reconcile", out), 0) << out;

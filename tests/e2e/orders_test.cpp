@@ -235,7 +235,7 @@ TEST(OrdersComplete, FulfilmentStatusFollowsTheSubOrders) {
     std::string out;
     // The ledger projector may still be applying the payouts' transfers.
     EXPECT_TRUE(testing::eventually([&] { return reconcile(out) == 0; })) << out;
-    EXPECT_NE(out.find("reconciled 1 orders"), std::string::npos) << out;
+    EXPECT_NE(out.find("  orders: 1 checked, clean"), std::string::npos) << out;
     // Edited by hand, reconcile finds it (edited again if a late payout event rewrote the row first).
     EXPECT_TRUE(testing::eventually([&] {
         EXPECT_TRUE(shop.pool.transact([&](sql::Tx& tx) {

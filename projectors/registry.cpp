@@ -1,0 +1,21 @@
+// The rebuildable projections by name (declared in runner.h).
+#include "projectors/affiliates_projection.h"
+#include "projectors/credit_projection.h"
+#include "projectors/loyalty_projection.h"
+#include "projectors/orders_projection.h"
+#include "projectors/passport_projection.h"
+#include "projectors/runner.h"
+
+namespace tally::projectors {
+
+std::unique_ptr<Projection> rebuildable_projection(const std::string& name) {
+    if (name == "credit") return credit_projection();
+    if (name == "ledger") return ledger_projection();
+    if (name == "orders") return orders_projection();
+    if (name == "loyalty") return loyalty_projection();
+    if (name == "passport") return passport_projection();
+    if (name == "affiliates") return affiliates_projection();
+    return nullptr;
+}
+
+}  // namespace tally::projectors

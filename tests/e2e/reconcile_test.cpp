@@ -1,0 +1,280 @@
+// tally-replay reconcile against every cache: a mixed workload reconciles clean; a hand
+// edit to one row of each cache is named in the drift report (cache, key, field, both
+// values, the explaining position); --repair rebuilds the drifting projections and records
+// each repair as the operator's act; a drifting snapshot refuses the repair; a repair
+// killed at any moment leaves the live tables old or new, and a rerun completes.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "tally/v1/operator.pb.h"
+#include "tests/support/affiliate_shop.h"
+
+namespace tally {
+namespace {
+
+using nlohmann::json;
+using testing::AffiliateShop;
+
+// The mixed workload: credit granted and spent, referred orders paid, one refunded in part.
+struct Workload {
+    std::string paid, refunded;
+};
+
+Workload run_workload(AffiliateShop& shop) {
+    Workload w;
+    EXPECT_EQ(shop.send("PUT", "/v1/affiliates/aff-1", shop.affiliate("COFFEE10"), shop.admin).status, 200);
+    EXPECT_EQ(shop.send("POST", "/v1/customers/cus-1/credit-grants",
+                        {{"amount_minor", 1500}, {"currency", "USD"}, {"reason", "goodwill"}}, shop.admin)
+                  .status,
+              201);
+    const auto cus1 = testing::token_for(shop.url, "cus-1", "customer");
+    const auto cus2 = testing::token_for(shop.url, "cus-2", "customer");
+    w.paid = shop.buy(cus1, shop.visit("COFFEE10"), "", 4500);
+    shop.pay(w.paid);
+    w.refunded = shop.buy(cus2, shop.visit("COFFEE10"));
+    shop.pay(w.refunded);
+    auto r = shop.send("POST", "/v1/orders/" + w.refunded + "/refunds",
+                       {{"amount_minor", 2000}, {"destination", "card"}, {"reason", "chipped"}}, shop.admin);
+    EXPECT_EQ(r.status, 200) << r.body;
+    // The provider confirms the refund in the background: wait for it, so that nothing
+    // lands on the orders after the test has settled.
+    EXPECT_TRUE(testing::eventually([&] {
+        return shop.number("SELECT count(*) FROM journal WHERE type = 'RefundConfirmed' AND stream_id = 'order-" + w.refunded +
+                           "'") == 1;
+    }));
+    return w;
+}
+
+struct Run {
+    int status;
+    std::string out;
+};
+
+Run replay(const std::string& url, const std::vector<std::string>& args) {
+    Run r;
+    r.status = testing::run_replay(url, args, r.out);
+    return r;
+}
+
+// The JSON drift report in the tool's output (the line starting with '{').
+json drift_report(const std::string& out) {
+    size_t at = 0;
+    while (at < out.size()) {
+        size_t end = out.find('\n', at);
+        if (end == std::string::npos) end = out.size();
+        if (out[at] == '{') return json::parse(out.substr(at, end - at), nullptr, false);
+        at = end + 1;
+    }
+    return json();
+}
+
+// Waits until every projector has caught up and the log reconciles clean.
+void settle(AffiliateShop& shop) {
+    Run r;
+    ASSERT_TRUE(testing::eventually([&] {
+        r = replay(shop.url, {"reconcile"});
+        return r.status == 0 && r.out.find("pending") == std::string::npos;
+    })) << r.out;
+}
+
+bool has_drift(const json& report, const std::string& cache, const std::string& key_part, const std::string& field) {
+    for (const auto& d : report["drift"])
+        if (d["cache"] == cache && d["key"].get<std::string>().find(key_part) != std::string::npos && d["field"] == field &&
+            d["position"].get<int64_t>() > 0)
+            return true;
+    return false;
+}
+
+}  // namespace
+
+TEST(ReconcileE2E, EveryCachesHandEditIsNamedAndRepairIsRecordedAsTheOperatorsAct) {
+    AffiliateShop shop;
+    const Workload w = run_workload(shop);
+    settle(shop);
+    auto clean = replay(shop.url, {"reconcile", "--json"});
+    ASSERT_EQ(clean.status, 0) << clean.out;
+    const json before = drift_report(clean.out);
+    ASSERT_TRUE(before.is_object()) << clean.out;
+    EXPECT_EQ(before["clean"], true);
+    std::map<std::string, int64_t> checked;
+    for (const auto& c : before["caches"]) checked[c["cache"]] = c["checked"];
+    for (const char* cache : {"snapshots", "credit_balances", "credit_entries", "ledger_accounts", "vendor_payables", "orders",
+                              "sub_orders", "loyalty_standings", "passport_counts", "affiliate_conversions",
+                              "affiliate_balances"})
+        EXPECT_GT(checked[cache], 0) << cache << " was not compared: " << clean.out;
+
+    // One hand edit per cache.
+    ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+        tx.exec("UPDATE credit_balances SET balance_minor = balance_minor + 1 WHERE customer_id = 'cus-1'");
+        tx.exec("UPDATE credit_entries SET amount_minor = amount_minor + 7 WHERE customer_id = 'cus-1' AND kind = 'grant'");
+        tx.exec("UPDATE ledger_accounts SET debit_minor = debit_minor + 1 WHERE account = 'processor_clearing'");
+        tx.exec("UPDATE ledger_accounts SET credit_minor = credit_minor + 3 WHERE account = 'vendor_payable:ana'");
+        tx.exec("UPDATE orders SET total_minor = total_minor + 1 WHERE order_id = $1", {w.paid});
+        tx.exec("UPDATE sub_orders SET payable_minor = payable_minor - 1 WHERE order_id = $1", {w.paid});
+        tx.exec("UPDATE loyalty_standings SET spend_minor = spend_minor + 5 WHERE customer_id = 'cus-2'");
+        tx.exec("UPDATE passport_counts SET countries = countries + 4 WHERE customer_id = 'cus-1'");
+        tx.exec("UPDATE affiliate_conversions SET commission_minor = 1 WHERE order_id = $1", {w.refunded});
+    }));
+    auto drifted = replay(shop.url, {"reconcile", "--json"});
+    EXPECT_EQ(drifted.status, 1) << drifted.out;
+    const json report = drift_report(drifted.out);
+    ASSERT_TRUE(report.is_object()) << drifted.out;
+    EXPECT_EQ(report["clean"], false);
+    EXPECT_TRUE(has_drift(report, "credit_balances", "cus-1", "balance_minor")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "credit_entries", "cus-1", "entry")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "ledger_accounts", "processor_clearing", "debit_minor")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "vendor_payables", "vendor_payable:ana", "credit_minor")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "orders", w.paid, "total_minor")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "sub_orders", w.paid + "/ana", "payable_minor")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "loyalty_standings", "cus-2", "spend_minor")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "passport_counts", "cus-1", "countries [badges]")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "affiliate_conversions", w.refunded, "commission_minor")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "affiliate_balances", "aff-1", "payable_minor")) << report.dump(1);
+    // The values: cached and as the log has them; the position is an event that explains it.
+    for (const auto& d : report["drift"])
+        if (d["cache"] == "orders") {
+            EXPECT_EQ(d["cached"], "4501");
+            EXPECT_EQ(d["log"], "4500");
+            EXPECT_GT(shop.number("SELECT count(*) FROM journal WHERE position = " + std::to_string(d["position"].get<int64_t>()) +
+                                  " AND stream_id = 'order-" + w.paid + "'"),
+                      0);
+        }
+    // The human report says the same, with a summary per cache.
+    auto text = replay(shop.url, {"reconcile"});
+    EXPECT_EQ(text.status, 1);
+    EXPECT_NE(text.out.find("orders " + w.paid + " total_minor: cached 4501, log 4500 (position "), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("  orders: 2 checked, 1 DRIFTING"), std::string::npos) << text.out;
+
+    // Repair: bad invocations first.
+    EXPECT_EQ(replay(shop.url, {"reconcile", "--repair"}).status, 2);
+    auto unknown = replay(shop.url, {"reconcile", "--repair", "--operator", "nobody"});
+    EXPECT_EQ(unknown.status, 2) << unknown.out;
+    EXPECT_NE(unknown.out.find("--operator nobody: no such principal"), std::string::npos) << unknown.out;
+    auto customer = replay(shop.url, {"reconcile", "--repair", "--operator", "cus-1"});
+    EXPECT_EQ(customer.status, 2) << customer.out;
+    EXPECT_NE(customer.out.find("--operator cus-1: only admins repair"), std::string::npos) << customer.out;
+    // Refused operators repaired nothing: every drift is still there.
+    EXPECT_EQ(drift_report(replay(shop.url, {"reconcile", "--json"}).out)["drift"].size(), report["drift"].size());
+    const int64_t acts_before = shop.number("SELECT count(*) FROM journal WHERE type = 'ProjectionRebuilt'");
+    auto repaired = replay(shop.url, {"reconcile", "--repair", "--operator", "admin-1", "--reason", "night audit"});
+    EXPECT_EQ(repaired.status, 0) << repaired.out;
+    EXPECT_NE(repaired.out.find("after the repair:"), std::string::npos) << repaired.out;
+    // Each drifting projection rebuilt once, recorded as admin-1's act with the drift it fixed.
+    std::set<std::string> rebuilt;
+    ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+        for (const auto& row : tx.exec("SELECT payload, actor FROM journal WHERE type = 'ProjectionRebuilt' ORDER BY position")) {
+            v1::ProjectionRebuilt act;
+            ASSERT_TRUE(act.ParseFromString(row.bytes(0)));
+            EXPECT_EQ(row.str(1), "admin-1");
+            EXPECT_EQ(act.operator_id(), "admin-1");
+            EXPECT_EQ(act.reason(), "night audit");
+            EXPECT_FALSE(act.drift().empty()) << act.projector();
+            EXPECT_GT(act.events_replayed(), 0);
+            rebuilt.insert(act.projector());
+        }
+    }));
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ProjectionRebuilt'") - acts_before, 6);
+    EXPECT_EQ(rebuilt, (std::set<std::string>{"affiliates", "credit", "ledger", "loyalty", "orders", "passport"}));
+    // The live projectors carry on after the repair: new work reconciles clean.
+    shop.pay(shop.buy(testing::token_for(shop.url, "cus-3", "customer")));
+    settle(shop);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM pg_tables WHERE tablename LIKE '%\\_rebuild' OR tablename LIKE '%\\_retired'"), 0);
+}
+
+TEST(ReconcileE2E, ADriftingSnapshotIsReportedLoudlyAndRefusesTheRepair) {
+    AffiliateShop shop;
+    run_workload(shop);
+    ASSERT_EQ(shop.send("POST", "/v1/customers/cus-9/credit-grants",
+                        {{"amount_minor", 700}, {"currency", "USD"}, {"reason", "goodwill"}}, shop.admin)
+                  .status,
+              201);
+    settle(shop);
+    // The snapshot of cus-1's credit takes cus-9's state: the write path would price from it.
+    ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+        tx.exec("UPDATE snapshots SET state = (SELECT state FROM snapshots WHERE stream_id = 'credit-cus-9')"
+                " WHERE stream_id = 'credit-cus-1'");
+        tx.exec("UPDATE orders SET status = 'cancelled' WHERE customer_id = 'cus-2'");
+    }));
+    EXPECT_EQ(shop.number("SELECT count(*) FROM orders WHERE status = 'cancelled'"), 1);
+    auto r = replay(shop.url, {"reconcile", "--json"});
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_EQ(shop.number("SELECT count(*) FROM orders WHERE status = 'cancelled'"), 1);
+    const json report = drift_report(r.out);
+    ASSERT_TRUE(report.is_object()) << r.out;
+    bool named = false;
+    for (const auto& d : report["drift"])
+        if (d["cache"] == "snapshots" && d["key"] == "credit-cus-1" && d["field"] == "balance_minor") {
+            EXPECT_EQ(d["cached"], "700");
+            EXPECT_EQ(d["log"], "0");  // cus-1's 1500 went into the first order
+            named = true;
+        }
+    EXPECT_TRUE(named) << report.dump(1);
+    auto refused = replay(shop.url, {"reconcile", "--repair", "--operator", "admin-1"});
+    EXPECT_EQ(refused.status, 1) << refused.out;
+    EXPECT_NE(refused.out.find("REFUSED: 1 snapshots disagree with their streams"), std::string::npos) << refused.out;
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ProjectionRebuilt'"), 0);
+    // Nothing was rebuilt: the order edit is still there for the investigation.
+    EXPECT_EQ(shop.number("SELECT count(*) FROM orders WHERE status = 'cancelled'"), 1);
+}
+
+// SIGKILL at a range of moments during --repair: each time the live tables are the old ones
+// (the drift still there, exactly) or the new ones (clean), never half, and no swap is left
+// behind; a rerun completes.
+TEST(ReconcileE2E, ARepairKilledAtAnyMomentLeavesTheLiveTablesOldOrNewAndARerunCompletes) {
+    AffiliateShop shop;
+    run_workload(shop);
+    // A longer journal, so that the kills land inside the replay as well.
+    const auto grants = [&](int from, int n) {
+        for (int i = from; i < from + n; ++i)
+            ASSERT_EQ(shop.send("POST", "/v1/customers/bulk-" + std::to_string(i % 50) + "/credit-grants",
+                                {{"amount_minor", 100}, {"currency", "USD"}, {"reason", "bulk"}}, shop.admin)
+                          .status,
+                      201);
+    };
+    std::thread t1(grants, 0, 750), t2(grants, 750, 750);
+    t1.join();
+    t2.join();
+    settle(shop);
+    int old_tables = 0, new_tables = 0;
+    for (int delay_ms : {0, 20, 60, 120, 250, 400, 700}) {
+        ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+            tx.exec("UPDATE credit_balances SET balance_minor = balance_minor + 1 WHERE customer_id = 'bulk-7'");
+        }));
+        char tmpl[] = "/tmp/tally-repair-XXXXXX";
+        const std::string dir = ::mkdtemp(tmpl);
+        testing::Process p;
+        p.start(testing::binary_dir() + "/tools/tally-replay", {"reconcile", "--repair", "--operator", "admin-1"},
+                {{"TALLY_PG_URL", shop.url}}, dir + "/out.log");
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+        p.signal(SIGKILL);
+        p.wait();
+        auto after = replay(shop.url, {"reconcile", "--json"});
+        const json report = drift_report(after.out);
+        ASSERT_TRUE(report.is_object()) << after.out;
+        if (after.status == 0) {
+            ++new_tables;
+        } else {
+            ASSERT_EQ(after.status, 1) << after.out;
+            ASSERT_EQ(report["drift"].size(), 1u) << report.dump(1);
+            EXPECT_EQ(report["drift"][0]["cache"], "credit_balances");
+            EXPECT_EQ(report["drift"][0]["key"], "bulk-7");
+            ++old_tables;
+            // The rerun completes and repairs it.
+            auto rerun = replay(shop.url, {"reconcile", "--repair", "--operator", "admin-1"});
+            ASSERT_EQ(rerun.status, 0) << rerun.out;
+        }
+        EXPECT_EQ(shop.number("SELECT count(*) FROM pg_tables WHERE tablename LIKE '%\\_retired'"), 0);
+        EXPECT_EQ(shop.number("SELECT count(*) FROM credit_entries"), shop.number("SELECT count(*) FROM journal WHERE type IN"
+                                                                                 " ('CreditGranted', 'CreditSpent', 'CreditReturned')"));
+    }
+    std::printf("killed repairs: %d left the old tables, %d the new\n", old_tables, new_tables);
+    EXPECT_GT(old_tables, 0);
+    settle(shop);
+}
+
+}  // namespace tally
