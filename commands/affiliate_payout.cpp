@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "infra/journal.h"
 #include "domain/affiliate.h"
 #include "domain/lifecycle.h"
 #include "domain/order.h"
@@ -196,9 +197,9 @@ int AffiliatePayoutScheduler::step() {
     std::optional<v1::AffiliatePayoutSchedule> schedule;
     std::map<std::string, std::vector<std::string>> candidates;  // affiliate -> orders, oldest first
     auto read = pool_.transact([&](sql::Tx& tx) {
-        auto s = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {std::string(affiliate::kScheduleStream)});
-        if (s.empty()) return;
-        schedule = parse_state<v1::AffiliatePayoutSchedule>(s.front().bytes(0));
+        auto s = journal::read_state(tx, std::string(affiliate::kScheduleStream));
+        if (!s) return;
+        schedule = parse_state<v1::AffiliatePayoutSchedule>(*s);
         if (!schedule || !affiliate::payout_day(*schedule, now)) return;
         // Candidates only: the payout's command decides on the orders' locked state.
         for (const auto& row : tx.exec(

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "infra/journal.h"
 #include "events/envelope.h"
 #include "events/registry.h"
 #include "infra/metrics.h"
@@ -73,8 +74,7 @@ int64_t Checkpointer::step() {
     int64_t head = 0;
     bool fresh = false;
     auto read = pool_.transact([&](sql::Tx& tx) {
-        auto s = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {std::string(events::kCheckpointStream)});
-        if (!s.empty()) last.ParseFromString(s.front().bytes(0));
+        if (auto s = journal::read_state(tx, std::string(events::kCheckpointStream))) last.ParseFromString(*s);
         // The head: every position up to it is committed (it moves in the appending transaction).
         head = tx.exec("SELECT position FROM journal_head WHERE id = 1").at(0).i64(0);
         // Anything new but checkpoints? (One row is enough to say.)

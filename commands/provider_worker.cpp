@@ -17,6 +17,7 @@
 #include "events/registry.h"
 #include "infra/journal.h"
 #include "infra/metrics.h"
+#include "infra/provider_calls.h"
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/payment.pb.h"
 
@@ -64,14 +65,8 @@ std::string text(const json& o, const char* key) {
 
 }  // namespace
 
-struct ProviderWorker::Call {
-    int64_t id = 0;
-    std::string key, kind, order_id, vendor_id, currency;
-    int64_t amount_minor = 0;
-    int attempts = 0;  // including this one
-    int64_t claim = 0;  // the fencing token of this claim
-    std::string affiliate_id;
-};
+// A claimed call: attempts include this one; claim is the fencing token of this claim.
+struct ProviderWorker::Call : provider_calls::Claimed {};
 
 int64_t retry_delay_ms(int attempts, int64_t base_ms, int64_t max_ms, std::string_view key) {
     int64_t d = base_ms;
@@ -129,10 +124,9 @@ void ProviderWorker::refresh_counts() {
     if (now - counted_ < std::chrono::seconds(2)) return;
     counted_ = now;
     auto r = pool_.transact([&](sql::Tx& tx) {
-        auto row = tx.exec("SELECT (SELECT count(*) FROM provider_calls WHERE status = 'dead'),"
-                           " (SELECT count(*) FROM provider_calls WHERE status = 'pending' AND due_at <= now())");
-        dead_ = row.at(0).i64(0);
-        due_ = row.at(0).i64(1);
+        const auto n = provider_calls::counts(tx);
+        dead_ = n.dead;
+        due_ = n.due;
     });
     if (!r) spdlog::warn("provider worker: cannot count the calls: {}", r.error().message);
 }
@@ -142,18 +136,7 @@ bool ProviderWorker::work_one() {
     auto claimed = pool_.transact([&](sql::Tx& tx) {
         // The lease moves due_at forward: nobody else takes the row while this call runs,
         // and if this worker dies the row falls due again.
-        auto rows = tx.exec(
-            "UPDATE provider_calls SET attempts = attempts + 1, claim = claim + 1, updated_at = now(),"
-            " due_at = now() + make_interval(secs => $1::bigint / 1000.0)"
-            " WHERE id = (SELECT id FROM provider_calls WHERE status = 'pending' AND due_at <= now()"
-            " AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))"
-            " ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, key, kind, order_id, vendor_id, amount_minor, currency, attempts, claim, affiliate_id",
-            {std::to_string(options_.lease_ms), sql::text_array(options_.kinds)});
-        if (rows.empty()) return;
-        const auto& r = rows.front();
-        call = Call{r.i64(0), r.str(1), r.str(2), r.str(3), r.str(4), r.str(6), r.i64(5), static_cast<int>(r.i64(7)),
-                    r.i64(8), r.str(9)};
+        if (auto claimed = provider_calls::claim_next(tx, options_.lease_ms, options_.kinds)) call = Call{{*claimed}};
     });
     if (!claimed) {
         spdlog::warn("provider worker: cannot claim a call: {}", claimed.error().message);
@@ -180,11 +163,9 @@ ProviderWorker::Result ProviderWorker::execute(const Call& c) {
     std::string intent_status, intent_id, vendor_account;
     std::map<std::string, std::string> states;
     auto read = pool_.transact([&](sql::Tx& tx) {
-        auto rows = tx.exec("SELECT status, object_id FROM provider_calls WHERE order_id = $1 AND kind = 'payment_intent'",
-                            {c.order_id});
-        if (!rows.empty()) {
-            intent_status = rows.front().str(0);
-            intent_id = rows.front().str(1);
+        if (auto intent = provider_calls::payment_intent_of(tx, c.order_id)) {
+            intent_status = intent->status;
+            intent_id = intent->object_id;
         }
         std::vector<std::string> streams{order::stream_id(c.order_id)};
         if (c.kind == "transfer") streams.push_back(catalog::vendor_stream(c.vendor_id));
@@ -330,35 +311,24 @@ ProviderWorker::Result ProviderWorker::request_payout(const Call& c) {
 
 void ProviderWorker::finish(const Call& c, const Result& r) {
     std::string verdict;
-    std::string sql;
-    std::vector<sql::Param> params{std::to_string(c.id), r.note.substr(0, 1000)};
+    int64_t delay_ms = 0;
     switch (r.verdict) {
         case Verdict::done:
             verdict = "done";
-            sql = "UPDATE provider_calls SET status = 'done', last_error = $2, object_id = $3, client_secret = $4,"
-                  " updated_at = now() WHERE id = $1";
-            params.push_back(r.object_id);
-            params.push_back(r.client_secret);
             break;
         case Verdict::wait:  // not an attempt: the call could not be made yet
             verdict = "wait";
-            sql = "UPDATE provider_calls SET attempts = attempts - 1, last_error = $2, updated_at = now(),"
-                  " due_at = now() + make_interval(secs => $3::bigint / 1000.0) WHERE id = $1";
-            params.push_back(std::to_string(options_.retry_base_ms));
+            delay_ms = options_.retry_base_ms;
             break;
         case Verdict::retry:
             if (c.attempts < options_.attempts_max) {
                 verdict = "retry";
-                sql = "UPDATE provider_calls SET last_error = $2, updated_at = now(),"
-                      " due_at = now() + make_interval(secs => $3::bigint / 1000.0) WHERE id = $1";
-                params.push_back(
-                    std::to_string(retry_delay_ms(c.attempts, options_.retry_base_ms, options_.retry_max_ms, c.key)));
+                delay_ms = retry_delay_ms(c.attempts, options_.retry_base_ms, options_.retry_max_ms, c.key);
                 break;
             }
             [[fallthrough]];
         case Verdict::park:
             verdict = "park";
-            sql = "UPDATE provider_calls SET status = 'dead', last_error = $2, updated_at = now() WHERE id = $1";
             break;
     }
     metrics::global().counter("tally_provider_calls_total", "kind=\"" + c.kind + "\",outcome=\"" + verdict + "\"").add();
@@ -369,10 +339,13 @@ void ProviderWorker::finish(const Call& c, const Result& r) {
         spdlog::warn("provider call {} ({}) attempt {} failed: {}", c.key, c.kind, c.attempts, r.note);
     // Fenced: only the latest claim records its outcome. A worker paused past its lease
     // finds the row claimed again (or finished) and leaves it to that claim.
-    params.push_back(std::to_string(c.claim));
-    sql += " AND claim = $" + std::to_string(params.size()) + " AND status = 'pending' RETURNING id";
     bool recorded = false;
-    auto written = pool_.transact([&](sql::Tx& tx) { recorded = !tx.exec(sql, params).empty(); });
+    auto written = pool_.transact([&](sql::Tx& tx) {
+        if (verdict == "done") recorded = provider_calls::record_done(tx, c, r.note, r.object_id, r.client_secret);
+        else if (verdict == "wait") recorded = provider_calls::record_wait(tx, c, r.note, delay_ms);
+        else if (verdict == "retry") recorded = provider_calls::record_retry(tx, c, r.note, delay_ms);
+        else recorded = provider_calls::record_dead(tx, c, r.note);
+    });
     // The lease brings the row back; the provider's idempotency makes the repeat harmless.
     if (!written) spdlog::warn("provider call {}: cannot record the outcome: {}", c.key, written.error().message);
     else if (!recorded) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "infra/journal.h"
 #include "commands/loyalty.h"
 #include "domain/loyalty.h"
 #include "events/envelope.h"
@@ -38,9 +39,9 @@ int RetierPass::step() {
     std::vector<std::pair<std::string, std::string>> streams;  // stream id, state
     bool done = false;
     auto read = pool_.transact([&](sql::Tx& tx) {
-        auto p = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {std::string(loyalty::kProgramStream)});
-        if (p.empty()) return;
-        program = program_of(p.front().bytes(0));
+        auto p = journal::read_state(tx, std::string(loyalty::kProgramStream));
+        if (!p) return;
+        program = program_of(*p);
         auto progress = tx.exec("SELECT program_version, after_stream, completed FROM loyalty_retier_progress WHERE id = 1");
         if (!progress.empty() && progress.front().i64(0) == program.version) {
             if (progress.front().boolean(2)) {
@@ -49,11 +50,8 @@ int RetierPass::step() {
             }
             after = progress.front().str(1);
         }
-        for (const auto& r : tx.exec("SELECT stream_id, state FROM snapshots WHERE stream_id > $1 AND stream_id < $2"
-                                     " ORDER BY stream_id LIMIT $3",
-                                     {after.empty() ? std::string(kFirst) : after, std::string(kPastLast),
-                                      std::to_string(options_.batch_max)}))
-            streams.emplace_back(r.str(0), r.bytes(1));
+        streams = journal::read_states_between(tx, after.empty() ? std::string(kFirst) : after, std::string(kPastLast),
+                                               options_.batch_max);
     });
     if (!read) {
         spdlog::warn("re-tiering pass: reading: {}", read.error().message);

@@ -1,5 +1,6 @@
 #include "http/api.h"
 
+#include "infra/journal.h"
 #include "http/call.h"
 
 #include "commands/loyalty.h"
@@ -25,8 +26,7 @@ json program_json(const commands::ProgramState& p) {
 }
 
 commands::ProgramState read_program(sql::Tx& tx) {
-    auto rows = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {std::string(loyalty::kProgramStream)});
-    return commands::program_of(rows.empty() ? std::string() : rows.front().bytes(0));
+    return commands::program_of(journal::read_state(tx, std::string(loyalty::kProgramStream)).value_or(std::string()));
 }
 
 // A keyset cursor: the last item's key as this API returned it.

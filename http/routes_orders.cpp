@@ -16,6 +16,7 @@
 #include "events/envelope.h"
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/order.pb.h"
+#include "infra/provider_calls.h"
 
 using nlohmann::json;
 
@@ -358,13 +359,11 @@ bool Api::order_routes(Call& c) {
             owner = rows[0].str(4);
             v1::OrderPlaced o;
             if (o.ParseFromString(rows[0].bytes(1))) placed = std::move(o);
-            for (const auto& pc : tx.exec("SELECT status, object_id, client_secret, last_error FROM provider_calls"
-                                          " WHERE order_id = $1 AND kind = 'payment_intent'", {parts[2]})) {
-                const std::string call = pc.str(0);
-                payment = {{"intent_status", call == "done" ? "created" : call == "dead" ? "failed" : "pending"},
-                           {"payment_intent_id", pc.str(1).empty() ? rows[0].str(2) : pc.str(1)}};
-                if (call == "dead") payment["error"] = pc.str(3);
-                client_secret = pc.str(2);
+            if (auto pc = provider_calls::payment_intent_of(tx, parts[2])) {
+                payment = {{"intent_status", pc->status == "done" ? "created" : pc->status == "dead" ? "failed" : "pending"},
+                           {"payment_intent_id", pc->object_id.empty() ? rows[0].str(2) : pc->object_id}};
+                if (pc->status == "dead") payment["error"] = pc->last_error;
+                client_secret = pc->client_secret;
             }
             for (const auto& so : tx.exec("SELECT vendor_id, status, carrier, tracking FROM sub_orders WHERE order_id = $1",
                                           {parts[2]})) {

@@ -16,6 +16,7 @@
 #include "http/call.h"
 #include "http/stripe.h"
 #include "infra/journal.h"
+#include "infra/provider_calls.h"
 #include "tally/v1/operator.pb.h"
 #include "tally/v1/payment.pb.h"
 
@@ -53,25 +54,20 @@ bool Api::webhook_routes(Call& c) {
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
         intent_in_doubt = false;
         if (event->order_id.empty() && !event->signal.payment_intent_id().empty()) {
-            auto rows = tx.exec("SELECT order_id FROM provider_calls WHERE object_id = $1 AND kind = 'payment_intent'",
-                                {event->signal.payment_intent_id()});
-            if (!rows.empty()) event->order_id = rows.front().str(0);
+            auto order = provider_calls::order_of_intent(tx, event->signal.payment_intent_id());
+            if (order) event->order_id = *order;
             // An intent we do not know may still be ours: one whose creation's answer has
             // not reached us yet (lost on the way, or the worker not done). While any such
             // call is unresolved the message is not recorded as naming no order (that would
             // lose it for good): the provider is asked to send it again.
             else
-                intent_in_doubt = !tx.exec("SELECT 1 FROM provider_calls WHERE kind = 'payment_intent'"
-                                           " AND object_id = '' AND (status = 'pending' OR (status = 'dead'"
-                                           " AND updated_at > now() - interval '72 hours')) LIMIT 1")
-                                       .empty();
+                intent_in_doubt = provider_calls::intent_creation_unresolved(tx);
         }
         if (event->handled && !event->order_id.empty()) {
-            auto rows = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1 AND version > 0",
-                                {order::stream_id(event->order_id)});
-            event->order_known = !rows.empty();
+            const auto bytes = journal::read_state(tx, order::stream_id(event->order_id));
+            event->order_known = bytes.has_value();
             lifecycle::State state;
-            if (!rows.empty() && state.ParseFromString(rows.front().bytes(0))) event->customer_id = order::owner(state);
+            if (bytes && state.ParseFromString(*bytes)) event->customer_id = order::owner(state);
         }
     });
     if (!r) return c.storage_unavailable(r.error());
@@ -213,18 +209,21 @@ bool Api::dead_letter_routes(Call& c) {
         if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
         nlohmann::json out = {{"dead_letters", nlohmann::json::array()}};
         auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            for (const auto& row : tx.exec(
-                     "SELECT id, key, kind, order_id, vendor_id, amount_minor, currency, attempts, last_error,"
-                     " source_position, operator_retries, retried_by,"
-                     " (extract(epoch FROM updated_at) * 1000)::bigint, affiliate_id"
-                     " FROM provider_calls WHERE status = 'dead' ORDER BY updated_at DESC, id DESC LIMIT $1",
-                     {std::to_string(*limit)}))
-                out["dead_letters"].push_back(
-                    {{"id", row.i64(0)}, {"key", row.str(1)}, {"kind", row.str(2)}, {"order_id", row.str(3)},
-                     {"vendor_id", row.str(4)}, {"amount_minor", row.i64(5)}, {"currency", row.str(6)},
-                     {"attempts", row.i64(7)}, {"last_error", row.str(8)}, {"source_position", row.i64(9)},
-                     {"operator_retries", row.i64(10)}, {"retried_by", row.str(11)}, {"parked_at_unix_ms", row.i64(12)},
-                     {"affiliate_id", row.str(13)}});
+            for (const auto& d : provider_calls::dead_letters(tx, *limit))
+                out["dead_letters"].push_back({{"id", d.id},
+                                               {"key", d.key},
+                                               {"kind", d.kind},
+                                               {"order_id", d.order_id},
+                                               {"vendor_id", d.vendor_id},
+                                               {"amount_minor", d.amount_minor},
+                                               {"currency", d.currency},
+                                               {"attempts", d.attempts},
+                                               {"last_error", d.last_error},
+                                               {"source_position", d.source_position},
+                                               {"operator_retries", d.operator_retries},
+                                               {"retried_by", d.retried_by},
+                                               {"parked_at_unix_ms", d.parked_at_unix_ms},
+                                               {"affiliate_id", d.affiliate_id}});
         });
         if (!r) return c.storage_unavailable(r.error());
         return c.reply_json(200, out);
@@ -240,14 +239,13 @@ bool Api::dead_letter_routes(Call& c) {
     v1::DeadLetterRetried act;
     int64_t retries = 0;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
-        auto rows = tx.exec("SELECT status, key, kind, last_error, operator_retries FROM provider_calls WHERE id = $1",
-                            {std::to_string(id)});
-        if (rows.empty()) return;
-        status = rows.front().str(0);
-        act.set_key(rows.front().str(1));
-        act.set_kind(rows.front().str(2));
-        act.set_last_error(rows.front().str(3));
-        retries = rows.front().i64(4);
+        auto call = provider_calls::find(tx, id);
+        if (!call) return;
+        status = call->status;
+        act.set_key(call->key);
+        act.set_kind(call->kind);
+        act.set_last_error(call->last_error);
+        retries = call->operator_retries;
     });
     if (!r) return c.storage_unavailable(r.error());
     if (!status) return c.fail(404, "not_found", "no dead letter " + parts[3]);

@@ -217,6 +217,28 @@ std::map<std::string, std::string> read_states(sql::Tx& tx, const std::vector<st
     return out;
 }
 
+std::optional<std::string> read_state(sql::Tx& tx, const std::string& stream_id) {
+    auto rows = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1 AND version > 0", {stream_id});
+    if (rows.empty()) return std::nullopt;
+    return rows.front().bytes(0);
+}
+
+std::vector<std::pair<std::string, std::string>> read_states_between(sql::Tx& tx, const std::string& after,
+                                                                     const std::string& before, int64_t limit) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : tx.exec("SELECT stream_id, state FROM snapshots WHERE stream_id > $1 AND stream_id < $2"
+                                 " AND version > 0 ORDER BY stream_id LIMIT $3",
+                                 {after, before, std::to_string(limit)}))
+        out.emplace_back(r.str(0), r.bytes(1));
+    return out;
+}
+
+void for_each_snapshot_tip(sql::Tx& tx,
+                           const std::function<void(const std::string&, int64_t, const std::string&)>& fn) {
+    for (const auto& r : tx.exec("SELECT stream_id, version, last_hash FROM snapshots WHERE version > 0"))
+        fn(r.str(0), r.i64(1), r.bytes(2));
+}
+
 int64_t head_position(sql::Tx& tx) {
     return tx.exec("SELECT position FROM journal_head WHERE id = 1").at(0).i64(0);
 }

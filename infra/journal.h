@@ -3,6 +3,7 @@
 // idempotency records, principals, stream snapshots, appended events.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -84,6 +85,15 @@ std::vector<v1::EventEnvelope> read_by_stream(sql::Tx& tx, const std::string& af
 int64_t head_position(sql::Tx& tx);
 // Current snapshot state bytes of the streams that exist (plain read, no lock).
 std::map<std::string, std::string> read_states(sql::Tx& tx, const std::vector<std::string>& stream_ids);
+// One stream's state (nullopt while it has no events).
+std::optional<std::string> read_state(sql::Tx& tx, const std::string& stream_id);
+// The states of the streams whose ids lie strictly between `after` and `before`, in id
+// order, at most `limit` (a keyset walk over one kind of stream: "loyalty-" .. "loyalty.").
+std::vector<std::pair<std::string, std::string>> read_states_between(sql::Tx& tx, const std::string& after,
+                                                                     const std::string& before, int64_t limit);
+// Every stream's tip as its snapshot records it (id, version, last event's hash), unordered.
+void for_each_snapshot_tip(sql::Tx& tx,
+                           const std::function<void(const std::string&, int64_t, const std::string&)>& fn);
 std::optional<Principal> load_principal(sql::Tx& tx, const std::string& id);
 
 }  // namespace tally::journal

@@ -10,8 +10,4 @@ namespace tally::projectors {
 
 std::unique_ptr<Projection> credit_projection();
 
-// ledger_accounts: debit and credit totals per (account, currency) from the
-// posting sets events record.
-std::unique_ptr<Projection> ledger_projection();
-
 }  // namespace tally::projectors

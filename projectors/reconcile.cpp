@@ -390,7 +390,7 @@ void check_credit(sql::Tx& tx, const Ledger& ledger, const std::map<std::string,
         const int64_t have = it == cached.end() ? 0 : it->second;
         if (have != balance)
             c.drift("credit_balances", customer, "balance_minor", it == cached.end() ? "(missing)" : money_text(have),
-                    money_text(balance) + " (ledger)", a.mark.position);
+                    money_text(balance), a.mark.position);
     }
     for (const auto& [customer, v] : cached)
         if (!with_account.contains(customer) && v != 0) c.extra("credit_balances", customer, money_text(v));
@@ -715,7 +715,7 @@ void check_affiliates(sql::Tx& tx, const std::map<std::string, ConversionTruth>&
         const int64_t owed = a.credit - a.debit;
         if (listed != owed)
             c.drift("affiliate_balances", k.first + " " + k.second, "payable_minor", money_text(listed),
-                    money_text(owed) + " (ledger)", a.mark.position);
+                    money_text(owed), a.mark.position);
     }
     for (const auto& [k, listed] : balances)
         if (!owed_keys.contains(k) && listed != 0) c.extra("affiliate_balances", k.first + " " + k.second, money_text(listed));

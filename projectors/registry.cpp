@@ -1,6 +1,7 @@
 // The rebuildable projections by name (declared in runner.h).
 #include "projectors/affiliates_projection.h"
 #include "projectors/credit_projection.h"
+#include "projectors/ledger_projection.h"
 #include "projectors/loyalty_projection.h"
 #include "projectors/orders_projection.h"
 #include "projectors/passport_projection.h"

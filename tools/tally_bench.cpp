@@ -4,6 +4,9 @@
 //                      [--customers 10000] [--run NAME]
 //   tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME] [--referral-cookie C]
 //   tally-bench payments --port P --orders-file F --secret WHSEC [--connections C] [--run NAME]
+//   tally-bench seed --port P --token ADMIN --tokens-file F --secret WHSEC --pg URL [--events N]
+//
+// seed: see tools/bench_seed.h (a realistic journal of N events through the real write path).
 //
 // payments: one signed payment_intent.succeeded webhook per line "order_id amount_minor"
 // of F (the webhook-to-paid path: verify, deduplicate, decide on the order and, with
@@ -22,8 +25,8 @@
 #include <string>
 #include <vector>
 
-#include "http/load.h"
-#include "http/stripe.h"
+#include "tools/bench_requests.h"
+#include "tools/bench_seed.h"
 
 namespace {
 
@@ -49,8 +52,28 @@ double percentile(std::vector<double>& sorted, double p) {
 
 }  // namespace
 
+int seed_main(int argc, char** argv) {
+    tally::bench::SeedOptions o;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string k = argv[i], v = argv[i + 1];
+        if (k == "--port") o.port = std::stoi(v);
+        else if (k == "--token") o.admin_token = v;
+        else if (k == "--tokens-file") o.tokens_file = v;
+        else if (k == "--secret") o.secret = v;
+        else if (k == "--pg") o.pg_url = v;
+        else if (k == "--events") o.events = std::stoll(v);
+        else if (k == "--connections") o.connections = std::stoi(v);
+        else {
+            std::fprintf(stderr, "unknown option %s\n", k.c_str());
+            return 2;
+        }
+    }
+    return tally::bench::seed(o);
+}
+
 int main(int argc, char** argv) {
     const std::string mode = argc >= 2 ? argv[1] : "";
+    if (mode == "seed") return seed_main(argc, argv);
     if (mode != "grants" && mode != "checkout" && mode != "payments") {
         std::fprintf(stderr,
                      "usage: tally-bench grants   --port P --token T [--requests N] [--connections C] [--customers K] [--run NAME]\n"
@@ -60,7 +83,10 @@ int main(int argc, char** argv) {
                      "shipping per vendor; each of a customer's carts differs in its first line's quantity), one customer\n"
                      "token per line of F, used round-robin\n"
                      "       tally-bench payments --port P --orders-file F --secret WHSEC [--connections C] [--run NAME]\n"
-                     "payments: a signed payment_intent.succeeded per line \"order_id amount_minor\" of F\n");
+                     "payments: a signed payment_intent.succeeded per line \"order_id amount_minor\" of F\n"
+                     "       tally-bench seed --port P --token ADMIN --tokens-file F --secret WHSEC --pg URL [--events N]\n"
+                     "seed: through the API until the journal holds N events (1000000): rounds of 20000 credit grants,\n"
+                     "4000 checkouts by the shoppers of F, their signed payments, a refund to credit of every tenth\n");
         return 2;
     }
     Options o;
@@ -106,45 +132,16 @@ int main(int argc, char** argv) {
     }
     const int64_t signed_at = std::chrono::duration_cast<std::chrono::seconds>(
                                   std::chrono::system_clock::now().time_since_epoch()).count();
-    const std::string body = "{\"amount_minor\":1,\"currency\":\"USD\",\"reason\":\"bench\"}";
     const std::string auth = "Bearer " + o.token;
     auto result = tally::http::run_load("127.0.0.1", o.port, o.connections, o.threads, o.requests, [&](int64_t i) {
         const std::string key = o.run + "-" + std::to_string(i);
         if (mode == "payments") {
             const auto& [order, amount] = orders[static_cast<size_t>(i)];
-            const std::string a = std::to_string(amount);
-            const std::string event =
-                "{\"id\":\"evt_" + key + "\",\"object\":\"event\",\"type\":\"payment_intent.succeeded\",\"created\":" +
-                std::to_string(signed_at) + ",\"data\":{\"object\":{\"id\":\"pi_" + order +
-                "\",\"object\":\"payment_intent\",\"amount\":" + a + ",\"amount_received\":" + a +
-                ",\"currency\":\"usd\",\"metadata\":{\"order_id\":\"" + order + "\"}}}}";
-            return tally::http::LoadRequest{
-                "POST", "/v1/webhooks/stripe", event,
-                {{"Stripe-Signature", "t=" + std::to_string(signed_at) + ",v1=" +
-                                          tally::http::stripe::sign_v1(o.secret, signed_at, event)}}};
+            return tally::bench::payment_webhook(o.secret, signed_at, key, order, amount);
         }
-        if (mode == "grants")
-            return tally::http::LoadRequest{"POST", "/v1/customers/b" + std::to_string(i % o.customers) + "/credit-grants",
-                                            body, {{"Authorization", auth}, {"Idempotency-Key", key}}};
-        // Vendors v0 v1 v2 v0 v1; the two lines of a vendor never share a product. Each of a
-        // customer's checkouts buys a different quantity of the first line: a shopper does
-        // not send the same cart again, which the double-click rule would answer with the
-        // first order instead of placing another.
-        std::string lines;
-        constexpr int kVendorOf[5] = {0, 1, 2, 0, 1};
-        const int64_t first_quantity = 1 + (i / static_cast<int64_t>(tokens.size())) % 1000;
-        for (int k = 0; k < 5; ++k) {
-            const int64_t product = (i * 7 + k * 3) % 10;
-            lines += std::string(k ? "," : "") + "{\"sku\":\"v" + std::to_string(kVendorOf[k]) + "-p" +
-                     std::to_string(product) + "\",\"quantity\":" + std::to_string(k == 0 ? first_quantity : 1) + "}";
-        }
-        const int64_t total = (first_quantity + 4) * 1000 + 3 * 500;  // 10.00 a unit, 5.00 shipping per vendor
-        return tally::http::LoadRequest{
-            "POST", "/v1/checkout",
-            "{\"currency\":\"USD\",\"ship_to_country\":\"US\",\"expected_total_minor\":" + std::to_string(total) +
-                (o.referral_cookie.empty() ? "" : ",\"referral_cookie\":\"" + o.referral_cookie + "\"") +
-                ",\"lines\":[" + lines + "]}",
-            {{"Authorization", tokens[static_cast<size_t>(i) % tokens.size()]}, {"Idempotency-Key", key}}};
+        if (mode == "grants") return tally::bench::grant(auth, key, "b" + std::to_string(i % o.customers), 1);
+        return tally::bench::checkout(tokens[static_cast<size_t>(i) % tokens.size()], key,
+                                      1 + (i / static_cast<int64_t>(tokens.size())) % 1000, i, o.referral_cookie);
     });
     auto& latencies = result.latencies_ms;
     const auto& statuses = result.statuses;

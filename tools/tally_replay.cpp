@@ -167,14 +167,14 @@ int verify(sql::Pool& pool, const std::string& public_keys) {
     if (!ok) return 2;
     // The snapshots must point at each stream's last event.
     auto r = pool.transact([&](sql::Tx& tx) {
-        for (const auto& row : tx.exec("SELECT stream_id, version, last_hash FROM snapshots WHERE version > 0")) {
-            const auto& tip = streams[row.str(0)];
-            if (!tip.broken && (tip.version != row.i64(1) || tip.hash != row.bytes(2))) {
-                std::printf("snapshot of %s is at version %lld, the journal at %lld\n", row.str(0).c_str(),
-                            static_cast<long long>(row.i64(1)), static_cast<long long>(tip.version));
+        journal::for_each_snapshot_tip(tx, [&](const std::string& stream, int64_t version, const std::string& hash) {
+            const auto& tip = streams[stream];
+            if (!tip.broken && (tip.version != version || tip.hash != hash)) {
+                std::printf("snapshot of %s is at version %lld, the journal at %lld\n", stream.c_str(),
+                            static_cast<long long>(version), static_cast<long long>(tip.version));
                 ++problems;
             }
-        }
+        });
     });
     if (!r) return 2;
     if (keys.empty()) {

@@ -34,6 +34,7 @@
 #include "infra/sql.h"
 #include "infra/stripe_api.h"
 #include "projectors/credit_projection.h"
+#include "projectors/ledger_projection.h"
 #include "projectors/affiliates_projection.h"
 #include "projectors/loyalty_projection.h"
 #include "projectors/passport_projection.h"

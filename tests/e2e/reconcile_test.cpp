@@ -5,6 +5,7 @@
 // killed at any moment leaves the live tables old or new, and a rerun completes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <set>
 #include <thread>
@@ -12,7 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "tally/v1/operator.pb.h"
+#include "http/client.h"
 #include "tests/support/affiliate_shop.h"
+#include "tests/support/shop.h"
 
 namespace tally {
 namespace {
@@ -229,10 +232,14 @@ TEST(ReconcileE2E, ARepairKilledAtAnyMomentLeavesTheLiveTablesOldOrNewAndARerunC
     AffiliateShop shop;
     run_workload(shop);
     // A longer journal, so that the kills land inside the replay as well.
+    // Each thread on its own connection (the shop's client is not shared across threads).
     const auto grants = [&](int from, int n) {
+        http::Client client("127.0.0.1", shop.tallyd.port());
         for (int i = from; i < from + n; ++i)
-            ASSERT_EQ(shop.send("POST", "/v1/customers/bulk-" + std::to_string(i % 50) + "/credit-grants",
-                                {{"amount_minor", 100}, {"currency", "USD"}, {"reason", "bulk"}}, shop.admin)
+            ASSERT_EQ(client
+                          .request("POST", "/v1/customers/bulk-" + std::to_string(i % 50) + "/credit-grants",
+                                   json{{"amount_minor", 100}, {"currency", "USD"}, {"reason", "bulk"}}.dump(),
+                                   {{"Authorization", "Bearer " + shop.admin}, {"Idempotency-Key", "bulk-" + std::to_string(i)}})
                           .status,
                       201);
     };
@@ -275,6 +282,117 @@ TEST(ReconcileE2E, ARepairKilledAtAnyMomentLeavesTheLiveTablesOldOrNewAndARerunC
     std::printf("killed repairs: %d left the old tables, %d the new\n", old_tables, new_tables);
     EXPECT_GT(old_tables, 0);
     settle(shop);
+}
+
+}  // namespace tally
+
+namespace tally {
+namespace {
+
+// The value of one metric line ("name{labels} value") in a /metrics page; -1 when absent.
+double metric(const std::string& page, const std::string& series) {
+    const size_t at = page.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(page.substr(at + series.size() + 2));
+}
+
+}  // namespace
+
+// tallyd reconciles on its own every TALLY_RECONCILE_INTERVAL_S, incrementally, in one
+// process at a time: the last report is served to auditors and admins, drift shows in the
+// metrics, and when the owner dies the other process takes the job over.
+TEST(ReconcileE2E, TallydReconcilesOnScheduleInOneProcessAndServesTheLastReport) {
+    const std::map<std::string, std::string> env = {{"TALLY_RECONCILE_INTERVAL_S", "1"}};
+    testing::Shop shop(env);
+    testing::Tallyd second(shop.url, shop.broker.bootstraps(), env);
+    second.start();
+    const auto auditor = testing::token_for(shop.url, "aud-1", "auditor");
+    const auto customer = testing::token_for(shop.url, "cus-1", "customer");
+    for (int i = 0; i < 20; ++i)
+        ASSERT_EQ(shop.send("POST", "/v1/customers/cus-" + std::to_string(i % 4) + "/credit-grants",
+                            {{"amount_minor", 250}, {"currency", "USD"}, {"reason", "welcome"}}, shop.admin)
+                      .status,
+                  201);
+    const int64_t head = shop.number("SELECT max(position) FROM journal");
+
+    // Clean, up to the head, once the projectors have caught up.
+    json last;
+    ASSERT_TRUE(testing::eventually([&] {
+        auto r = shop.get("/v1/reconcile/last", auditor);
+        if (r.status != 200) return false;
+        last = json::parse(r.body);
+        return last["clean"] == true && last["position"].get<int64_t>() >= head &&
+               std::all_of(last["caches"].begin(), last["caches"].end(), [](const json& c) { return c["pending"] == 0; });
+    })) << last.dump(1);
+    EXPECT_EQ(last["drifting"], 0);
+    EXPECT_TRUE(last["drift"].empty());
+    EXPECT_GT(last["finished_at_unix_ms"].get<int64_t>(), 0);
+    for (const auto& c : last["caches"]) {
+        if (c["cache"] == "credit_balances") {
+            EXPECT_EQ(c["checked"], 4);
+        }
+    }
+    EXPECT_EQ(shop.get("/v1/reconcile/last", shop.admin).status, 200);
+    auto forbidden = shop.get("/v1/reconcile/last", customer);
+    EXPECT_EQ(forbidden.status, 403) << forbidden.body;
+    EXPECT_NE(forbidden.body.find("forbidden"), std::string::npos);
+    EXPECT_EQ(shop.get("/v1/reconcile/last", "not-a-token").status, 401);
+
+    // Incremental: later passes fold only what is new.
+    const int64_t runs = shop.number("SELECT count(*) FROM reconcile_runs");
+    ASSERT_TRUE(testing::eventually([&] { return shop.number("SELECT count(*) FROM reconcile_runs") > runs + 1; }));
+    EXPECT_EQ(shop.number("SELECT events_folded FROM reconcile_runs ORDER BY id DESC LIMIT 1"), 0);
+    EXPECT_GT(shop.number("SELECT max(events_folded) FROM reconcile_runs"), 0);
+
+    // One process reconciles.
+    EXPECT_EQ(shop.number("SELECT count(DISTINCT owner) FROM reconcile_runs"), 1);
+
+    // A hand edit: named in the next report and in the metrics of the process that owns the job.
+    ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+        tx.exec("UPDATE credit_balances SET balance_minor = balance_minor + 9 WHERE customer_id = 'cus-2'");
+    }));
+    ASSERT_TRUE(testing::eventually([&] {
+        auto r = shop.get("/v1/reconcile/last", auditor);
+        if (r.status != 200) return false;
+        last = json::parse(r.body);
+        return last["clean"] == false;
+    })) << last.dump(1);
+    EXPECT_EQ(last["drifting"], 1);
+    ASSERT_EQ(last["drift"].size(), 1u) << last.dump(1);
+    EXPECT_EQ(last["drift"][0]["cache"], "credit_balances");
+    EXPECT_NE(last["drift"][0]["key"].get<std::string>().find("cus-2"), std::string::npos);
+    EXPECT_EQ(last["drift"][0]["cached"], "1259");
+    EXPECT_EQ(last["drift"][0]["log"], "1250");
+    double owner_drift = -1, other_drift = -1, owner_success = -1;
+    ASSERT_TRUE(testing::eventually([&] {
+        http::Client a("127.0.0.1", shop.tallyd.port()), b("127.0.0.1", second.port());
+        const auto pa = a.request("GET", "/metrics", "", {}).body, pb = b.request("GET", "/metrics", "", {}).body;
+        const double da = metric(pa, "tally_reconcile_drift{cache=\"credit_balances\"}");
+        const double db = metric(pb, "tally_reconcile_drift{cache=\"credit_balances\"}");
+        owner_drift = std::max(da, db);
+        other_drift = std::min(da, db);
+        owner_success = std::max(metric(pa, "tally_reconcile_last_success_timestamp_seconds"),
+                                 metric(pb, "tally_reconcile_last_success_timestamp_seconds"));
+        return owner_drift == 1;
+    })) << owner_drift;
+    EXPECT_EQ(other_drift, 0);  // the other process has not reconciled
+    EXPECT_GT(owner_success, 1.7e9);
+
+    // The owner dies: the other process takes the job over, starting from the beginning.
+    const std::string owner = last["owner"];
+    bool first_owns = false;
+    {
+        http::Client a("127.0.0.1", shop.tallyd.port());
+        first_owns = metric(a.request("GET", "/metrics", "", {}).body, "tally_reconcile_drift{cache=\"credit_balances\"}") == 1;
+    }
+    if (first_owns)
+        shop.tallyd.kill9();
+    else
+        second.kill9();
+    ASSERT_TRUE(testing::eventually([&] {
+        return shop.number("SELECT count(*) FROM reconcile_runs WHERE owner <> $1 AND drifting = 1 AND events_folded >= $2",
+                           {owner, std::to_string(head)}) > 0;
+    })) << "no takeover";
 }
 
 }  // namespace tally

@@ -12,6 +12,7 @@
 #include "infra/kafka.h"
 #include "infra/relay.h"
 #include "projectors/credit_projection.h"
+#include "projectors/ledger_projection.h"
 #include "tests/support/grants.h"
 #include "tests/support/support.h"
 
