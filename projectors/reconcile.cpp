@@ -1,9 +1,13 @@
 #include "projectors/reconcile.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <stdexcept>
+#include <thread>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +21,7 @@
 #include "events/passport_facts.h"
 #include "events/registry.h"
 #include "infra/journal.h"
+#include "infra/journal_scan.h"
 #include "infra/kafka.h"
 #include "projectors/snapshot_fold.h"
 #include "tally/v1/affiliate.pb.h"
@@ -89,8 +94,17 @@ struct Account {
     int64_t debit = 0, credit = 0;
     Mark mark;
 };
+// What an order's placing fixed, as far as the caches show it (not the whole OrderPlaced:
+// a million-event journal holds tens of thousands of orders in memory).
+struct SubOrderTruth {
+    std::string vendor_id, status;
+    int64_t goods_net_minor = 0, shipping_minor = 0, commission_minor = 0, payable_minor = 0;
+};
 struct OrderTruth {
-    v1::OrderPlaced placed;
+    bool placed = false;
+    std::string customer_id, status;
+    int64_t total_minor = 0, credit_applied_minor = 0, amount_due_minor = 0;
+    std::vector<SubOrderTruth> sub_orders;
     std::optional<v1::OrderStatusAfter> after;
     std::string claimed_by;
     Mark mark;
@@ -256,7 +270,16 @@ void Reconciler::State::fold(const v1::EventEnvelope& e) {
         v1::OrderPlaced placed;
         if (placed.ParseFromString(e.payload())) {
             auto& t = orders[placed.order_id()];
-            t.placed = std::move(placed);
+            t.placed = true;
+            t.customer_id = placed.customer_id();
+            t.status = placed.status();
+            t.total_minor = placed.pricing().total_minor();
+            t.credit_applied_minor = placed.pricing().credit_applied_minor();
+            t.amount_due_minor = placed.pricing().amount_due_minor();
+            t.sub_orders.clear();
+            for (const auto& so : placed.sub_orders())
+                t.sub_orders.push_back({so.vendor_id(), so.status(), so.goods_net_minor(), so.shipping_minor(),
+                                        so.commission_minor(), so.payable_minor()});
             t.mark.add(m);
         }
     } else if (type == events::kOrderClaimed) {
@@ -482,36 +505,36 @@ void check_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& orders, 
                                    " payable_minor FROM sub_orders"))
         subs_cached[{row.str(0), row.str(1)}] = {row.str(2), row.i64(3), row.i64(4), row.i64(5), row.i64(6)};
     for (const auto& [id, t] : orders) {
-        if (t.placed.order_id().empty()) continue;  // lifecycle news of an order the log never placed
+        if (!t.placed) continue;  // lifecycle news of an order the log never placed
         auto it = cached.find(id);
         const int64_t pos = t.mark.position;
         if (!c.due("orders", t.mark)) {
             if (it != cached.end()) cached.erase(it);
-            for (const auto& so : t.placed.sub_orders()) subs_cached.erase({id, so.vendor_id()});
+            for (const auto& so : t.sub_orders) subs_cached.erase({id, so.vendor_id});
             continue;
         }
         std::vector<std::string> statuses;
-        for (const auto& so : t.placed.sub_orders()) {
-            const std::string want = t.after ? t.after->sub_orders().at(so.vendor_id()) : so.status();
+        for (const auto& so : t.sub_orders) {
+            const std::string want = t.after ? t.after->sub_orders().at(so.vendor_id) : so.status;
             statuses.push_back(want);
-            const std::string key = id + "/" + so.vendor_id();
+            const std::string key = id + "/" + so.vendor_id;
             c.due("sub_orders", t.mark);
-            auto have = subs_cached.find({id, so.vendor_id()});
+            auto have = subs_cached.find({id, so.vendor_id});
             if (have == subs_cached.end()) {
                 c.drift("sub_orders", key, "", "(missing)", want, pos);
                 continue;
             }
             const auto& h = have->second;
             if (h.status != want) c.drift("sub_orders", key, "status", h.status, want, pos);
-            if (h.goods != so.goods_net_minor())
-                c.drift("sub_orders", key, "goods_net_minor", money_text(h.goods), money_text(so.goods_net_minor()), pos);
-            if (h.shipping != so.shipping_minor())
-                c.drift("sub_orders", key, "shipping_minor", money_text(h.shipping), money_text(so.shipping_minor()), pos);
-            if (h.commission != so.commission_minor())
-                c.drift("sub_orders", key, "commission_minor", money_text(h.commission), money_text(so.commission_minor()),
+            if (h.goods != so.goods_net_minor)
+                c.drift("sub_orders", key, "goods_net_minor", money_text(h.goods), money_text(so.goods_net_minor), pos);
+            if (h.shipping != so.shipping_minor)
+                c.drift("sub_orders", key, "shipping_minor", money_text(h.shipping), money_text(so.shipping_minor), pos);
+            if (h.commission != so.commission_minor)
+                c.drift("sub_orders", key, "commission_minor", money_text(h.commission), money_text(so.commission_minor),
                         pos);
-            if (h.payable != so.payable_minor())
-                c.drift("sub_orders", key, "payable_minor", money_text(h.payable), money_text(so.payable_minor()), pos);
+            if (h.payable != so.payable_minor)
+                c.drift("sub_orders", key, "payable_minor", money_text(h.payable), money_text(so.payable_minor), pos);
             subs_cached.erase(have);
         }
         if (it == cached.end()) {
@@ -519,18 +542,17 @@ void check_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& orders, 
             continue;
         }
         const auto& h = it->second;
-        const std::string want_customer = t.claimed_by.empty() ? t.placed.customer_id() : t.claimed_by;
+        const std::string want_customer = t.claimed_by.empty() ? t.customer_id : t.claimed_by;
         if (h.customer != want_customer) c.drift("orders", id, "customer_id", h.customer, want_customer, pos);
-        const std::string want_status = t.after ? t.after->status() : t.placed.status();
+        const std::string want_status = t.after ? t.after->status() : t.status;
         if (h.status != want_status) c.drift("orders", id, "status", h.status, want_status, pos);
         const std::string want_fulfilment = order::fulfilment_status(statuses);
         if (h.fulfilment != want_fulfilment) c.drift("orders", id, "fulfilment_status", h.fulfilment, want_fulfilment, pos);
-        const auto& p = t.placed.pricing();
-        if (h.total != p.total_minor()) c.drift("orders", id, "total_minor", money_text(h.total), money_text(p.total_minor()), pos);
-        if (h.credit != p.credit_applied_minor())
-            c.drift("orders", id, "credit_applied_minor", money_text(h.credit), money_text(p.credit_applied_minor()), pos);
-        if (h.due != p.amount_due_minor())
-            c.drift("orders", id, "amount_due_minor", money_text(h.due), money_text(p.amount_due_minor()), pos);
+        if (h.total != t.total_minor) c.drift("orders", id, "total_minor", money_text(h.total), money_text(t.total_minor), pos);
+        if (h.credit != t.credit_applied_minor)
+            c.drift("orders", id, "credit_applied_minor", money_text(h.credit), money_text(t.credit_applied_minor), pos);
+        if (h.due != t.amount_due_minor)
+            c.drift("orders", id, "amount_due_minor", money_text(h.due), money_text(t.amount_due_minor), pos);
         cached.erase(it);
     }
     for (const auto& [id, h] : cached) c.extra("orders", id, h.status);
@@ -751,8 +773,8 @@ namespace {
 
 // Every snapshot against the fold of its stream: all of them (one stream at a time, in
 // stream order), or only `streams`.
-void check_snapshots(sql::Tx& tx, const std::set<std::string>* streams, Checker& c, Report& report,
-                     const Progress& progress) {
+void check_snapshots(sql::Tx& tx, const std::string& pg_url, const std::string& db_snapshot,
+                     const std::set<std::string>* streams, Checker& c, Report& report, const Progress& progress) {
     auto check_one = [&](const std::string& stream, const std::vector<v1::EventEnvelope>& events,
                          const std::map<std::string, std::tuple<int64_t, std::string, std::string>>& snaps) {
         auto it = snaps.find(stream);
@@ -782,32 +804,34 @@ void check_snapshots(sql::Tx& tx, const std::set<std::string>* streams, Checker&
         }
         return;
     }
-    std::string after_stream;
-    int64_t after_version = 0, done = 0;
+    int64_t done = 0;
     std::string current;
     std::vector<v1::EventEnvelope> events;
     const int64_t total = tx.exec("SELECT count(*) FROM snapshots WHERE version > 0").at(0).i64(0);
-    while (true) {
-        auto page = journal::read_by_stream(tx, after_stream, after_version, kPage);
-        // The streams this page ends (all but the last, unless the journal ends here).
+    // The journal in stream order (one stream's events at a time in memory), from the same
+    // database snapshot as `tx`.
+    journal::ScanOptions walk;
+    walk.by_stream = true;
+    walk.snapshot = db_snapshot;
+    auto scanned = journal::scan(pg_url, walk, [&](const std::vector<v1::EventEnvelope>& page) {
+        // The snapshots of the streams in this batch, and of the one it may continue.
         std::vector<std::string> ids;
+        if (!current.empty()) ids.push_back(current);
         for (const auto& e : page)
             if (ids.empty() || ids.back() != e.stream_id()) ids.push_back(e.stream_id());
-        if (!current.empty() && (ids.empty() || ids.front() != current)) ids.insert(ids.begin(), current);
         auto snaps = read_snapshots(ids);
-        for (auto& e : page) {
+        for (const auto& e : page) {
             if (e.stream_id() != current) {
                 if (!current.empty()) check_one(current, events, snaps), ++done;
                 events.clear();
                 current = e.stream_id();
             }
-            events.push_back(std::move(e));
+            events.push_back(e);
         }
-        if (page.size() < static_cast<size_t>(kPage)) break;
-        after_stream = events.back().stream_id();
-        after_version = events.back().stream_version();
         if (progress) progress("snapshots", done, total, current);
-    }
+        return true;
+    });
+    if (!scanned) throw std::runtime_error(scanned.error());
     if (!current.empty()) check_one(current, events, read_snapshots({current})), ++done;
     // A snapshot that has seen events the journal does not hold.
     for (const auto& row : tx.exec("SELECT s.stream_id, s.version FROM snapshots s WHERE s.version > 0 AND NOT EXISTS"
@@ -838,22 +862,64 @@ std::expected<Report, std::string> Reconciler::pass(sql::Pool& pool) {
         // partition_for(stream, N), as the relay sends them).
         if (s.partitions == 0) s.partitions = std::max(1, max_partition + 1);
         report.head = journal::head_position(tx);
-        // Fold what is new.
+        // Fold what is new, streamed from the same database snapshot as this transaction.
         const bool first = s.first;
-        while (s.folded < report.head) {
-            auto page = journal::read_after(tx, s.folded, kPage);
-            if (page.empty()) break;
-            for (const auto& e : page) {
-                s.fold(e);
-                if (!first) s.dirty_streams.insert(e.stream_id());
-            }
-            s.folded = page.back().position();
-            report.events_folded += static_cast<int64_t>(page.size());
-            if (progress_) progress_("journal", s.folded, report.head, page.back().stream_id());
-        }
+        const std::string db_snapshot = tx.exec("SELECT pg_export_snapshot()").at(0).str(0);
+        // Progress from two threads: one line at a time; the snapshots' walk speaks once the
+        // fold is done.
+        std::mutex progress_mu;
+        std::atomic<bool> fold_done{false};
+        const Progress fold_progress = !progress_ ? Progress() : Progress([&](const char* phase, int64_t done, int64_t total,
+                                                                                const std::string& at) {
+            std::lock_guard lock(progress_mu);
+            progress_(phase, done, total, at);
+        });
+        const Progress walk_progress = !progress_ ? Progress() : Progress([&](const char* phase, int64_t done, int64_t total,
+                                                                                const std::string& at) {
+            if (!fold_done) return;
+            std::lock_guard lock(progress_mu);
+            progress_(phase, done, total, at);
+        });
+        std::string fold_error;
+        int64_t folded_events = 0;
+        auto fold_new = [&] {
+            if (s.folded >= report.head) return;
+            journal::ScanOptions fold;
+            fold.after_position = s.folded;
+            fold.snapshot = db_snapshot;
+            auto scanned = journal::scan(pool.url(), fold, [&](const std::vector<v1::EventEnvelope>& page) {
+                for (const auto& e : page) {
+                    s.fold(e);
+                    if (!first) s.dirty_streams.insert(e.stream_id());
+                }
+                s.folded = page.back().position();
+                folded_events += static_cast<int64_t>(page.size());
+                if (fold_progress) fold_progress("journal", s.folded, report.head, page.back().stream_id());
+                return true;
+            });
+            if (!scanned) fold_error = scanned.error();
+            fold_done = true;
+        };
         Checker c(report, std::move(watermarks));
+        if (first) {
+            // The first pass walks the whole journal twice: folded in position order, and
+            // stream by stream against the snapshots. The two are independent: side by side,
+            // each on its own scan connection, from the same database snapshot.
+            std::thread folder(fold_new);
+            try {
+                check_snapshots(tx, pool.url(), db_snapshot, nullptr, c, report, walk_progress);
+            } catch (...) {
+                folder.join();
+                throw;
+            }
+            folder.join();
+        } else {
+            fold_new();
+        }
+        if (!fold_error.empty()) throw std::runtime_error(fold_error);
+        report.events_folded += folded_events;
         for (const auto& u : s.unbalanced) c.drift("ledger_accounts", u, "postings", "(unbalanced)", "balanced", 0);
-        check_snapshots(tx, first ? nullptr : &s.dirty_streams, c, report, progress_);
+        if (!first) check_snapshots(tx, pool.url(), db_snapshot, &s.dirty_streams, c, report, fold_progress);
         check_coupons(tx, s.coupon_uses, c);
         check_credit(tx, s.ledger, s.credit_entries, c);
         check_ledger(tx, s.ledger, c);

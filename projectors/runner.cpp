@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "infra/journal.h"
+#include "infra/journal_scan.h"
 #include "infra/kafka.h"
 #include "infra/metrics.h"
 #include "infra/ownership.h"
@@ -324,21 +325,30 @@ std::expected<Rebuilt, std::string> rebuild_projection(sql::Pool& pool, const Pr
         }
     });
     if (!prepared) return std::unexpected(prepared.error().message);
-    // Replay in chunks while the live tables keep serving.
-    while (true) {
-        size_t n = 0;
-        auto r = pool.transact([&](sql::Tx& tx) {
-            auto batch = journal::read_after(tx, cursor, kRebuildChunk);
-            n = batch.size();
-            if (batch.empty()) return;
-            projection.apply(tx, batch, shadow);
-            cursor = batch.back().position();
-        });
-        if (!r) return std::unexpected(r.error().message);
-        out.replayed += static_cast<int64_t>(n);
+    // Replay in chunks while the live tables keep serving: the journal streamed
+    // (infra/journal_scan.h), each chunk applied in its own transaction.
+    std::vector<v1::EventEnvelope> chunk;
+    std::string failed;
+    auto flush = [&]() -> bool {
+        if (chunk.empty()) return true;
+        auto r = pool.transact([&](sql::Tx& tx) { projection.apply(tx, chunk, shadow); });
+        if (!r) {
+            failed = r.error().message;
+            return false;
+        }
+        cursor = chunk.back().position();
+        out.replayed += static_cast<int64_t>(chunk.size());
+        chunk.clear();
         if (progress) progress(cursor);
-        if (n < static_cast<size_t>(kRebuildChunk)) break;
-    }
+        return true;
+    };
+    auto scanned = journal::scan(pool.url(), {}, [&](const std::vector<v1::EventEnvelope>& batch) {
+        chunk.insert(chunk.end(), batch.begin(), batch.end());
+        return chunk.size() < static_cast<size_t>(kRebuildChunk) || flush();
+    });
+    if (!failed.empty()) return std::unexpected(failed);
+    if (!scanned) return std::unexpected(scanned.error());
+    if (!flush()) return std::unexpected(failed);
     // Swap: pause this process's applier, lock every process's checkpoints of this projector
     // (a live apply holds them to its commit: after this no batch is half in the old tables),
     // catch up to the head, rename, move the checkpoints. One transaction: a crash anywhere

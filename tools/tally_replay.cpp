@@ -30,6 +30,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include <google/protobuf/util/message_differencer.h>
@@ -48,6 +49,7 @@
 #include "tally/v1/checkpoint.pb.h"
 #include "infra/config.h"
 #include "infra/journal.h"
+#include "infra/journal_scan.h"
 #include "infra/sql.h"
 #include "commands/operator_acts.h"
 #include "commands/pipeline.h"
@@ -58,22 +60,15 @@
 namespace {
 
 using namespace tally;
-constexpr int64_t kPage = 5000;
 
-// Walks the whole journal in position order, page by page.
-bool for_each_event(sql::Pool& pool, const std::function<void(const v1::EventEnvelope&)>& fn) {
-    int64_t after = 0;
-    while (true) {
-        std::vector<v1::EventEnvelope> page;
-        auto r = pool.transact([&](sql::Tx& tx) { page = journal::read_after(tx, after, kPage); });
-        if (!r) {
-            std::cerr << "journal: " << r.error().message << "\n";
-            return false;
-        }
-        for (const auto& e : page) fn(e);
-        if (page.size() < static_cast<size_t>(kPage)) return true;
-        after = page.back().position();
-    }
+// Every event in position order, streamed (infra/journal_scan.h: bounded memory).
+bool for_each_event(const std::string& pg_url, const std::function<void(const v1::EventEnvelope&)>& fn) {
+    auto r = journal::scan(pg_url, {}, [&](const std::vector<v1::EventEnvelope>& batch) {
+        for (const auto& e : batch) fn(e);
+        return true;
+    });
+    if (!r) std::cerr << r.error() << "\n";
+    return r.has_value();
 }
 
 // Every chain checkpoint, by the position it covers (few: one per thousands of events).
@@ -90,7 +85,7 @@ std::map<int64_t, v1::ChainCheckpoint> read_checkpoints(sql::Pool& pool, bool& o
 }
 
 // `public_keys`: the checkpoints' keys by id ("kid:hex" lines); empty: checkpoints unchecked.
-int verify(sql::Pool& pool, const std::string& public_keys) {
+int verify(sql::Pool& pool, const std::string& pg_url, const std::string& public_keys) {
     std::map<std::string, std::string> keys;
     if (!public_keys.empty()) {
         std::ifstream in(public_keys);
@@ -113,7 +108,7 @@ int verify(sql::Pool& pool, const std::string& public_keys) {
         std::string hash = events::genesis_hash();
         bool broken = false;
     };
-    std::map<std::string, Tip> streams;
+    std::unordered_map<std::string, Tip> streams;
     int64_t expected_position = 1, problems = 0, count = 0;
     auto checkpoint_step = [&](const v1::EventEnvelope& e) {
         // The running hash over the stored event hashes (recomputed ones included: the
@@ -139,7 +134,7 @@ int verify(sql::Pool& pool, const std::string& public_keys) {
             last_checked = cp.position();
         }
     };
-    const bool ok = for_each_event(pool, [&](const v1::EventEnvelope& e) {
+    const bool ok = for_each_event(pg_url, [&](const v1::EventEnvelope& e) {
         ++count;
         checkpoint_step(e);
         if (e.position() != expected_position) {
@@ -409,7 +404,7 @@ int main(int argc, char** argv) {
         std::string public_keys;
         for (int i = 2; i + 1 < argc; i += 2)
             if (std::string(argv[i]) == "--public-key") public_keys = argv[i + 1];
-        return verify(pool, public_keys);
+        return verify(pool, cfg.pg_url, public_keys);
     }
     if (verb == "reconcile") {
         ReconcileOptions o;
