@@ -492,71 +492,110 @@ void check_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& orders, 
         std::string status, fulfilment, customer;
         int64_t total, credit, due;
     };
-    std::map<std::string, Row> cached;
-    for (const auto& row : tx.exec("SELECT order_id, status, fulfilment_status, total_minor, credit_applied_minor,"
-                                   " amount_due_minor, customer_id FROM orders"))
-        cached[row.str(0)] = {row.str(1), row.str(2), row.str(6), row.i64(3), row.i64(4), row.i64(5)};
     struct SubRow {
         std::string status;
         int64_t goods, shipping, commission, payable;
     };
-    std::map<std::pair<std::string, std::string>, SubRow> subs_cached;
-    for (const auto& row : tx.exec("SELECT order_id, vendor_id, status, goods_net_minor, shipping_minor, commission_minor,"
-                                   " payable_minor FROM sub_orders"))
-        subs_cached[{row.str(0), row.str(1)}] = {row.str(2), row.i64(3), row.i64(4), row.i64(5), row.i64(6)};
-    for (const auto& [id, t] : orders) {
-        if (!t.placed) continue;  // lifecycle news of an order the log never placed
-        auto it = cached.find(id);
-        const int64_t pos = t.mark.position;
-        if (!c.due("orders", t.mark)) {
-            if (it != cached.end()) cached.erase(it);
-            for (const auto& so : t.sub_orders) subs_cached.erase({id, so.vendor_id});
-            continue;
-        }
-        std::vector<std::string> statuses;
-        for (const auto& so : t.sub_orders) {
-            const std::string want = t.after ? t.after->sub_orders().at(so.vendor_id) : so.status;
-            statuses.push_back(want);
-            const std::string key = id + "/" + so.vendor_id;
-            c.due("sub_orders", t.mark);
-            auto have = subs_cached.find({id, so.vendor_id});
-            if (have == subs_cached.end()) {
-                c.drift("sub_orders", key, "", "(missing)", want, pos);
+    // Chunk by chunk (the cached rows of one chunk of orders in memory at a time): the
+    // truths in id order, their rows looked up by id.
+    constexpr size_t kOrdersChunk = 5000;
+    auto truth = orders.begin();
+    while (truth != orders.end()) {
+        std::vector<std::string> ids;
+        auto chunk_end = truth;
+        for (; chunk_end != orders.end() && ids.size() < kOrdersChunk; ++chunk_end)
+            if (chunk_end->second.placed) ids.push_back(chunk_end->first);
+        std::map<std::string, Row> cached;
+        for (const auto& row : tx.exec("SELECT order_id, status, fulfilment_status, total_minor, credit_applied_minor,"
+                                       " amount_due_minor, customer_id FROM orders WHERE order_id = ANY($1::text[])",
+                                       {sql::text_array(ids)}))
+            cached[row.str(0)] = {row.str(1), row.str(2), row.str(6), row.i64(3), row.i64(4), row.i64(5)};
+        std::map<std::pair<std::string, std::string>, SubRow> subs_cached;
+        for (const auto& row : tx.exec("SELECT order_id, vendor_id, status, goods_net_minor, shipping_minor, commission_minor,"
+                                       " payable_minor FROM sub_orders WHERE order_id = ANY($1::text[])",
+                                       {sql::text_array(ids)}))
+            subs_cached[{row.str(0), row.str(1)}] = {row.str(2), row.i64(3), row.i64(4), row.i64(5), row.i64(6)};
+        for (; truth != chunk_end; ++truth) {
+            const auto& id = truth->first;
+            const auto& t = truth->second;
+            if (!t.placed) continue;  // lifecycle news of an order the log never placed
+            auto it = cached.find(id);
+            const int64_t pos = t.mark.position;
+            if (!c.due("orders", t.mark)) {
+                if (it != cached.end()) cached.erase(it);
+                for (const auto& so : t.sub_orders) subs_cached.erase({id, so.vendor_id});
                 continue;
             }
-            const auto& h = have->second;
-            if (h.status != want) c.drift("sub_orders", key, "status", h.status, want, pos);
-            if (h.goods != so.goods_net_minor)
-                c.drift("sub_orders", key, "goods_net_minor", money_text(h.goods), money_text(so.goods_net_minor), pos);
-            if (h.shipping != so.shipping_minor)
-                c.drift("sub_orders", key, "shipping_minor", money_text(h.shipping), money_text(so.shipping_minor), pos);
-            if (h.commission != so.commission_minor)
-                c.drift("sub_orders", key, "commission_minor", money_text(h.commission), money_text(so.commission_minor),
-                        pos);
-            if (h.payable != so.payable_minor)
-                c.drift("sub_orders", key, "payable_minor", money_text(h.payable), money_text(so.payable_minor), pos);
-            subs_cached.erase(have);
+            std::vector<std::string> statuses;
+            for (const auto& so : t.sub_orders) {
+                const std::string want = t.after ? t.after->sub_orders().at(so.vendor_id) : so.status;
+                statuses.push_back(want);
+                const std::string key = id + "/" + so.vendor_id;
+                c.due("sub_orders", t.mark);
+                auto have = subs_cached.find({id, so.vendor_id});
+                if (have == subs_cached.end()) {
+                    c.drift("sub_orders", key, "", "(missing)", want, pos);
+                    continue;
+                }
+                const auto& h = have->second;
+                if (h.status != want) c.drift("sub_orders", key, "status", h.status, want, pos);
+                if (h.goods != so.goods_net_minor)
+                    c.drift("sub_orders", key, "goods_net_minor", money_text(h.goods), money_text(so.goods_net_minor), pos);
+                if (h.shipping != so.shipping_minor)
+                    c.drift("sub_orders", key, "shipping_minor", money_text(h.shipping), money_text(so.shipping_minor), pos);
+                if (h.commission != so.commission_minor)
+                    c.drift("sub_orders", key, "commission_minor", money_text(h.commission), money_text(so.commission_minor),
+                            pos);
+                if (h.payable != so.payable_minor)
+                    c.drift("sub_orders", key, "payable_minor", money_text(h.payable), money_text(so.payable_minor), pos);
+                subs_cached.erase(have);
+            }
+            if (it == cached.end()) {
+                c.drift("orders", id, "", "(missing)", "placed", pos);
+                continue;
+            }
+            const auto& h = it->second;
+            const std::string want_customer = t.claimed_by.empty() ? t.customer_id : t.claimed_by;
+            if (h.customer != want_customer) c.drift("orders", id, "customer_id", h.customer, want_customer, pos);
+            const std::string want_status = t.after ? t.after->status() : t.status;
+            if (h.status != want_status) c.drift("orders", id, "status", h.status, want_status, pos);
+            const std::string want_fulfilment = order::fulfilment_status(statuses);
+            if (h.fulfilment != want_fulfilment) c.drift("orders", id, "fulfilment_status", h.fulfilment, want_fulfilment, pos);
+            if (h.total != t.total_minor) c.drift("orders", id, "total_minor", money_text(h.total), money_text(t.total_minor), pos);
+            if (h.credit != t.credit_applied_minor)
+                c.drift("orders", id, "credit_applied_minor", money_text(h.credit), money_text(t.credit_applied_minor), pos);
+            if (h.due != t.amount_due_minor)
+                c.drift("orders", id, "amount_due_minor", money_text(h.due), money_text(t.amount_due_minor), pos);
+            cached.erase(it);
         }
-        if (it == cached.end()) {
-            c.drift("orders", id, "", "(missing)", "placed", pos);
-            continue;
-        }
-        const auto& h = it->second;
-        const std::string want_customer = t.claimed_by.empty() ? t.customer_id : t.claimed_by;
-        if (h.customer != want_customer) c.drift("orders", id, "customer_id", h.customer, want_customer, pos);
-        const std::string want_status = t.after ? t.after->status() : t.status;
-        if (h.status != want_status) c.drift("orders", id, "status", h.status, want_status, pos);
-        const std::string want_fulfilment = order::fulfilment_status(statuses);
-        if (h.fulfilment != want_fulfilment) c.drift("orders", id, "fulfilment_status", h.fulfilment, want_fulfilment, pos);
-        if (h.total != t.total_minor) c.drift("orders", id, "total_minor", money_text(h.total), money_text(t.total_minor), pos);
-        if (h.credit != t.credit_applied_minor)
-            c.drift("orders", id, "credit_applied_minor", money_text(h.credit), money_text(t.credit_applied_minor), pos);
-        if (h.due != t.amount_due_minor)
-            c.drift("orders", id, "amount_due_minor", money_text(h.due), money_text(t.amount_due_minor), pos);
-        cached.erase(it);
+        for (const auto& [id, h] : cached) c.extra("orders", id, h.status);  // an order the log never placed
+        for (const auto& [key, h] : subs_cached) c.extra("sub_orders", key.first + "/" + key.second, h.status);
     }
-    for (const auto& [id, h] : cached) c.extra("orders", id, h.status);
-    for (const auto& [key, h] : subs_cached) c.extra("sub_orders", key.first + "/" + key.second, h.status);
+    // Rows of orders the log does not know: a keyset walk over the tables' ids.
+    auto known = [&](const std::string& id) {
+        auto it = orders.find(id);
+        return it != orders.end() && it->second.placed;
+    };
+    std::string after;
+    while (true) {
+        auto rows = tx.exec("SELECT order_id, status FROM orders WHERE order_id > $1 ORDER BY order_id LIMIT $2",
+                            {after, std::to_string(kOrdersChunk)});
+        for (const auto& row : rows)
+            if (!known(row.str(0))) c.extra("orders", row.str(0), row.str(1));
+        if (rows.size() < kOrdersChunk) break;
+        after = rows.back().str(0);
+    }
+    std::string after_order, after_vendor;
+    while (true) {
+        auto rows = tx.exec("SELECT order_id, vendor_id, status FROM sub_orders WHERE (order_id, vendor_id) > ($1, $2)"
+                            " ORDER BY order_id, vendor_id LIMIT $3",
+                            {after_order, after_vendor, std::to_string(kOrdersChunk)});
+        for (const auto& row : rows)
+            if (!known(row.str(0))) c.extra("sub_orders", row.str(0) + "/" + row.str(1), row.str(2));
+        if (rows.size() < kOrdersChunk) break;
+        after_order = rows.back().str(0);
+        after_vendor = rows.back().str(1);
+    }
 }
 
 void check_coupons(sql::Tx& tx, const std::map<std::string, Counted>& uses, Checker& c) {

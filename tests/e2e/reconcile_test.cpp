@@ -122,6 +122,13 @@ TEST(ReconcileE2E, EveryCachesHandEditIsNamedAndRepairIsRecordedAsTheOperatorsAc
         tx.exec("UPDATE loyalty_standings SET spend_minor = spend_minor + 5 WHERE customer_id = 'cus-2'");
         tx.exec("UPDATE passport_counts SET countries = countries + 4 WHERE customer_id = 'cus-1'");
         tx.exec("UPDATE affiliate_conversions SET commission_minor = 1 WHERE order_id = $1", {w.refunded});
+        // Rows the log never wrote: an order nobody placed, a sub-order of a vendor not in it.
+        tx.exec("CREATE TEMP TABLE forged ON COMMIT DROP AS SELECT * FROM orders WHERE order_id = $1", {w.paid});
+        tx.exec("UPDATE forged SET order_id = 'ord-forged'");
+        tx.exec("INSERT INTO orders SELECT * FROM forged");
+        tx.exec("CREATE TEMP TABLE forged_sub ON COMMIT DROP AS SELECT * FROM sub_orders WHERE order_id = $1", {w.refunded});
+        tx.exec("UPDATE forged_sub SET vendor_id = 'nobody'");
+        tx.exec("INSERT INTO sub_orders SELECT * FROM forged_sub");
     }));
     auto drifted = replay(shop.url, {"reconcile", "--json"});
     EXPECT_EQ(drifted.status, 1) << drifted.out;
@@ -138,9 +145,16 @@ TEST(ReconcileE2E, EveryCachesHandEditIsNamedAndRepairIsRecordedAsTheOperatorsAc
     EXPECT_TRUE(has_drift(report, "passport_counts", "cus-1", "countries [badges]")) << report.dump(1);
     EXPECT_TRUE(has_drift(report, "affiliate_conversions", w.refunded, "commission_minor")) << report.dump(1);
     EXPECT_TRUE(has_drift(report, "affiliate_balances", "aff-1", "payable_minor")) << report.dump(1);
+    bool forged_order = false, forged_sub = false;
+    for (const auto& d : report["drift"]) {
+        if (d["cache"] == "orders" && d["key"] == "ord-forged" && d["log"] == "(none)") forged_order = true;
+        if (d["cache"] == "sub_orders" && d["key"] == w.refunded + "/nobody" && d["log"] == "(none)") forged_sub = true;
+    }
+    EXPECT_TRUE(forged_order) << report.dump(1);
+    EXPECT_TRUE(forged_sub) << report.dump(1);
     // The values: cached and as the log has them; the position is an event that explains it.
     for (const auto& d : report["drift"])
-        if (d["cache"] == "orders") {
+        if (d["cache"] == "orders" && d["key"] == w.paid) {
             EXPECT_EQ(d["cached"], "4501");
             EXPECT_EQ(d["log"], "4500");
             EXPECT_GT(shop.number("SELECT count(*) FROM journal WHERE position = " + std::to_string(d["position"].get<int64_t>()) +
@@ -151,7 +165,7 @@ TEST(ReconcileE2E, EveryCachesHandEditIsNamedAndRepairIsRecordedAsTheOperatorsAc
     auto text = replay(shop.url, {"reconcile"});
     EXPECT_EQ(text.status, 1);
     EXPECT_NE(text.out.find("orders " + w.paid + " total_minor: cached 4501, log 4500 (position "), std::string::npos) << text.out;
-    EXPECT_NE(text.out.find("  orders: 2 checked, 1 DRIFTING"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("  orders: 3 checked, 2 DRIFTING"), std::string::npos) << text.out;  // the edit and the forged row
 
     // Repair: bad invocations first.
     EXPECT_EQ(replay(shop.url, {"reconcile", "--repair"}).status, 2);
