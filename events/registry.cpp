@@ -160,6 +160,17 @@ std::optional<v1::OrderStatusAfter> status_after(const v1::EventEnvelope& e) {
     return *t->after(*msg);
 }
 
+LedgerFacts ledger_facts(const v1::EventEnvelope& e) {
+    LedgerFacts out;
+    const EventType* t = find_type(e.type());
+    if (!t || (!t->postings && !t->after)) return out;
+    out.payload = decode_payload(e);
+    if (!out.payload) return out;
+    if (t->postings) out.postings = t->postings(*out.payload);
+    if (t->after) out.after = t->after(*out.payload);
+    return out;
+}
+
 std::optional<v1::PostingSet> postings_of(const v1::EventEnvelope& e) {
     const EventType* t = find_type(e.type());
     if (!t || !t->postings) return std::nullopt;

@@ -96,6 +96,15 @@ std::optional<v1::PostingSet> postings_of(const v1::EventEnvelope& e);
 // The order status an order lifecycle event leaves behind, if it is one.
 std::optional<v1::OrderStatusAfter> status_after(const v1::EventEnvelope& e);
 
+// Both of the above from one decode (for a reader that wants both of every event): the
+// pointers point into `payload`; each is null when the event records none.
+struct LedgerFacts {
+    std::unique_ptr<google::protobuf::Message> payload;
+    const v1::PostingSet* postings = nullptr;
+    const v1::OrderStatusAfter* after = nullptr;
+};
+LedgerFacts ledger_facts(const v1::EventEnvelope& e);
+
 // JSON for auditors and the stream API: envelope fields, hashes in hex, payload decoded.
 std::string envelope_to_json(const v1::EventEnvelope& e);
 

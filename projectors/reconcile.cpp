@@ -296,12 +296,15 @@ void Reconciler::State::fold(const v1::EventEnvelope& e) {
             u.n += type == events::kCouponRedeemed ? 1 : -1;
             u.mark.add(m);
         }
-    } else if (auto after = events::status_after(e)) {
+    }
+    const auto facts = events::ledger_facts(e);
+    if (facts.after && type != events::kOrderPlaced && type != events::kOrderClaimed && type != events::kCouponRedeemed &&
+        type != events::kCouponReleased) {
         auto& t = orders[e.stream_id().substr(order::stream_id("").size())];
-        t.after = std::move(*after);
+        t.after = *facts.after;
         t.mark.add(m);
     }
-    auto set = events::postings_of(e);
+    const v1::PostingSet* set = facts.postings;
     if (!set) return;
     if (!ledger::check_balanced(*set))
         unbalanced.push_back("event " + e.event_id() + " at position " + std::to_string(e.position()));
