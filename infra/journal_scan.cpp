@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -147,41 +148,38 @@ bool run(PGconn* conn, const std::string& sql, std::string& error) {
     return ok;
 }
 
-}  // namespace
-
-std::expected<void, std::string> scan(const std::string& pg_url, const ScanOptions& o,
-                                      const std::function<bool(const std::vector<v1::EventEnvelope>&)>& fn) {
-    PGconn* conn = PQconnectdb(pg_url.c_str());
-    struct Close {
-        PGconn* c;
-        ~Close() { PQfinish(c); }
-    } close{conn};
-    if (PQstatus(conn) != CONNECTION_OK) return std::unexpected(std::string("journal scan: ") + PQerrorMessage(conn));
-    std::string error;
-    if (!run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", error))
-        return std::unexpected("journal scan: " + error);
-    if (!o.snapshot.empty() && !run(conn, "SET TRANSACTION SNAPSHOT " + quoted(o.snapshot), error))
-        return std::unexpected("journal scan: " + error);
-    std::string where = "position > " + std::to_string(o.after_position);
-    if (o.up_to_position > 0) where += " AND position <= " + std::to_string(o.up_to_position);
-    if (!o.types.empty()) {
-        where += " AND type IN (";
-        for (size_t i = 0; i < o.types.size(); ++i) where += (i ? "," : "") + quoted(o.types[i]);
-        where += ")";
+// A connection of its own, in a read-only REPEATABLE READ transaction (inside `snapshot`
+// when one is given).
+struct Conn {
+    PGconn* c = nullptr;
+    ~Conn() {
+        if (c) PQfinish(c);
     }
-    const std::string sql =
-        "COPY (SELECT position, stream_id, stream_version, event_id, type, schema_version, occurred_at_unix_ms,"
-        " causation_id, correlation_id, actor, payload, prev_hash, hash FROM journal WHERE " +
-        where + (o.by_stream ? " ORDER BY stream_id, stream_version" : " ORDER BY position") +
-        ") TO STDOUT (FORMAT binary)";
-    PGresult* res = PQexec(conn, sql.c_str());
-    const bool copying = PQresultStatus(res) == PGRES_COPY_OUT;
-    if (!copying) error = PQresultErrorMessage(res);
-    PQclear(res);
-    if (!copying) return std::unexpected("journal scan: " + error);
+};
 
+std::string open(Conn& conn, const std::string& url, const std::string& snapshot) {
+    conn.c = PQconnectdb(url.c_str());
+    if (PQstatus(conn.c) != CONNECTION_OK) return PQerrorMessage(conn.c);
+    std::string error;
+    if (!run(conn.c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", error)) return error;
+    if (!snapshot.empty() && !run(conn.c, "SET TRANSACTION SNAPSHOT " + quoted(snapshot), error)) return error;
+    return "";
+}
+
+using Sink = std::function<bool(std::vector<v1::EventEnvelope>&)>;
+
+// Runs one COPY ... TO STDOUT (FORMAT binary) on a connection of its own, decoding on a
+// reader thread, and hands each batch to `sink` (false: stop). Empty: done or stopped.
+std::string copy_batches(const std::string& url, const std::string& snapshot, const std::string& sql, const Sink& sink) {
+    Conn conn;
+    if (auto e = open(conn, url, snapshot); !e.empty()) return e;
+    PGresult* res = PQexec(conn.c, sql.c_str());
+    const bool copying = PQresultStatus(res) == PGRES_COPY_OUT;
+    std::string error = copying ? "" : PQresultErrorMessage(res);
+    PQclear(res);
+    if (!copying) return error;
     Queue q;
-    std::thread reader([&] { read_rows(conn, q); });
+    std::thread reader([&] { read_rows(conn.c, q); });
     bool stopped_early = false;
     while (true) {
         std::vector<v1::EventEnvelope> batch;
@@ -193,7 +191,7 @@ std::expected<void, std::string> scan(const std::string& pg_url, const ScanOptio
             q.batches.pop_front();
             q.cv.notify_all();
         }
-        if (!fn(batch)) {
+        if (!sink(batch)) {
             stopped_early = true;
             break;
         }
@@ -205,15 +203,41 @@ std::expected<void, std::string> scan(const std::string& pg_url, const ScanOptio
             q.cv.notify_all();
         }
         // Abandon the COPY: cancel it, so the reader's next read ends.
-        if (PGcancel* cancel = PQgetCancel(conn)) {
+        if (PGcancel* cancel = PQgetCancel(conn.c)) {
             char why[256];
             PQcancel(cancel, why, sizeof why);
             PQfreeCancel(cancel);
         }
     }
     reader.join();
-    if (stopped_early) return {};
-    if (!q.error.empty()) return std::unexpected(q.error);
+    return stopped_early ? "" : q.error;
+}
+
+std::string select_sql(const ScanOptions& o, int64_t after, const char* order_by) {
+    std::string where = "position > " + std::to_string(after);
+    if (o.up_to_position > 0) where += " AND position <= " + std::to_string(o.up_to_position);
+    if (!o.types.empty()) {
+        where += " AND type IN (";
+        for (size_t i = 0; i < o.types.size(); ++i) where += (i ? "," : "") + quoted(o.types[i]);
+        where += ")";
+    }
+    return "COPY (SELECT position, stream_id, stream_version, event_id, type, schema_version, occurred_at_unix_ms,"
+           " causation_id, correlation_id, actor, payload, prev_hash, hash FROM journal WHERE " +
+           where + order_by + ") TO STDOUT (FORMAT binary)";
+}
+
+}  // namespace
+
+std::expected<void, std::string> scan(const std::string& pg_url, const ScanOptions& o,
+                                      const std::function<bool(const std::vector<v1::EventEnvelope>&)>& fn) {
+    // Through the index, in the order asked. (The table's physical order is not position
+    // order: concurrent batches extend the table in several places at once. Measured on a
+    // 345k-event journal seeded through the API: 20440 breaks, rows up to 230k positions
+    // from their place, so a sequential scan with a reorder buffer costs more than it saves.)
+    auto e = copy_batches(pg_url, o.snapshot,
+                          select_sql(o, o.after_position, o.by_stream ? " ORDER BY stream_id, stream_version" : " ORDER BY position"),
+                          [&](std::vector<v1::EventEnvelope>& batch) { return fn(batch); });
+    if (!e.empty()) return std::unexpected("journal scan: " + e);
     return {};
 }
 

@@ -1,9 +1,10 @@
 #pragma once
 // A fast, bounded-memory walk over the whole journal for the replay tool and rebuilds:
-// one `COPY (SELECT ...) TO STDOUT (FORMAT binary)` on its own libpq connection, so
+// `COPY (SELECT ...) TO STDOUT (FORMAT binary)` on a libpq connection of its own, so
 // PostgreSQL sends raw bytes (no hex for bytea, no paging queries) and the rows are
 // decoded on a reader thread while the caller works on the previous batch. At most
-// `kQueuedBatches` batches of `kBatchEvents` events are in memory at once.
+// `kQueuedBatches` batches of `kBatchEvents` events are in flight at once.
+
 //
 // `snapshot`: an exported snapshot (pg_export_snapshot() in the caller's REPEATABLE READ
 // transaction): the scan then sees exactly what that transaction sees.
