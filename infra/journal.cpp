@@ -196,18 +196,6 @@ std::vector<v1::EventEnvelope> read_stream(sql::Tx& tx, const std::string& strea
     return out;
 }
 
-std::vector<v1::EventEnvelope> read_by_stream(sql::Tx& tx, const std::string& after_stream, int64_t after_version,
-                                              int64_t limit) {
-    auto rows = tx.exec(std::string("SELECT ") + kEnvelopeColumns +
-                            " FROM journal WHERE (stream_id, stream_version) > ($1, $2)"
-                            " ORDER BY stream_id, stream_version LIMIT $3",
-                        {after_stream, std::to_string(after_version), std::to_string(limit)});
-    std::vector<v1::EventEnvelope> out;
-    out.reserve(rows.size());
-    for (const auto& r : rows) out.push_back(envelope_from(r));
-    return out;
-}
-
 std::map<std::string, std::string> read_states(sql::Tx& tx, const std::vector<std::string>& stream_ids) {
     std::map<std::string, std::string> out;
     if (stream_ids.empty()) return out;

@@ -78,10 +78,6 @@ private:
 std::vector<v1::EventEnvelope> read_after(sql::Tx& tx, int64_t position, int64_t limit);
 std::vector<v1::EventEnvelope> read_stream(sql::Tx& tx, const std::string& stream_id,
                                            int64_t after_version, int64_t limit);
-// Events in (stream_id, stream_version) order after the given stream and version: a walk
-// over every stream, one stream at a time, with bounded memory.
-std::vector<v1::EventEnvelope> read_by_stream(sql::Tx& tx, const std::string& after_stream, int64_t after_version,
-                                              int64_t limit);
 int64_t head_position(sql::Tx& tx);
 // Current snapshot state bytes of the streams that exist (plain read, no lock).
 std::map<std::string, std::string> read_states(sql::Tx& tx, const std::vector<std::string>& stream_ids);
