@@ -121,6 +121,10 @@ TEST(ReconcileE2E, EveryCachesHandEditIsNamedAndRepairIsRecordedAsTheOperatorsAc
         tx.exec("UPDATE sub_orders SET payable_minor = payable_minor - 1 WHERE order_id = $1", {w.paid});
         tx.exec("UPDATE loyalty_standings SET spend_minor = spend_minor + 5 WHERE customer_id = 'cus-2'");
         tx.exec("UPDATE passport_counts SET countries = countries + 4 WHERE customer_id = 'cus-1'");
+        tx.exec("UPDATE passport_stamps SET units = units + 2 WHERE customer_id = 'cus-2'");
+        tx.exec("INSERT INTO loyalty_history (customer_id, position, event_id, currency, from_tier, to_tier, reason,"
+                " spend_minor, program_version, occurred_at_unix_ms) VALUES ('cus-1', 999999, 'forged', 'USD', 'bronze',"
+                " 'gold', 'forged', 1, 1, 0)");
         tx.exec("UPDATE affiliate_conversions SET commission_minor = 1 WHERE order_id = $1", {w.refunded});
         // Rows the log never wrote: an order nobody placed, a sub-order of a vendor not in it.
         tx.exec("CREATE TEMP TABLE forged ON COMMIT DROP AS SELECT * FROM orders WHERE order_id = $1", {w.paid});
@@ -143,15 +147,18 @@ TEST(ReconcileE2E, EveryCachesHandEditIsNamedAndRepairIsRecordedAsTheOperatorsAc
     EXPECT_TRUE(has_drift(report, "sub_orders", w.paid + "/ana", "payable_minor")) << report.dump(1);
     EXPECT_TRUE(has_drift(report, "loyalty_standings", "cus-2", "spend_minor")) << report.dump(1);
     EXPECT_TRUE(has_drift(report, "passport_counts", "cus-1", "countries [badges]")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "passport_stamps", "cus-2", "units/orders")) << report.dump(1);
     EXPECT_TRUE(has_drift(report, "affiliate_conversions", w.refunded, "commission_minor")) << report.dump(1);
     EXPECT_TRUE(has_drift(report, "affiliate_balances", "aff-1", "payable_minor")) << report.dump(1);
-    bool forged_order = false, forged_sub = false;
+    bool forged_order = false, forged_sub = false, forged_tier_change = false;
     for (const auto& d : report["drift"]) {
+        if (d["cache"] == "loyalty_history" && d["key"] == "cus-1") forged_tier_change = true;
         if (d["cache"] == "orders" && d["key"] == "ord-forged" && d["log"] == "(none)") forged_order = true;
         if (d["cache"] == "sub_orders" && d["key"] == w.refunded + "/nobody" && d["log"] == "(none)") forged_sub = true;
     }
     EXPECT_TRUE(forged_order) << report.dump(1);
     EXPECT_TRUE(forged_sub) << report.dump(1);
+    EXPECT_TRUE(forged_tier_change) << report.dump(1);
     // The values: cached and as the log has them; the position is an event that explains it.
     for (const auto& d : report["drift"])
         if (d["cache"] == "orders" && d["key"] == w.paid) {
