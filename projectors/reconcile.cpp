@@ -166,37 +166,41 @@ struct Reconciler::State {
     void fold(const v1::EventEnvelope& e);
 };
 
+namespace {
+
+// The payload as M: the message the ledger facts already decoded when it is one, else
+// parsed into `own`; null when it does not parse.
+template <typename M>
+const M* payload_as(const events::LedgerFacts& facts, const v1::EventEnvelope& e, M& own) {
+    if (facts.payload && facts.payload->GetDescriptor() == M::descriptor()) return static_cast<const M*>(facts.payload.get());
+    return own.ParseFromString(e.payload()) ? &own : nullptr;
+}
+
+}  // namespace
+
 void Reconciler::State::fold(const v1::EventEnvelope& e) {
     const Mark m = mark_of(e);
     const std::string& type = e.type();
-    if (type == events::kCreditGranted || type == events::kCreditSpent || type == events::kCreditReturned) {
-        std::string customer, kind, currency;
-        int64_t amount = 0, after = 0;
-        if (type == events::kCreditGranted) {
-            v1::CreditGranted g;
-            if (g.ParseFromString(e.payload()))
-                std::tie(customer, kind, amount, currency, after) =
-                    std::make_tuple(g.customer_id(), "grant", g.amount().minor(), g.balance_after().currency(),
-                                    g.balance_after().minor());
-        } else if (type == events::kCreditSpent) {
-            v1::CreditSpent s;
-            if (s.ParseFromString(e.payload()))
-                std::tie(customer, kind, amount, currency, after) =
-                    std::make_tuple(s.customer_id(), "spend", -s.amount().minor(), s.balance_after().currency(),
-                                    s.balance_after().minor());
-        } else {
-            v1::CreditReturned r;
-            if (r.ParseFromString(e.payload()))
-                std::tie(customer, kind, amount, currency, after) =
-                    std::make_tuple(r.customer_id(), "return", r.amount().minor(), r.balance_after().currency(),
-                                    r.balance_after().minor());
-        }
-        if (!customer.empty()) {
-            auto& x = credit_entries[customer];
-            x.digest = digest_next(x.digest, entry_line(e.position(), kind, amount, currency, after));
-            ++x.count;
-            x.mark.add(m);
-        }
+    // One decode for what the ledger and the order lifecycle need; the branches below
+    // reuse it where it is theirs.
+    const auto facts = events::ledger_facts(e);
+    auto credit_entry = [&](const auto& x, const char* kind, int64_t amount) {
+        if (x.customer_id().empty()) return;
+        auto& entries = credit_entries[x.customer_id()];
+        entries.digest = digest_next(entries.digest, entry_line(e.position(), kind, amount, x.balance_after().currency(),
+                                                                x.balance_after().minor()));
+        ++entries.count;
+        entries.mark.add(m);
+    };
+    if (type == events::kCreditGranted) {
+        v1::CreditGranted own;
+        if (const auto* g = payload_as(facts, e, own)) credit_entry(*g, "grant", g->amount().minor());
+    } else if (type == events::kCreditSpent) {
+        v1::CreditSpent own;
+        if (const auto* x = payload_as(facts, e, own)) credit_entry(*x, "spend", -x->amount().minor());
+    } else if (type == events::kCreditReturned) {
+        v1::CreditReturned own;
+        if (const auto* r = payload_as(facts, e, own)) credit_entry(*r, "return", r->amount().minor());
     } else if (type == events::kAffiliateConversionRecorded) {
         v1::AffiliateConversionRecorded c;
         if (c.ParseFromString(e.payload())) {
@@ -297,7 +301,6 @@ void Reconciler::State::fold(const v1::EventEnvelope& e) {
             u.mark.add(m);
         }
     }
-    const auto facts = events::ledger_facts(e);
     if (facts.after && type != events::kOrderPlaced && type != events::kOrderClaimed && type != events::kCouponRedeemed &&
         type != events::kCouponReleased) {
         auto& t = orders[e.stream_id().substr(order::stream_id("").size())];
@@ -602,11 +605,13 @@ void check_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& orders, 
 }
 
 void check_coupons(sql::Tx& tx, const std::map<std::string, Counted>& uses, Checker& c) {
+    std::vector<std::string> streams;
+    for (const auto& [code, u] : uses) streams.push_back(catalog::coupon_stream(code));
+    const auto states = journal::read_states(tx, streams);  // one query for every coupon
     for (const auto& [code, u] : uses) {
         c.due("coupon_uses", u.mark);
-        auto snap = tx.exec("SELECT state FROM snapshots WHERE stream_id = $1", {catalog::coupon_stream(code)});
         v1::CouponState state;
-        if (!snap.empty()) state.ParseFromString(snap[0].bytes(0));
+        if (auto it = states.find(catalog::coupon_stream(code)); it != states.end()) state.ParseFromString(it->second);
         if (state.uses_total() != u.n)
             c.drift("coupon_uses", code, "uses_total", std::to_string(state.uses_total()), std::to_string(u.n), u.mark.position);
     }
