@@ -6,6 +6,7 @@
 #include <openssl/sha.h>
 
 #include <cstring>
+#include <memory>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -22,6 +23,38 @@ void put_field(std::string& out, std::string_view bytes) {
     out.append(bytes);
 }
 
+void append_canonical(std::string& out, const v1::EventEnvelope& e) {
+    put_field(out, e.event_id());
+    put_field(out, e.stream_id());
+    put_u64(out, static_cast<uint64_t>(e.stream_version()));
+    put_field(out, e.type());
+    put_u64(out, static_cast<uint64_t>(e.schema_version()));
+    put_u64(out, static_cast<uint64_t>(e.occurred_at_unix_ms()));
+    put_field(out, e.causation_id());
+    put_field(out, e.correlation_id());
+    put_field(out, e.actor());
+    put_field(out, e.payload());
+    put_field(out, e.prev_hash());
+}
+
+struct MdCtxFree {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+// SHA-256 through a digest fetched once and a context kept per thread: OpenSSL 3's
+// one-shot SHA256() looks the algorithm up in its provider tables on every call, which
+// cost more than the hashing itself when a replay hashes every event of the journal twice.
+void sha256_into(std::string_view bytes, unsigned char (&digest)[SHA256_DIGEST_LENGTH]) {
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    thread_local std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+    unsigned int len = 0;
+    if (md && ctx && EVP_DigestInit_ex2(ctx.get(), md, nullptr) == 1 &&
+        EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) == 1 && EVP_DigestFinal_ex(ctx.get(), digest, &len) == 1 &&
+        len == SHA256_DIGEST_LENGTH)
+        return;
+    SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);  // the slow way, still right
+}
+
 }  // namespace
 
 std::string genesis_hash() { return std::string(kHashBytes, '\0'); }
@@ -36,7 +69,7 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
 
 std::string sha256(std::string_view bytes) {
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+    sha256_into(bytes, digest);
     return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
 }
 
@@ -52,22 +85,17 @@ std::string event_id_for(std::string_view command_id, int index) {
 std::string canonical_bytes(const v1::EventEnvelope& e) {
     std::string out;
     out.reserve(256 + e.payload().size());
-    put_field(out, e.event_id());
-    put_field(out, e.stream_id());
-    put_u64(out, static_cast<uint64_t>(e.stream_version()));
-    put_field(out, e.type());
-    put_u64(out, static_cast<uint64_t>(e.schema_version()));
-    put_u64(out, static_cast<uint64_t>(e.occurred_at_unix_ms()));
-    put_field(out, e.causation_id());
-    put_field(out, e.correlation_id());
-    put_field(out, e.actor());
-    put_field(out, e.payload());
-    put_field(out, e.prev_hash());
+    append_canonical(out, e);
     return out;
 }
 
 std::string compute_hash(const v1::EventEnvelope& e) {
-    return sha256(e.prev_hash() + canonical_bytes(e));
+    // prev_hash || canonical bytes, built in a buffer kept per thread.
+    thread_local std::string buffer;
+    buffer.clear();
+    buffer.append(e.prev_hash());
+    append_canonical(buffer, e);
+    return sha256(buffer);
 }
 
 void seal(v1::EventEnvelope& e, const std::string& prev_hash) {

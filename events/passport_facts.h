@@ -9,10 +9,13 @@
 #include <vector>
 
 #include "domain/passport.h"
+#include "events/registry.h"
 #include "tally/v1/envelope.pb.h"
 
 namespace tally::events {
 
 std::vector<std::pair<std::string, passport::Fact>> passport_facts(const v1::EventEnvelope& e);
+// The same, reusing what ledger_facts(e) decoded (a reader that wants both decodes once).
+std::vector<std::pair<std::string, passport::Fact>> passport_facts(const v1::EventEnvelope& e, const LedgerFacts& facts);
 
 }  // namespace tally::events

@@ -105,6 +105,15 @@ struct LedgerFacts {
 };
 LedgerFacts ledger_facts(const v1::EventEnvelope& e);
 
+// The payload as M: the message `facts` already decoded when it is one, else parsed into
+// `own`; null when it does not parse. (For a reader that wants more of an event than its
+// ledger facts, without decoding it twice.)
+template <typename M>
+const M* payload_as(const LedgerFacts& facts, const v1::EventEnvelope& e, M& own) {
+    if (facts.payload && facts.payload->GetDescriptor() == M::descriptor()) return static_cast<const M*>(facts.payload.get());
+    return own.ParseFromString(e.payload()) ? &own : nullptr;
+}
+
 // JSON for auditors and the stream API: envelope fields, hashes in hex, payload decoded.
 std::string envelope_to_json(const v1::EventEnvelope& e);
 

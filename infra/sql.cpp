@@ -155,12 +155,13 @@ void Pool::release(std::unique_ptr<Connection> c) {
 // Runs fn on a pooled connection inside a TxType (pqxx::work commits, nontransaction
 // autocommits each statement), turning any libpqxx exception into a DbError.
 template <typename TxType>
-std::expected<void, DbError> Pool::run(const std::function<void(Tx&)>& fn) {
+std::expected<void, DbError> Pool::run(const std::function<void(Tx&)>& fn, const std::string& setup) {
     std::unique_ptr<Connection> c;
     try {
         c = acquire();
         {
             TxType tx(c->raw());
+            if (!setup.empty()) tx.exec0(setup);
             TxImpl<TxType> facade(*c, tx);
             fn(facade);
             if constexpr (!std::is_same_v<TxType, pqxx::nontransaction>) tx.commit();
@@ -183,6 +184,14 @@ std::expected<void, DbError> Pool::transact(const std::function<void(Tx&)>& fn) 
 
 std::expected<void, DbError> Pool::snapshot(const std::function<void(Tx&)>& fn) {
     return run<pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>>(fn);
+}
+
+std::expected<void, DbError> Pool::snapshot_of(const std::string& exported, const std::function<void(Tx&)>& fn) {
+    // A snapshot id is hex digits and dashes ("00000003-0000001B-1"); nothing else is sent.
+    if (exported.empty() || exported.find_first_not_of("0123456789ABCDEFabcdef-") != std::string::npos)
+        return std::unexpected(DbError{DbErrorKind::rejected, "not a snapshot id: " + exported, ""});
+    return run<pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>>(
+        fn, "SET TRANSACTION SNAPSHOT '" + exported + "'");
 }
 
 std::expected<void, DbError> Pool::autocommit(const std::function<void(Tx&)>& fn) {

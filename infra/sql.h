@@ -69,14 +69,19 @@ public:
     // A read-only REPEATABLE READ transaction: every statement sees one snapshot of the
     // database (e.g. a reconciliation comparing the journal with the caches).
     std::expected<void, DbError> snapshot(const std::function<void(Tx&)>& fn);
+    // The same, in the snapshot another transaction exported (`SELECT pg_export_snapshot()`
+    // there, while it is open): two connections then see exactly the same database.
+    std::expected<void, DbError> snapshot_of(const std::string& exported, const std::function<void(Tx&)>& fn);
     // The same, outside a transaction block (each statement autocommits).
     std::expected<void, DbError> autocommit(const std::function<void(Tx&)>& fn);
 
     const std::string& url() const { return url_; }
+    size_t size() const { return size_; }  // at most this many connections at once
 
 private:
+    // `setup`: a statement run first, unprepared (e.g. SET TRANSACTION SNAPSHOT).
     template <typename TxType>
-    std::expected<void, DbError> run(const std::function<void(Tx&)>& fn);
+    std::expected<void, DbError> run(const std::function<void(Tx&)>& fn, const std::string& setup = "");
     std::unique_ptr<Connection> acquire();
     void release(std::unique_ptr<Connection> c);
 

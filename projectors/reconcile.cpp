@@ -2,13 +2,18 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -73,6 +78,15 @@ constexpr CacheDef kCaches[] = {
     {"affiliate_payouts", "affiliates"},
     {"affiliate_balances", "affiliates"},
 };
+
+size_t cache_rank(const std::string& cache) {
+    size_t i = 0;
+    for (const auto& c : kCaches) {
+        if (cache == c.cache) return i;
+        ++i;
+    }
+    return i;
+}
 
 std::string money_text(int64_t v) { return std::to_string(v); }
 
@@ -153,7 +167,6 @@ struct Reconciler::State {
     std::map<std::string, ConversionTruth> conversions;
     std::map<std::string, PayoutTruth> payouts;
     std::vector<std::string> unbalanced;  // "event E at position P"
-    std::set<std::string> dirty_streams;  // since the last pass (not kept on the first)
     bool first = true;
 
     Mark mark_of(const v1::EventEnvelope& e) const {
@@ -166,17 +179,7 @@ struct Reconciler::State {
     void fold(const v1::EventEnvelope& e);
 };
 
-namespace {
-
-// The payload as M: the message the ledger facts already decoded when it is one, else
-// parsed into `own`; null when it does not parse.
-template <typename M>
-const M* payload_as(const events::LedgerFacts& facts, const v1::EventEnvelope& e, M& own) {
-    if (facts.payload && facts.payload->GetDescriptor() == M::descriptor()) return static_cast<const M*>(facts.payload.get());
-    return own.ParseFromString(e.payload()) ? &own : nullptr;
-}
-
-}  // namespace
+using events::payload_as;
 
 void Reconciler::State::fold(const v1::EventEnvelope& e) {
     const Mark m = mark_of(e);
@@ -254,7 +257,7 @@ void Reconciler::State::fold(const v1::EventEnvelope& e) {
             it->second.mark.add(m);
         }
     }
-    for (auto& [order, fact] : events::passport_facts(e)) {
+    for (auto& [order, fact] : events::passport_facts(e, facts)) {
         auto it = passport_orders.find(order);
         if (it == passport_orders.end() && !std::holds_alternative<passport::Placed>(fact)) continue;
         auto& t = passport_orders[order];
@@ -271,8 +274,9 @@ void Reconciler::State::fold(const v1::EventEnvelope& e) {
         return;
     }
     if (type == events::kOrderPlaced) {
-        v1::OrderPlaced placed;
-        if (placed.ParseFromString(e.payload())) {
+        v1::OrderPlaced own;
+        if (const auto* p = payload_as(facts, e, own)) {
+            const auto& placed = *p;
             auto& t = orders[placed.order_id()];
             t.placed = true;
             t.customer_id = placed.customer_id();
@@ -804,6 +808,23 @@ int64_t Report::drift_count(const std::string& cache) const {
     return 0;
 }
 
+void Report::merge(const Report& other) {
+    for (const auto& o : other.caches) {
+        auto it = std::find_if(caches.begin(), caches.end(), [&](const CacheSummary& c) { return c.cache == o.cache; });
+        if (it == caches.end()) {
+            caches.push_back(o);
+            continue;
+        }
+        it->checked += o.checked;
+        it->pending += o.pending;
+        it->drifting += o.drifting;
+    }
+    drifts.insert(drifts.end(), other.drifts.begin(), other.drifts.end());
+    events_folded += other.events_folded;
+    streams_folded += other.streams_folded;
+    unfolded_streams += other.unfolded_streams;
+}
+
 std::vector<std::string> Report::drifting_projections() const {
     std::set<std::string> out;
     for (const auto& c : caches)
@@ -818,74 +839,157 @@ int64_t Reconciler::folded_position() const { return state_->folded; }
 
 namespace {
 
-// Every snapshot against the fold of its stream: all of them (one stream at a time, in
-// stream order), or only `streams`.
-void check_snapshots(sql::Tx& tx, const std::string& pg_url, const std::string& db_snapshot,
-                     const std::set<std::string>* streams, Checker& c, Report& report, const Progress& progress) {
-    auto check_one = [&](const std::string& stream, const std::vector<v1::EventEnvelope>& events,
-                         const std::map<std::string, std::tuple<int64_t, std::string, std::string>>& snaps) {
-        auto it = snaps.find(stream);
-        const int64_t version = it == snaps.end() ? 0 : std::get<0>(it->second);
-        static const std::string none;
-        const auto result = check_snapshot(stream, events, version, it == snaps.end() ? none : std::get<1>(it->second),
-                                           it == snaps.end() ? none : std::get<2>(it->second));
-        c.due("snapshots", Mark{});
-        ++(result.folded ? report.streams_folded : report.unfolded_streams);
-        const int64_t pos = events.empty() ? 0 : events.back().position();
-        for (const auto& d : result.diffs) c.drift("snapshots", stream, d.field, d.cached, d.log, pos);
-    };
-    auto read_snapshots = [&](const std::vector<std::string>& ids) {
-        std::map<std::string, std::tuple<int64_t, std::string, std::string>> out;
-        if (ids.empty()) return out;
-        for (const auto& row : tx.exec("SELECT stream_id, version, last_hash, state FROM snapshots WHERE stream_id = ANY($1::text[])",
-                                       {sql::text_array(ids)}))
-            out[row.str(0)] = {row.i64(1), row.bytes(2), row.bytes(3)};
-        return out;
-    };
-    if (streams) {
-        int64_t done = 0;
-        for (const auto& s : *streams) {
-            auto events = journal::read_stream(tx, s, 0, 100000000);
-            check_one(s, events, read_snapshots({s}));
-            if (progress && ++done % 1000 == 0) progress("snapshots", done, static_cast<int64_t>(streams->size()), s);
-        }
-        return;
-    }
-    int64_t done = 0;
-    std::string current;
-    std::vector<v1::EventEnvelope> events;
-    const int64_t total = tx.exec("SELECT count(*) FROM snapshots WHERE version > 0").at(0).i64(0);
-    // The journal in stream order (one stream's events at a time in memory), from the same
-    // database snapshot as `tx`.
-    journal::ScanOptions walk;
-    walk.by_stream = true;
-    walk.snapshot = db_snapshot;
-    auto scanned = journal::scan(pg_url, walk, [&](const std::vector<v1::EventEnvelope>& page) {
-        // The snapshots of the streams in this batch, and of the one it may continue.
-        std::vector<std::string> ids;
-        if (!current.empty()) ids.push_back(current);
-        for (const auto& e : page)
-            if (ids.empty() || ids.back() != e.stream_id()) ids.push_back(e.stream_id());
-        auto snaps = read_snapshots(ids);
-        for (const auto& e : page) {
-            if (e.stream_id() != current) {
-                if (!current.empty()) check_one(current, events, snaps), ++done;
-                events.clear();
-                current = e.stream_id();
-            }
-            events.push_back(e);
-        }
-        if (progress) progress("snapshots", done, total, current);
-        return true;
-    });
-    if (!scanned) throw std::runtime_error(scanned.error());
-    if (!current.empty()) check_one(current, events, read_snapshots({current})), ++done;
-    // A snapshot that has seen events the journal does not hold.
-    for (const auto& row : tx.exec("SELECT s.stream_id, s.version FROM snapshots s WHERE s.version > 0 AND NOT EXISTS"
-                                   " (SELECT 1 FROM journal j WHERE j.stream_id = s.stream_id)"))
-        c.drift("snapshots", row.str(0), "version", std::to_string(row.i64(1)), "0", 0);
-    if (progress) progress("snapshots", done, total, "");
+using SnapshotRows = std::map<std::string, std::tuple<int64_t, std::string, std::string>>;  // version, last hash, state
+
+SnapshotRows read_snapshots(sql::Tx& tx, const std::vector<std::string>& ids) {
+    SnapshotRows out;
+    if (ids.empty()) return out;
+    for (const auto& row : tx.exec("SELECT stream_id, version, last_hash, state FROM snapshots WHERE stream_id = ANY($1::text[])",
+                                   {sql::text_array(ids)}))
+        out[row.str(0)] = {row.i64(1), row.bytes(2), row.bytes(3)};
+    return out;
 }
+
+// One stream's snapshot row (if any) against the fold of its events.
+void check_stream(const std::string& stream, std::span<const v1::EventEnvelope> events, const SnapshotRows& snaps,
+                  Checker& c, Report& report) {
+    auto it = snaps.find(stream);
+    const int64_t version = it == snaps.end() ? 0 : std::get<0>(it->second);
+    static const std::string none;
+    const auto result = check_snapshot(stream, events, version, it == snaps.end() ? none : std::get<1>(it->second),
+                                       it == snaps.end() ? none : std::get<2>(it->second));
+    c.due("snapshots", Mark{});
+    ++(result.folded ? report.streams_folded : report.unfolded_streams);
+    const int64_t pos = events.empty() ? 0 : events.back().position();
+    for (const auto& d : result.diffs) c.drift("snapshots", stream, d.field, d.cached, d.log, pos);
+}
+
+// The snapshots of the streams given (an incremental pass: those with new events).
+void check_snapshots(sql::Tx& tx, const std::set<std::string>& streams, Checker& c, Report& report, const Progress& progress) {
+    int64_t done = 0;
+    for (const auto& s : streams) {
+        auto events = journal::read_stream(tx, s, 0, 100000000);
+        check_stream(s, events, read_snapshots(tx, {s}), c, report);
+        if (progress && ++done % 1000 == 0) progress("snapshots", done, static_cast<int64_t>(streams.size()), s);
+    }
+}
+
+// Every snapshot, fed the journal page by page in stream order: a stream whole within a
+// page is checked in place; one a page ends in the middle of is copied (the scan reuses a
+// page once it is handed back) until its end.
+class SnapshotWalk {
+public:
+    SnapshotWalk(sql::Tx& tx, Checker& c, Report& report) : tx_(tx), c_(c), report_(report) {}
+
+    void page(const std::vector<v1::EventEnvelope>& page) {
+        std::vector<std::string> ids;
+        for (const auto& e : page)
+            if ((ids.empty() || ids.back() != e.stream_id()) && e.stream_id() != carried_) ids.push_back(e.stream_id());
+        const auto snaps = read_snapshots(tx_, ids);
+        const std::span<const v1::EventEnvelope> all(page);
+        size_t i = 0;
+        while (i < all.size()) {
+            size_t j = i;
+            while (j < all.size() && all[j].stream_id() == all[i].stream_id()) ++j;
+            const std::string& stream = all[i].stream_id();
+            if (stream == carried_) {  // the carried stream goes on
+                carry_.insert(carry_.end(), all.begin() + static_cast<ptrdiff_t>(i), all.begin() + static_cast<ptrdiff_t>(j));
+            } else {
+                finish();
+                if (j < all.size()) {
+                    check(stream, all.subspan(i, j - i), snaps);
+                } else {  // it may go on in the next page
+                    carried_ = stream;
+                    carry_.assign(all.begin() + static_cast<ptrdiff_t>(i), all.end());
+                    if (auto it = snaps.find(stream); it != snaps.end()) carried_snap_.insert(*it);
+                }
+            }
+            i = j;
+        }
+    }
+
+    // Checks the carried stream (after the last page: the journal's last stream).
+    void finish() {
+        if (carried_.empty()) return;
+        check(carried_, carry_, carried_snap_);
+        carried_.clear();
+        carry_.clear();
+        carried_snap_.clear();
+    }
+
+    int64_t streams() const { return done_; }
+    const std::string& at() const { return carried_; }
+
+private:
+    void check(const std::string& stream, std::span<const v1::EventEnvelope> events, const SnapshotRows& snaps) {
+        check_stream(stream, events, snaps, c_, report_);
+        ++done_;
+    }
+
+    sql::Tx& tx_;
+    Checker& c_;
+    Report& report_;
+    std::string carried_;
+    std::vector<v1::EventEnvelope> carry_;
+    SnapshotRows carried_snap_;
+    int64_t done_ = 0;
+};
+
+// Runs a job on a thread of its own for each page given, one page at a time.
+class PageWorker {
+public:
+    explicit PageWorker(std::function<void(const std::vector<v1::EventEnvelope>&)> job)
+        : job_(std::move(job)), thread_([this] { loop(); }) {}
+    ~PageWorker() {
+        {
+            std::lock_guard lock(mu_);
+            quit_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    void give(const std::vector<v1::EventEnvelope>& page) {
+        std::lock_guard lock(mu_);
+        page_ = &page;
+        cv_.notify_all();
+    }
+    // Waits until the page given is done; rethrows what the job threw.
+    void wait() {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return page_ == nullptr; });
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    }
+
+private:
+    void loop() {
+        std::unique_lock lock(mu_);
+        while (true) {
+            cv_.wait(lock, [&] { return page_ != nullptr || quit_; });
+            if (quit_) return;
+            lock.unlock();
+            try {
+                job_(*page_);
+            } catch (...) {
+                lock.lock();
+                error_ = std::current_exception();
+                page_ = nullptr;
+                cv_.notify_all();
+                continue;
+            }
+            lock.lock();
+            page_ = nullptr;
+            cv_.notify_all();
+        }
+    }
+
+    std::function<void(const std::vector<v1::EventEnvelope>&)> job_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    const std::vector<v1::EventEnvelope>* page_ = nullptr;
+    std::exception_ptr error_;
+    bool quit_ = false;
+    std::thread thread_;
+};
 
 }  // namespace
 
@@ -909,78 +1013,121 @@ std::expected<Report, std::string> Reconciler::pass(sql::Pool& pool) {
         // partition_for(stream, N), as the relay sends them).
         if (s.partitions == 0) s.partitions = std::max(1, max_partition + 1);
         report.head = journal::head_position(tx);
-        // Fold what is new, streamed from the same database snapshot as this transaction.
-        const bool first = s.first;
         const std::string db_snapshot = tx.exec("SELECT pg_export_snapshot()").at(0).str(0);
-        // Progress from two threads: one line at a time; the snapshots' walk speaks once the
-        // fold is done.
-        std::mutex progress_mu;
-        std::atomic<bool> fold_done{false};
-        const Progress fold_progress = !progress_ ? Progress() : Progress([&](const char* phase, int64_t done, int64_t total,
-                                                                                const std::string& at) {
-            std::lock_guard lock(progress_mu);
-            progress_(phase, done, total, at);
-        });
-        const Progress walk_progress = !progress_ ? Progress() : Progress([&](const char* phase, int64_t done, int64_t total,
-                                                                                const std::string& at) {
-            if (!fold_done) return;
-            std::lock_guard lock(progress_mu);
-            progress_(phase, done, total, at);
-        });
-        std::string fold_error;
+        // Every cache but the snapshots against the fold: independent comparisons, each in
+        // a transaction that sees this database snapshot.
+        using Comparison = std::function<void(sql::Tx&, Checker&)>;
+        const std::vector<Comparison> comparisons = {
+            [&s](sql::Tx& tx, Checker& c) { check_orders(tx, s.orders, c); },
+            [&s](sql::Tx& tx, Checker& c) { check_credit(tx, s.ledger, s.credit_entries, c); },
+            [&s](sql::Tx& tx, Checker& c) {
+                for (const auto& u : s.unbalanced) c.drift("ledger_accounts", u, "postings", "(unbalanced)", "balanced", 0);
+                check_ledger(tx, s.ledger, c);
+            },
+            [&s](sql::Tx& tx, Checker& c) { check_passports(tx, s.passport_orders, c); },
+            [&s](sql::Tx& tx, Checker& c) { check_loyalty(tx, s.loyalty, c); },
+            [&s](sql::Tx& tx, Checker& c) { check_affiliates(tx, s.conversions, s.payouts, s.ledger, c); },
+            [&s](sql::Tx& tx, Checker& c) { check_coupons(tx, s.coupon_uses, c); },
+        };
+        std::atomic<size_t> next_comparison{0};
+        auto compare_some = [&](sql::Tx& tx, Checker& c) {
+            for (size_t i; (i = next_comparison++) < comparisons.size();) comparisons[i](tx, c);
+        };
+        Checker c(report, watermarks);
         int64_t folded_events = 0;
-        auto fold_new = [&] {
-            if (s.folded >= report.head) return;
+        if (s.first) {
+            // The first pass reads the journal once, in stream order, from the same database
+            // snapshot as `tx`: each page is folded (on a worker thread) while its streams are
+            // checked against their snapshots (on this one). Stream order folds to the same
+            // values as position order: what the fold keeps per key comes from one stream
+            // (an order's facts from its stream, a customer's credit entries from theirs),
+            // and what it adds up across streams (ledger postings, coupon uses) does not
+            // depend on the order.
+            SnapshotWalk walk(tx, c, report);
+            {
+                PageWorker folder([&](const std::vector<v1::EventEnvelope>& page) {
+                    for (const auto& e : page) s.fold(e);
+                });
+                journal::ScanOptions all;
+                all.by_stream = true;
+                all.snapshot = db_snapshot;
+                all.up_to_position = report.head;
+                auto scanned = journal::scan(pool.url(), all, [&](const std::vector<v1::EventEnvelope>& page) {
+                    folder.give(page);
+                    walk.page(page);
+                    folder.wait();
+                    folded_events += static_cast<int64_t>(page.size());
+                    if (progress_) progress_("journal", folded_events, report.head, page.back().stream_id());
+                    return true;
+                });
+                if (!scanned) throw std::runtime_error(scanned.error());
+            }
+            walk.finish();
+            s.folded = report.head;
+            // A snapshot that has seen events the journal does not hold.
+            for (const auto& row : tx.exec("SELECT s.stream_id, s.version FROM snapshots s WHERE s.version > 0 AND NOT EXISTS"
+                                           " (SELECT 1 FROM journal j WHERE j.stream_id = s.stream_id)"))
+                c.drift("snapshots", row.str(0), "version", std::to_string(row.i64(1)), "0", 0);
+            // The comparisons on two threads: this one in `tx`, another in a transaction of
+            // its own in the same snapshot (when the pool has a second connection to give).
+            Report second_report;
+            std::string second_error;
+            std::optional<std::thread> second;
+            if (pool.size() >= 2)
+                second.emplace([&] {
+                    auto checked = pool.snapshot_of(db_snapshot, [&](sql::Tx& own) {
+                        Checker cc(second_report, watermarks);
+                        compare_some(own, cc);
+                    });
+                    if (!checked) {
+                        second_error = checked.error().message;
+                        next_comparison = comparisons.size();  // this thread stops too
+                    }
+                });
+            try {
+                compare_some(tx, c);
+            } catch (...) {
+                next_comparison = comparisons.size();
+                if (second) second->join();
+                throw;
+            }
+            if (second) second->join();
+            if (!second_error.empty()) throw std::runtime_error(second_error);
+            report.merge(second_report);
+            // Drifts in the order of the caches, whichever thread found them.
+            std::stable_sort(report.drifts.begin(), report.drifts.end(),
+                             [](const Drift& a, const Drift& b) { return cache_rank(a.cache) < cache_rank(b.cache); });
+        } else if (s.folded < report.head) {
+            // Later passes fold what is new in position order, then check the snapshots of
+            // the streams it touched.
+            std::set<std::string> dirty;
             journal::ScanOptions fold;
             fold.after_position = s.folded;
+            fold.up_to_position = report.head;
             fold.snapshot = db_snapshot;
             auto scanned = journal::scan(pool.url(), fold, [&](const std::vector<v1::EventEnvelope>& page) {
                 for (const auto& e : page) {
                     s.fold(e);
-                    if (!first) s.dirty_streams.insert(e.stream_id());
+                    dirty.insert(e.stream_id());
                 }
                 s.folded = page.back().position();
                 folded_events += static_cast<int64_t>(page.size());
-                if (fold_progress) fold_progress("journal", s.folded, report.head, page.back().stream_id());
+                if (progress_) progress_("journal", s.folded, report.head, page.back().stream_id());
                 return true;
             });
-            if (!scanned) fold_error = scanned.error();
-            fold_done = true;
-        };
-        Checker c(report, std::move(watermarks));
-        if (first) {
-            // The first pass walks the whole journal twice: folded in position order, and
-            // stream by stream against the snapshots. The two are independent: side by side,
-            // each on its own scan connection, from the same database snapshot.
-            std::thread folder(fold_new);
-            try {
-                check_snapshots(tx, pool.url(), db_snapshot, nullptr, c, report, walk_progress);
-            } catch (...) {
-                folder.join();
-                throw;
-            }
-            folder.join();
+            if (!scanned) throw std::runtime_error(scanned.error());
+            check_snapshots(tx, dirty, c, report, progress_);
+            compare_some(tx, c);
         } else {
-            fold_new();
+            compare_some(tx, c);
         }
-        if (!fold_error.empty()) throw std::runtime_error(fold_error);
         report.events_folded += folded_events;
-        for (const auto& u : s.unbalanced) c.drift("ledger_accounts", u, "postings", "(unbalanced)", "balanced", 0);
-        if (!first) check_snapshots(tx, pool.url(), db_snapshot, &s.dirty_streams, c, report, fold_progress);
-        check_coupons(tx, s.coupon_uses, c);
-        check_credit(tx, s.ledger, s.credit_entries, c);
-        check_ledger(tx, s.ledger, c);
-        check_orders(tx, s.orders, c);
-        check_loyalty(tx, s.loyalty, c);
-        check_passports(tx, s.passport_orders, c);
-        check_affiliates(tx, s.conversions, s.payouts, s.ledger, c);
     });
     if (!r) {
         failure = r.error().message;
         return std::unexpected(failure);
     }
     s.first = false;
-    s.dirty_streams.clear();
     return report;
 }
 

@@ -57,6 +57,8 @@ struct Report {
     bool snapshot_drift() const { return drift_count("snapshots") > 0; }
     // The projections whose caches drift (what --repair rebuilds), sorted.
     std::vector<std::string> drifting_projections() const;
+    // Adds another part of the same pass (its counts per cache, its drifts after these).
+    void merge(const Report& other);
 };
 
 // Called after every page of work: the phase ("journal" or "snapshots"), how far it is,

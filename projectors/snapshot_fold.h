@@ -5,6 +5,7 @@
 // only (the hash chain makes those exact about which events the snapshot has seen).
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,7 @@ struct SnapshotCheck {
 
 // REQUIRES: `events` are the whole stream, in version order. `version`/`last_hash`/`state`
 // are the snapshot row (version 0: none).
-SnapshotCheck check_snapshot(const std::string& stream_id, const std::vector<v1::EventEnvelope>& events,
+SnapshotCheck check_snapshot(const std::string& stream_id, std::span<const v1::EventEnvelope> events,
                              int64_t version, const std::string& last_hash, const std::string& state);
 
 }  // namespace tally::projectors::reconcile

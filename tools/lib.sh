@@ -8,7 +8,7 @@ TALLY_PG_BIN="${TALLY_PG_BIN:-/usr/lib/postgresql/15/bin}"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$TALLY_ROOT}"
 TALLY_PACKAGES=(g++ cmake ninja-build pkg-config ccache
   librdkafka-dev libpqxx-dev protobuf-compiler libprotobuf-dev libboost-dev
-  libspdlog-dev libfmt-dev libssl-dev nlohmann-json3-dev libgtest-dev librapidcheck-dev
+  libspdlog-dev libfmt-dev libssl-dev nlohmann-json3-dev libgtest-dev librapidcheck-dev libjemalloc-dev
   postgresql-15 postgresql-client-15 kcat curl time)
 
 tally_log() { printf '\033[1m[tally]\033[0m %s\n' "$*" >&2; }
