@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "http/handler_pool.h"
 #include "infra/metrics.h"
 #include "infra/strings.h"
 
@@ -119,10 +120,25 @@ std::optional<HeaderFault> check_header(const bhttp::request_parser<bhttp::strin
     return std::nullopt;
 }
 
+// Where a request's handler runs. Health and metrics answer from memory on the I/O
+// thread, so they answer under any load; reads (which may wait on the database as long as
+// it makes them) on the read pool; the rest (commands, webhooks: quick checks and reads,
+// then a hand-over to the write pipeline) on the write pool, so neither kind can starve
+// the other or the sockets.
+enum class Lane { io, read, write };
+
+Lane lane_of(const Request& r) {
+    const std::string path = r.target.substr(0, r.target.find('?'));
+    if (path == "/healthz" || path == "/metrics") return Lane::io;
+    if (r.method == "GET" || (r.method == "POST" && path == "/v1/quote")) return Lane::read;
+    return Lane::write;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket socket, const Handler& handler, size_t body_max, std::atomic<int>& open)
-        : stream_(std::move(socket)), handler_(handler), body_max_(body_max), open_(open) {
+    Session(tcp::socket socket, const Handler& handler, HandlerPool* reads, HandlerPool* writes, size_t body_max,
+            std::atomic<int>& open)
+        : stream_(std::move(socket)), handler_(handler), reads_(reads), writes_(writes), body_max_(body_max), open_(open) {
         ++open_;
     }
     ~Session() { --open_; }
@@ -215,19 +231,32 @@ private:
         };
         // The last resort: nothing a request carries may take the process down. A handler
         // that throws is a bug; the client gets a 500 naming the request, the log the rest.
-        try {
-            handler_(std::move(r), respond);
-        } catch (const std::exception& e) {
-            spdlog::error("request_id={} method={} route={}: unhandled exception: {}", request_id, method, route,
-                          e.what());
-            respond(problem(500, "internal_error", "the server failed to answer this request; quote its request_id",
-                            "", request_id));
-        } catch (...) {
-            spdlog::error("request_id={} method={} route={}: unhandled non-standard exception", request_id, method,
-                          route);
-            respond(problem(500, "internal_error", "the server failed to answer this request; quote its request_id",
-                            "", request_id));
-        }
+        const Lane lane = lane_of(r);
+        HandlerPool* pool = lane == Lane::read ? reads_ : lane == Lane::write ? writes_ : nullptr;
+        auto run = [&handler = handler_, r = std::move(r), respond, request_id, method, route]() mutable {
+            try {
+                handler(std::move(r), respond);
+            } catch (const std::exception& e) {
+                spdlog::error("request_id={} method={} route={}: unhandled exception: {}", request_id, method, route,
+                              e.what());
+                respond(problem(500, "internal_error", "the server failed to answer this request; quote its request_id",
+                                "", request_id));
+            } catch (...) {
+                spdlog::error("request_id={} method={} route={}: unhandled non-standard exception", request_id, method,
+                              route);
+                respond(problem(500, "internal_error", "the server failed to answer this request; quote its request_id",
+                                "", request_id));
+            }
+        };
+        if (!pool) return run();
+        if (pool->try_post(std::move(run))) return;
+        // Every thread of the pool busy and its queue full: say so now rather than queue
+        // without bound (the client retries after a moment; the connection stays usable).
+        const char* kind = lane == Lane::read ? "read" : "write";
+        metrics::global().counter("tally_http_overloaded_total", fmt::format("pool=\"{}\"", kind)).add();
+        auto res = problem(503, "overloaded", fmt::format("too many {}s are waiting; retry shortly", kind), "", request_id);
+        res.headers.emplace_back("Retry-After", "1");
+        respond(std::move(res));
     }
 
     void write(Response res) {
@@ -256,6 +285,8 @@ private:
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     const Handler& handler_;
+    HandlerPool* reads_;   // null: reads run on the I/O thread
+    HandlerPool* writes_;  // null: the rest runs on the I/O thread
     size_t body_max_;
     bool keep_alive_ = true;
     std::atomic<int>& open_;
@@ -269,6 +300,7 @@ struct Server::Impl {
     net::io_context ioc;
     std::optional<tcp::acceptor> acceptor;
     std::vector<std::thread> threads;
+    std::unique_ptr<HandlerPool> reads, writes;
     std::atomic<int> open_sessions{0};
     int bound_port = 0;
 
@@ -279,7 +311,9 @@ struct Server::Impl {
             if (ec == net::error::operation_aborted) return;
             if (!ec) {
                 socket.set_option(tcp::no_delay(true));
-                std::make_shared<Session>(std::move(socket), handler, options.body_bytes_max, open_sessions)->start();
+                std::make_shared<Session>(std::move(socket), handler, reads.get(), writes.get(), options.body_bytes_max,
+                                          open_sessions)
+                    ->start();
             }
             accept();
         });
@@ -308,6 +342,10 @@ bool Server::start() {
         spdlog::error("http: cannot listen on {}:{}: {}", impl_->options.address, impl_->options.port, e.what());
         return false;
     }
+    if (impl_->options.read_threads > 0)
+        impl_->reads = std::make_unique<HandlerPool>(impl_->options.read_threads, impl_->options.read_queue);
+    if (impl_->options.write_threads > 0)
+        impl_->writes = std::make_unique<HandlerPool>(impl_->options.write_threads, impl_->options.write_queue);
     impl_->accept();
     for (int i = 0; i < impl_->options.threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
     spdlog::info("http: listening on {}:{}", impl_->options.address, impl_->bound_port);
@@ -325,6 +363,10 @@ void Server::stop_accepting() {
 void Server::stop() {
     if (impl_->threads.empty()) return;
     stop_accepting();
+    // Reads already accepted are answered (their answers go out through the I/O threads,
+    // still running) before the I/O threads stop.
+    if (impl_->reads) impl_->reads->stop();
+    if (impl_->writes) impl_->writes->stop();
     impl_->ioc.stop();
     for (auto& t : impl_->threads) t.join();
     impl_->threads.clear();

@@ -16,6 +16,15 @@ struct ServerOptions {
     int port = 8080;  // 0: any free port (see Server::port())
     int threads = 2;
     size_t body_bytes_max = 64 * 1024;
+    // Handlers run off the I/O threads, on two bounded pools (http/README.md, Threading):
+    // reads (GET but /healthz and /metrics, and POST /v1/quote) on `read_threads`, every
+    // other request on `write_threads`; when a pool's threads are busy and its queue is
+    // full, the next request for it is answered 503 overloaded. 0 threads: that kind runs
+    // on the I/O threads.
+    int read_threads = 4;
+    size_t read_queue = 256;
+    int write_threads = 2;
+    size_t write_queue = 1024;
 };
 
 class Server {

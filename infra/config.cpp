@@ -59,6 +59,10 @@ Config config_from_env() {
     read_str("TALLY_HTTP_ADDRESS", c.http_address);
     read_int("TALLY_HTTP_PORT", c.http_port);
     read_int("TALLY_HTTP_THREADS", c.http_threads);
+    read_int("TALLY_HTTP_READ_THREADS", c.http_read_threads);
+    read_int("TALLY_HTTP_READ_QUEUE", c.http_read_queue);
+    read_int("TALLY_HTTP_WRITE_THREADS", c.http_write_threads);
+    read_int("TALLY_HTTP_WRITE_QUEUE", c.http_write_queue);
     read_int("TALLY_BODY_BYTES_MAX", c.body_bytes_max);
     read_str("TALLY_JWT_KEYS", c.jwt_keys);
     read_str("TALLY_REFERRAL_KEYS", c.referral_keys);
@@ -110,6 +114,12 @@ Config config_from_env() {
     if (c.retier_interval_ms < 10) throw std::invalid_argument("TALLY_RETIER_INTERVAL_MS must be >= 10");
     if (c.retier_batch < 1 || c.retier_batch > 10000) throw std::invalid_argument("TALLY_RETIER_BATCH must be 1..10000");
     if (c.http_threads < 1) throw std::invalid_argument("TALLY_HTTP_THREADS must be >= 1");
+    if (c.http_read_threads < 1 || c.http_read_threads > 256)
+        throw std::invalid_argument("TALLY_HTTP_READ_THREADS must be 1..256");
+    if (c.http_read_queue < 0) throw std::invalid_argument("TALLY_HTTP_READ_QUEUE must be >= 0");
+    if (c.http_write_threads < 1 || c.http_write_threads > 256)
+        throw std::invalid_argument("TALLY_HTTP_WRITE_THREADS must be 1..256");
+    if (c.http_write_queue < 0) throw std::invalid_argument("TALLY_HTTP_WRITE_QUEUE must be >= 0");
     if (c.batch_commands_max < 1) throw std::invalid_argument("TALLY_BATCH_COMMANDS_MAX must be >= 1");
     if (c.payout_delay_s < 0) throw std::invalid_argument("TALLY_PAYOUT_DELAY_S must be >= 0");
     if (c.stripe_api_base.rfind("http://", 0) != 0 && c.stripe_api_base.rfind("https://", 0) != 0)

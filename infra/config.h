@@ -23,6 +23,10 @@ struct Config {
     std::string http_address = "127.0.0.1";
     int http_port = 8080;
     int http_threads = 2;
+    int http_read_threads = 4;       // TALLY_HTTP_READ_THREADS: reads' handlers, off the I/O threads
+    int64_t http_read_queue = 256;   // TALLY_HTTP_READ_QUEUE: reads that may wait for one; then 503
+    int http_write_threads = 2;      // TALLY_HTTP_WRITE_THREADS: the other handlers (commands, webhooks)
+    int64_t http_write_queue = 1024; // TALLY_HTTP_WRITE_QUEUE
     size_t body_bytes_max = 64 * 1024;
     std::string jwt_keys;          // "kid:secret,kid2:secret2"; first signs
     // Affiliates.

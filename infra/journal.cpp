@@ -57,6 +57,9 @@ WriteTx::Context WriteTx::load_context(const std::vector<IdempotencyKey>& keys,
     auto rows = tx_.exec(
         "SELECT 'i', i.principal, i.key, i.body_hash::text, i.status::text, i.response FROM idempotency i"
         " JOIN unnest($1::text[], $2::text[]) AS k(principal, key) ON i.principal = k.principal AND i.key = k.key"
+        // The same keys as index conditions: the planner then reads the few rows through the
+        // primary key whatever the table's size, instead of hashing a whole-table scan.
+        " WHERE i.principal = ANY($1::text[]) AND i.key = ANY($2::text[])"
         " UNION ALL"
         " SELECT 'p', id, role, permissions, session_version::text, active::text FROM principals"
         " WHERE id = ANY($3::text[])",
@@ -160,7 +163,7 @@ void WriteTx::write(const std::vector<v1::EventEnvelope>& events, const std::vec
         " snaps AS ("
         "  UPDATE snapshots s SET version = u.version, state = u.state, last_hash = u.last_hash"
         "  FROM unnest($14::text[], $15::bigint[], $16::bytea[], $17::bytea[]) AS u(stream_id, version, state, last_hash)"
-        "  WHERE s.stream_id = u.stream_id RETURNING 1),"
+        "  WHERE s.stream_id = u.stream_id AND s.stream_id = ANY($14::text[]) RETURNING 1),"
         " responses AS ("
         "  INSERT INTO idempotency (principal, key, body_hash, status, response)"
         "  SELECT * FROM unnest($18::text[], $19::text[], $20::bytea[], $21::int[], $22::text[]) RETURNING 1)"

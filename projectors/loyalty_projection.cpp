@@ -109,7 +109,7 @@ public:
                          sql::int_array(open.positions)});
             if (!released.customers.empty())
                 tx.exec("DELETE FROM " + h + " h USING unnest($1::text[], $2::text[]) AS r(customer_id, dispute_id)"
-                            " WHERE h.customer_id = r.customer_id AND h.dispute_id = r.dispute_id",
+                            " WHERE h.customer_id = r.customer_id AND h.dispute_id = r.dispute_id AND h.customer_id = ANY($1::text[])",
                         {sql::text_array(released.customers), sql::text_array(released.disputes)});
         }
         if (!history.customers.empty())

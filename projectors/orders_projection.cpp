@@ -156,7 +156,8 @@ public:
                     {sql::text_array(intent_orders), sql::text_array(intent_ids), sql::int_array(intent_positions)});
         if (!claimed_orders.empty())  // after the inserts: a rebuild may place and claim in one batch
             tx.exec("UPDATE " + t.at("orders") + " o SET customer_id = u.customer_id"
-                        " FROM unnest($1::text[], $2::text[]) AS u(order_id, customer_id) WHERE o.order_id = u.order_id",
+                        " FROM unnest($1::text[], $2::text[]) AS u(order_id, customer_id) WHERE o.order_id = u.order_id"
+                        " AND o.order_id = ANY($1::text[])",
                     {sql::text_array(claimed_orders), sql::text_array(claimed_by)});
         if (latest.empty()) return;
         std::vector<std::string> o_ids, o_status, o_fulfilment, s_orders, s_vendors, s_status;
@@ -174,18 +175,18 @@ public:
         }
         tx.exec("UPDATE " + t.at("orders") + " o SET status = u.status, fulfilment_status = u.fulfilment"
                     " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(order_id, status, fulfilment)"
-                    " WHERE o.order_id = u.order_id",
+                    " WHERE o.order_id = u.order_id AND o.order_id = ANY($1::text[])",
                 {sql::text_array(o_ids), sql::text_array(o_status), sql::text_array(o_fulfilment)});
         tx.exec("UPDATE " + t.at("sub_orders") + " s SET status = u.status"
                     " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(order_id, vendor_id, status)"
-                    " WHERE s.order_id = u.order_id AND s.vendor_id = u.vendor_id",
+                    " WHERE s.order_id = u.order_id AND s.vendor_id = u.vendor_id AND s.order_id = ANY($1::text[])",
                 {sql::text_array(s_orders), sql::text_array(s_vendors), sql::text_array(s_status)});
         if (!ship_orders.empty())  // the last shipment's carrier and tracking per sub-order
             tx.exec("UPDATE " + t.at("sub_orders") + " s SET carrier = u.carrier, tracking = u.tracking"
                         " FROM (SELECT DISTINCT ON (order_id, vendor_id) * FROM unnest($1::text[], $2::text[], $3::text[],"
                         " $4::text[]) WITH ORDINALITY AS u(order_id, vendor_id, carrier, tracking, n)"
                         " ORDER BY order_id, vendor_id, n DESC) u"
-                        " WHERE s.order_id = u.order_id AND s.vendor_id = u.vendor_id",
+                        " WHERE s.order_id = u.order_id AND s.vendor_id = u.vendor_id AND s.order_id = ANY($1::text[])",
                     {sql::text_array(ship_orders), sql::text_array(ship_vendors), sql::text_array(ship_carriers),
                      sql::text_array(ship_tracking)});
     }

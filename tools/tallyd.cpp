@@ -226,7 +226,10 @@ int main() {
     deps.clock_ms = now_ms;
     deps.process = process;
     http::Api api(deps);
-    http::Server server({cfg.http_address, cfg.http_port, cfg.http_threads, cfg.body_bytes_max}, api);
+    http::Server server({cfg.http_address, cfg.http_port, cfg.http_threads, cfg.body_bytes_max, cfg.http_read_threads,
+                         static_cast<size_t>(cfg.http_read_queue), cfg.http_write_threads,
+                         static_cast<size_t>(cfg.http_write_queue)},
+                        api);
 
     pipeline.start();
     if (cfg.run_relay) relay.start();

@@ -1,6 +1,13 @@
 // End to end over real sockets: tallyd as a child process, a real PostgreSQL
 // database, a standalone Kafka-protocol broker (tally-broker).
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -258,6 +265,88 @@ TEST(Http, RebuildEndpointSwapsInAFreshModel) {
         EXPECT_EQ(json::parse(r.body)["recorded_position"], rows.front().i64(2));
     }));
     EXPECT_EQ(c.request("POST", "/v1/projections/nope/rebuild", "", {{"Authorization", "Bearer " + s.admin}}).status, 404);
+}
+
+}  // namespace tally
+
+namespace tally {
+namespace {
+
+// A connection of the test's own that holds a table lock until `release` (libpq: a LOCK
+// cannot be prepared, and the sql facade prepares every statement).
+class TableLock {
+public:
+    TableLock(const std::string& url, const std::string& table) : conn_(PQconnectdb(url.c_str())) {
+        EXPECT_EQ(PQstatus(conn_), CONNECTION_OK) << PQerrorMessage(conn_);
+        exec("BEGIN");
+        exec("LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE");
+    }
+    ~TableLock() {
+        release();
+        PQfinish(conn_);
+    }
+    void release() {
+        if (held_) exec("COMMIT");
+        held_ = false;
+    }
+
+private:
+    void exec(const std::string& sql) {
+        PGresult* r = PQexec(conn_, sql.c_str());
+        EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << sql << ": " << PQerrorMessage(conn_);
+        PQclear(r);
+    }
+    PGconn* conn_;
+    bool held_ = true;
+};
+
+}  // namespace
+
+// http/README.md, Threading: reads run on a pool of their own. With one read thread and a
+// queue of one, a read that waits on a lock holds that thread, a second waits in the
+// queue, and a third is answered 503 overloaded at once; meanwhile writes, health and
+// metrics are answered as usual; when the lock goes, both held reads are answered.
+TEST(Http, ASlowReadHoldsOneReadThreadAndNothingElse) {
+    Stack s(std::map<std::string, std::string>{{"TALLY_HTTP_READ_THREADS", "1"}, {"TALLY_HTTP_READ_QUEUE", "1"}});
+    auto c = s.client();
+    ASSERT_EQ(s.grant(c, "cust-1", body(2500), "k1", s.admin).status, 201);
+    const std::string target = "/v1/customers/cust-1/credit";
+    // The read model is there before the lock (then the held reads have something to show).
+    for (int i = 0; i < 200 && json::parse(s.get(c, target, s.admin).body)["balance_minor"] != 2500; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    ASSERT_EQ(json::parse(s.get(c, target, s.admin).body)["balance_minor"], 2500);
+
+    auto lock = std::make_unique<TableLock>(s.url, "credit_balances");
+    std::atomic<int> answered{0};
+    std::vector<int> statuses(2, 0);
+    std::vector<std::thread> held;
+    for (int i = 0; i < 2; ++i) {
+        held.emplace_back([&, i] {
+            auto own = s.client();
+            statuses[static_cast<size_t>(i)] = s.get(own, target, s.admin).status;
+            ++answered;
+        });
+        // The first takes the read thread, the second the queue's one place.
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+    EXPECT_EQ(answered.load(), 0);  // both wait on the lock (or for the thread that does)
+    auto third = s.client();
+    const auto start = std::chrono::steady_clock::now();
+    auto refused = s.get(third, target, s.admin);
+    EXPECT_EQ(refused.status, 503) << refused.body;
+    EXPECT_EQ(json::parse(refused.body)["title"], "overloaded");
+    EXPECT_EQ(refused.headers["retry-after"], "1");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));  // at once, not after the lock
+    // Writes, health and metrics do not wait for reads.
+    EXPECT_EQ(s.grant(third, "cust-2", body(100), "k2", s.admin).status, 201);
+    EXPECT_EQ(third.request("GET", "/healthz").status, 200);
+    auto metrics = third.request("GET", "/metrics");
+    EXPECT_NE(metrics.body.find("tally_http_overloaded_total{pool=\"read\"} 1"), std::string::npos);
+    EXPECT_EQ(answered.load(), 0);
+    lock->release();
+    for (auto& t : held) t.join();
+    EXPECT_EQ(statuses, (std::vector<int>{200, 200}));
+    EXPECT_EQ(s.get(third, target, s.admin).status, 200);  // the connection refused before is still served
 }
 
 }  // namespace tally

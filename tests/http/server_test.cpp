@@ -14,7 +14,7 @@ namespace {
 
 struct Running {
     Server server;
-    explicit Running(Server::Handler h) : server(ServerOptions{"127.0.0.1", 0, 2, 64 * 1024}, std::move(h)) {
+    explicit Running(Server::Handler h) : server(ServerOptions{.address = "127.0.0.1", .port = 0, .threads = 2, .body_bytes_max = 64 * 1024}, std::move(h)) {
         EXPECT_TRUE(server.start());
     }
 };

@@ -30,7 +30,7 @@ std::string text(const json& o, const char* k) {
 
 FakePayPal::FakePayPal(std::string client_id, std::string client_secret, std::string webhook_id)
     : client_id_(std::move(client_id)), client_secret_(std::move(client_secret)), webhook_id_(std::move(webhook_id)) {
-    server_ = std::make_unique<http::Server>(http::ServerOptions{"127.0.0.1", 0, 2, 1024 * 1024},
+    server_ = std::make_unique<http::Server>(http::ServerOptions{.address = "127.0.0.1", .port = 0, .threads = 2, .body_bytes_max = 1024 * 1024},
                                              [this](http::Request req, http::Respond respond) {
                                                  http::Response res;
                                                  handle(req, res);

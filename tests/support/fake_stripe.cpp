@@ -50,7 +50,7 @@ json metadata(const std::map<std::string, std::string>& form) {
 
 FakeStripe::FakeStripe(std::string secret_key, std::string webhook_secret)
     : secret_key_(std::move(secret_key)), webhook_secret_(std::move(webhook_secret)) {
-    server_ = std::make_unique<http::Server>(http::ServerOptions{"127.0.0.1", 0, 2, 1024 * 1024},
+    server_ = std::make_unique<http::Server>(http::ServerOptions{.address = "127.0.0.1", .port = 0, .threads = 2, .body_bytes_max = 1024 * 1024},
                                              [this](http::Request req, http::Respond respond) {
                                                  http::Response res;
                                                  handle(req, res);
