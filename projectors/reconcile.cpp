@@ -42,16 +42,31 @@ constexpr int64_t kPage = 5000;
 // Which events explain a value: the last one's position, and the last one from each
 // partition (a projector's checkpoint is per partition: the last event it applied there).
 struct Mark {
+    // (partition, last position there): usually one, kept inline (a reconciliation holds
+    // hundreds of thousands of marks; the rare second and later partitions go to `more`).
+    using Part = std::pair<int32_t, int64_t>;
     int64_t position = 0;
-    std::vector<std::pair<int32_t, int64_t>> partitions;  // (partition, last position there); usually one
+    Part first{-1, 0};  // partition -1: none yet
+    std::vector<Part> more;
 
+    void add_part(int32_t p, int64_t pos) {
+        if (first.first == -1 || first.first == p) {
+            first = {p, std::max(first.first == p ? first.second : 0, pos)};
+            return;
+        }
+        auto it = std::find_if(more.begin(), more.end(), [p](const Part& x) { return x.first == p; });
+        if (it == more.end()) more.emplace_back(p, pos);
+        else it->second = std::max(it->second, pos);
+    }
     void add(const Mark& o) {
         position = std::max(position, o.position);
-        for (const auto& [p, pos] : o.partitions) {
-            auto it = std::find_if(partitions.begin(), partitions.end(), [p = p](const auto& x) { return x.first == p; });
-            if (it == partitions.end()) partitions.emplace_back(p, pos);
-            else it->second = std::max(it->second, pos);
-        }
+        o.for_each([&](int32_t p, int64_t pos) { add_part(p, pos); });
+    }
+    template <typename F>
+    void for_each(F&& f) const {
+        if (first.first == -1) return;
+        f(first.first, first.second);
+        for (const auto& [p, pos] : more) f(p, pos);
     }
 };
 
@@ -119,7 +134,18 @@ struct OrderTruth {
     std::string customer_id, status;
     int64_t total_minor = 0, credit_applied_minor = 0, amount_due_minor = 0;
     std::vector<SubOrderTruth> sub_orders;
-    std::optional<v1::OrderStatusAfter> after;
+    // What the last lifecycle event left: the order's status and each sub-order's (as
+    // pairs, not the OrderStatusAfter message: its map costs several times the memory).
+    struct After {
+        std::string status;
+        std::vector<std::pair<std::string, std::string>> sub_orders;  // (vendor, status)
+        const std::string* sub_status(const std::string& vendor) const {
+            for (const auto& [v, st] : sub_orders)
+                if (v == vendor) return &st;
+            return nullptr;
+        }
+    };
+    std::optional<After> after;
     std::string claimed_by;
     Mark mark;
 };
@@ -172,7 +198,7 @@ struct Reconciler::State {
     Mark mark_of(const v1::EventEnvelope& e) const {
         Mark m;
         m.position = e.position();
-        m.partitions.emplace_back(kafka::partition_for(e.stream_id(), partitions), e.position());
+        m.add_part(kafka::partition_for(e.stream_id(), partitions), e.position());
         return m;
     }
 
@@ -308,7 +334,9 @@ void Reconciler::State::fold(const v1::EventEnvelope& e) {
     if (facts.after && type != events::kOrderPlaced && type != events::kOrderClaimed && type != events::kCouponRedeemed &&
         type != events::kCouponReleased) {
         auto& t = orders[e.stream_id().substr(order::stream_id("").size())];
-        t.after = *facts.after;
+        t.after.emplace();
+        t.after->status = facts.after->status();
+        for (const auto& [vendor, status] : facts.after->sub_orders()) t.after->sub_orders.emplace_back(vendor, status);
         t.mark.add(m);
     }
     const v1::PostingSet* set = facts.postings;
@@ -363,12 +391,13 @@ private:
 
     bool applied(const std::string& projection, const Mark& mark) const {
         auto it = watermarks_.find(projection);
-        for (const auto& [p, pos] : mark.partitions) {
+        bool all = true;
+        mark.for_each([&](int32_t p, int64_t pos) {
             const int64_t w =
                 it == watermarks_.end() || p < 0 || static_cast<size_t>(p) >= it->second.size() ? 0 : it->second[static_cast<size_t>(p)];
-            if (w < pos) return false;
-        }
-        return true;
+            if (w < pos) all = false;
+        });
+        return all;
     }
 
     Report& report_;
@@ -538,7 +567,8 @@ void check_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& orders, 
             }
             std::vector<std::string> statuses;
             for (const auto& so : t.sub_orders) {
-                const std::string want = t.after ? t.after->sub_orders().at(so.vendor_id) : so.status;
+                const std::string* after = t.after ? t.after->sub_status(so.vendor_id) : nullptr;
+                const std::string want = after ? *after : t.after ? "(none)" : so.status;
                 statuses.push_back(want);
                 const std::string key = id + "/" + so.vendor_id;
                 c.due("sub_orders", t.mark);
@@ -567,7 +597,7 @@ void check_orders(sql::Tx& tx, const std::map<std::string, OrderTruth>& orders, 
             const auto& h = it->second;
             const std::string want_customer = t.claimed_by.empty() ? t.customer_id : t.claimed_by;
             if (h.customer != want_customer) c.drift("orders", id, "customer_id", h.customer, want_customer, pos);
-            const std::string want_status = t.after ? t.after->status() : t.status;
+            const std::string want_status = t.after ? t.after->status : t.status;
             if (h.status != want_status) c.drift("orders", id, "status", h.status, want_status, pos);
             const std::string want_fulfilment = order::fulfilment_status(statuses);
             if (h.fulfilment != want_fulfilment) c.drift("orders", id, "fulfilment_status", h.fulfilment, want_fulfilment, pos);
@@ -874,64 +904,51 @@ void check_snapshots(sql::Tx& tx, const std::set<std::string>& streams, Checker&
     }
 }
 
-// Every snapshot, fed the journal page by page in stream order: a stream whole within a
-// page is checked in place; one a page ends in the middle of is copied (the scan reuses a
-// page once it is handed back) until its end.
+// Every snapshot, fed the journal page by page in stream order: each stream is folded
+// event by event (StreamFold), so a long stream is never held whole, and compared with its
+// snapshot row once its last event has gone by.
 class SnapshotWalk {
 public:
     SnapshotWalk(sql::Tx& tx, Checker& c, Report& report) : tx_(tx), c_(c), report_(report) {}
 
     void page(const std::vector<v1::EventEnvelope>& page) {
-        std::vector<std::string> ids;
+        std::vector<std::string> ids;  // the streams this page starts
         for (const auto& e : page)
-            if ((ids.empty() || ids.back() != e.stream_id()) && e.stream_id() != carried_) ids.push_back(e.stream_id());
-        const auto snaps = read_snapshots(tx_, ids);
-        const std::span<const v1::EventEnvelope> all(page);
-        size_t i = 0;
-        while (i < all.size()) {
-            size_t j = i;
-            while (j < all.size() && all[j].stream_id() == all[i].stream_id()) ++j;
-            const std::string& stream = all[i].stream_id();
-            if (stream == carried_) {  // the carried stream goes on
-                carry_.insert(carry_.end(), all.begin() + static_cast<ptrdiff_t>(i), all.begin() + static_cast<ptrdiff_t>(j));
-            } else {
+            if ((ids.empty() || ids.back() != e.stream_id()) && (!fold_ || e.stream_id() != fold_->stream()))
+                ids.push_back(e.stream_id());
+        auto snaps = read_snapshots(tx_, ids);
+        for (const auto& e : page) {
+            if (!fold_ || fold_->stream() != e.stream_id()) {
                 finish();
-                if (j < all.size()) {
-                    check(stream, all.subspan(i, j - i), snaps);
-                } else {  // it may go on in the next page
-                    carried_ = stream;
-                    carry_.assign(all.begin() + static_cast<ptrdiff_t>(i), all.end());
-                    if (auto it = snaps.find(stream); it != snaps.end()) carried_snap_.insert(*it);
-                }
+                fold_.emplace(e.stream_id());
+                auto it = snaps.find(e.stream_id());
+                row_ = it == snaps.end() ? Row{} : std::move(it->second);
             }
-            i = j;
+            fold_->add(e);
         }
     }
 
-    // Checks the carried stream (after the last page: the journal's last stream).
+    // Compares the stream at hand (after the last page: the journal's last stream).
     void finish() {
-        if (carried_.empty()) return;
-        check(carried_, carry_, carried_snap_);
-        carried_.clear();
-        carry_.clear();
-        carried_snap_.clear();
-    }
-
-    int64_t streams() const { return done_; }
-    const std::string& at() const { return carried_; }
-
-private:
-    void check(const std::string& stream, std::span<const v1::EventEnvelope> events, const SnapshotRows& snaps) {
-        check_stream(stream, events, snaps, c_, report_);
+        if (!fold_) return;
+        const auto& [version, last_hash, state] = row_;
+        const auto result = fold_->finish(version, last_hash, state);
+        c_.due("snapshots", Mark{});
+        ++(result.folded ? report_.streams_folded : report_.unfolded_streams);
+        for (const auto& d : result.diffs) c_.drift("snapshots", fold_->stream(), d.field, d.cached, d.log, fold_->last_position());
+        fold_.reset();
         ++done_;
     }
 
+    int64_t streams() const { return done_; }
+
+private:
+    using Row = std::tuple<int64_t, std::string, std::string>;
     sql::Tx& tx_;
     Checker& c_;
     Report& report_;
-    std::string carried_;
-    std::vector<v1::EventEnvelope> carry_;
-    SnapshotRows carried_snap_;
+    std::optional<StreamFold> fold_;
+    Row row_;
     int64_t done_ = 0;
 };
 

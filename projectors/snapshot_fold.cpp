@@ -106,28 +106,9 @@ void compare_messages(const Message& folded, const std::string& cached_bytes, Sn
     }
 }
 
-SnapshotCheck fold_credit(const std::string& customer, std::span<const v1::EventEnvelope> events,
-                          const std::string& state) {
-    SnapshotCheck out;
-    credit::CreditAccount acc = credit::from_snapshot(customer, "");
-    for (const auto& e : events) {
-        if (e.type() == events::kCreditGranted) {
-            auto& g = scratch<v1::CreditGranted>();
-            if (!g.ParseFromString(e.payload())) return {};
-            acc = credit::evolve(std::move(acc), g);
-        } else if (e.type() == events::kCreditSpent) {
-            auto& s = scratch<v1::CreditSpent>();
-            if (!s.ParseFromString(e.payload())) return {};
-            acc = credit::evolve(std::move(acc), s);
-        } else if (e.type() == events::kCreditReturned) {
-            auto& r = scratch<v1::CreditReturned>();
-            if (!r.ParseFromString(e.payload())) return {};
-            acc = credit::evolve(std::move(acc), r);
-        } else {
-            return {};
-        }
-    }
-    out.folded = true;
+// The comparisons at the end of each kind's fold.
+void compare_credit(const std::string& customer, const credit::CreditAccount& acc, const std::string& state,
+                    SnapshotCheck& out) {
     const auto cached = credit::from_snapshot(customer, state);
     if (cached.balance_minor != acc.balance_minor)
         out.diffs.push_back({"balance_minor", std::to_string(cached.balance_minor), std::to_string(acc.balance_minor)});
@@ -138,106 +119,137 @@ SnapshotCheck fold_credit(const std::string& customer, std::span<const v1::Event
     if (have != want) out.diffs.push_back({"currency", have, want});
     if (out.diffs.empty() && credit::to_snapshot(cached) != state)
         out.diffs.push_back({"state", "(bytes that do not round-trip)", "(the fold's)"});
-    return out;
 }
 
-SnapshotCheck fold_order(std::span<const v1::EventEnvelope> events, const std::string& state) {
-    std::optional<lifecycle::State> s;
-    for (const auto& e : events) {
-        if (e.type() == events::kOrderPlaced) {
-            auto& placed = scratch<v1::OrderPlaced>();
-            if (s || !placed.ParseFromString(e.payload())) return {};
-            s = lifecycle::initial_state(placed);
-        } else if (!s) {
-            return {};
-        } else if (e.type() == events::kOrderClaimed) {
-            auto& c = scratch<v1::OrderClaimed>();
-            if (!c.ParseFromString(e.payload())) return {};
-            s->set_owner_customer_id(c.customer_id());
-        } else if (auto ev = event_as<lifecycle::Event>(e); ev && lifecycle::type_of(*ev) == e.type()) {
-            s = lifecycle::evolve(std::move(*s), *ev);
-        } else {
-            return {};
-        }
-    }
-    if (!s) return {};
-    SnapshotCheck out;
-    out.folded = true;
-    compare_messages(*s, state, out);
-    return out;
-}
-
-SnapshotCheck fold_loyalty(const std::string& customer, std::span<const v1::EventEnvelope> events,
-                           const std::string& state) {
-    v1::LoyaltyState s;
-    for (const auto& e : events) {
-        auto ev = loyalty::parse(e.type(), e.payload());
-        if (!ev) return {};
-        s = loyalty::evolve(std::move(s), *ev);
-    }
-    s.set_customer_id(customer);
-    SnapshotCheck out;
-    out.folded = true;
-    compare_messages(s, state, out);
-    return out;
-}
-
-SnapshotCheck fold_stock(const std::string& sku, std::span<const v1::EventEnvelope> events, const std::string& state) {
-    stock::StockLevel level = stock::from_snapshot(sku, "");
-    for (const auto& e : events) {
-        auto ev = event_as<stock::StockEvent>(e);
-        if (!ev) return {};
-        level = stock::evolve(std::move(level), *ev);
-    }
-    SnapshotCheck out;
-    out.folded = true;
+void compare_stock(const std::string& sku, const stock::StockLevel& level, const std::string& state, SnapshotCheck& out) {
     const auto cached = stock::from_snapshot(sku, state);
     if (cached.available != level.available)
         out.diffs.push_back({"available", std::to_string(cached.available), std::to_string(level.available)});
-    return out;
-}
-
-SnapshotCheck fold_payouts(std::span<const v1::EventEnvelope> events, const std::string& state) {
-    affiliate::PayoutsState s;
-    for (const auto& e : events) {
-        auto ev = event_as<affiliate::PayoutEvent>(e);
-        if (!ev || affiliate::type_of(*ev) != e.type()) return {};
-        s = affiliate::evolve(std::move(s), *ev);
-    }
-    SnapshotCheck out;
-    out.folded = true;
-    compare_messages(s, state, out);
-    return out;
 }
 
 }  // namespace
 
-SnapshotCheck check_snapshot(const std::string& stream_id, std::span<const v1::EventEnvelope> events,
-                             int64_t version, const std::string& last_hash, const std::string& state) {
+struct StreamFold::Folded {
+    enum class Kind { other, credit, order, loyalty, stock, payouts } kind = Kind::other;
+    std::string id;  // the stream id without its kind's prefix
+    std::optional<credit::CreditAccount> credit;
+    std::optional<lifecycle::State> order;
+    v1::LoyaltyState loyalty;
+    std::optional<stock::StockLevel> stock;
+    affiliate::PayoutsState payouts;
+};
+
+StreamFold::StreamFold(std::string stream_id) : stream_(std::move(stream_id)), f_(std::make_unique<Folded>()) {
+    using Kind = Folded::Kind;
+    const std::pair<std::string, Kind> kinds[] = {
+        {order::stream_id(""), Kind::order},   {credit::stream_id(""), Kind::credit},
+        {loyalty::stream_id(""), Kind::loyalty}, {stock::stream_id(""), Kind::stock},
+        {affiliate::payouts_stream(""), Kind::payouts},
+    };
+    for (const auto& [prefix, kind] : kinds) {
+        if (!starts_with(stream_, prefix)) continue;
+        f_->kind = kind;
+        f_->id = suffix(stream_, prefix);
+        break;
+    }
+    if (f_->kind == Kind::credit) f_->credit = credit::from_snapshot(f_->id, "");
+    if (f_->kind == Kind::stock) f_->stock = stock::from_snapshot(f_->id, "");
+}
+
+StreamFold::~StreamFold() = default;
+StreamFold::StreamFold(StreamFold&&) noexcept = default;
+StreamFold& StreamFold::operator=(StreamFold&&) noexcept = default;
+
+void StreamFold::add(const v1::EventEnvelope& e) {
+    ++count_;
+    last_version_ = e.stream_version();
+    last_position_ = e.position();
+    last_hash_ = e.hash();
+    if (!ok_) return;
+    using Kind = Folded::Kind;
+    auto& f = *f_;
+    switch (f.kind) {
+        case Kind::other:
+            return;
+        case Kind::credit:
+            if (e.type() == events::kCreditGranted) {
+                auto& g = scratch<v1::CreditGranted>();
+                if ((ok_ = g.ParseFromString(e.payload()))) f.credit = credit::evolve(std::move(*f.credit), g);
+            } else if (e.type() == events::kCreditSpent) {
+                auto& x = scratch<v1::CreditSpent>();
+                if ((ok_ = x.ParseFromString(e.payload()))) f.credit = credit::evolve(std::move(*f.credit), x);
+            } else if (e.type() == events::kCreditReturned) {
+                auto& r = scratch<v1::CreditReturned>();
+                if ((ok_ = r.ParseFromString(e.payload()))) f.credit = credit::evolve(std::move(*f.credit), r);
+            } else {
+                ok_ = false;
+            }
+            return;
+        case Kind::order:
+            if (e.type() == events::kOrderPlaced) {
+                auto& placed = scratch<v1::OrderPlaced>();
+                if ((ok_ = !f.order && placed.ParseFromString(e.payload()))) f.order = lifecycle::initial_state(placed);
+            } else if (!f.order) {
+                ok_ = false;
+            } else if (e.type() == events::kOrderClaimed) {
+                auto& c = scratch<v1::OrderClaimed>();
+                if ((ok_ = c.ParseFromString(e.payload()))) f.order->set_owner_customer_id(c.customer_id());
+            } else if (auto ev = event_as<lifecycle::Event>(e); ev && lifecycle::type_of(*ev) == e.type()) {
+                f.order = lifecycle::evolve(std::move(*f.order), *ev);
+            } else {
+                ok_ = false;
+            }
+            return;
+        case Kind::loyalty:
+            if (auto ev = loyalty::parse(e.type(), e.payload())) f.loyalty = loyalty::evolve(std::move(f.loyalty), *ev);
+            else ok_ = false;
+            return;
+        case Kind::stock:
+            if (auto ev = event_as<stock::StockEvent>(e)) f.stock = stock::evolve(std::move(*f.stock), *ev);
+            else ok_ = false;
+            return;
+        case Kind::payouts:
+            if (auto ev = event_as<affiliate::PayoutEvent>(e); ev && affiliate::type_of(*ev) == e.type())
+                f.payouts = affiliate::evolve(std::move(f.payouts), *ev);
+            else ok_ = false;
+            return;
+    }
+}
+
+SnapshotCheck StreamFold::finish(int64_t version, const std::string& last_hash, const std::string& state) {
     SnapshotCheck out;
-    const int64_t want_version = events.empty() ? 0 : events.back().stream_version();
-    const std::string want_hash = events.empty() ? events::genesis_hash() : events.back().hash();
+    const int64_t want_version = count_ == 0 ? 0 : last_version_;
+    const std::string want_hash = count_ == 0 ? events::genesis_hash() : last_hash_;
     if (version != want_version) {
         out.diffs.push_back({"version", std::to_string(version), std::to_string(want_version)});
         return out;  // the state cannot be compared with a fold of a different length
     }
     if (version > 0 && last_hash != want_hash)
         out.diffs.push_back({"last_hash", events::to_hex(last_hash).substr(0, 16), events::to_hex(want_hash).substr(0, 16)});
-    if (events.empty()) return out;
-    SnapshotCheck folded;
-    const std::string order_prefix = order::stream_id("");
-    const std::string credit_prefix = credit::stream_id("");
-    const std::string loyalty_prefix = loyalty::stream_id("");
-    const std::string stock_prefix = stock::stream_id("");
-    const std::string payouts_prefix = affiliate::payouts_stream("");
-    if (starts_with(stream_id, order_prefix)) folded = fold_order(events, state);
-    else if (starts_with(stream_id, credit_prefix)) folded = fold_credit(suffix(stream_id, credit_prefix), events, state);
-    else if (starts_with(stream_id, loyalty_prefix)) folded = fold_loyalty(suffix(stream_id, loyalty_prefix), events, state);
-    else if (starts_with(stream_id, stock_prefix)) folded = fold_stock(suffix(stream_id, stock_prefix), events, state);
-    else if (starts_with(stream_id, payouts_prefix)) folded = fold_payouts(events, state);
-    out.folded = folded.folded;
-    for (auto& d : folded.diffs) out.diffs.push_back(std::move(d));
+    using Kind = Folded::Kind;
+    auto& f = *f_;
+    if (count_ == 0 || !ok_ || f.kind == Kind::other) return out;
+    if (f.kind == Kind::order && !f.order) return out;
+    out.folded = true;
+    switch (f.kind) {
+        case Kind::credit: compare_credit(f.id, *f.credit, state, out); break;
+        case Kind::order: compare_messages(*f.order, state, out); break;
+        case Kind::loyalty:
+            f.loyalty.set_customer_id(f.id);
+            compare_messages(f.loyalty, state, out);
+            break;
+        case Kind::stock: compare_stock(f.id, *f.stock, state, out); break;
+        case Kind::payouts: compare_messages(f.payouts, state, out); break;
+        case Kind::other: break;
+    }
     return out;
+}
+
+SnapshotCheck check_snapshot(const std::string& stream_id, std::span<const v1::EventEnvelope> events,
+                             int64_t version, const std::string& last_hash, const std::string& state) {
+    StreamFold fold(stream_id);
+    for (const auto& e : events) fold.add(e);
+    return fold.finish(version, last_hash, state);
 }
 
 }  // namespace tally::projectors::reconcile

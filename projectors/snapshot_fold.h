@@ -4,6 +4,7 @@
 // stock, affiliate payout accounts. Every other kind is compared by version and last hash
 // only (the hash chain makes those exact about which events the snapshot has seen).
 
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -24,7 +25,32 @@ struct SnapshotCheck {
     std::vector<SnapshotDiff> diffs;  // empty: the snapshot agrees
 };
 
-// REQUIRES: `events` are the whole stream, in version order. `version`/`last_hash`/`state`
+// A stream's events folded one at a time, so that a long stream (a hot product's stock)
+// never sits in memory whole: `add` each event in version order, then `finish` with the
+// snapshot row (version 0: none).
+class StreamFold {
+public:
+    explicit StreamFold(std::string stream_id);
+    ~StreamFold();
+    StreamFold(StreamFold&&) noexcept;
+    StreamFold& operator=(StreamFold&&) noexcept;
+
+    void add(const v1::EventEnvelope& e);
+    SnapshotCheck finish(int64_t version, const std::string& last_hash, const std::string& state);
+
+    const std::string& stream() const { return stream_; }
+    int64_t last_position() const { return last_position_; }
+
+private:
+    struct Folded;
+    std::string stream_;
+    std::unique_ptr<Folded> f_;
+    bool ok_ = true;  // false: an event this fold cannot fold (then only version and hash are compared)
+    int64_t count_ = 0, last_version_ = 0, last_position_ = 0;
+    std::string last_hash_;
+};
+
+// The same for a whole stream at hand. REQUIRES: `events` are the whole stream, in version order. `version`/`last_hash`/`state`
 // are the snapshot row (version 0: none).
 SnapshotCheck check_snapshot(const std::string& stream_id, std::span<const v1::EventEnvelope> events,
                              int64_t version, const std::string& last_hash, const std::string& state);
