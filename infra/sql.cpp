@@ -71,7 +71,15 @@ std::string Row::bytes(size_t i) const {
 
 class Connection {
 public:
-    explicit Connection(const std::string& url) : conn_(url) {}
+    explicit Connection(const std::string& url) : conn_(url) {
+        // Every statement is prepared, and after five runs PostgreSQL may keep one generic
+        // plan for it, made without the arrays' sizes and often when the table was small:
+        // a batch of 20 keys then hash-joins a whole-table scan of snapshots or idempotency
+        // for as long as the process lives. A plan per execution costs a little planning
+        // and keeps the batches on the indexes (BENCHMARKS.md, issue 15: in a 50k-grant run,
+        // sequential scans of snapshots 2,253 → 222-274, of idempotency 1,151 → 56-102).
+        conn_.set_variable("plan_cache_mode", "force_custom_plan");
+    }
 
     Rows exec(pqxx::transaction_base& tx, std::string_view sql, const std::vector<Param>& params) {
         const std::string name = "s" + std::to_string(std::hash<std::string_view>{}(sql));

@@ -35,6 +35,20 @@ bench_start() {
   echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; N=$N C=$C"
 }
 
+# Sequential scans of the write path's tables (pg_stat_user_tables): `bench_seqscans_mark`
+# before the measured run, `bench_seqscans_report` after prints what the run added.
+bench_seqscans() {
+  psql -d bench_tally -tAc "SELECT relname, seq_scan, seq_tup_read FROM pg_stat_user_tables
+    WHERE relname IN ('snapshots', 'idempotency', 'journal') ORDER BY relname"
+}
+bench_seqscans_mark() { sleep 0.6; bench_seqscans > "$dir/seqscans.before"; }
+bench_seqscans_report() {
+  sleep 0.6  # the statistics collector's flush
+  bench_seqscans > "$dir/seqscans.after"
+  join -t'|' "$dir/seqscans.before" "$dir/seqscans.after" | awk -F'|' \
+    '{printf "  sequential scans during the run: %-11s %6d scans, %10d rows read\n", $1, $4-$2, $5-$3}'
+}
+
 # Peak RSS and the group-commit figures of the tallyd run.
 bench_report_tallyd() {
   echo "  tallyd peak RSS: $(awk '/VmHWM/{printf "%.1f MB", $2/1024}' /proc/$tallyd/status)"
