@@ -239,6 +239,8 @@ namespace {
 
 using Settings = std::vector<std::pair<const char*, std::string>>;
 
+std::atomic<int> g_fetch_wait_ms{10};
+
 // A consumer handle with the settings every tally consumer shares, plus `extra`.
 std::expected<rd_kafka_t*, std::string> new_consumer(const std::string& brokers, const Settings& extra,
                                                      Consumer::Membership* rebalance) {
@@ -247,7 +249,7 @@ std::expected<rd_kafka_t*, std::string> new_consumer(const std::string& brokers,
                          {"enable.auto.commit", "false"},
                          {"enable.partition.eof", "false"},
                          {"auto.offset.reset", "earliest"},
-                         {"fetch.wait.max.ms", "10"}};
+                         {"fetch.wait.max.ms", std::to_string(g_fetch_wait_ms.load())}};
     settings.insert(settings.end(), extra.begin(), extra.end());
     for (const auto& [k, v] : settings) {
         if (auto e = set(conf, k, v); !e.empty()) {
@@ -268,6 +270,8 @@ std::expected<rd_kafka_t*, std::string> new_consumer(const std::string& brokers,
 }
 
 }  // namespace
+
+void set_consumer_fetch_wait(int milliseconds) { g_fetch_wait_ms = milliseconds; }
 
 std::expected<std::unique_ptr<Consumer>, std::string> Consumer::create_group(const std::string& brokers,
                                                                              const std::string& topic,

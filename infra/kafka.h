@@ -49,6 +49,13 @@ struct InMessage {
     std::string value;
 };
 
+// How long a consumer's fetch may wait at the broker when there is nothing new (Kafka's
+// fetch.wait.max.ms) for every consumer created after the call; set once at start-up.
+// A real broker answers as soon as data arrives, so a long wait costs nothing there; the
+// embedded mock cluster answers only when the wait is over, so there it bounds how late a
+// projector sees an event, and a short one wakes every consumer (and the mock) often.
+void set_consumer_fetch_wait(int milliseconds);
+
 // Deterministic partition for a key (FNV-1a), so auditors and the relay agree.
 int32_t partition_for(const std::string& key, int partitions);
 

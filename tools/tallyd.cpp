@@ -87,6 +87,7 @@ int main() {
 
     std::error_code ec;
     std::filesystem::create_directories(cfg.data_dir, ec);
+    kafka::set_consumer_fetch_wait(cfg.kafka_fetch_wait_ms);
     std::unique_ptr<kafka::MockCluster> mock;
     if (cfg.kafka_brokers.empty()) {
         mock = std::make_unique<kafka::MockCluster>(1);
