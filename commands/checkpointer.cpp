@@ -63,10 +63,13 @@ Checkpointer::Checkpointer(sql::Pool& pool, Pipeline& pipeline, events::SigningK
     auto& m = metrics::global();
     m.help("tally_checkpoints_total", "counter", "Signed chain checkpoints appended by this process");
     m.help("tally_checkpoint_position", "gauge", "The position the last checkpoint this process signed covers");
-    m.gauge("tally_checkpoint_position", "", [this] { return static_cast<double>(signed_.load()); });
+    m.gauge("tally_checkpoint_position", "", [this] { return static_cast<double>(signed_.load()); }, this);
 }
 
-Checkpointer::~Checkpointer() { stop(); }
+Checkpointer::~Checkpointer() {
+    metrics::global().drop_gauges(this);  // first: a render may be reading them
+    stop();
+}
 
 int64_t Checkpointer::step() {
     if (!take_ownership()) return -1;

@@ -57,10 +57,13 @@ Pipeline::Pipeline(sql::Pool& pool, PipelineOptions options, Clock clock, std::f
     metrics::global().help("tally_batch_commands", "histogram", "Commands per group-commit batch");
     metrics::global().help("tally_batch_commit_seconds", "histogram", "Batch transaction latency");
     metrics::global().help("tally_pipeline_queued_commands", "gauge", "Commands waiting for a batch");
-    metrics::global().gauge("tally_pipeline_queued_commands", "", [this] { return static_cast<double>(queued()); });
+    metrics::global().gauge("tally_pipeline_queued_commands", "", [this] { return static_cast<double>(queued()); }, this);
 }
 
-Pipeline::~Pipeline() { stop(); }
+Pipeline::~Pipeline() {
+    metrics::global().drop_gauges(this);  // first: a render may be reading them
+    stop();
+}
 
 void Pipeline::start() {
     for (int i = 0; i < std::max(1, options_.writers); ++i) writers_.emplace_back([this] { run(); });

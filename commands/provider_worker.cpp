@@ -90,11 +90,14 @@ ProviderWorker::ProviderWorker(sql::Pool& pool, Pipeline& pipeline, const stripe
     m.help("tally_provider_calls_total", "counter", "Provider call attempts by kind and outcome (done, retry, wait, park)");
     m.help("tally_provider_calls_dead", "gauge", "Provider calls parked in the dead letters");
     m.help("tally_provider_calls_due", "gauge", "Provider calls due and not yet taken");
-    m.gauge("tally_provider_calls_dead", "", [this] { return static_cast<double>(dead_.load()); });
-    m.gauge("tally_provider_calls_due", "", [this] { return static_cast<double>(due_.load()); });
+    m.gauge("tally_provider_calls_dead", "", [this] { return static_cast<double>(dead_.load()); }, this);
+    m.gauge("tally_provider_calls_due", "", [this] { return static_cast<double>(due_.load()); }, this);
 }
 
-ProviderWorker::~ProviderWorker() { stop(); }
+ProviderWorker::~ProviderWorker() {
+    metrics::global().drop_gauges(this);  // first: a render may be reading them
+    stop();
+}
 
 void ProviderWorker::start() {
     for (int i = 0; i < std::max(1, options_.threads); ++i)

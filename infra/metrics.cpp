@@ -49,9 +49,19 @@ Histogram& Registry::histogram(const std::string& name, const std::string& label
     return *slot;
 }
 
-void Registry::gauge(const std::string& name, const std::string& labels, std::function<double()> read) {
+void Registry::gauge(const std::string& name, const std::string& labels, std::function<double()> read,
+                     const void* owner) {
     std::lock_guard lock(mu_);
-    gauges_[{name, labels}] = std::move(read);
+    gauges_[{name, labels}] = Gauge{std::move(read), owner};
+}
+
+void Registry::drop_gauges(const void* owner) {
+    {
+        std::lock_guard lock(mu_);
+        std::erase_if(gauges_, [owner](const auto& g) { return g.second.owner == owner; });
+    }
+    // A render that copied them before the erase may still be reading: wait for it.
+    std::unique_lock wait(reading_);
 }
 
 void Registry::help(const std::string& name, const std::string& type, const std::string& text) {
@@ -62,13 +72,17 @@ void Registry::help(const std::string& name, const std::string& type, const std:
 std::string Registry::render() const {
     // Gauges are read with the registry unlocked: a gauge may take its owner's lock,
     // and that owner may be counting something (taking this lock) while holding it.
-    std::vector<std::pair<std::pair<std::string, std::string>, std::function<double()>>> reads;
-    {
-        std::lock_guard lock(mu_);
-        reads.assign(gauges_.begin(), gauges_.end());
-    }
+    // Their owners cannot go away meanwhile: drop_gauges waits for `reading_`.
     std::map<std::pair<std::string, std::string>, double> gauge_values;
-    for (const auto& [key, read] : reads) gauge_values[key] = read();
+    {
+        std::shared_lock reading(reading_);
+        std::vector<std::pair<std::pair<std::string, std::string>, std::function<double()>>> reads;
+        {
+            std::lock_guard lock(mu_);
+            for (const auto& [key, g] : gauges_) reads.emplace_back(key, g.read);
+        }
+        for (const auto& [key, read] : reads) gauge_values[key] = read();
+    }
     std::lock_guard lock(mu_);
     std::string out;
     std::string last;

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -42,17 +43,27 @@ public:
     // Returns the counter for (name, labels), creating it once. labels: `a="b",c="d"`.
     Counter& counter(const std::string& name, const std::string& labels = "");
     Histogram& histogram(const std::string& name, const std::string& labels, std::vector<double> bounds);
-    // A gauge read at render time.
-    void gauge(const std::string& name, const std::string& labels, std::function<double()> read);
+    // A gauge read at render time. `owner`: the object whose state `read` reads; it calls
+    // drop_gauges(this) first thing in its destructor, so no render reads a dead object.
+    void gauge(const std::string& name, const std::string& labels, std::function<double()> read,
+               const void* owner = nullptr);
+    // Forgets the gauges `owner` registered (not those registered again since by another
+    // owner), and returns once no render is still reading them.
+    void drop_gauges(const void* owner);
     void help(const std::string& name, const std::string& type, const std::string& text);
     std::string render() const;
 
 private:
     mutable std::mutex mu_;
+    mutable std::shared_mutex reading_;  // held shared while a render reads gauges
+    struct Gauge {
+        std::function<double()> read;
+        const void* owner = nullptr;
+    };
     std::map<std::string, std::pair<std::string, std::string>> help_;  // name -> (type, text)
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Counter>> counters_;
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Histogram>> histograms_;
-    std::map<std::pair<std::string, std::string>, std::function<double()>> gauges_;
+    std::map<std::pair<std::string, std::string>, Gauge> gauges_;
 };
 
 // The process-wide registry.

@@ -71,14 +71,17 @@ Relay::Relay(sql::Pool& pool, std::string pg_url, std::string brokers, std::stri
       clients_(std::make_unique<Clients>()) {
     auto& m = metrics::global();
     m.help("tally_relay_watermark_position", "gauge", "Highest journal position Kafka acknowledged");
-    m.gauge("tally_relay_watermark_position", "", [this] { return static_cast<double>(watermark()); });
+    m.gauge("tally_relay_watermark_position", "", [this] { return static_cast<double>(watermark()); }, this);
     m.help("tally_relay_lag_events", "gauge", "Journal events not yet acknowledged by Kafka");
     m.gauge("tally_relay_lag_events", "", [this] {
         return static_cast<double>(std::max<int64_t>(0, journal_head() - watermark()));
-    });
+    }, this);
 }
 
-Relay::~Relay() { stop(); }
+Relay::~Relay() {
+    metrics::global().drop_gauges(this);  // first: a render may be reading them
+    stop();
+}
 
 void Relay::start() { thread_ = std::thread([this] { run(); }); }
 

@@ -81,11 +81,11 @@ Runner::Runner(sql::Pool& pool, std::string brokers, std::string topic, std::uni
     m.help("tally_projector_lag_seconds", "gauge", "Age of the newest applied event while behind");
     m.help("tally_projector_position", "gauge", "Highest journal position applied");
     const std::string label = "projector=\"" + name_ + "\"";
-    m.gauge("tally_projector_lag_events", label, [this] { return static_cast<double>(lag().events); });
-    m.gauge("tally_projector_lag_seconds", label, [this] { return lag().seconds; });
-    m.gauge("tally_projector_position", label, [this] { return static_cast<double>(lag().applied_position); });
+    m.gauge("tally_projector_lag_events", label, [this] { return static_cast<double>(lag().events); }, this);
+    m.gauge("tally_projector_lag_seconds", label, [this] { return lag().seconds; }, this);
+    m.gauge("tally_projector_position", label, [this] { return static_cast<double>(lag().applied_position); }, this);
     m.help("tally_projector_partitions_owned", "gauge", "Partitions this process applies for the projector");
-    m.gauge("tally_projector_partitions_owned", label, [this] { return static_cast<double>(owned().size()); });
+    m.gauge("tally_projector_partitions_owned", label, [this] { return static_cast<double>(owned().size()); }, this);
 }
 
 std::vector<int32_t> Runner::owned() const {
@@ -95,7 +95,10 @@ std::vector<int32_t> Runner::owned() const {
     return out;
 }
 
-Runner::~Runner() { stop(); }
+Runner::~Runner() {
+    metrics::global().drop_gauges(this);  // first: a render may be reading them
+    stop();
+}
 
 void Runner::start() { thread_ = std::thread([this] { run(); }); }
 
