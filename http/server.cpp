@@ -346,6 +346,10 @@ bool Server::start() {
         impl_->reads = std::make_unique<HandlerPool>(impl_->options.read_threads, impl_->options.read_queue);
     if (impl_->options.write_threads > 0)
         impl_->writes = std::make_unique<HandlerPool>(impl_->options.write_threads, impl_->options.write_queue);
+    auto& m = metrics::global();
+    m.help("tally_http_queued", "gauge", "Requests waiting for a handler thread, per pool");
+    for (auto [label, pool] : {std::pair{"pool=\"read\"", impl_->reads.get()}, std::pair{"pool=\"write\"", impl_->writes.get()}})
+        if (pool) m.gauge("tally_http_queued", label, [pool] { return static_cast<double>(pool->waiting()); }, impl_.get());
     impl_->accept();
     for (int i = 0; i < impl_->options.threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
     spdlog::info("http: listening on {}:{}", impl_->options.address, impl_->bound_port);
@@ -362,6 +366,7 @@ void Server::stop_accepting() {
 
 void Server::stop() {
     if (impl_->threads.empty()) return;
+    metrics::global().drop_gauges(impl_.get());
     stop_accepting();
     // Reads already accepted are answered (their answers go out through the I/O threads,
     // still running) before the I/O threads stop.

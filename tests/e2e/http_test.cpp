@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -320,14 +321,27 @@ TEST(Http, ASlowReadHoldsOneReadThreadAndNothingElse) {
     std::atomic<int> answered{0};
     std::vector<int> statuses(2, 0);
     std::vector<std::thread> held;
+    // The first read takes the read thread and waits on the lock in PostgreSQL; the second
+    // takes the queue's one place.
+    const std::function<bool()> waiting_on_the_lock = [&] {
+        int64_t waiting = 0;
+        EXPECT_TRUE(s.pool.transact([&](sql::Tx& tx) {
+            waiting = tx.exec("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                              " AND query LIKE '%FROM credit_balances%'").at(0).i64(0);
+        }));
+        return waiting == 1;
+    };
+    const std::function<bool()> one_queued = [&] {
+        auto probe = s.client();
+        return probe.request("GET", "/metrics").body.find("tally_http_queued{pool=\"read\"} 1") != std::string::npos;
+    };
     for (int i = 0; i < 2; ++i) {
         held.emplace_back([&, i] {
             auto own = s.client();
             statuses[static_cast<size_t>(i)] = s.get(own, target, s.admin).status;
             ++answered;
         });
-        // The first takes the read thread, the second the queue's one place.
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        EXPECT_TRUE(testing::eventually(i == 0 ? waiting_on_the_lock : one_queued)) << "read " << i << " is not in place";
     }
     EXPECT_EQ(answered.load(), 0);  // both wait on the lock (or for the thread that does)
     auto third = s.client();
