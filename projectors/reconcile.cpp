@@ -937,10 +937,7 @@ public:
         ++(result.folded ? report_.streams_folded : report_.unfolded_streams);
         for (const auto& d : result.diffs) c_.drift("snapshots", fold_->stream(), d.field, d.cached, d.log, fold_->last_position());
         fold_.reset();
-        ++done_;
     }
-
-    int64_t streams() const { return done_; }
 
 private:
     using Row = std::tuple<int64_t, std::string, std::string>;
@@ -949,7 +946,6 @@ private:
     Report& report_;
     std::optional<StreamFold> fold_;
     Row row_;
-    int64_t done_ = 0;
 };
 
 // Runs a job on a thread of its own for each page given, one page at a time.
