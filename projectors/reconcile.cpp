@@ -880,18 +880,22 @@ SnapshotRows read_snapshots(sql::Tx& tx, const std::vector<std::string>& ids) {
     return out;
 }
 
+// A stream's snapshot check, counted and its differences reported as drifts.
+void record(const std::string& stream, int64_t last_position, const SnapshotCheck& result, Checker& c, Report& report) {
+    c.due("snapshots", Mark{});
+    ++(result.folded ? report.streams_folded : report.unfolded_streams);
+    for (const auto& d : result.diffs) c.drift("snapshots", stream, d.field, d.cached, d.log, last_position);
+}
+
 // One stream's snapshot row (if any) against the fold of its events.
 void check_stream(const std::string& stream, std::span<const v1::EventEnvelope> events, const SnapshotRows& snaps,
                   Checker& c, Report& report) {
     auto it = snaps.find(stream);
-    const int64_t version = it == snaps.end() ? 0 : std::get<0>(it->second);
-    static const std::string none;
-    const auto result = check_snapshot(stream, events, version, it == snaps.end() ? none : std::get<1>(it->second),
-                                       it == snaps.end() ? none : std::get<2>(it->second));
-    c.due("snapshots", Mark{});
-    ++(result.folded ? report.streams_folded : report.unfolded_streams);
-    const int64_t pos = events.empty() ? 0 : events.back().position();
-    for (const auto& d : result.diffs) c.drift("snapshots", stream, d.field, d.cached, d.log, pos);
+    static const SnapshotRows::mapped_type none;  // no row: version 0
+    const auto& row = it == snaps.end() ? none : it->second;
+    const auto& [version, last_hash, state] = row;
+    record(stream, events.empty() ? 0 : events.back().position(), check_snapshot(stream, events, version, last_hash, state),
+           c, report);
 }
 
 // The snapshots of the streams given (an incremental pass: those with new events).
@@ -932,15 +936,12 @@ public:
     void finish() {
         if (!fold_) return;
         const auto& [version, last_hash, state] = row_;
-        const auto result = fold_->finish(version, last_hash, state);
-        c_.due("snapshots", Mark{});
-        ++(result.folded ? report_.streams_folded : report_.unfolded_streams);
-        for (const auto& d : result.diffs) c_.drift("snapshots", fold_->stream(), d.field, d.cached, d.log, fold_->last_position());
+        record(fold_->stream(), fold_->last_position(), fold_->finish(version, last_hash, state), c_, report_);
         fold_.reset();
     }
 
 private:
-    using Row = std::tuple<int64_t, std::string, std::string>;
+    using Row = SnapshotRows::mapped_type;
     sql::Tx& tx_;
     Checker& c_;
     Report& report_;
