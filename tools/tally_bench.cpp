@@ -4,9 +4,11 @@
 //                      [--customers 10000] [--run NAME]
 //   tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME] [--referral-cookie C]
 //   tally-bench payments --port P --orders-file F --secret WHSEC [--connections C] [--run NAME]
+//   tally-bench flow --port P --tokens-file F --secret WHSEC --pg URL [--flows N] [--connections C]
+//   tally-bench lag --port P --token ADMIN [--samples N] [--connections C] [--load-connections L]
 //   tally-bench seed --port P --token ADMIN --tokens-file F --secret WHSEC --pg URL [--events N]
 //
-// seed: see tools/bench_seed.h (a realistic journal of N events through the real write path).
+// flow, lag: see tools/bench_flow.h. seed: see tools/bench_seed.h (a realistic journal of N events through the real write path).
 //
 // payments: one signed payment_intent.succeeded webhook per line "order_id amount_minor"
 // of F (the webhook-to-paid path: verify, deduplicate, decide on the order and, with
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "tools/bench_requests.h"
+#include "tools/bench_flow.h"
 #include "tools/bench_seed.h"
 
 namespace {
@@ -43,12 +46,6 @@ struct Options {
     std::string secret;
     std::string referral_cookie;  // checkout: sent with every cart
 };
-
-double percentile(std::vector<double>& sorted, double p) {
-    if (sorted.empty()) return 0;
-    const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * static_cast<double>(sorted.size())));
-    return sorted[i];
-}
 
 }  // namespace
 
@@ -71,9 +68,50 @@ int seed_main(int argc, char** argv) {
     return tally::bench::seed(o);
 }
 
+int flow_main(int argc, char** argv) {
+    tally::bench::FlowOptions o;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string k = argv[i], v = argv[i + 1];
+        if (k == "--port") o.port = std::stoi(v);
+        else if (k == "--tokens-file") o.tokens_file = v;
+        else if (k == "--secret") o.secret = v;
+        else if (k == "--pg") o.pg_url = v;
+        else if (k == "--flows") o.flows = std::stoll(v);
+        else if (k == "--connections") o.connections = std::stoi(v);
+        else if (k == "--poll-ms") o.poll_ms = std::stoi(v);
+        else if (k == "--run") o.run = v;
+        else {
+            std::fprintf(stderr, "unknown option %s\n", k.c_str());
+            return 2;
+        }
+    }
+    return tally::bench::flow(o);
+}
+
+int lag_main(int argc, char** argv) {
+    tally::bench::LagOptions o;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string k = argv[i], v = argv[i + 1];
+        if (k == "--port") o.port = std::stoi(v);
+        else if (k == "--token") o.admin_token = v;
+        else if (k == "--samples") o.samples = std::stoll(v);
+        else if (k == "--connections") o.connections = std::stoi(v);
+        else if (k == "--load-connections") o.load_connections = std::stoi(v);
+        else if (k == "--poll-ms") o.poll_ms = std::stoi(v);
+        else if (k == "--run") o.run = v;
+        else {
+            std::fprintf(stderr, "unknown option %s\n", k.c_str());
+            return 2;
+        }
+    }
+    return tally::bench::lag(o);
+}
+
 int main(int argc, char** argv) {
     const std::string mode = argc >= 2 ? argv[1] : "";
     if (mode == "seed") return seed_main(argc, argv);
+    if (mode == "flow") return flow_main(argc, argv);
+    if (mode == "lag") return lag_main(argc, argv);
     if (mode != "grants" && mode != "checkout" && mode != "payments") {
         std::fprintf(stderr,
                      "usage: tally-bench grants   --port P --token T [--requests N] [--connections C] [--customers K] [--run NAME]\n"
@@ -86,7 +124,14 @@ int main(int argc, char** argv) {
                      "payments: a signed payment_intent.succeeded per line \"order_id amount_minor\" of F\n"
                      "       tally-bench seed --port P --token ADMIN --tokens-file F --secret WHSEC --pg URL [--events N]\n"
                      "seed: through the API until the journal holds N events (1000000): rounds of 20000 credit grants,\n"
-                     "4000 checkouts by the shoppers of F, their signed payments, a refund to credit of every tenth\n");
+                     "4000 checkouts by the shoppers of F, their signed payments, a refund to credit of every tenth order\n"
+                     "       tally-bench flow --port P --tokens-file F --secret WHSEC --pg URL [--flows N] [--connections C]\n"
+                     "                        [--poll-ms MS] [--run NAME]\n"
+                     "flow: quote, checkout with the quoted total, signed payment webhook, poll the order until paid;\n"
+                     "then cross-checks stock and paid orders in the database\n"
+                     "       tally-bench lag --port P --token ADMIN [--samples N] [--connections C] [--load-connections L]\n"
+                     "                       [--poll-ms MS] [--run NAME]\n"
+                     "lag: a grant's 201 to its balance read; with L > 0, credit grants on L connections meanwhile\n");
         return 2;
     }
     Options o;
@@ -151,8 +196,8 @@ int main(int argc, char** argv) {
                 static_cast<long long>(o.requests), o.connections, o.threads, seconds);
     std::printf("  %s/s %.0f\n", mode == "grants" ? "commands" : mode == "payments" ? "payments" : "checkouts",
                 static_cast<double>(o.requests) / seconds);
-    std::printf("  latency ms p50 %.2f  p99 %.2f  p999 %.2f  max %.2f\n", percentile(latencies, 0.50),
-                percentile(latencies, 0.99), percentile(latencies, 0.999), latencies.empty() ? 0 : latencies.back());
+    std::printf("  latency ms p50 %.2f  p99 %.2f  p999 %.2f  max %.2f\n", tally::bench::percentile(latencies, 0.50),
+                tally::bench::percentile(latencies, 0.99), tally::bench::percentile(latencies, 0.999), latencies.empty() ? 0 : latencies.back());
     std::printf("  statuses:");
     for (auto [s, n] : statuses) std::printf(" %d=%lld", s, static_cast<long long>(n));
     std::printf("\n");

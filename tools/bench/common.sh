@@ -35,6 +35,25 @@ bench_start() {
   echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; N=$N C=$C"
 }
 
+# One keyed setup call.  bench_api PORT TOKEN METHOD PATH BODY
+bench_api() {
+  curl -fsS -X "$3" "http://127.0.0.1:$1$4" -H "Authorization: Bearer $2" -H "Content-Type: application/json" \
+    -H "Idempotency-Key: setup-$RANDOM$RANDOM" -d "$5" >/dev/null
+}
+
+# The catalog the carts buy from, through the API: vendors v0..v2 (5.00 flat shipping),
+# products v{v}-p{0..9} at 10.00 with stock that does not run out.  bench_catalog PORT TOKEN
+bench_catalog() {
+  local api=(bench_api "$1" "$2")
+  for v in 0 1 2; do
+    "${api[@]}" PUT "/v1/vendors/v$v" '{"currency":"USD","shipping":{"flat_minor":500}}'
+    for p in $(seq 0 9); do
+      "${api[@]}" PUT "/v1/products/v$v-p$p" "{\"vendor_id\":\"v$v\",\"country_of_origin\":\"DE\",\"base_minor\":1000}"
+      "${api[@]}" POST "/v1/products/v$v-p$p/stock-adjustments" '{"delta":100000000,"reason":"bench"}'
+    done
+  done
+}
+
 # Sequential scans of the write path's tables (pg_stat_user_tables): `bench_seqscans_mark`
 # before the measured run, `bench_seqscans_report` after prints what the run added.
 bench_seqscans() {
