@@ -191,7 +191,18 @@ int64_t cross_check(sql::Pool& pool, const std::map<std::string, int64_t>& befor
     std::string ids = "{";
     for (const auto& [id, _] : placed) ids += (ids.size() > 1 ? "," : "") + id;
     ids += "}";
-    int64_t rows = 0, paid = 0, paid_minor = 0;
+    // The orders read model follows the journal: a flow that stopped before its polls
+    // (a refused webhook) may have placed an order the projection has not shown yet.
+    int64_t rows = 0;
+    for (const auto until = Clock::now() + kPollGiveUp; Clock::now() < until;) {
+        auto counted = pool.transact([&](sql::Tx& tx) {
+            rows = tx.exec("SELECT count(*) FROM orders WHERE order_id = ANY($1::text[])", {ids}).at(0).i64(0);
+        });
+        if (!counted || rows >= static_cast<int64_t>(placed.size())) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    rows = 0;
+    int64_t paid = 0, paid_minor = 0;
     auto r = pool.transact([&](sql::Tx& tx) {
         for (const auto& row : tx.exec("SELECT order_id, status, amount_due_minor FROM orders WHERE order_id = ANY($1::text[])",
                                        {ids})) {
