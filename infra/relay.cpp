@@ -15,6 +15,7 @@ namespace {
 
 constexpr int64_t kBatchEventsMax = 2000;
 constexpr auto kKafkaTimeout = std::chrono::seconds(10);
+constexpr auto kProgressEvery = std::chrono::milliseconds(100);
 
 }  // namespace
 
@@ -158,6 +159,7 @@ bool Relay::sync() {
         resume_[static_cast<size_t>(p)] = k < a ? k : std::max(k, w);
         if (k < a) spdlog::warn("relay: partition {} lacks events after position {} (acked {}); republishing", p, k, a);
     }
+    unsaved_.assign(resume_.size(), 0);
     cursor_ = *std::min_element(resume_.begin(), resume_.end());
     watermark_ = std::min(w, cursor_);
     spdlog::info("relay: synced with {} partitions of {}, resuming after position {}", c.partitions, topic_, cursor_);
@@ -195,15 +197,29 @@ bool Relay::publish_once() {
             return false;
         }
     }
-    for (size_t p = 0; p < highest.size(); ++p) resume_[p] = std::max(resume_[p], highest[p]);
+    unsaved_.resize(highest.size(), 0);
+    for (size_t p = 0; p < highest.size(); ++p) {
+        resume_[p] = std::max(resume_[p], highest[p]);
+        unsaved_[p] = std::max(unsaved_[p], highest[p]);
+    }
     cursor_ = batch.back().position();
-    // Record progress; a crash before this only means a re-read of Kafka's ends.
+    // Record progress when the relay has caught up, and under load at most every
+    // kProgressEvery: the record is a restart hint (sync() trusts Kafka's ends over it, and
+    // a lower record only means a longer re-read), so a commit per batch bought nothing but
+    // time on the path from commit to read model.
+    const auto now = std::chrono::steady_clock::now();
+    if (cursor_ < head_ && now - progress_saved_at_ < kProgressEvery) {
+        watermark_ = cursor_;
+        metrics::global().counter("tally_relay_published_events_total").add(out.size());
+        return true;
+    }
+    progress_saved_at_ = now;
     std::vector<int64_t> partitions{-1};
     std::vector<int64_t> positions{cursor_};
-    for (size_t p = 0; p < highest.size(); ++p)
-        if (highest[p] > 0) {
+    for (size_t p = 0; p < unsaved_.size(); ++p)
+        if (unsaved_[p] > 0) {
             partitions.push_back(static_cast<int64_t>(p));
-            positions.push_back(highest[p]);
+            positions.push_back(unsaved_[p]);
         }
     // Progress is written only under this leadership's epoch.
     auto saved = pool_.transact([&](sql::Tx& tx) {
@@ -216,6 +232,7 @@ bool Relay::publish_once() {
             {topic_, sql::int_array(partitions), sql::int_array(positions), std::to_string(c.epoch)});
     });
     if (!saved) spdlog::warn("relay: saving progress: {}", saved.error().message);
+    else unsaved_.assign(unsaved_.size(), 0);
     watermark_ = cursor_;
     metrics::global().counter("tally_relay_published_events_total").add(out.size());
     return true;

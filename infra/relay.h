@@ -14,6 +14,7 @@
 // what Kafka already holds, so nothing is published twice.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -64,6 +65,9 @@ private:
     // Valid after sync(): publish an event of partition p only if its position > resume_[p].
     std::vector<int64_t> resume_;
     int64_t cursor_ = 0;
+    // Per partition, the highest position acknowledged since progress was last recorded.
+    std::vector<int64_t> unsaved_;
+    std::chrono::steady_clock::time_point progress_saved_at_{};
     bool synced_ = false;
     struct Clients;
     std::unique_ptr<Clients> clients_;

@@ -176,3 +176,33 @@ TEST(Relay, ALeaderWhoseEpochWasTakenOverStopsBeforeItsNextBatch) {
 }
 
 }  // namespace tally::infra
+
+namespace tally::infra {
+
+// Under load the relay records its progress at most every 100 ms, not per batch; once it
+// has caught up the record holds the head and, per partition, the last position Kafka has,
+// gathered over every batch since the last record (the last batch here holds one event, so
+// the other partitions' positions come from the batch before it, which is not recorded
+// by itself when it follows the first within 100 ms).
+TEST(Relay, ProgressRecordedOnCatchingUpCoversEveryBatchSinceTheLast) {
+    Fixture f;
+    write_grants(f.pool, 4000, 97, "a");  // two batches of 2000
+    write_grants(f.pool, 1, 1, "z");      // and a third of one event
+    Relay relay(f.pool, f.url, f.cluster.bootstraps(), kTopic, 3);
+    relay.start();
+    ASSERT_TRUE(testing::eventually([&] { return relay.watermark() == 4001; }));
+    relay.stop();
+    std::map<int32_t, int64_t> last_in_partition;
+    const auto msgs = testing::read_topic(f.cluster.bootstraps(), kTopic);
+    expect_exactly_once(msgs, 4001);
+    for (const auto& m : msgs) last_in_partition[m.partition] = std::max(last_in_partition[m.partition], m.envelope.position());
+    std::map<int32_t, int64_t> recorded;
+    ASSERT_TRUE(f.pool.transact([&](sql::Tx& tx) {
+        for (const auto& row : tx.exec("SELECT partition, position FROM relay_progress WHERE topic = $1", {kTopic}))
+            recorded[static_cast<int32_t>(row.i64(0))] = row.i64(1);
+    }));
+    last_in_partition[-1] = 4001;
+    EXPECT_EQ(recorded, last_in_partition);
+}
+
+}  // namespace tally::infra
