@@ -79,6 +79,11 @@ public:
         // and keeps the batches on the indexes (BENCHMARKS.md, issue 15: in a 50k-grant run,
         // sequential scans of snapshots 2,253 → 222-274, of idempotency 1,151 → 56-102).
         conn_.set_variable("plan_cache_mode", "force_custom_plan");
+        // The write path's tables live in shared buffers: a random page costs about what a
+        // sequential one does. With the default (4.0) a batch's 50-key lookup priced its
+        // index probes above reading a table of up to ~50k rows whole, so idempotency and
+        // snapshots were scanned end to end while they grew (BENCHMARKS.md, issue 15).
+        conn_.set_variable("random_page_cost", "1.1");
     }
 
     Rows exec(pqxx::transaction_base& tx, std::string_view sql, const std::vector<Param>& params) {

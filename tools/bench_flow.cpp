@@ -234,12 +234,7 @@ int64_t cross_check(sql::Pool& pool, const std::map<std::string, int64_t>& befor
 }  // namespace
 
 int flow(const FlowOptions& o) {
-    std::vector<std::string> tokens;
-    {
-        std::ifstream in(o.tokens_file);
-        for (std::string line; std::getline(in, line);)
-            if (!line.empty()) tokens.push_back("Bearer " + line);
-    }
+    const std::vector<std::string> tokens = bearer_tokens(o.tokens_file);
     if (tokens.empty() || o.secret.empty() || o.pg_url.empty()) {
         std::fprintf(stderr, "flow: needs --tokens-file (customers), --secret and --pg\n");
         return 2;

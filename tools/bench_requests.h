@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +15,15 @@
 #include "http/stripe.h"
 
 namespace tally::bench {
+
+// "Bearer {token}" for each non-empty line of a file of tokens (none if it cannot be read).
+inline std::vector<std::string> bearer_tokens(const std::string& path) {
+    std::vector<std::string> out;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) out.push_back("Bearer " + line);
+    return out;
+}
 
 // The p-quantile of sorted latencies (0 when there are none).
 inline double percentile(const std::vector<double>& sorted, double p) {

@@ -73,12 +73,7 @@ bool set_up_catalog(const SeedOptions& o) {
 }  // namespace
 
 int seed(const SeedOptions& o) {
-    std::vector<std::string> shoppers;
-    {
-        std::ifstream in(o.tokens_file);
-        for (std::string line; std::getline(in, line);)
-            if (!line.empty()) shoppers.push_back("Bearer " + line);
-    }
+    const std::vector<std::string> shoppers = bearer_tokens(o.tokens_file);
     if (shoppers.empty() || o.secret.empty() || o.pg_url.empty() || o.admin_token.empty()) {
         std::fprintf(stderr, "seed: needs --token, --tokens-file (shoppers), --secret and --pg\n");
         return 2;

@@ -23,12 +23,14 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
-#include "tools/bench_requests.h"
 #include "tools/bench_flow.h"
+#include "tools/bench_requests.h"
 #include "tools/bench_seed.h"
 
 namespace {
@@ -47,63 +49,81 @@ struct Options {
     std::string referral_cookie;  // checkout: sent with every cart
 };
 
+// Options "--name value" after the mode, each given to its setter; false (and a message)
+// on one it does not know or a number it cannot read.
+using Setters = std::map<std::string, std::function<void(const std::string&)>>;
+
+// The setter of an option's field: text as it is, numbers read whole.
+template <typename T>
+std::function<void(const std::string&)> into(T& field) {
+    return [&field](const std::string& v) {
+        if constexpr (std::is_same_v<T, std::string>) field = v;
+        else if constexpr (std::is_same_v<T, int>) field = std::stoi(v);
+        else field = std::stoll(v);
+    };
+}
+bool parse_options(int argc, char** argv, const Setters& setters) {
+    for (int i = 2; i + 1 < argc; i += 2) {
+        auto it = setters.find(argv[i]);
+        if (it == setters.end()) {
+            std::fprintf(stderr, "unknown option %s\n", argv[i]);
+            return false;
+        }
+        try {
+            it->second(argv[i + 1]);
+        } catch (const std::exception&) {
+            std::fprintf(stderr, "%s: not a number: %s\n", argv[i], argv[i + 1]);
+            return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 int seed_main(int argc, char** argv) {
     tally::bench::SeedOptions o;
-    for (int i = 2; i + 1 < argc; i += 2) {
-        const std::string k = argv[i], v = argv[i + 1];
-        if (k == "--port") o.port = std::stoi(v);
-        else if (k == "--token") o.admin_token = v;
-        else if (k == "--tokens-file") o.tokens_file = v;
-        else if (k == "--secret") o.secret = v;
-        else if (k == "--pg") o.pg_url = v;
-        else if (k == "--events") o.events = std::stoll(v);
-        else if (k == "--connections") o.connections = std::stoi(v);
-        else {
-            std::fprintf(stderr, "unknown option %s\n", k.c_str());
-            return 2;
-        }
-    }
+    if (!parse_options(argc, argv, {
+        {"--port", into(o.port)},
+        {"--token", into(o.admin_token)},
+        {"--tokens-file", into(o.tokens_file)},
+        {"--secret", into(o.secret)},
+        {"--pg", into(o.pg_url)},
+        {"--events", into(o.events)},
+        {"--connections", into(o.connections)},
+        }))
+        return 2;
     return tally::bench::seed(o);
 }
 
 int flow_main(int argc, char** argv) {
     tally::bench::FlowOptions o;
-    for (int i = 2; i + 1 < argc; i += 2) {
-        const std::string k = argv[i], v = argv[i + 1];
-        if (k == "--port") o.port = std::stoi(v);
-        else if (k == "--tokens-file") o.tokens_file = v;
-        else if (k == "--secret") o.secret = v;
-        else if (k == "--pg") o.pg_url = v;
-        else if (k == "--flows") o.flows = std::stoll(v);
-        else if (k == "--connections") o.connections = std::stoi(v);
-        else if (k == "--poll-ms") o.poll_ms = std::stoi(v);
-        else if (k == "--run") o.run = v;
-        else {
-            std::fprintf(stderr, "unknown option %s\n", k.c_str());
-            return 2;
-        }
-    }
+    if (!parse_options(argc, argv, {
+        {"--port", into(o.port)},
+        {"--tokens-file", into(o.tokens_file)},
+        {"--secret", into(o.secret)},
+        {"--pg", into(o.pg_url)},
+        {"--flows", into(o.flows)},
+        {"--connections", into(o.connections)},
+        {"--poll-ms", into(o.poll_ms)},
+        {"--run", into(o.run)},
+        }))
+        return 2;
     return tally::bench::flow(o);
 }
 
 int lag_main(int argc, char** argv) {
     tally::bench::LagOptions o;
-    for (int i = 2; i + 1 < argc; i += 2) {
-        const std::string k = argv[i], v = argv[i + 1];
-        if (k == "--port") o.port = std::stoi(v);
-        else if (k == "--token") o.admin_token = v;
-        else if (k == "--samples") o.samples = std::stoll(v);
-        else if (k == "--connections") o.connections = std::stoi(v);
-        else if (k == "--load-connections") o.load_connections = std::stoi(v);
-        else if (k == "--poll-ms") o.poll_ms = std::stoi(v);
-        else if (k == "--run") o.run = v;
-        else {
-            std::fprintf(stderr, "unknown option %s\n", k.c_str());
-            return 2;
-        }
-    }
+    if (!parse_options(argc, argv, {
+        {"--port", into(o.port)},
+        {"--token", into(o.admin_token)},
+        {"--samples", into(o.samples)},
+        {"--connections", into(o.connections)},
+        {"--load-connections", into(o.load_connections)},
+        {"--poll-ms", into(o.poll_ms)},
+        {"--run", into(o.run)},
+        }))
+        return 2;
     return tally::bench::lag(o);
 }
 
@@ -135,29 +155,23 @@ int main(int argc, char** argv) {
         return 2;
     }
     Options o;
-    for (int i = 2; i + 1 < argc; i += 2) {
-        const std::string k = argv[i], v = argv[i + 1];
-        if (k == "--port") o.port = std::stoi(v);
-        else if (k == "--token") o.token = v;
-        else if (k == "--requests") o.requests = std::stoll(v);
-        else if (k == "--connections") o.connections = std::stoi(v);
-        else if (k == "--threads") o.threads = std::stoi(v);
-        else if (k == "--customers") o.customers = std::stoll(v);
-        else if (k == "--run") o.run = v;
-        else if (k == "--tokens-file") o.tokens_file = v;
-        else if (k == "--orders-file") o.orders_file = v;
-        else if (k == "--secret") o.secret = v;
-        else if (k == "--referral-cookie") o.referral_cookie = v;
-        else {
-            std::fprintf(stderr, "unknown option %s\n", k.c_str());
-            return 2;
-        }
-    }
+    if (!parse_options(argc, argv, {
+        {"--port", into(o.port)},
+        {"--token", into(o.token)},
+        {"--requests", into(o.requests)},
+        {"--connections", into(o.connections)},
+        {"--threads", into(o.threads)},
+        {"--customers", into(o.customers)},
+        {"--run", into(o.run)},
+        {"--tokens-file", into(o.tokens_file)},
+        {"--orders-file", into(o.orders_file)},
+        {"--secret", into(o.secret)},
+        {"--referral-cookie", into(o.referral_cookie)},
+        }))
+        return 2;
     std::vector<std::string> tokens;
     if (mode == "checkout") {
-        std::ifstream in(o.tokens_file);
-        for (std::string line; std::getline(in, line);)
-            if (!line.empty()) tokens.push_back("Bearer " + line);
+        tokens = tally::bench::bearer_tokens(o.tokens_file);
         if (tokens.empty()) {
             std::fprintf(stderr, "--tokens-file %s holds no tokens\n", o.tokens_file.c_str());
             return 2;

@@ -20,12 +20,9 @@ struct Run {
 };
 
 Run bench(const std::vector<std::string>& args) {
-    char tmpl[] = "/tmp/tally-bench-XXXXXX";
-    const std::string dir = ::mkdtemp(tmpl);
-    testing::Process p;
-    p.start(testing::binary_dir() + "/tools/tally-bench", args, {}, dir + "/out.log");
-    const int status = p.wait();
-    return {status, p.log()};
+    Run r;
+    r.status = testing::run_tool("tally-bench", args, {}, r.out);
+    return r;
 }
 
 // The catalog the bench carts buy from: vendors v0..v2, products v{v}-p{0..9}, stock 1000 each.

@@ -241,14 +241,19 @@ int run_replay(const std::string& pg_url, const std::string& command, std::strin
     return run_replay(pg_url, std::vector<std::string>{command}, out);
 }
 
-int run_replay(const std::string& pg_url, const std::vector<std::string>& args, std::string& out) {
+int run_tool(const std::string& name, const std::vector<std::string>& args,
+             const std::map<std::string, std::string>& env, std::string& out) {
     static std::atomic<int> seq{0};
-    Process replay;
-    const std::string log = "/tmp/tally-replay-" + std::to_string(::getpid()) + "-" + std::to_string(seq++) + ".log";
-    replay.start(binary_dir() + "/tools/tally-replay", args, {{"TALLY_PG_URL", pg_url}}, log);
-    const int code = replay.wait();
-    out = replay.log();
+    Process tool;
+    const std::string log = "/tmp/" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(seq++) + ".log";
+    tool.start(binary_dir() + "/tools/" + name, args, env, log);
+    const int code = tool.wait();
+    out = tool.log();
     return code;
+}
+
+int run_replay(const std::string& pg_url, const std::vector<std::string>& args, std::string& out) {
+    return run_tool("tally-replay", args, {{"TALLY_PG_URL", pg_url}}, out);
 }
 
 }  // namespace tally::testing

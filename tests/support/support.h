@@ -56,6 +56,10 @@ private:
     std::string log_path_;
 };
 
+// Runs a built tool (`tools/{name}`) with the arguments and extra environment to its end;
+// its exit status, and its output (stdout and stderr) in `out`.
+int run_tool(const std::string& name, const std::vector<std::string>& args,
+             const std::map<std::string, std::string>& env, std::string& out);
 // Runs `tally-replay {command}` against the database; its exit status, and its output in `out`.
 int run_replay(const std::string& pg_url, const std::string& command, std::string& out);
 int run_replay(const std::string& pg_url, const std::vector<std::string>& args, std::string& out);
