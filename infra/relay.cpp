@@ -166,6 +166,30 @@ bool Relay::sync() {
     return true;
 }
 
+// Records what Kafka acknowledged since the last record: the global watermark and each
+// partition's highest position; written only under this leadership's epoch.
+void Relay::record_progress(std::chrono::steady_clock::time_point now) {
+    progress_saved_at_ = now;
+    std::vector<int64_t> partitions{-1};
+    std::vector<int64_t> positions{cursor_};
+    for (size_t p = 0; p < unsaved_.size(); ++p)
+        if (unsaved_[p] > 0) {
+            partitions.push_back(static_cast<int64_t>(p));
+            positions.push_back(unsaved_[p]);
+        }
+    auto saved = pool_.transact([&](sql::Tx& tx) {
+        tx.exec(
+            "INSERT INTO relay_progress (topic, partition, position)"
+            " SELECT $1, p, pos FROM unnest($2::int[], $3::bigint[]) AS u(p, pos)"
+            " WHERE (SELECT epoch FROM relay_leader WHERE topic = $1) = $4::bigint"
+            " ON CONFLICT (topic, partition) DO UPDATE SET position = GREATEST(relay_progress.position,"
+            " EXCLUDED.position), updated_at = now()",
+            {topic_, sql::int_array(partitions), sql::int_array(positions), std::to_string(clients_->epoch)});
+    });
+    if (!saved) spdlog::warn("relay: saving progress: {}", saved.error().message);
+    else unsaved_.assign(unsaved_.size(), 0);
+}
+
 bool Relay::publish_once() {
     auto& c = *clients_;
     std::vector<v1::EventEnvelope> batch;
@@ -208,31 +232,7 @@ bool Relay::publish_once() {
     // a lower record only means a longer re-read), so a commit per batch bought nothing but
     // time on the path from commit to read model.
     const auto now = std::chrono::steady_clock::now();
-    if (cursor_ < head_ && now - progress_saved_at_ < kProgressEvery) {
-        watermark_ = cursor_;
-        metrics::global().counter("tally_relay_published_events_total").add(out.size());
-        return true;
-    }
-    progress_saved_at_ = now;
-    std::vector<int64_t> partitions{-1};
-    std::vector<int64_t> positions{cursor_};
-    for (size_t p = 0; p < unsaved_.size(); ++p)
-        if (unsaved_[p] > 0) {
-            partitions.push_back(static_cast<int64_t>(p));
-            positions.push_back(unsaved_[p]);
-        }
-    // Progress is written only under this leadership's epoch.
-    auto saved = pool_.transact([&](sql::Tx& tx) {
-        tx.exec(
-            "INSERT INTO relay_progress (topic, partition, position)"
-            " SELECT $1, p, pos FROM unnest($2::int[], $3::bigint[]) AS u(p, pos)"
-            " WHERE (SELECT epoch FROM relay_leader WHERE topic = $1) = $4::bigint"
-            " ON CONFLICT (topic, partition) DO UPDATE SET position = GREATEST(relay_progress.position,"
-            " EXCLUDED.position), updated_at = now()",
-            {topic_, sql::int_array(partitions), sql::int_array(positions), std::to_string(c.epoch)});
-    });
-    if (!saved) spdlog::warn("relay: saving progress: {}", saved.error().message);
-    else unsaved_.assign(unsaved_.size(), 0);
+    if (cursor_ >= head_ || now - progress_saved_at_ >= kProgressEvery) record_progress(now);
     watermark_ = cursor_;
     metrics::global().counter("tally_relay_published_events_total").add(out.size());
     return true;

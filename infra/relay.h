@@ -65,6 +65,7 @@ private:
     // Valid after sync(): publish an event of partition p only if its position > resume_[p].
     std::vector<int64_t> resume_;
     int64_t cursor_ = 0;
+    void record_progress(std::chrono::steady_clock::time_point now);
     // Per partition, the highest position acknowledged since progress was last recorded.
     std::vector<int64_t> unsaved_;
     std::chrono::steady_clock::time_point progress_saved_at_{};
