@@ -14,16 +14,7 @@ namespace {
 
 constexpr const char* kSecret = "whsec_bench_e2e";
 
-struct Run {
-    int status;
-    std::string out;
-};
-
-Run bench(const std::vector<std::string>& args) {
-    Run r;
-    r.status = testing::run_tool("tally-bench", args, {}, r.out);
-    return r;
-}
+testing::ToolRun bench(const std::vector<std::string>& args) { return testing::run_tool("tally-bench", args, {}); }
 
 // The catalog the bench carts buy from: vendors v0..v2, products v{v}-p{0..9}, stock 1000 each.
 void set_up_catalog(int port, const std::string& admin) {

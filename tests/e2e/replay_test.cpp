@@ -10,18 +10,8 @@
 namespace tally {
 namespace {
 
-struct Run {
-    int status;
-    std::string out;
-};
-
-Run replay(const std::string& url, const std::string& verb) {
-    char tmpl[] = "/tmp/tally-replay-XXXXXX";
-    const std::string dir = ::mkdtemp(tmpl);
-    testing::Process p;
-    p.start(testing::binary_dir() + "/tools/tally-replay", {verb}, {{"TALLY_PG_URL", url}}, dir + "/out.log");
-    const int status = p.wait();
-    return {status, p.log()};
+testing::ToolRun replay(const std::string& url, const std::string& verb) {
+    return testing::run_tool("tally-replay", {verb}, {{"TALLY_PG_URL", url}});
 }
 
 }  // namespace

@@ -259,10 +259,8 @@ TEST(ScaleOut, ThreeProcessesAKillAndAZombieEveryProjectionEqualsAFreshRebuild) 
     }
 
     // tally-replay reconcile is clean.
-    testing::Process replay;
-    replay.start(testing::binary_dir() + "/tools/tally-replay", {"reconcile"}, {{"TALLY_PG_URL", c.url}},
-                 "/tmp/tally-scale-out-reconcile.log");
-    EXPECT_EQ(replay.wait(), 0) << replay.log();
+    std::string reconciled;
+    EXPECT_EQ(testing::run_replay(c.url, "reconcile", reconciled), 0) << reconciled;
     // The checkpoints, signed by whichever process owned the signer at the time (kills and
     // pauses included), all verify with the deployment's public key.
     const std::string key_file = "/tmp/tally-scale-out-" + std::to_string(::getpid()) + ".pub";

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "http/auth.h"
 #include "http/client.h"
@@ -241,19 +242,22 @@ int run_replay(const std::string& pg_url, const std::string& command, std::strin
     return run_replay(pg_url, std::vector<std::string>{command}, out);
 }
 
-int run_tool(const std::string& name, const std::vector<std::string>& args,
-             const std::map<std::string, std::string>& env, std::string& out) {
+ToolRun run_tool(const std::string& name, const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env) {
     static std::atomic<int> seq{0};
     Process tool;
     const std::string log = "/tmp/" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(seq++) + ".log";
     tool.start(binary_dir() + "/tools/" + name, args, env, log);
-    const int code = tool.wait();
-    out = tool.log();
-    return code;
+    ToolRun run;
+    run.status = tool.wait();
+    run.out = tool.log();
+    return run;
 }
 
 int run_replay(const std::string& pg_url, const std::vector<std::string>& args, std::string& out) {
-    return run_tool("tally-replay", args, {{"TALLY_PG_URL", pg_url}}, out);
+    auto run = run_tool("tally-replay", args, {{"TALLY_PG_URL", pg_url}});
+    out = std::move(run.out);
+    return run.status;
 }
 
 }  // namespace tally::testing

@@ -56,10 +56,14 @@ private:
     std::string log_path_;
 };
 
-// Runs a built tool (`tools/{name}`) with the arguments and extra environment to its end;
-// its exit status, and its output (stdout and stderr) in `out`.
-int run_tool(const std::string& name, const std::vector<std::string>& args,
-             const std::map<std::string, std::string>& env, std::string& out);
+// A finished run of a tool: its exit status and its output (stdout and stderr together).
+struct ToolRun {
+    int status = -1;
+    std::string out;
+};
+// Runs a built tool (`tools/{name}`) with the arguments and extra environment to its end.
+ToolRun run_tool(const std::string& name, const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env);
 // Runs `tally-replay {command}` against the database; its exit status, and its output in `out`.
 int run_replay(const std::string& pg_url, const std::string& command, std::string& out);
 int run_replay(const std::string& pg_url, const std::vector<std::string>& args, std::string& out);
