@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -236,6 +237,21 @@ Broker::Broker() {
 Broker::~Broker() {
     process_.signal(SIGTERM);
     process_.wait();
+}
+
+bool reconciled_and_settled(const std::string& pg_url, std::string& out) {
+    // The head the last clean run reached, per database: settled once two runs in a row
+    // reach the same head (workers such as the provider's may still append after the
+    // first, and a projector then rewrites what it covers).
+    static std::mutex mu;
+    static std::map<std::string, std::string> last_head;
+    if (run_replay(pg_url, "reconcile", out) != 0 || out.find("pending") != std::string::npos) return false;
+    const auto at = out.find("reconciled up to position ");
+    const std::string head = at == std::string::npos ? "" : out.substr(at, out.find(':', at) - at);
+    std::lock_guard lock(mu);
+    const bool same = !head.empty() && last_head[pg_url] == head;
+    last_head[pg_url] = head;
+    return same;
 }
 
 int run_replay(const std::string& pg_url, const std::string& command, std::string& out) {

@@ -64,6 +64,11 @@ struct ToolRun {
 // Runs a built tool (`tools/{name}`) with the arguments and extra environment to its end.
 ToolRun run_tool(const std::string& name, const std::vector<std::string>& args,
                  const std::map<std::string, std::string>& env);
+// `tally-replay reconcile` is clean with nothing pending, and reached the same journal head
+// as the previous call for this database: every projector has applied every event and no
+// worker is still appending, so none will rewrite a row a test edits next. Call it under
+// `eventually`. Its output in `out`.
+bool reconciled_and_settled(const std::string& pg_url, std::string& out);
 // Runs `tally-replay {command}` against the database; its exit status, and its output in `out`.
 int run_replay(const std::string& pg_url, const std::string& command, std::string& out);
 int run_replay(const std::string& pg_url, const std::vector<std::string>& args, std::string& out);
