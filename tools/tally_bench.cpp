@@ -29,6 +29,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "infra/crash.h"
 #include "tools/bench_flow.h"
 #include "tools/bench_requests.h"
 #include "tools/bench_seed.h"
@@ -128,6 +129,7 @@ int lag_main(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+    tally::infra::report_fatal_signals();
     const std::string mode = argc >= 2 ? argv[1] : "";
     if (mode == "seed") return seed_main(argc, argv);
     if (mode == "flow") return flow_main(argc, argv);

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "infra/crash.h"
 #include "infra/kafka.h"
 
 namespace {
@@ -18,6 +19,7 @@ void on_signal(int) { g_stop = 1; }
 }  // namespace
 
 int main(int argc, char** argv) {
+    tally::infra::report_fatal_signals();
     std::string topic = "tally.events";
     int partitions = 3;
     for (int i = 1; i + 1 < argc; i += 2) {

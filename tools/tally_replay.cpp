@@ -47,6 +47,7 @@
 #include "events/registry.h"
 #include "tally/v1/affiliate.pb.h"
 #include "tally/v1/checkpoint.pb.h"
+#include "infra/crash.h"
 #include "infra/config.h"
 #include "infra/journal.h"
 #include "infra/journal_scan.h"
@@ -370,6 +371,7 @@ extern "C" const char* malloc_conf;
 const char* malloc_conf = "narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0";
 
 int main(int argc, char** argv) {
+    tally::infra::report_fatal_signals();
     if (argc < 2) {
         std::cerr << "usage: tally-replay verify [--public-key FILE] | reconcile [--json] [--repair --operator ADMIN_ID] | dump [--after POSITION] [--limit N]"
                      " | audit --brokers B [--topic T] [--pg URL]\n";

@@ -12,11 +12,13 @@
 #include <string>
 
 #include "http/auth.h"
+#include "infra/crash.h"
 #include "infra/config.h"
 #include "infra/migrate.h"
 #include "infra/sql.h"
 
 int main(int argc, char** argv) {
+    tally::infra::report_fatal_signals();
     using namespace tally;
     if (argc < 2) {
         std::cerr << "usage: tally-token mint --sub ID --role ROLE [--permissions a.b,c.d] [--ttl SECONDS]\n"

@@ -25,6 +25,7 @@
 #include "http/server.h"
 #include "http/paypal_client.h"
 #include "http/stripe_client.h"
+#include "infra/crash.h"
 #include "infra/config.h"
 #include "infra/kafka.h"
 #include "infra/local_postgres.h"
@@ -56,6 +57,7 @@ int64_t now_ms() {
 
 int main() {
     using namespace tally;
+    infra::report_fatal_signals();
     Config cfg;
     try {
         cfg = config_from_env();
