@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "infra/threads.h"
+
 namespace tally::commands {
 
 OwnedJob::OwnedJob(sql::Pool& pool, int64_t lock_key, std::string name, std::string doing, int64_t interval_ms)
@@ -11,6 +13,7 @@ OwnedJob::~OwnedJob() { stop(); }
 
 void OwnedJob::start() {
     thread_ = std::thread([this] {
+        infra::name_this_thread(name_);
         while (!stopping_) {
             if (run_once()) continue;
             std::unique_lock lock(mu_);

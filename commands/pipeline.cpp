@@ -10,6 +10,7 @@
 #include "events/envelope.h"
 #include "infra/journal.h"
 #include "infra/metrics.h"
+#include "infra/threads.h"
 
 namespace tally::commands {
 namespace {
@@ -66,7 +67,10 @@ Pipeline::~Pipeline() {
 }
 
 void Pipeline::start() {
-    for (int i = 0; i < std::max(1, options_.writers); ++i) writers_.emplace_back([this] { run(); });
+    for (int i = 0; i < std::max(1, options_.writers); ++i) writers_.emplace_back([this] {
+            infra::name_this_thread("writer");
+            run();
+        });
 }
 
 void Pipeline::stop() {

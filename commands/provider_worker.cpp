@@ -18,6 +18,7 @@
 #include "infra/journal.h"
 #include "infra/metrics.h"
 #include "infra/provider_calls.h"
+#include "infra/threads.h"
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/payment.pb.h"
 
@@ -102,6 +103,7 @@ ProviderWorker::~ProviderWorker() {
 void ProviderWorker::start() {
     for (int i = 0; i < std::max(1, options_.threads); ++i)
         threads_.emplace_back([this, i] {
+            infra::name_this_thread("provider");
             while (!stopping_) {
                 bool worked = false;
                 try {

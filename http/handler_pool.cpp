@@ -1,9 +1,15 @@
 #include "http/handler_pool.h"
 
+#include "infra/threads.h"
+
 namespace tally::http {
 
-HandlerPool::HandlerPool(int threads, size_t queue_max) : queue_max_(queue_max) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
+HandlerPool::HandlerPool(int threads, size_t queue_max, std::string name) : queue_max_(queue_max) {
+    for (int i = 0; i < threads; ++i)
+        threads_.emplace_back([this, name] {
+            infra::name_this_thread(name);
+            loop();
+        });
 }
 
 HandlerPool::~HandlerPool() { stop(); }

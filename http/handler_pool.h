@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -16,7 +17,8 @@ namespace tally::http {
 
 class HandlerPool {
 public:
-    HandlerPool(int threads, size_t queue_max);
+    // `name` names its threads (infra/threads.h).
+    HandlerPool(int threads, size_t queue_max, std::string name = "handlers");
     ~HandlerPool();  // drains: what was accepted runs before the threads end
     HandlerPool(const HandlerPool&) = delete;
     HandlerPool& operator=(const HandlerPool&) = delete;

@@ -11,6 +11,7 @@
 #include "http/handler_pool.h"
 #include "infra/metrics.h"
 #include "infra/strings.h"
+#include "infra/threads.h"
 
 namespace tally::http {
 namespace {
@@ -343,15 +344,18 @@ bool Server::start() {
         return false;
     }
     if (impl_->options.read_threads > 0)
-        impl_->reads = std::make_unique<HandlerPool>(impl_->options.read_threads, impl_->options.read_queue);
+        impl_->reads = std::make_unique<HandlerPool>(impl_->options.read_threads, impl_->options.read_queue, "http-read");
     if (impl_->options.write_threads > 0)
-        impl_->writes = std::make_unique<HandlerPool>(impl_->options.write_threads, impl_->options.write_queue);
+        impl_->writes = std::make_unique<HandlerPool>(impl_->options.write_threads, impl_->options.write_queue, "http-write");
     auto& m = metrics::global();
     m.help("tally_http_queued", "gauge", "Requests waiting for a handler thread, per pool");
     for (auto [label, pool] : {std::pair{"pool=\"read\"", impl_->reads.get()}, std::pair{"pool=\"write\"", impl_->writes.get()}})
         if (pool) m.gauge("tally_http_queued", label, [pool] { return static_cast<double>(pool->waiting()); }, impl_.get());
     impl_->accept();
-    for (int i = 0; i < impl_->options.threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+    for (int i = 0; i < impl_->options.threads; ++i) impl_->threads.emplace_back([this] {
+            infra::name_this_thread("http-io");
+            impl_->ioc.run();
+        });
     spdlog::info("http: listening on {}:{}", impl_->options.address, impl_->bound_port);
     return true;
 }

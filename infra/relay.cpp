@@ -9,6 +9,7 @@
 #include "infra/kafka.h"
 #include "infra/metrics.h"
 #include "infra/ownership.h"
+#include "infra/threads.h"
 
 namespace tally::infra {
 namespace {
@@ -84,7 +85,12 @@ Relay::~Relay() {
     stop();
 }
 
-void Relay::start() { thread_ = std::thread([this] { run(); }); }
+void Relay::start() {
+    thread_ = std::thread([this] {
+        name_this_thread("relay");
+        run();
+    });
+}
 
 void Relay::stop() {
     stopping_ = true;
@@ -259,8 +265,14 @@ void Relay::run() {
         }
         backoff = std::chrono::milliseconds(100);
         if (watermark_ >= head_) {
+            // Caught up. This process's commits wake the relay at once (notify); other
+            // processes' commits are found by polling, every 50 ms while events come and
+            // doubling to every 250 ms after quiet polls, so an idle relay costs little.
+            const bool published = watermark_ != idle_watermark_;
+            idle_watermark_ = watermark_;
+            idle_poll_ = published ? kIdlePollMin : std::min(idle_poll_ * 2, kIdlePollMax);
             std::unique_lock lock(mu_);
-            cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return pending_ || stopping_.load(); });
+            cv_.wait_for(lock, idle_poll_, [&] { return pending_ || stopping_.load(); });
             pending_ = false;
         }
     }

@@ -33,7 +33,8 @@ public:
 
     void start();
     void stop();
-    // Wakes the relay after a commit (it also polls, for other processes' commits).
+    // Wakes the relay after a commit (it also polls, for other processes' commits: every
+    // 50 ms while events come, backing off to 250 ms when idle).
     void notify();
 
     bool leader() const { return leader_.load(); }
@@ -57,6 +58,9 @@ private:
     std::atomic<bool> stopping_{false};
     std::atomic<bool> leader_{false};
     std::atomic<int64_t> watermark_{0};
+    static constexpr std::chrono::milliseconds kIdlePollMin{50}, kIdlePollMax{250};
+    std::chrono::milliseconds idle_poll_ = kIdlePollMin;  // the caught-up relay's poll interval
+    int64_t idle_watermark_ = -1;                         // the watermark at the previous idle poll
     std::atomic<int64_t> head_{0};
     std::mutex mu_;
     std::condition_variable cv_;

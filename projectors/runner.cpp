@@ -4,6 +4,7 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "infra/kafka.h"
 #include "infra/metrics.h"
 #include "infra/ownership.h"
+#include "infra/threads.h"
 
 namespace tally::projectors {
 namespace {
@@ -61,7 +63,6 @@ std::expected<void, Fenced> apply_fenced(sql::Tx& tx, const Projection& projecti
 struct Runner::Clients {
     kafka::Rebalance rebalance;
     std::unique_ptr<kafka::Consumer> consumer;
-    std::unique_ptr<kafka::Consumer> probe;  // for watermarks, without disturbing the assignment
 };
 
 Runner::Runner(sql::Pool& pool, std::string brokers, std::string topic, std::unique_ptr<Projection> projection,
@@ -100,7 +101,12 @@ Runner::~Runner() {
     stop();
 }
 
-void Runner::start() { thread_ = std::thread([this] { run(); }); }
+void Runner::start() {
+    thread_ = std::thread([this] {
+        infra::name_this_thread("proj:" + name_);
+        run();
+    });
+}
 
 void Runner::stop() {
     stopping_ = true;
@@ -137,7 +143,6 @@ bool Runner::init() {
         partitions_ = *count;
         owned_.clear();
     }
-    clients_->probe = std::move(*probe);
     kafka::GroupOptions group{topic_ + ".projector." + name_, options_.session_timeout_ms,
                               std::max(options_.session_timeout_ms * 3, 30000)};
     auto consumer = kafka::Consumer::create_group(brokers_, topic_, group, &clients_->rebalance);
@@ -168,12 +173,20 @@ std::vector<std::pair<int32_t, int64_t>> Runner::on_assign(const std::vector<int
     });
     if (!loaded) spdlog::warn("projector {}: loading checkpoints: {}", name_, loaded.error().message);
     std::vector<std::pair<int32_t, int64_t>> starts;
+    // A client of its own reads the checkpoints' events, without disturbing the assignment;
+    // made only for an assignment (rare), so an idle process keeps one client per projector.
+    std::unique_ptr<kafka::Consumer> probe;
+    if (loaded && std::any_of(cps.begin(), cps.end(), [](const auto& c) { return c.second.offset >= 0; })) {
+        auto made = kafka::Consumer::create(brokers_);
+        if (made) probe = std::move(*made);
+        else spdlog::warn("projector {}: no client to check its checkpoints: {}", name_, made.error());
+    }
     for (auto& [p, cp] : cps) {
         int64_t start = -2;  // the beginning; events at or below the checkpoint are skipped
-        if (loaded && cp.offset >= 0 && clients_->probe) {
+        if (loaded && cp.offset >= 0 && probe) {
             // Resume after the checkpoint only if Kafka still holds that event at that offset
             // (a broker that restarted empty renumbers its offsets).
-            auto at = clients_->probe->message_at(topic_, p, cp.offset, kKafkaTimeout);
+            auto at = probe->message_at(topic_, p, cp.offset, kKafkaTimeout);
             if (at && *at) {
                 v1::EventEnvelope e;
                 if (e.ParseFromString((*at)->value) && e.position() == cp.position) start = cp.offset + 1;
@@ -303,7 +316,6 @@ void Runner::run() {
         backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
     }
     clients_->consumer.reset();
-    clients_->probe.reset();
 }
 
 std::expected<Rebuilt, std::string> rebuild_projection(sql::Pool& pool, const Projection& projection, int32_t partitions,

@@ -24,9 +24,13 @@ bench_start() {
   tally_pg_start "$dir/pg" "$pg_port"
   base="postgresql://tally@127.0.0.1:$pg_port"
   psql -d postgres -c "CREATE DATABASE bench_tally" -c "CREATE DATABASE bench_pgbench"
-  "$build/tools/tally-broker" --partitions "${TALLY_KAFKA_PARTITIONS:-3}" >"$dir/broker.out" 2>&1 & pids+=($!)
-  for _ in $(seq 1 50); do grep -q '^127.0.0.1:' "$dir/broker.out" && break; sleep 0.1; done
-  brokers="$(grep '^127.0.0.1:' "$dir/broker.out" | head -1)"
+  # BENCH_EMBEDDED_BROKER=1: tallyd's own mock cluster in process, as on the embedded default.
+  brokers=""
+  if [ -z "${BENCH_EMBEDDED_BROKER:-}" ]; then
+    "$build/tools/tally-broker" --partitions "${TALLY_KAFKA_PARTITIONS:-3}" >"$dir/broker.out" 2>&1 & pids+=($!)
+    for _ in $(seq 1 50); do grep -q '^127.0.0.1:' "$dir/broker.out" && break; sleep 0.1; done
+    brokers="$(grep '^127.0.0.1:' "$dir/broker.out" | head -1)"
+  fi
   TALLY_PG_URL="$base/bench_tally" TALLY_KAFKA_BROKERS="$brokers" TALLY_HTTP_PORT="$http_port" \
   TALLY_DATA_DIR="$dir" TALLY_JWT_KEYS="$keys" TALLY_LOG_LEVEL=warn \
     "$build/tools/tallyd" >"$dir/tallyd.log" 2>&1 & tallyd=$!; pids+=($tallyd)
