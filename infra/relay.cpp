@@ -131,7 +131,10 @@ bool Relay::sync() {
 
     // What Kafka holds: the position of the last message of each partition.
     auto consumer = kafka::Consumer::create(brokers_);
-    if (!consumer) return false;
+    if (!consumer) {
+        spdlog::error("relay: consumer to read Kafka's tail: {}", consumer.error());
+        return false;
+    }
     std::vector<int64_t> kafka_last(static_cast<size_t>(c.partitions), 0);
     for (int32_t p = 0; p < c.partitions; ++p) {
         auto last = (*consumer)->last_message(topic_, p, kKafkaTimeout);

@@ -124,7 +124,10 @@ Lag Runner::lag() const {
 
 bool Runner::init() {
     auto probe = kafka::Consumer::create(brokers_);
-    if (!probe) return false;
+    if (!probe) {
+        spdlog::error("projector {}: Kafka client: {}", name_, probe.error());
+        return false;
+    }
     auto count = (*probe)->partition_count(topic_, kKafkaTimeout);
     if (!count) {
         spdlog::debug("projector {}: topic {} not ready: {}", name_, topic_, count.error());

@@ -7,8 +7,10 @@
 //   tally-bench flow --port P --tokens-file F --secret WHSEC --pg URL [--flows N] [--connections C]
 //   tally-bench lag --port P --token ADMIN [--samples N] [--connections C] [--load-connections L]
 //   tally-bench seed --port P --token ADMIN --tokens-file F --secret WHSEC --pg URL [--events N]
+//   tally-bench preload --pg URL [--customers K] [--events N] [--batch B]
 //
 // flow, lag: see tools/bench_flow.h. seed: see tools/bench_seed.h (a realistic journal of N events through the real write path).
+// preload: see tools/bench_preload.h (years of data in minutes, before tallyd starts).
 //
 // payments: one signed payment_intent.succeeded webhook per line "order_id amount_minor"
 // of F (the webhook-to-paid path: verify, deduplicate, decide on the order and, with
@@ -31,6 +33,7 @@
 
 #include "infra/crash.h"
 #include "tools/bench_flow.h"
+#include "tools/bench_preload.h"
 #include "tools/bench_requests.h"
 #include "tools/bench_seed.h"
 
@@ -128,12 +131,25 @@ int lag_main(int argc, char** argv) {
     return tally::bench::lag(o);
 }
 
+int preload_main(int argc, char** argv) {
+    tally::bench::PreloadOptions o;
+    if (!parse_options(argc, argv, {
+        {"--pg", into(o.pg_url)},
+        {"--customers", into(o.customers)},
+        {"--events", into(o.events)},
+        {"--batch", into(o.batch)},
+        }))
+        return 2;
+    return tally::bench::preload(o);
+}
+
 int main(int argc, char** argv) {
     tally::infra::report_fatal_signals();
     const std::string mode = argc >= 2 ? argv[1] : "";
     if (mode == "seed") return seed_main(argc, argv);
     if (mode == "flow") return flow_main(argc, argv);
     if (mode == "lag") return lag_main(argc, argv);
+    if (mode == "preload") return preload_main(argc, argv);
     if (mode != "grants" && mode != "checkout" && mode != "payments") {
         std::fprintf(stderr,
                      "usage: tally-bench grants   --port P --token T [--requests N] [--connections C] [--customers K] [--run NAME]\n"
@@ -153,7 +169,10 @@ int main(int argc, char** argv) {
                      "then cross-checks stock and paid orders in the database\n"
                      "       tally-bench lag --port P --token ADMIN [--samples N] [--connections C] [--load-connections L]\n"
                      "                       [--poll-ms MS] [--run NAME]\n"
-                     "lag: a grant's 201 to its balance read; with L > 0, credit grants on L connections meanwhile\n");
+                     "lag: a grant's 201 to its balance read; with L > 0, credit grants on L connections meanwhile\n"
+                     "       tally-bench preload --pg URL [--customers K] [--events N] [--batch B]\n"
+                     "preload: before tallyd starts, N credit grants (3000000) over K customers (1000000) through the\n"
+                     "group-commit pipeline in process, B (2000) a transaction\n");
         return 2;
     }
     Options o;

@@ -20,22 +20,56 @@ trap bench_cleanup EXIT
 psql() { "$TALLY_PG_BIN/psql" -q -h 127.0.0.1 -p "$pg_port" -U tally "$@"; }
 token() { TALLY_PG_URL="$1" TALLY_JWT_KEYS="$keys" "$build/tools/tally-token" mint --sub "$2" --role "$3" --ttl 86400; }
 
-bench_start() {
+# The private PostgreSQL, with the databases bench_tally (tallyd's) and bench_pgbench.
+bench_pg_start() {
   tally_pg_start "$dir/pg" "$pg_port"
   base="postgresql://tally@127.0.0.1:$pg_port"
   psql -d postgres -c "CREATE DATABASE bench_tally" -c "CREATE DATABASE bench_pgbench"
-  # BENCH_EMBEDDED_BROKER=1: tallyd's own mock cluster in process, as on the embedded default.
-  brokers=""
+}
+
+# tallyd on database $1 (bench_tally), with a tally-broker of its own (a topic holds one
+# journal), or with BENCH_EMBEDDED_BROKER=1 its own mock cluster in process, as on the
+# embedded default. Sets db, tallyd, broker and admin (a token).
+bench_tallyd_start() {
+  db="${1:-bench_tally}"; brokers=""; broker=""
   if [ -z "${BENCH_EMBEDDED_BROKER:-}" ]; then
-    "$build/tools/tally-broker" --partitions "${TALLY_KAFKA_PARTITIONS:-3}" >"$dir/broker.out" 2>&1 & pids+=($!)
+    "$build/tools/tally-broker" --partitions "${TALLY_KAFKA_PARTITIONS:-3}" >"$dir/broker.out" 2>&1 & broker=$!; pids+=($broker)
     for _ in $(seq 1 50); do grep -q '^127.0.0.1:' "$dir/broker.out" && break; sleep 0.1; done
     brokers="$(grep '^127.0.0.1:' "$dir/broker.out" | head -1)"
   fi
-  TALLY_PG_URL="$base/bench_tally" TALLY_KAFKA_BROKERS="$brokers" TALLY_HTTP_PORT="$http_port" \
+  TALLY_PG_URL="$base/$db" TALLY_KAFKA_BROKERS="$brokers" TALLY_HTTP_PORT="$http_port" \
   TALLY_DATA_DIR="$dir" TALLY_JWT_KEYS="$keys" TALLY_LOG_LEVEL=warn \
     "$build/tools/tallyd" >"$dir/tallyd.log" 2>&1 & tallyd=$!; pids+=($tallyd)
   for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-  admin="$(token "$base/bench_tally" admin-1 admin)"
+  admin="$(token "$base/$db" admin-1 admin)"
+}
+
+# Stops tallyd, then its broker.
+bench_tallyd_stop() {
+  kill "$tallyd" 2>/dev/null || true; wait "$tallyd" 2>/dev/null || true
+  if [ -n "$broker" ]; then kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; fi
+}
+
+# Waits until the relay has published the whole journal and every projector has applied
+# it (after a preload, or any outage); prints how long that took.
+bench_wait_caught_up() {
+  local t0=$SECONDS head
+  head="$(psql -d "$db" -tAc "SELECT coalesce(max(position), 0) FROM journal")"
+  while :; do
+    if curl -fsS "http://127.0.0.1:$http_port/metrics" | awk -v head="$head" '
+        /^tally_relay_watermark_position /{mark=$2}
+        /^tally_projector_lag_events\{/{lag+=$2}
+        /^tally_projector_position\{/{n++; if (min == "" || $2 < min) min=$2}
+        END{exit !(mark >= head && n > 0 && min >= head && lag == 0)}'; then break; fi
+    if (( SECONDS - t0 > ${CATCH_UP_MAX_S:-3600} )); then echo "not caught up after $((SECONDS - t0)) s" >&2; return 1; fi
+    sleep 1
+  done
+  echo "  relay and projectors caught up with the journal ($head events) in $((SECONDS - t0)) s"
+}
+
+bench_start() {
+  bench_pg_start
+  bench_tallyd_start bench_tally
   echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; N=$N C=$C"
 }
 
@@ -61,7 +95,7 @@ bench_catalog() {
 # Sequential scans of the write path's tables (pg_stat_user_tables): `bench_seqscans_mark`
 # before the measured run, `bench_seqscans_report` after prints what the run added.
 bench_seqscans() {
-  psql -d bench_tally -tAc "SELECT relname, seq_scan, seq_tup_read FROM pg_stat_user_tables
+  psql -d "$db" -tAc "SELECT relname, seq_scan, seq_tup_read FROM pg_stat_user_tables
     WHERE relname IN ('snapshots', 'idempotency', 'journal') ORDER BY relname"
 }
 bench_seqscans_mark() { sleep 0.6; bench_seqscans > "$dir/seqscans.before"; }
