@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "commands/pipeline.h"
 #include "infra/kafka.h"
@@ -77,6 +78,21 @@ TEST(Relay, PublishesEveryEventOnceInPositionOrder) {
     write_grants(f.pool, 50, 5, "b");  // published while running
     relay.notify();
     ASSERT_TRUE(testing::eventually([&] { return relay.watermark() == 350; }));
+    relay.stop();
+    expect_exactly_once(testing::read_topic(f.cluster.bootstraps(), kTopic), head(f.pool));
+}
+
+// Commits of another process do not wake the relay: it finds them by polling, also after
+// a quiet spell has backed its poll off.
+TEST(Relay, ACommitNobodyAnnouncesIsPublishedAfterAQuietSpell) {
+    Fixture f;
+    write_grants(f.pool, 30, 7, "a");
+    Relay relay(f.pool, f.url, f.cluster.bootstraps(), kTopic, 3);
+    relay.start();
+    ASSERT_TRUE(testing::eventually([&] { return relay.watermark() == 30; }));
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // idle polls: 50, 100, 200, 250, 250 ms...
+    write_grants(f.pool, 20, 5, "b");                      // no notify()
+    EXPECT_TRUE(testing::eventually([&] { return relay.watermark() == 50; }, std::chrono::seconds(5)));
     relay.stop();
     expect_exactly_once(testing::read_topic(f.cluster.bootstraps(), kTopic), head(f.pool));
 }

@@ -64,7 +64,8 @@ bench_wait_caught_up() {
     if (( SECONDS - t0 > ${CATCH_UP_MAX_S:-3600} )); then echo "not caught up after $((SECONDS - t0)) s" >&2; return 1; fi
     sleep 1
   done
-  echo "  relay and projectors caught up with the journal ($head events) in $((SECONDS - t0)) s"
+  echo "  relay and projectors caught up with the journal ($head events) in $((SECONDS - t0)) s;" \
+       "tallyd peak RSS so far $(awk '/VmHWM/{printf "%.1f MB", $2/1024}' /proc/$tallyd/status)"
 }
 
 bench_start() {
