@@ -51,7 +51,7 @@ bench_tallyd_stop() {
 }
 
 # Waits until the relay has published the whole journal and every projector has applied
-# it (after a preload, or any outage); prints how long that took.
+# it (after a preload, or any outage); prints how long that took and the peak RSS so far.
 bench_wait_caught_up() {
   local t0=$SECONDS head
   head="$(psql -d "$db" -tAc "SELECT coalesce(max(position), 0) FROM journal")"
