@@ -253,7 +253,7 @@ std::expected<rd_kafka_t*, std::string> new_consumer(const std::string& brokers,
                          // Prefetch bounded per consumer (librdkafka's defaults allow 64 MB
                          // queued and 50 MB a fetch): seven projectors catching up on a long
                          // journal peaked tallyd at 109-129 MB, with these at 81 MB (300k
-                         // events; tools/bench/loaded). fetch.max.bytes
+                         // events, BENCHMARKS.md "Years of data"). fetch.max.bytes
                          // may not be below message.max.bytes (1 MB), or no client is made.
                          {"queued.max.messages.kbytes", "2048"},
                          {"fetch.max.bytes", "1048576"}};

@@ -1,12 +1,11 @@
 #include "tools/bench_preload.h"
 
-#include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "commands/credit.h"
 #include "commands/pipeline.h"
@@ -25,9 +24,11 @@ int64_t unix_ms() {
         .count();
 }
 
-// The request a grant stands for, as the API would have hashed it.
-std::string body_of(const std::string& customer, int64_t amount) {
-    return "{\"amount_minor\":" + std::to_string(amount) + ",\"currency\":\"USD\",\"reason\":\"preload\"}" + customer;
+// The request a grant stands for, hashed as the API hashes it (method, path, body), so a
+// client retrying one of these keys with the same request gets the stored answer.
+std::string request_hash(const std::string& customer, int64_t amount) {
+    return events::sha256("POST /v1/customers/" + customer + "/credit-grants\n{\"amount_minor\":" + std::to_string(amount) +
+                          ",\"currency\":\"USD\",\"reason\":\"preload\"}");
 }
 
 }  // namespace
@@ -75,8 +76,13 @@ int preload(const PreloadOptions& o) {
     const auto started = Clock::now();
     auto report = [&](bool last) {
         const double s = std::chrono::duration<double>(Clock::now() - started).count();
-        std::printf("%s%lld of %lld grants, %.0f/s, %.1f s\n", last ? "preload: " : "  ", static_cast<long long>(answered),
-                    static_cast<long long>(o.events), answered / std::max(s, 1e-9), s);
+        int64_t n = 0;
+        {
+            std::lock_guard lock(mu);  // the writers' callbacks count under it
+            n = answered;
+        }
+        std::printf("%s%lld of %lld grants, %.0f/s, %.1f s\n", last ? "preload: " : "  ", static_cast<long long>(n),
+                    static_cast<long long>(o.events), static_cast<double>(n) / std::max(s, 1e-9), s);
         std::fflush(stdout);
     };
     auto next_report = Clock::now() + std::chrono::seconds(10);
@@ -85,7 +91,7 @@ int preload(const PreloadOptions& o) {
         commands::Submission s;
         s.claims = claims;
         s.idempotency_key = "preload-" + std::to_string(i);
-        s.body_hash = events::sha256("POST /v1/customers/" + customer + "/credit-grants\n" + body_of(customer, amount));
+        s.body_hash = request_hash(customer, amount);
         s.correlation_id = s.idempotency_key;
         s.command = commands::grant_credit(credit::GrantCredit{"", customer, Money{amount, *Currency::parse("USD")},
                                                               "preload", o.principal},
