@@ -11,6 +11,7 @@
 #include "commands/pipeline.h"
 #include "events/envelope.h"
 #include "infra/config.h"
+#include "infra/journal.h"
 #include "infra/migrate.h"
 #include "infra/sql.h"
 
@@ -61,6 +62,7 @@ int preload(const PreloadOptions& o) {
     const int64_t per_customer = (o.events + o.customers - 1) / o.customers;
     const int64_t amount = std::max<int64_t>(1, std::min(defaults.credit_grant_max_minor,
                                                          defaults.credit_balance_max_minor / per_customer));
+    const Money each{amount, *Currency::parse("USD")};
     commands::PipelineOptions options;
     options.batch_commands_max = static_cast<size_t>(o.batch);
     options.batch_wait_us = 2000;
@@ -93,8 +95,7 @@ int preload(const PreloadOptions& o) {
         s.idempotency_key = "preload-" + std::to_string(i);
         s.body_hash = request_hash(customer, amount);
         s.correlation_id = s.idempotency_key;
-        s.command = commands::grant_credit(credit::GrantCredit{"", customer, Money{amount, *Currency::parse("USD")},
-                                                              "preload", o.principal},
+        s.command = commands::grant_credit(credit::GrantCredit{"", customer, each, "preload", o.principal},
                                            policy);
         s.done = [&](commands::Outcome outcome) {
             std::lock_guard lock(mu);
@@ -127,7 +128,7 @@ int preload(const PreloadOptions& o) {
     pipeline.stop();
     report(true);
     int64_t head = -1;
-    (void)pool.transact([&](sql::Tx& tx) { head = tx.exec("SELECT coalesce(max(position), 0) FROM journal").at(0).i64(0); });
+    (void)pool.transact([&](sql::Tx& tx) { head = journal::head_position(tx); });
     std::printf("preload: %lld customers with credit (%lld x %.2f USD each at most), %lld accepted, journal head %lld\n",
                 static_cast<long long>(o.customers), static_cast<long long>(per_customer), amount / 100.0,
                 static_cast<long long>(accepted), static_cast<long long>(head));

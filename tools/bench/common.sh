@@ -54,7 +54,7 @@ bench_tallyd_stop() {
 # it (after a preload, or any outage); prints how long that took and the peak RSS so far.
 bench_wait_caught_up() {
   local t0=$SECONDS head
-  head="$(psql -d "$db" -tAc "SELECT coalesce(max(position), 0) FROM journal")"
+  head="$(psql -d "$db" -tAc "SELECT position FROM journal_head")"
   while :; do
     if curl -fsS "http://127.0.0.1:$http_port/metrics" | awk -v head="$head" '
         /^tally_relay_watermark_position /{mark=$2}
@@ -65,7 +65,7 @@ bench_wait_caught_up() {
     sleep 1
   done
   echo "  relay and projectors caught up with the journal ($head events) in $((SECONDS - t0)) s;" \
-       "tallyd peak RSS so far $(awk '/VmHWM/{printf "%.1f MB", $2/1024}' /proc/$tallyd/status)"
+       "tallyd peak RSS so far $(bench_peak_rss)"
 }
 
 bench_start() {
@@ -107,9 +107,12 @@ bench_seqscans_report() {
     '{printf "  sequential scans during the run: %-11s %6d scans, %10d rows read\n", $1, $4-$2, $5-$3}'
 }
 
+# tallyd's peak RSS so far.
+bench_peak_rss() { awk '/VmHWM/{printf "%.1f MB", $2/1024}' "/proc/$tallyd/status"; }
+
 # Peak RSS and the group-commit figures of the tallyd run.
 bench_report_tallyd() {
-  echo "  tallyd peak RSS: $(awk '/VmHWM/{printf "%.1f MB", $2/1024}' /proc/$tallyd/status)"
+  echo "  tallyd peak RSS: $(bench_peak_rss)"
   sleep 2
   curl -fsS "http://127.0.0.1:$http_port/metrics" | awk '/^tally_batch_(commands|commit_seconds)_(sum|count)/{v[$1]=$2}
     END{if (v["tally_batch_commands_count"]>0) printf "  batches: %d, mean %.1f commands, mean commit %.1f ms\n", v["tally_batch_commands_count"],
