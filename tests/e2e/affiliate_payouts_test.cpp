@@ -231,7 +231,8 @@ TEST(AffiliatePayoutsE2E, OnTheWeekdayATransferPaysTheMaturedEarningsOnce) {
     // the balance it moves); a rebuild of the projection repairs it.
     const std::string again = affiliate::payout_id("aff-1", affiliate::utc_date(week1 + 14 * kDayMs));
     std::string out;
-    ASSERT_TRUE(eventually([&] { return testing::run_replay(shop.url, "reconcile", out) == 0; })) << out;
+    // Settled: a late payout event must not leave the affiliates projector pending below.
+    ASSERT_TRUE(eventually([&] { return testing::reconciled_and_settled(shop.url, out); })) << out;
     EXPECT_NE(out.find("affiliate_conversions: 2 checked, clean\n  affiliate_payouts: 2 checked, clean\n  affiliate_balances: 1 checked, clean"), std::string::npos) << out;
     ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
         tx.exec("UPDATE affiliate_payouts SET status = 'requested' WHERE payout_id = $1", {again});

@@ -158,7 +158,7 @@ TEST(AffiliatesE2E, AReferredCheckoutEarnsWhenPaidAndARefundTakesBackItsShare) {
 
     // The auditor's reconciliation agrees; catches a balance edited by hand; a rebuild fixes it.
     std::string out;
-    ASSERT_TRUE(testing::eventually([&] { return testing::run_replay(shop.url, "reconcile", out) == 0; })) << out;
+    ASSERT_TRUE(testing::eventually([&] { return testing::reconciled_and_settled(shop.url, out); })) << out;
     EXPECT_NE(out.find("affiliate_conversions: 1 checked, clean\n  affiliate_payouts: 0 checked, clean\n  affiliate_balances: 1 checked, clean"), std::string::npos) << out;
     ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
         tx.exec("UPDATE affiliate_conversions SET reversed_minor = 0 WHERE order_id = $1", {order});
