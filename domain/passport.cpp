@@ -92,6 +92,63 @@ std::vector<Stamp> stamps(const std::vector<Order>& orders) {
     return out;
 }
 
+namespace {
+
+struct Support {
+    int64_t units = 0;
+    std::map<std::string, int64_t> products;
+};
+
+// The order's supporting purchases by (customer, country).
+std::map<std::pair<std::string, std::string>, Support> support_of(const Order& o) {
+    std::map<std::pair<std::string, std::string>, Support> out;
+    for (const auto& l : o.lines) {
+        if (!supports(o, l) || l.country.empty()) continue;
+        auto& s = out[{o.customer_id, l.country}];
+        s.units += l.units - l.units_refunded;
+        ++s.products[l.sku];
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<StampChange> stamp_changes(const Order& before, const Order& after) {
+    auto was = support_of(before);
+    auto now = support_of(after);
+    std::vector<StampChange> out;
+    auto change = [&](const std::pair<std::string, std::string>& key) -> StampChange& {
+        for (auto& c : out)
+            if (c.customer_id == key.first && c.country == key.second) return c;
+        StampChange c;
+        c.customer_id = key.first;
+        c.country = key.second;
+        c.order_id = after.order_id.empty() ? before.order_id : after.order_id;
+        out.push_back(std::move(c));
+        return out.back();
+    };
+    for (const auto& [key, s] : was) {
+        auto& c = change(key);
+        const auto it = now.find(key);
+        c.removed = it == now.end() || before.paid_at_unix_ms != after.paid_at_unix_ms;
+        c.units -= s.units;
+        for (const auto& [sku, n] : s.products) c.products[sku] -= n;
+    }
+    for (const auto& [key, s] : now) {
+        auto& c = change(key);
+        const auto it = was.find(key);
+        c.added = it == was.end() || before.paid_at_unix_ms != after.paid_at_unix_ms;
+        c.paid_at_unix_ms = after.paid_at_unix_ms;
+        c.units += s.units;
+        for (const auto& [sku, n] : s.products) c.products[sku] += n;
+    }
+    std::erase_if(out, [](StampChange& c) {
+        std::erase_if(c.products, [](const auto& p) { return p.second == 0; });
+        return !c.removed && !c.added && c.units == 0 && c.products.empty();
+    });
+    return out;
+}
+
 std::vector<std::string> badges(const std::vector<Stamp>& stamps) {
     std::vector<std::string> out;
     for (size_t n : {1u, 5u, 10u, 25u, 50u})

@@ -79,6 +79,22 @@ struct Stamp {
 // One customer's stamps, by country.
 std::vector<Stamp> stamps(const std::vector<Order>& orders);
 
+// What one order's change of state (before -> after) does to the stamps of one customer
+// and country, for upkeep by deltas: the passport projector applies these instead of
+// recomputing a customer's stamps from their whole history. Summed over every order's
+// changes from nothing, they give exactly stamps() (tests/domain/passport_test.cpp).
+struct StampChange {
+    std::string customer_id;
+    std::string country;
+    std::string order_id;
+    bool removed = false;         // the order supported the stamp before (and no longer does, or its date moved)
+    bool added = false;           // the order supports the stamp after
+    int64_t paid_at_unix_ms = 0;  // the order's date of purchase, when added
+    int64_t units = 0;            // change in the stamp's units
+    std::map<std::string, int64_t> products;  // sku -> change in the purchases (lines) supporting it
+};
+std::vector<StampChange> stamp_changes(const Order& before, const Order& after);
+
 // Badges: countries_1, countries_5, countries_10, countries_25, countries_50 as the count
 // reaches each; continent_{code} per inhabited continent reached; every_inhabited_continent.
 std::vector<std::string> badges(const std::vector<Stamp>& stamps);

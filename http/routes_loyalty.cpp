@@ -168,8 +168,12 @@ bool Api::loyalty_routes(Call& c) {
         json body = {{"customer_id", parts[2]}, {"countries", 0}, {"continents", 0}, {"badges", json::array()},
                      {"stamps", json::array()}};
         auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            for (const auto& s : tx.exec("SELECT country, continent, first_purchase_unix_ms, array_to_json(orders)::text, units,"
-                                         " array_to_json(products)::text FROM passport_stamps WHERE customer_id = $1"
+            for (const auto& s : tx.exec("SELECT country, continent, first_purchase_unix_ms, (SELECT coalesce(json_agg(order_id"
+                                         " ORDER BY order_id COLLATE \"C\"), '[]') FROM passport_stamp_orders o"
+                                         " WHERE o.customer_id = s.customer_id AND o.country = s.country)::text, units,"
+                                         " (SELECT coalesce(json_agg(sku ORDER BY sku COLLATE \"C\"), '[]')"
+                                         " FROM passport_stamp_products p WHERE p.customer_id = s.customer_id"
+                                         " AND p.country = s.country)::text FROM passport_stamps s WHERE customer_id = $1"
                                          " ORDER BY first_purchase_unix_ms, country", {parts[2]}))
                 body["stamps"].push_back({{"country", s.str(0)}, {"continent", s.str(1)},
                                           {"first_purchase_unix_ms", s.i64(2)}, {"orders", json::parse(s.str(3))},

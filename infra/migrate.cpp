@@ -9,7 +9,7 @@
 
 namespace tally::infra {
 
-std::expected<int, sql::DbError> migrate(const std::string& pg_url) {
+std::expected<int, sql::DbError> migrate(const std::string& pg_url, int up_to_version) {
     try {
         pqxx::connection conn(pg_url);
         {
@@ -21,6 +21,7 @@ std::expected<int, sql::DbError> migrate(const std::string& pg_url) {
         }
         int applied = 0;
         for (const auto& m : embedded_migrations()) {
+            if (m.version > up_to_version) break;
             pqxx::work tx(conn);
             auto seen = tx.exec_params("SELECT 1 FROM schema_migrations WHERE version = $1", m.version);
             if (!seen.empty()) continue;

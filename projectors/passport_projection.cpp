@@ -1,7 +1,10 @@
 #include "projectors/passport_projection.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "domain/passport.h"
 #include "events/passport_facts.h"
@@ -11,14 +14,12 @@
 namespace tally::projectors {
 namespace {
 
-// The orders of `ids` (by order id, or by customer id) with their lines.
-std::map<std::string, passport::Order> load(sql::Tx& tx, const TableMap& t, const std::vector<std::string>& ids,
-                                            bool by_customer) {
+// The orders of `ids` with their lines.
+std::map<std::string, passport::Order> load(sql::Tx& tx, const TableMap& t, const std::vector<std::string>& ids) {
     std::map<std::string, passport::Order> out;
     if (ids.empty()) return out;
     for (const auto& r : tx.exec("SELECT order_id, customer_id, total_minor, paid_at_unix_ms, given_back_minor, voided FROM " +
-                                     t.at("passport_orders") + (by_customer ? " WHERE customer_id" : " WHERE order_id") +
-                                     " = ANY($1::text[])",
+                                     t.at("passport_orders") + " WHERE order_id = ANY($1::text[])",
                                  {sql::text_array(ids)})) {
         auto& o = out[r.str(0)];
         o.order_id = r.str(0);
@@ -42,7 +43,8 @@ class PassportProjection final : public Projection {
 public:
     std::string name() const override { return "passport"; }
     std::vector<std::string> tables() const override {
-        return {"passport_orders", "passport_lines", "passport_stamps", "passport_counts", "passport_profiles"};
+        return {"passport_orders",       "passport_lines",         "passport_stamps", "passport_stamp_orders",
+                "passport_stamp_products", "passport_counts", "passport_profiles"};
     }
 
     void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
@@ -61,19 +63,23 @@ public:
 
         std::vector<std::string> ids;
         for (const auto& [order, fact] : facts) ids.push_back(order);
-        auto orders = load(tx, t, ids, false);
-        std::set<std::string> touched, customers;
+        auto orders = load(tx, t, ids);
+        const auto before = orders;
+        std::set<std::string> touched;
         for (const auto& [order, fact] : facts) {
-            auto it = orders.find(order);
-            if (it == orders.end() && !std::holds_alternative<passport::Placed>(fact)) continue;  // never placed
+            if (!orders.contains(order) && !std::holds_alternative<passport::Placed>(fact)) continue;  // never placed
             auto& o = orders[order];
-            if (!o.customer_id.empty()) customers.insert(o.customer_id);
             o = passport::evolve(std::move(o), fact);
-            customers.insert(o.customer_id);
             touched.insert(order);
         }
+        std::vector<passport::StampChange> changes;
+        for (const auto& id : touched) {
+            const auto b = before.find(id);
+            for (auto& c : passport::stamp_changes(b == before.end() ? passport::Order{} : b->second, orders.at(id)))
+                changes.push_back(std::move(c));
+        }
         write_orders(tx, t, orders, touched);
-        write_stamps(tx, t, {customers.begin(), customers.end()});
+        write_stamps(tx, t, changes);
     }
 
 private:
@@ -130,46 +136,135 @@ private:
                      sql::int_array(l_units), sql::int_array(l_refunded)});
     }
 
-    // Each customer's stamps and counts, recomputed from all their orders.
-    static void write_stamps(sql::Tx& tx, const TableMap& t, const std::vector<std::string>& customers) {
-        if (customers.empty()) return;
-        std::map<std::string, std::vector<passport::Order>> by_customer;
-        for (auto& [id, o] : load(tx, t, customers, true)) by_customer[o.customer_id].push_back(std::move(o));
-        std::vector<std::string> s_customers, s_countries, s_continents, s_orders, s_products, c_ids, c_badges;
-        std::vector<int64_t> s_first, s_units, c_countries, c_continents;
-        for (const auto& customer : customers) {
-            const auto stamps = passport::stamps(by_customer[customer]);
-            std::set<std::string> continents;
-            for (const auto& s : stamps) {
-                s_customers.push_back(customer);
-                s_countries.push_back(s.country);
-                s_continents.push_back(s.continent);
-                s_first.push_back(s.first_purchase_unix_ms);
-                s_orders.push_back(sql::text_array({s.orders.begin(), s.orders.end()}));
-                s_units.push_back(s.units);
-                s_products.push_back(sql::text_array({s.products.begin(), s.products.end()}));
-                if (!s.continent.empty()) continents.insert(s.continent);
+    // Stamps moved by the batch's changes: a stamp's supporting orders and products are rows
+    // of their own, its units a sum kept by deltas, its first purchase the least date among
+    // its orders (looked up again only when an order stops supporting it). Then the counts
+    // and badges of each customer whose stamps moved, from their stamps (at most one per
+    // country). Nothing here reads a customer's history.
+    static void write_stamps(sql::Tx& tx, const TableMap& t, const std::vector<passport::StampChange>& changes) {
+        if (changes.empty()) return;
+        const std::string& stamps = t.at("passport_stamps");
+        const std::string& stamp_orders = t.at("passport_stamp_orders");
+        const std::string& stamp_products = t.at("passport_stamp_products");
+        struct Sum {
+            int64_t units = 0;
+            int64_t first_added = INT64_MAX;  // none added
+            bool removed = false;
+        };
+        std::map<std::pair<std::string, std::string>, Sum> by_stamp;
+        std::map<std::tuple<std::string, std::string, std::string>, int64_t> by_product;
+        std::vector<std::string> r_c, r_n, r_o, a_c, a_n, a_o;
+        std::vector<int64_t> a_at;
+        for (const auto& c : changes) {
+            auto& sum = by_stamp[{c.customer_id, c.country}];
+            sum.units += c.units;
+            if (c.removed) {
+                sum.removed = true;
+                r_c.push_back(c.customer_id);
+                r_n.push_back(c.country);
+                r_o.push_back(c.order_id);
             }
-            c_ids.push_back(customer);
-            c_countries.push_back(static_cast<int64_t>(stamps.size()));
-            c_continents.push_back(static_cast<int64_t>(continents.size()));
-            const auto badges = passport::badges(stamps);
-            c_badges.push_back(sql::text_array(badges));
+            if (c.added) {
+                sum.first_added = std::min(sum.first_added, c.paid_at_unix_ms);
+                a_c.push_back(c.customer_id);
+                a_n.push_back(c.country);
+                a_o.push_back(c.order_id);
+                a_at.push_back(c.paid_at_unix_ms);
+            }
+            for (const auto& [sku, n] : c.products) by_product[{c.customer_id, c.country, sku}] += n;
         }
-        tx.exec("DELETE FROM " + t.at("passport_stamps") + " WHERE customer_id = ANY($1::text[])", {sql::text_array(customers)});
-        if (!s_customers.empty())
-            tx.exec("INSERT INTO " + t.at("passport_stamps") +
-                        " (customer_id, country, continent, first_purchase_unix_ms, orders, units, products)"
-                        " SELECT c, n, k, f, o::text[], u, p::text[] FROM unnest($1::text[], $2::text[], $3::text[],"
-                        " $4::bigint[], $5::text[], $6::bigint[], $7::text[]) AS x(c, n, k, f, o, u, p)",
-                    {sql::text_array(s_customers), sql::text_array(s_countries), sql::text_array(s_continents),
-                     sql::int_array(s_first), sql::text_array(s_orders), sql::int_array(s_units),
-                     sql::text_array(s_products)});
+        if (!r_c.empty())
+            tx.exec("DELETE FROM " + stamp_orders + " s USING unnest($1::text[], $2::text[], $3::text[]) AS x(c, n, o)"
+                    " WHERE s.customer_id = x.c AND s.country = x.n AND s.order_id = x.o",
+                    {sql::text_array(r_c), sql::text_array(r_n), sql::text_array(r_o)});
+        if (!a_c.empty())
+            tx.exec("INSERT INTO " + stamp_orders + " (customer_id, country, order_id, paid_at_unix_ms)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
+                    {sql::text_array(a_c), sql::text_array(a_n), sql::text_array(a_o), sql::int_array(a_at)});
+
+        std::vector<std::string> p_c, p_n, p_s;
+        std::vector<int64_t> p_d;
+        for (const auto& [key, n] : by_product) {
+            if (n == 0) continue;
+            p_c.push_back(std::get<0>(key));
+            p_n.push_back(std::get<1>(key));
+            p_s.push_back(std::get<2>(key));
+            p_d.push_back(n);
+        }
+        if (!p_c.empty()) {
+            const std::vector<sql::Param> keys = {sql::text_array(p_c), sql::text_array(p_n), sql::text_array(p_s),
+                                                  sql::int_array(p_d)};
+            tx.exec("INSERT INTO " + stamp_products + " AS p (customer_id, country, sku, purchases)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])"
+                    " ON CONFLICT (customer_id, country, sku) DO UPDATE SET purchases = p.purchases + EXCLUDED.purchases",
+                    keys);
+            tx.exec("DELETE FROM " + stamp_products + " p USING unnest($1::text[], $2::text[], $3::text[], $4::bigint[])"
+                    " AS x(c, n, s, d) WHERE x.d < 0 AND p.customer_id = x.c AND p.country = x.n AND p.sku = x.s"
+                    " AND p.purchases <= 0",
+                    keys);
+        }
+
+        std::vector<std::string> s_c, s_n, s_k, gone_c, gone_n;
+        std::vector<int64_t> s_u, s_f;
+        std::set<std::string> customers;
+        for (const auto& [key, sum] : by_stamp) {
+            customers.insert(key.first);
+            s_c.push_back(key.first);
+            s_n.push_back(key.second);
+            s_k.push_back(std::string(passport::continent_of(key.second)));
+            s_u.push_back(sum.units);
+            s_f.push_back(sum.first_added);
+            if (sum.removed) {
+                gone_c.push_back(key.first);
+                gone_n.push_back(key.second);
+            }
+        }
+        tx.exec("INSERT INTO " + stamps + " AS s (customer_id, country, continent, first_purchase_unix_ms, units)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])"
+                " ON CONFLICT (customer_id, country) DO UPDATE SET units = s.units + EXCLUDED.units,"
+                " first_purchase_unix_ms = least(s.first_purchase_unix_ms, EXCLUDED.first_purchase_unix_ms)",
+                {sql::text_array(s_c), sql::text_array(s_n), sql::text_array(s_k), sql::int_array(s_f),
+                 sql::int_array(s_u)});
+        if (!gone_c.empty()) {
+            // An order stopped supporting these: the stamp's first purchase is its least
+            // remaining order's, and a stamp with no order left is gone.
+            const std::vector<sql::Param> keys = {sql::text_array(gone_c), sql::text_array(gone_n)};
+            tx.exec("UPDATE " + stamps + " s SET first_purchase_unix_ms = m.first FROM (SELECT x.c, x.n,"
+                    " (SELECT min(o.paid_at_unix_ms) FROM " + stamp_orders + " o WHERE o.customer_id = x.c AND o.country = x.n)"
+                    " AS first FROM unnest($1::text[], $2::text[]) AS x(c, n)) m"
+                    " WHERE s.customer_id = m.c AND s.country = m.n AND m.first IS NOT NULL",
+                    keys);
+            tx.exec("DELETE FROM " + stamps + " s USING unnest($1::text[], $2::text[]) AS x(c, n)"
+                    " WHERE s.customer_id = x.c AND s.country = x.n AND NOT EXISTS (SELECT 1 FROM " + stamp_orders +
+                    " o WHERE o.customer_id = x.c AND o.country = x.n)",
+                    keys);
+        }
+
+        const std::vector<std::string> ids(customers.begin(), customers.end());
+        std::map<std::string, std::vector<passport::Stamp>> held;
+        for (const auto& r : tx.exec("SELECT customer_id, country, continent FROM " + stamps +
+                                     " WHERE customer_id = ANY($1::text[])", {sql::text_array(ids)})) {
+            passport::Stamp s;
+            s.country = r.str(1);
+            s.continent = r.str(2);
+            held[r.str(0)].push_back(std::move(s));
+        }
+        std::vector<std::string> c_badges;
+        std::vector<int64_t> c_countries, c_continents;
+        for (const auto& customer : ids) {
+            const auto& list = held[customer];
+            std::set<std::string> continents;
+            for (const auto& s : list)
+                if (!s.continent.empty()) continents.insert(s.continent);
+            c_countries.push_back(static_cast<int64_t>(list.size()));
+            c_continents.push_back(static_cast<int64_t>(continents.size()));
+            c_badges.push_back(sql::text_array(passport::badges(list)));
+        }
         tx.exec("INSERT INTO " + t.at("passport_counts") + " (customer_id, countries, continents, badges)"
                     " SELECT c, n, k, b::text[] FROM unnest($1::text[], $2::int[], $3::int[], $4::text[]) AS x(c, n, k, b)"
                     " ON CONFLICT (customer_id) DO UPDATE SET countries = EXCLUDED.countries,"
                     " continents = EXCLUDED.continents, badges = EXCLUDED.badges",
-                {sql::text_array(c_ids), sql::int_array(c_countries), sql::int_array(c_continents),
+                {sql::text_array(ids), sql::int_array(c_countries), sql::int_array(c_continents),
                  sql::text_array(c_badges)});
     }
 };

@@ -711,9 +711,18 @@ void check_passports(sql::Tx& tx, const std::map<std::string, PassportTruth>& or
         list.push_back(t.order);
         mark.add(t.mark);
     }
-    std::map<std::string, std::map<std::string, std::string>> cached;  // customer -> country -> "units/orders"
-    for (const auto& row : tx.exec("SELECT customer_id, country, units, cardinality(orders) FROM passport_stamps"))
-        cached[row.str(0)][row.str(1)] = std::to_string(row.i64(2)) + " units/" + std::to_string(row.i64(3)) + " orders";
+    // A stamp as text, cached or from the log: units, supporting orders, first purchase, products.
+    auto stamp_text = [](int64_t units, int64_t orders, int64_t first, const std::string& products) {
+        return std::to_string(units) + " units/" + std::to_string(orders) + " orders/first " + std::to_string(first) + "/" +
+               products;
+    };
+    std::map<std::string, std::map<std::string, std::string>> cached;  // customer -> country -> stamp_text
+    for (const auto& row : tx.exec("SELECT customer_id, country, units, (SELECT count(*) FROM passport_stamp_orders o"
+                                   " WHERE o.customer_id = s.customer_id AND o.country = s.country), first_purchase_unix_ms,"
+                                   " (SELECT coalesce(string_agg(sku, ',' ORDER BY sku COLLATE \"C\"), '')"
+                                   " FROM passport_stamp_products p WHERE p.customer_id = s.customer_id"
+                                   " AND p.country = s.country AND p.purchases > 0) FROM passport_stamps s"))
+        cached[row.str(0)][row.str(1)] = stamp_text(row.i64(2), row.i64(3), row.i64(4), row.str(5));
     std::map<std::string, std::pair<int64_t, std::string>> counts;
     for (const auto& row : tx.exec("SELECT customer_id, countries, array_to_string(badges, ',') FROM passport_counts"))
         counts[row.str(0)] = {row.i64(1), row.str(2)};
@@ -730,11 +739,15 @@ void check_passports(sql::Tx& tx, const std::map<std::string, PassportTruth>& or
         if (!due) continue;
         const auto stamps = passport::stamps(list);
         for (const auto& s : stamps) {
-            const std::string want = std::to_string(s.units) + " units/" + std::to_string(s.orders.size()) + " orders";
+            std::string products;
+            for (const auto& p : s.products) products += (products.empty() ? "" : ",") + p;
+            const std::string want =
+                stamp_text(s.units, static_cast<int64_t>(s.orders.size()), s.first_purchase_unix_ms, products);
             auto it = have.find(s.country);
             if (it == have.end()) c.drift("passport_stamps", customer + " " + s.country, "", "(missing)", want, mark.position);
             else if (it->second != want)
-                c.drift("passport_stamps", customer + " " + s.country, "units/orders", it->second, want, mark.position);
+                c.drift("passport_stamps", customer + " " + s.country, "units/orders/first/products", it->second, want,
+                        mark.position);
             if (it != have.end()) have.erase(it);
         }
         for (const auto& [country, v] : have) c.drift("passport_stamps", customer + " " + country, "", v, "(no stamp)", 0);

@@ -158,5 +158,86 @@ RC_GTEST_PROP(PassportProperties, AStampExistsIffAnUnrefundedPaidPurchaseSupport
     RC_ASSERT(got == want);
 }
 
+// Upkeep by deltas: after every fact (placed, paid twice, refunds by line and by amount,
+// cancellations, an order claimed by another customer), the stamps kept by applying
+// stamp_changes alone equal the stamps recomputed from every order, field by field.
+RC_GTEST_PROP(PassportProperties, StampsKeptByChangesEqualStampsRecomputedFromEveryOrder, ()) {
+    const std::vector<std::string> countries = {"DK", "ET", "CO"};
+    const std::vector<std::string> customers = {"c1", "c2"};
+    const int n_orders = *rc::gen::inRange(1, 6);
+    std::vector<Order> orders(static_cast<size_t>(n_orders));
+    struct Kept {
+        std::map<std::string, int64_t> orders;  // order -> paid at
+        int64_t units = 0;
+        std::map<std::string, int64_t> products;
+    };
+    std::map<std::pair<std::string, std::string>, Kept> kept;
+    const int steps = *rc::gen::inRange(1, 40);
+    for (int s = 0; s < steps; ++s) {
+        const auto i = static_cast<size_t>(*rc::gen::inRange(0, n_orders));
+        const Order before = orders[i];
+        Order& o = orders[i];
+        if (o.order_id.empty()) {
+            Placed p{"o" + std::to_string(i), customers[static_cast<size_t>(*rc::gen::inRange(0, 2))], 0, {}, 0};
+            const int lines = *rc::gen::inRange(1, 4);
+            for (int l = 0; l < lines; ++l) {
+                // Two lines may share a SKU (and so a product) in different countries.
+                p.lines.push_back({"sku" + std::to_string(*rc::gen::inRange(0, 3)),
+                                   countries[static_cast<size_t>(*rc::gen::inRange(0, 3))], *rc::gen::inRange(1, 4), 0});
+                p.total_minor += p.lines.back().units * 100;
+            }
+            if (*rc::gen::inRange(0, 4) == 0) p.paid_at_unix_ms = s + 1;  // a zero-payment order
+            o = evolve(std::move(o), p);
+        } else {
+            switch (*rc::gen::inRange(0, 5)) {
+                case 0: o = evolve(std::move(o), Paid{s + 1}); break;
+                case 1:
+                    o = evolve(std::move(o), GivenBack{100, {{"sku" + std::to_string(*rc::gen::inRange(0, 3)),
+                                                              *rc::gen::inRange(1, 3)}}});
+                    break;
+                case 2: o = evolve(std::move(o), GivenBack{*rc::gen::inRange<int64_t>(1, o.total_minor + 1), {}}); break;
+                case 3: o = evolve(std::move(o), Voided{}); break;
+                default: o = evolve(std::move(o), Claimed{customers[static_cast<size_t>(*rc::gen::inRange(0, 2))]}); break;
+            }
+        }
+        for (const auto& c : stamp_changes(before, o)) {
+            auto& k = kept[{c.customer_id, c.country}];
+            if (c.removed) RC_ASSERT(k.orders.erase(c.order_id) == 1u);
+            if (c.added) RC_ASSERT(k.orders.emplace(c.order_id, c.paid_at_unix_ms).second);
+            k.units += c.units;
+            for (const auto& [sku, n] : c.products)
+                if ((k.products[sku] += n) == 0) k.products.erase(sku);
+                else RC_ASSERT(k.products[sku] > 0);
+        }
+        std::erase_if(kept, [](const auto& e) { return e.second.orders.empty(); });
+        for (const auto& customer : customers) {
+            std::vector<Order> theirs;
+            for (const auto& x : orders)
+                if (x.customer_id == customer) theirs.push_back(x);
+            const auto want = stamps(theirs);
+            size_t have = 0;
+            for (const auto& [key, k] : kept)
+                if (key.first == customer) ++have;
+            RC_ASSERT(have == want.size());
+            for (const auto& w : want) {
+                const auto it = kept.find({customer, w.country});
+                RC_ASSERT(it != kept.end());
+                const Kept& k = it->second;
+                RC_ASSERT(k.units == w.units);
+                std::set<std::string> ids, skus;
+                int64_t first = INT64_MAX;
+                for (const auto& [id, at] : k.orders) {
+                    ids.insert(id);
+                    first = std::min(first, at);
+                }
+                for (const auto& [sku, n] : k.products) skus.insert(sku);
+                RC_ASSERT(ids == w.orders);
+                RC_ASSERT(skus == w.products);
+                RC_ASSERT(first == w.first_purchase_unix_ms);
+            }
+        }
+    }
+}
+
 }  // namespace
 }  // namespace tally::passport

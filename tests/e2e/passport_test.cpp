@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "domain/passport.h"
+#include "infra/migrate.h"
+#include "infra/sql.h"
 #include "tests/support/provider_shop.h"
 
 namespace tally {
@@ -75,6 +78,11 @@ TEST(PassportE2E, StampsFillFromPaidOrdersAndAFullRefundTakesOneAway) {
         return false;
     })) << shop.passport(c);
     EXPECT_EQ(shop.countries(c), (std::vector<std::string>{"DK", "ET"}));
+    int64_t et_first = 0;
+    const json before_refunds = shop.passport(c);
+    for (const auto& s : before_refunds["stamps"])
+        if (s["country"] == "ET") et_first = s["first_purchase_unix_ms"];
+    EXPECT_GT(et_first, 0);
 
     // A partial refund keeps the stamps; a full refund of the first order takes DK away,
     // and ET stays on the second order.
@@ -89,6 +97,8 @@ TEST(PassportE2E, StampsFillFromPaidOrdersAndAFullRefundTakesOneAway) {
     EXPECT_EQ(p["stamps"][0]["orders"], json::array({second}));
     EXPECT_EQ(p["stamps"][0]["units"], 1);
     EXPECT_EQ(p["stamps"][0]["products"], json::array({"beans"}));
+    // ET's first purchase is now the second order's.
+    EXPECT_GT(p["stamps"][0]["first_purchase_unix_ms"].get<int64_t>(), et_first) << p;
     EXPECT_EQ(p["badges"], json::array({"countries_1", "continent_AF"}));
 
     // Read by the customer; not by another.
@@ -104,12 +114,14 @@ TEST(PassportE2E, StampsFillFromPaidOrdersAndAFullRefundTakesOneAway) {
     // passport projector pending on it, or rewrote the stamps, before reconcile looked.
     EXPECT_TRUE(testing::eventually([&] {
         EXPECT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
-            tx.exec("INSERT INTO passport_stamps VALUES ($1, 'DK', 'EU', 1, '{x}', 1, '{lamp}')"
-                    " ON CONFLICT (customer_id, country) DO NOTHING", {c});
+            tx.exec("INSERT INTO passport_stamps VALUES ($1, 'DK', 'EU', 1, 1) ON CONFLICT (customer_id, country) DO NOTHING",
+                    {c});
+            tx.exec("INSERT INTO passport_stamp_orders VALUES ($1, 'DK', 'x', 1) ON CONFLICT DO NOTHING", {c});
+            tx.exec("INSERT INTO passport_stamp_products VALUES ($1, 'DK', 'lamp', 1) ON CONFLICT DO NOTHING", {c});
             tx.exec("UPDATE passport_counts SET countries = 7 WHERE customer_id = $1", {c});
         }));
         return testing::run_replay(shop.url, "reconcile", out) == 1 &&
-               out.find("passport_stamps " + c + " DK: cached 1 units/1 orders, log (no stamp)") != std::string::npos;
+               out.find("passport_stamps " + c + " DK: cached 1 units/1 orders/first 1/lamp, log (no stamp)") != std::string::npos;
     })) << out;
     EXPECT_NE(out.find("passport_counts " + c + " countries [badges]: cached 7"), std::string::npos) << out;
     auto rebuilt = shop.send("POST", "/v1/projections/passport/rebuild", json::object(), shop.admin);
@@ -159,6 +171,68 @@ TEST(PassportE2E, TheLeaderboardRanksByCountriesAndNamesOnlyWhoOptedIn) {
         return got.size() == 3 && got[0]["display_name"].is_null();
     }));
     EXPECT_EQ(shop.get("/v1/passport/leaderboard?limit=1000", vendor).status, 400);
+}
+
+// Migration 0018 gives each stamp's supporting orders and products rows of their own,
+// filled in SQL from the orders and lines the projector had folded: they must follow the
+// rule of domain/passport.h exactly (paid, not voided, not given back in full, units left,
+// a known country; a zero-total order; a refund by line; two customers).
+TEST(PassportMigration, ExistingStampsGetTheirOrdersAndProductsByTheDomainRule) {
+    const std::string url = testing::fresh_database(17);
+    using passport::Line;
+    using passport::Order;
+    const std::vector<Order> orders = {
+        {"a", "cus-a", 3000, 5, 1000, false, {{"beans", "ET", 2, 1}, {"mug", "DK", 1, 0}, {"beans", "ET", 1, 0}}},
+        {"b", "cus-a", 1000, 9, 1000, false, {{"beans", "ET", 1, 0}}},  // given back in full
+        {"c", "cus-a", 1000, 0, 0, false, {{"tea", "KE", 1, 0}}},       // not paid
+        {"d", "cus-b", 1000, 3, 0, true, {{"tea", "KE", 1, 0}}},        // cancelled after payment
+        {"e", "cus-b", 3000, 4, 2000, false, {{"tea", "KE", 2, 2}, {"beans", "ET", 1, 0}}},
+        {"f", "cus-b", 0, 7, 0, false, {{"lamp", "DK", 1, 0}, {"odd", "", 1, 0}}},  // zero total; no country
+        {"g", "cus-b", 2000, 2, 0, false, {{"tea", "KE", 2, 0}}},
+    };
+    std::map<std::string, std::vector<Order>> by_customer;
+    for (const auto& o : orders) by_customer[o.customer_id].push_back(o);
+    sql::Pool pool(url, 1);
+    ASSERT_TRUE(pool.transact([&](sql::Tx& tx) {
+        for (const auto& o : orders) {
+            tx.exec("INSERT INTO passport_orders VALUES ($1, $2, $3, $4, $5, $6)",
+                    {o.order_id, o.customer_id, std::to_string(o.total_minor), std::to_string(o.paid_at_unix_ms),
+                     std::to_string(o.given_back_minor), o.voided ? "true" : "false"});
+            for (size_t i = 0; i < o.lines.size(); ++i)
+                tx.exec("INSERT INTO passport_lines VALUES ($1, $2, $3, $4, $5, $6)",
+                        {o.order_id, std::to_string(i), o.lines[i].sku, o.lines[i].country, std::to_string(o.lines[i].units),
+                         std::to_string(o.lines[i].units_refunded)});
+        }
+        for (const auto& [customer, list] : by_customer)
+            for (const auto& st : passport::stamps(list))
+                tx.exec("INSERT INTO passport_stamps VALUES ($1, $2, $3, $4, '{}', $5, '{}')",
+                        {customer, st.country, st.continent, std::to_string(st.first_purchase_unix_ms),
+                         std::to_string(st.units)});
+    }));
+    ASSERT_TRUE(infra::migrate(url));
+
+    std::set<std::string> want, got;
+    for (const auto& [customer, list] : by_customer)
+        for (const auto& st : passport::stamps(list)) {
+            for (const auto& o : st.orders) want.insert("order " + customer + " " + st.country + " " + o);
+            for (const auto& p : st.products) want.insert("product " + customer + " " + st.country + " " + p);
+            want.insert("stamp " + customer + " " + st.country + " " + std::to_string(st.units) + " " +
+                        std::to_string(st.first_purchase_unix_ms));
+        }
+    ASSERT_TRUE(pool.transact([&](sql::Tx& tx) {
+        for (const auto& r : tx.exec("SELECT customer_id, country, order_id FROM passport_stamp_orders"))
+            got.insert("order " + r.str(0) + " " + r.str(1) + " " + r.str(2));
+        for (const auto& r : tx.exec("SELECT customer_id, country, sku FROM passport_stamp_products WHERE purchases > 0"))
+            got.insert("product " + r.str(0) + " " + r.str(1) + " " + r.str(2));
+        for (const auto& r : tx.exec("SELECT customer_id, country, units, first_purchase_unix_ms FROM passport_stamps"))
+            got.insert("stamp " + r.str(0) + " " + r.str(1) + " " + std::to_string(r.i64(2)) + " " + std::to_string(r.i64(3)));
+        // Two supporting lines of one product in one order count twice.
+        EXPECT_EQ(tx.exec("SELECT purchases FROM passport_stamp_products WHERE customer_id = 'cus-a' AND sku = 'beans'")[0].i64(0),
+                  2);
+    }));
+    EXPECT_EQ(got, want);
+    EXPECT_TRUE(want.contains("order cus-b KE g"));
+    EXPECT_FALSE(want.contains("order cus-b KE e"));
 }
 
 }  // namespace

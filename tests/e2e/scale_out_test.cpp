@@ -246,7 +246,9 @@ TEST(ScaleOut, ThreeProcessesAKillAndAZombieEveryProjectionEqualsAFreshRebuild) 
         {"ledger", {"ledger_accounts"}},
         {"orders", {"orders", "sub_orders", "order_payment_intents", "provider_flags"}},
         {"loyalty", {"loyalty_standings", "loyalty_holds", "loyalty_history"}},
-        {"passport", {"passport_orders", "passport_lines", "passport_stamps", "passport_counts"}},
+        {"passport",
+         {"passport_orders", "passport_lines", "passport_stamps", "passport_stamp_orders", "passport_stamp_products",
+          "passport_counts"}},
         {"affiliates", {"affiliates", "affiliate_conversions", "affiliate_payouts"}}};
     for (const auto& [projector, tables] : models) {
         std::map<std::string, std::string> before;

@@ -42,7 +42,7 @@ std::string admin_pg_url() {
     return url;
 }
 
-std::string fresh_database() {
+std::string fresh_database(int migrations_up_to) {
     static std::atomic<int> seq{0};
     std::random_device rd;
     const std::string name = "t_" + std::to_string(::getpid()) + "_" + std::to_string(seq++) + "_" + std::to_string(rd() % 100000);
@@ -53,7 +53,7 @@ std::string fresh_database() {
     // Replace the database part of the URL (the last path segment).
     const auto slash = admin.rfind('/');
     const std::string url = admin.substr(0, slash + 1) + name;
-    if (auto m = infra::migrate(url); !m) throw std::runtime_error("migrate failed: " + m.error().message);
+    if (auto m = infra::migrate(url, migrations_up_to); !m) throw std::runtime_error("migrate failed: " + m.error().message);
     return url;
 }
 

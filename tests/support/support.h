@@ -3,6 +3,7 @@
 // child processes (tallyd, tally-broker), tokens, polling.
 
 #include <chrono>
+#include <climits>
 #include <functional>
 #include <map>
 #include <string>
@@ -16,8 +17,9 @@ namespace tally::testing {
 // integration tests never silently skip.
 std::string admin_pg_url();
 
-// Creates an empty database with every migration applied; returns its URL.
-std::string fresh_database();
+// Creates an empty database with every migration applied (or those up to a version);
+// returns its URL.
+std::string fresh_database(int migrations_up_to = INT_MAX);
 
 // Where the built binaries live (tallyd, tally-broker, ...).
 std::string binary_dir();
