@@ -20,7 +20,9 @@ public:
     virtual ~Projection() = default;
     virtual std::string name() const = 0;
     virtual std::vector<std::string> tables() const = 0;
-    // Applies events (position order within each stream) to the tables in `t`.
+    // Applies events (position order within each stream) to the tables in `t`. Issues no
+    // statement for a batch it ignores, and has no effect but its statements: the runner
+    // learns whether a batch matters by a dry run (runner.cpp, writes_anything).
     virtual void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const = 0;
     // False when the tables hold more than the log (e.g. the outcomes of provider calls):
     // such a projection is never rebuilt into shadow tables.

@@ -29,6 +29,21 @@ int64_t now_ms() {
         .count();
 }
 
+// Whether apply() would issue any statement for these events: a dry run that stops at
+// the first one. Projections issue none for a batch they ignore (projection.h).
+bool writes_anything(const Projection& projection, const std::vector<v1::EventEnvelope>& events, const TableMap& tables) {
+    struct WouldWrite {};
+    struct DryRun final : sql::Tx {
+        sql::Rows exec(std::string_view, const std::vector<sql::Param>&) override { throw WouldWrite{}; }
+    } dry;
+    try {
+        projection.apply(dry, events, tables);
+    } catch (const WouldWrite&) {
+        return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 std::expected<void, Fenced> apply_fenced(sql::Tx& tx, const Projection& projection, const TableMap& tables,
@@ -167,7 +182,7 @@ std::vector<std::pair<int32_t, int64_t>> Runner::on_assign(const std::vector<int
         for (const auto& r : tx.exec("SELECT partition, position, kafka_offset FROM projector_checkpoints"
                                      " WHERE projector = $1 AND partition = ANY($2::int[])",
                                      {name_, sql::int_array(parts)}))
-            cps[static_cast<int32_t>(r.i64(0))] = Checkpoint{r.i64(1), r.i64(2)};
+            cps[static_cast<int32_t>(r.i64(0))] = Checkpoint{r.i64(1), r.i64(2), r.i64(1)};
         // Who applies what, for operators: this process, since now.
         tx.exec("INSERT INTO projector_owners (projector, partition, owner, since)"
                 " SELECT $1, p, $3, now() FROM unnest($2::int[]) AS p"
@@ -201,7 +216,10 @@ std::vector<std::pair<int32_t, int64_t>> Runner::on_assign(const std::vector<int
         starts.push_back({p, start});
     }
     std::lock_guard lock(apply_mu_);
-    for (auto& [p, cp] : cps) owned_[p] = cp;
+    for (auto& [p, cp] : cps) {
+        cp.stored = cp.position;
+        owned_[p] = cp;
+    }
     int64_t highest = 0;
     for (const auto& [p, cp] : owned_) highest = std::max(highest, cp.position);
     applied_position_ = highest;
@@ -248,8 +266,8 @@ void Runner::refresh_lag() {
 bool Runner::consume_once() {
     auto messages = clients_->consumer->poll(kBatchEventsMax, std::chrono::milliseconds(100));
     refresh_lag();
-    if (messages.empty()) return true;
     std::lock_guard lock(apply_mu_);
+    if (messages.empty()) return store({}, {});  // quiet: store what ignored batches left
     std::vector<v1::EventEnvelope> fresh;
     std::map<int32_t, Checkpoint> next;
     int64_t newest_ms = 0;
@@ -265,38 +283,58 @@ bool Runner::consume_once() {
             cp.offset = std::max(cp.offset, m.offset);  // already applied: just move past it
             continue;
         }
-        cp = Checkpoint{e.position(), m.offset};
+        cp.position = e.position();
+        cp.offset = m.offset;
         newest_ms = std::max(newest_ms, e.occurred_at_unix_ms());
         fresh.push_back(std::move(e));
     }
     if (next.empty()) return true;
+    TableMap live;
+    for (const auto& t : projection_->tables()) live[t] = t;
+    if (std::chrono::steady_clock::now() - stored_at_ < std::chrono::milliseconds(options_.store_ignored_ms) &&
+        !writes_anything(*projection_, fresh, live)) {
+        for (const auto& [p, cp] : next) owned_[p] = cp;  // nothing to write: stored later
+    } else if (!store(fresh, next)) {
+        return false;
+    }
+    int64_t highest = applied_position_.load();
+    for (const auto& e : fresh) highest = std::max(highest, e.position());
+    applied_position_ = highest;
+    if (newest_ms) applied_occurred_ms_ = newest_ms;
+    metrics::global().counter("tally_projector_applied_events_total", "projector=\"" + name_ + "\"").add(fresh.size());
+    return true;
+}
+
+bool Runner::store(const std::vector<v1::EventEnvelope>& events, std::map<int32_t, Checkpoint> next) {
+    for (const auto& [p, cp] : owned_)
+        if (cp.position != cp.stored) next.try_emplace(p, cp);
+    if (next.empty()) return true;
     std::vector<PartitionBatch> batch;
-    for (const auto& [p, cp] : next) batch.push_back({p, owned_.at(p).position, cp.position, cp.offset});
+    for (const auto& [p, cp] : next) batch.push_back({p, cp.stored, cp.position, cp.offset});
     TableMap live;
     for (const auto& t : projection_->tables()) live[t] = t;
     // A refused batch wrote nothing (the fence runs before any write), so the
     // transaction just commits its read.
     std::optional<Fenced> fenced;
     auto r = pool_.transact([&](sql::Tx& tx) {
-        if (auto applied = apply_fenced(tx, *projection_, live, fresh, batch); !applied) fenced = applied.error();
+        if (auto applied = apply_fenced(tx, *projection_, live, events, batch); !applied) fenced = applied.error();
     });
     if (!r) {
-        spdlog::warn("projector {}: applying {} events failed: {}; will re-read", name_, fresh.size(), r.error().message);
+        spdlog::warn("projector {}: applying {} events failed: {}; will re-read", name_, events.size(), r.error().message);
         return false;
     }
     if (fenced) {
         metrics::global().counter("tally_projector_fenced_batches_total", "projector=\"" + name_ + "\"").add();
         spdlog::warn("projector {}: a batch of {} events was refused: partition {} is at position {} in the database, "
                      "not {} (another owner or a rebuild moved it); rejoining",
-                     name_, fresh.size(), fenced->partition, fenced->stored_position, fenced->expected_position);
+                     name_, events.size(), fenced->partition, fenced->stored_position, fenced->expected_position);
         return false;
     }
-    for (const auto& [p, cp] : next) owned_[p] = cp;
-    int64_t highest = applied_position_.load();
-    for (const auto& e : fresh) highest = std::max(highest, e.position());
-    applied_position_ = highest;
-    if (newest_ms) applied_occurred_ms_ = newest_ms;
-    metrics::global().counter("tally_projector_applied_events_total", "projector=\"" + name_ + "\"").add(fresh.size());
+    for (auto& [p, cp] : next) {
+        cp.stored = cp.position;
+        owned_[p] = cp;
+    }
+    stored_at_ = std::chrono::steady_clock::now();
     return true;
 }
 

@@ -2,6 +2,10 @@
 // The projection runtime. Consumes the event topic from Kafka, applies batches
 // of events and the per-partition checkpoint in ONE Postgres transaction, and
 // skips events at or below the checkpoint, so applying twice changes nothing.
+// A batch the projection ignores (apply would issue no statement) is not stored
+// at once: its progress is stored with the next batch that writes, when the topic
+// goes quiet, or after a second, whichever comes first (re-reading ignored events
+// after a restart changes nothing).
 // rebuild() replays the journal from position 0 into shadow tables and swaps
 // them in atomically while the live tables keep serving reads.
 //
@@ -72,6 +76,9 @@ std::unique_ptr<Projection> rebuildable_projection(const std::string& name);
 struct RunnerOptions {
     int session_timeout_ms = 10000;  // how long a silent member keeps its partitions
     std::string owner;               // this process, as ownership shows it; default host:pid
+    // How long progress through batches the projection ignores may go unstored while
+    // events keep coming (0: every batch is stored).
+    int store_ignored_ms = 1000;
 };
 
 struct Lag {
@@ -103,11 +110,17 @@ private:
     struct Checkpoint {
         int64_t position = 0;
         int64_t offset = -1;  // Kafka offset of that event; -1: none known
+        // What the database holds (as this process last read or wrote it): behind
+        // `position` while batches the projection ignores are not yet stored.
+        int64_t stored = 0;
     };
 
     void run();
     bool init();
     bool consume_once();
+    // Stores the checkpoints of `next` (and of any owned partition whose progress is not
+    // stored yet) with `events` applied, fenced; false when refused or failed.
+    bool store(const std::vector<v1::EventEnvelope>& events, std::map<int32_t, Checkpoint> next);
     void refresh_lag();
     std::vector<std::pair<int32_t, int64_t>> on_assign(const std::vector<int32_t>& partitions);
     void on_revoke(const std::vector<int32_t>& partitions, bool lost);
@@ -129,6 +142,7 @@ private:
     std::atomic<int64_t> applied_position_{0};
     std::atomic<int64_t> applied_occurred_ms_{0};
     std::chrono::steady_clock::time_point lag_checked_{};
+    std::chrono::steady_clock::time_point stored_at_{};  // when checkpoints were last stored
     struct Clients;
     std::unique_ptr<Clients> clients_;
 };

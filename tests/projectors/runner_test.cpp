@@ -10,6 +10,7 @@
 #include "commands/pipeline.h"
 #include "infra/journal.h"
 #include "infra/kafka.h"
+#include "infra/metrics.h"
 #include "infra/relay.h"
 #include "projectors/credit_projection.h"
 #include "projectors/ledger_projection.h"
@@ -84,6 +85,45 @@ TEST(Runner, ProjectsBalancesEntriesAndLedger) {
     EXPECT_EQ(f.scalar("SELECT sum(debit_minor) - sum(credit_minor) FROM ledger_accounts"), 0);
     EXPECT_EQ(f.scalar("SELECT credit_minor FROM ledger_accounts WHERE account = 'store_credit_liability:c3'"), 40 * 25);
     EXPECT_TRUE(testing::eventually([&] { return credit.lag().events == 0; }));
+}
+
+// A projection that matters to no event: it issues no statement, ever.
+class Indifferent final : public Projection {
+public:
+    std::string name() const override { return "indifferent"; }
+    std::vector<std::string> tables() const override { return {}; }
+    void apply(sql::Tx&, const std::vector<v1::EventEnvelope>& events, const TableMap&) const override {
+        seen += static_cast<int64_t>(events.size());
+    }
+    static inline std::atomic<int64_t> seen{0};
+};
+
+// Batches a projection ignores are not stored one by one: their progress is stored when
+// the topic goes quiet (here, long before the minute the option allows while events keep
+// coming), and that store is fenced like any other.
+TEST(Runner, ProgressThroughIgnoredBatchesIsStoredWhenQuietAndFenced) {
+    Fixture f;
+    Runner runner(f.pool, f.cluster.bootstraps(), kTopic, std::make_unique<Indifferent>(), RunnerOptions{10000, "one", 60000});
+    runner.start();
+    const int64_t head = f.grant(300, 12, 7, "a");
+    ASSERT_TRUE(testing::eventually([&] { return runner.lag().applied_position == head; }));
+    ASSERT_TRUE(testing::eventually([&] {
+        return f.scalar("SELECT max(position) FROM projector_checkpoints WHERE projector = 'indifferent'") == head;
+    }));
+    EXPECT_GE(Indifferent::seen.load(), 300);
+    // Another owner (or a rebuild) moves the checkpoints on; this runner's next store,
+    // however long after its last, is refused, and it rejoins from what is stored.
+    auto& fenced = metrics::global().counter("tally_projector_fenced_batches_total", "projector=\"indifferent\"");
+    const uint64_t before = fenced.value();
+    ASSERT_TRUE(f.pool.transact([&](sql::Tx& tx) {
+        tx.exec("UPDATE projector_checkpoints SET position = position + 1000 WHERE projector = 'indifferent'");
+    }));
+    const int64_t head2 = f.grant(30, 12, 7, "b");
+    EXPECT_TRUE(testing::eventually([&] { return fenced.value() > before; }));
+    // Rejoined: the stored positions stand (events below them are skipped as applied).
+    EXPECT_TRUE(testing::eventually([&] { return runner.lag().applied_position >= head + 1000; }));
+    EXPECT_GE(f.scalar("SELECT min(position) FROM projector_checkpoints WHERE projector = 'indifferent'"), 1000);
+    EXPECT_LT(head2, head + 1000);
 }
 
 TEST(Runner, RedeliveredEventsChangeNothing) {
@@ -213,8 +253,8 @@ TEST(Runner, TheFenceRefusesABatchThatDoesNotContinueFromTheStoredCheckpoint) {
 // and the fence, each applied every event: every balance was doubled.)
 TEST(Runner, TwoRunnersShareThePartitionsAndApplyEachEventOnce) {
     Fixture f;
-    Runner one(f.pool, f.cluster.bootstraps(), kTopic, credit_projection(), RunnerOptions{3000, "one"});
-    Runner two(f.pool, f.cluster.bootstraps(), kTopic, credit_projection(), RunnerOptions{3000, "two"});
+    Runner one(f.pool, f.cluster.bootstraps(), kTopic, credit_projection(), RunnerOptions{3000, "one", 1000});
+    Runner two(f.pool, f.cluster.bootstraps(), kTopic, credit_projection(), RunnerOptions{3000, "two", 1000});
     one.start();
     two.start();
     ASSERT_TRUE(testing::eventually([&] { return one.owned().size() + two.owned().size() == 3 && !one.owned().empty() &&
