@@ -6,8 +6,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <unordered_map>
 
 #include "events/envelope.h"
 #include "infra/strings.h"
@@ -79,6 +81,7 @@ std::expected<KeyRing, std::string> KeyRing::parse(std::string_view spec, std::s
         ring.keys_.emplace_back(std::string(item.substr(0, colon)), std::string(item.substr(colon + 1)));
     }
     if (ring.keys_.empty()) return std::unexpected(std::string(name) + " holds no key");
+    ring.verified_ = std::make_shared<Verified>();
     return ring;
 }
 
@@ -100,7 +103,39 @@ std::string KeyRing::mint(const TokenClaims& c) const {
     return signing_input + "." + b64url(events::hmac_sha256(secret, signing_input));
 }
 
+struct KeyRing::Verified {
+    std::mutex mu;
+    std::unordered_map<std::string, TokenClaims> by_token;
+};
+
 std::expected<TokenClaims, std::string> KeyRing::verify(std::string_view token, int64_t now) const {
+    std::optional<TokenClaims> known;
+    if (verified_) {
+        std::lock_guard lock(verified_->mu);
+        if (auto it = verified_->by_token.find(std::string(token)); it != verified_->by_token.end()) known = it->second;
+    }
+    if (!known) {
+        auto checked = check_signed(token);
+        if (!checked) return std::unexpected(checked.error());
+        known = std::move(*checked);
+        if (verified_) {
+            std::lock_guard lock(verified_->mu);
+            if (verified_->by_token.size() >= kVerifiedTokens) verified_->by_token.clear();
+            verified_->by_token.emplace(std::string(token), *known);
+        }
+    }
+    const TokenClaims& c = *known;
+    if (c.expires_at <= now) return std::unexpected("the token has expired");
+    // A little leeway for clocks that disagree; beyond it, a token from the future is forged
+    // or minted by a broken clock.
+    if (c.issued_at > now + kClockSkewSeconds) return std::unexpected("the token was issued in the future (iat)");
+    if (c.not_before > now + kClockSkewSeconds) return std::unexpected("the token is not valid yet (nbf)");
+    return c;
+}
+
+// Everything about the token that does not depend on the time: structure, algorithm, key
+// id, signature, claims, role.
+std::expected<TokenClaims, std::string> KeyRing::check_signed(std::string_view token) const {
     const size_t dot1 = token.find('.');
     const size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
     if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
@@ -135,11 +170,6 @@ std::expected<TokenClaims, std::string> KeyRing::verify(std::string_view token, 
     } catch (const nlohmann::json::exception&) {
         return std::unexpected("the token's claims are incomplete or mistyped (sub, role, sv, exp; iat, nbf)");
     }
-    if (c.expires_at <= now) return std::unexpected("the token has expired");
-    // A little leeway for clocks that disagree; beyond it, a token from the future is forged
-    // or minted by a broken clock.
-    if (c.issued_at > now + kClockSkewSeconds) return std::unexpected("the token was issued in the future (iat)");
-    if (c.not_before > now + kClockSkewSeconds) return std::unexpected("the token is not valid yet (nbf)");
     if (!is_known_role(c.role)) return std::unexpected("the token names an unknown role");
     if (c.sub.empty()) return std::unexpected("the token names no principal");
     return c;

@@ -1,7 +1,9 @@
 #pragma once
 // Passports: passport_orders/passport_lines (each order's purchases, folded from its
-// facts), passport_stamps and passport_counts (recomputed for every customer a batch
-// touches, by domain/passport.h), passport_profiles (leaderboard names and opt-ins).
+// facts); passport_stamps with passport_stamp_orders and passport_stamp_products (moved
+// by each touched order's passport::stamp_changes, never recomputed from a customer's
+// history); passport_counts (from the customer's stamps, for those whose stamps moved);
+// passport_profiles (leaderboard names and opt-ins).
 
 #include <memory>
 

@@ -65,6 +65,37 @@ TEST(Jwt, TamperedPayloadIsRefused) {
     EXPECT_FALSE(k.verify(forged, kNow));
 }
 
+// A token once verified is remembered by its text: the times are still checked on each
+// call, and a token differing in any byte (a forgery beside a remembered one) is checked
+// in full.
+TEST(Jwt, ARememberedTokenIsStillCheckedForTimeAndAForgeryBesideItIsNot) {
+    auto k = ring("k1:0123456789abcdef");
+    const std::string t = k.mint(claims("customer"));
+    ASSERT_TRUE(k.verify(t, kNow));
+    ASSERT_TRUE(k.verify(t, kNow + 599));
+    EXPECT_EQ(k.verify(t, kNow + 600).error(), "the token has expired");
+    EXPECT_EQ(k.verify(t, kNow - 3600).error(), "the token was issued in the future (iat)");
+    // Each byte of the signature changed in turn: refused, although the original is remembered.
+    const std::string admin = k.mint(claims("admin"));
+    const auto a1 = admin.find('.'), a2 = admin.rfind('.');
+    const std::string forged = t.substr(0, t.find('.') + 1) + admin.substr(a1 + 1, a2 - a1 - 1) + t.substr(t.rfind('.'));
+    EXPECT_EQ(k.verify(forged, kNow).error(), "the token's signature does not verify");
+    std::string flipped = t;
+    flipped.back() = flipped.back() == 'A' ? 'B' : 'A';
+    EXPECT_FALSE(k.verify(flipped, kNow));
+    // A copy of the ring shares what was learnt, and a ring with other keys learns nothing from it.
+    const KeyRing copy = k;
+    EXPECT_TRUE(copy.verify(t, kNow));
+    EXPECT_EQ(ring("k1:ffffffffffffffff").verify(t, kNow).error(), "the token's signature does not verify");
+    // More tokens than it remembers: all still verify.
+    for (int i = 0; i < static_cast<int>(KeyRing::kVerifiedTokens) + 10; ++i) {
+        TokenClaims c = claims();
+        c.sub = "c" + std::to_string(i);
+        ASSERT_TRUE(k.verify(k.mint(c), kNow)) << i;
+    }
+    EXPECT_TRUE(k.verify(t, kNow));
+}
+
 TEST(Jwt, AlgNoneAndGarbageAreRefused) {
     auto k = ring("k1:0123456789abcdef");
     // {"alg":"none","kid":"k1"} . {"sub":"x","role":"admin","sv":1,"exp":9999999999} .
