@@ -292,7 +292,7 @@ bool Runner::consume_once() {
     TableMap live;
     for (const auto& t : projection_->tables()) live[t] = t;
     if (std::chrono::steady_clock::now() - stored_at_ < std::chrono::milliseconds(options_.store_ignored_ms) &&
-        !writes_anything(*projection_, fresh, live)) {
+        !writes(fresh, live)) {
         for (const auto& [p, cp] : next) owned_[p] = cp;  // nothing to write: stored later
     } else if (!store(fresh, next)) {
         return false;
@@ -302,6 +302,18 @@ bool Runner::consume_once() {
     applied_position_ = highest;
     if (newest_ms) applied_occurred_ms_ = newest_ms;
     metrics::global().counter("tally_projector_applied_events_total", "projector=\"" + name_ + "\"").add(fresh.size());
+    return true;
+}
+
+bool Runner::writes(const std::vector<v1::EventEnvelope>& events, const TableMap& live) {
+    for (const auto& e : events)
+        if (writing_types_.contains(e.type())) return true;
+    if (!writes_anything(*projection_, events, live)) return false;
+    // Learn which of these types wrote on their own: a later batch holding one is stored
+    // without a dry run (storing a batch is always right; only skipping one needs proof).
+    std::set<std::string> tried;
+    for (const auto& e : events)
+        if (tried.insert(e.type()).second && writes_anything(*projection_, {e}, live)) writing_types_.insert(e.type());
     return true;
 }
 

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -121,6 +122,9 @@ private:
     // Stores the checkpoints of `next` (and of any owned partition whose progress is not
     // stored yet) with `events` applied, fenced; false when refused or failed.
     bool store(const std::vector<v1::EventEnvelope>& events, std::map<int32_t, Checkpoint> next);
+    // Whether applying `events` would write: yes at once if one is of a type seen writing
+    // on its own, else by a dry run of the projection.
+    bool writes(const std::vector<v1::EventEnvelope>& events, const TableMap& live);
     void refresh_lag();
     std::vector<std::pair<int32_t, int64_t>> on_assign(const std::vector<int32_t>& partitions);
     void on_revoke(const std::vector<int32_t>& partitions, bool lost);
@@ -143,6 +147,7 @@ private:
     std::atomic<int64_t> applied_occurred_ms_{0};
     std::chrono::steady_clock::time_point lag_checked_{};
     std::chrono::steady_clock::time_point stored_at_{};  // when checkpoints were last stored
+    std::set<std::string> writing_types_;  // event types a dry run of one event saw write
     struct Clients;
     std::unique_ptr<Clients> clients_;
 };

@@ -2,6 +2,7 @@
 // default: a private PostgreSQL under TALLY_DATA_DIR and librdkafka's mock
 // Kafka cluster in process.
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 
@@ -58,6 +60,11 @@ int64_t now_ms() {
 int main() {
     using namespace tally;
     infra::report_fatal_signals();
+    // Two malloc arenas, not glibc's 8 per core: each of tallyd's ~30 threads would otherwise
+    // keep memory in an arena of its own (peak RSS of a 20,000-checkout run 75.6 MB with the
+    // default, 58.6 MB with 2, at the same throughput; BENCHMARKS.md). MALLOC_ARENA_MAX, when
+    // set, is glibc's own and wins.
+    if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
     Config cfg;
     try {
         cfg = config_from_env();
