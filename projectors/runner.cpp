@@ -90,6 +90,7 @@ Runner::Runner(sql::Pool& pool, std::string brokers, std::string topic, std::uni
       options_(std::move(options)),
       clients_(std::make_unique<Clients>()) {
     if (options_.owner.empty()) options_.owner = infra::process_name();
+    for (const auto& t : projection_->tables()) live_[t] = t;
     clients_->rebalance.on_assign = [this](const std::vector<int32_t>& p) { return on_assign(p); };
     clients_->rebalance.on_revoke = [this](const std::vector<int32_t>& p, bool lost) { on_revoke(p, lost); };
     auto& m = metrics::global();
@@ -289,10 +290,8 @@ bool Runner::consume_once() {
         fresh.push_back(std::move(e));
     }
     if (next.empty()) return true;
-    TableMap live;
-    for (const auto& t : projection_->tables()) live[t] = t;
     if (std::chrono::steady_clock::now() - stored_at_ < std::chrono::milliseconds(options_.store_ignored_ms) &&
-        !writes(fresh, live)) {
+        !writes(fresh)) {
         for (const auto& [p, cp] : next) owned_[p] = cp;  // nothing to write: stored later
     } else if (!store(fresh, next)) {
         return false;
@@ -305,15 +304,15 @@ bool Runner::consume_once() {
     return true;
 }
 
-bool Runner::writes(const std::vector<v1::EventEnvelope>& events, const TableMap& live) {
+bool Runner::writes(const std::vector<v1::EventEnvelope>& events) {
     for (const auto& e : events)
         if (writing_types_.contains(e.type())) return true;
-    if (!writes_anything(*projection_, events, live)) return false;
+    if (!writes_anything(*projection_, events, live_)) return false;
     // Learn which of these types wrote on their own: a later batch holding one is stored
     // without a dry run (storing a batch is always right; only skipping one needs proof).
     std::set<std::string> tried;
     for (const auto& e : events)
-        if (tried.insert(e.type()).second && writes_anything(*projection_, {e}, live)) writing_types_.insert(e.type());
+        if (tried.insert(e.type()).second && writes_anything(*projection_, {e}, live_)) writing_types_.insert(e.type());
     return true;
 }
 
@@ -323,13 +322,11 @@ bool Runner::store(const std::vector<v1::EventEnvelope>& events, std::map<int32_
     if (next.empty()) return true;
     std::vector<PartitionBatch> batch;
     for (const auto& [p, cp] : next) batch.push_back({p, cp.stored, cp.position, cp.offset});
-    TableMap live;
-    for (const auto& t : projection_->tables()) live[t] = t;
     // A refused batch wrote nothing (the fence runs before any write), so the
     // transaction just commits its read.
     std::optional<Fenced> fenced;
     auto r = pool_.transact([&](sql::Tx& tx) {
-        if (auto applied = apply_fenced(tx, *projection_, live, events, batch); !applied) fenced = applied.error();
+        if (auto applied = apply_fenced(tx, *projection_, live_, events, batch); !applied) fenced = applied.error();
     });
     if (!r) {
         spdlog::warn("projector {}: applying {} events failed: {}; will re-read", name_, events.size(), r.error().message);

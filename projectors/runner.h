@@ -124,7 +124,7 @@ private:
     bool store(const std::vector<v1::EventEnvelope>& events, std::map<int32_t, Checkpoint> next);
     // Whether applying `events` would write: yes at once if one is of a type seen writing
     // on its own, else by a dry run of the projection.
-    bool writes(const std::vector<v1::EventEnvelope>& events, const TableMap& live);
+    bool writes(const std::vector<v1::EventEnvelope>& events);
     void refresh_lag();
     std::vector<std::pair<int32_t, int64_t>> on_assign(const std::vector<int32_t>& partitions);
     void on_revoke(const std::vector<int32_t>& partitions, bool lost);
@@ -133,6 +133,7 @@ private:
     std::string brokers_;
     std::string topic_;
     std::unique_ptr<Projection> projection_;
+    TableMap live_;  // the projection's tables, each by its own name
     std::string name_;
     RunnerOptions options_;
 
