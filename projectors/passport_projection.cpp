@@ -143,35 +143,28 @@ private:
     // country). Nothing here reads a customer's history.
     static void write_stamps(sql::Tx& tx, const TableMap& t, const std::vector<passport::StampChange>& changes) {
         if (changes.empty()) return;
-        const std::string& stamps = t.at("passport_stamps");
-        const std::string& stamp_orders = t.at("passport_stamp_orders");
-        const std::string& stamp_products = t.at("passport_stamp_products");
-        struct Sum {
-            int64_t units = 0;
-            int64_t first_added = INT64_MAX;  // none added
-            bool removed = false;
-        };
-        std::map<std::pair<std::string, std::string>, Sum> by_stamp;
-        std::map<std::tuple<std::string, std::string, std::string>, int64_t> by_product;
+        move_stamp_orders(tx, t.at("passport_stamp_orders"), changes);
+        move_stamp_products(tx, t.at("passport_stamp_products"), changes);
+        write_counts(tx, t, move_stamps(tx, t, changes));
+    }
+
+    // The orders supporting each stamp: those that stopped, out; those that started, in.
+    static void move_stamp_orders(sql::Tx& tx, const std::string& stamp_orders,
+                                  const std::vector<passport::StampChange>& changes) {
         std::vector<std::string> r_c, r_n, r_o, a_c, a_n, a_o;
         std::vector<int64_t> a_at;
         for (const auto& c : changes) {
-            auto& sum = by_stamp[{c.customer_id, c.country}];
-            sum.units += c.units;
             if (c.removed) {
-                sum.removed = true;
                 r_c.push_back(c.customer_id);
                 r_n.push_back(c.country);
                 r_o.push_back(c.order_id);
             }
             if (c.added) {
-                sum.first_added = std::min(sum.first_added, c.paid_at_unix_ms);
                 a_c.push_back(c.customer_id);
                 a_n.push_back(c.country);
                 a_o.push_back(c.order_id);
                 a_at.push_back(c.paid_at_unix_ms);
             }
-            for (const auto& [sku, n] : c.products) by_product[{c.customer_id, c.country, sku}] += n;
         }
         if (!r_c.empty())
             tx.exec("DELETE FROM " + stamp_orders + " s USING unnest($1::text[], $2::text[], $3::text[]) AS x(c, n, o)"
@@ -181,7 +174,14 @@ private:
             tx.exec("INSERT INTO " + stamp_orders + " (customer_id, country, order_id, paid_at_unix_ms)"
                     " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
                     {sql::text_array(a_c), sql::text_array(a_n), sql::text_array(a_o), sql::int_array(a_at)});
+    }
 
+    // Each stamp's products, by the purchases (lines) supporting them; none left, gone.
+    static void move_stamp_products(sql::Tx& tx, const std::string& stamp_products,
+                                    const std::vector<passport::StampChange>& changes) {
+        std::map<std::tuple<std::string, std::string, std::string>, int64_t> by_product;
+        for (const auto& c : changes)
+            for (const auto& [sku, n] : c.products) by_product[{c.customer_id, c.country, sku}] += n;
         std::vector<std::string> p_c, p_n, p_s;
         std::vector<int64_t> p_d;
         for (const auto& [key, n] : by_product) {
@@ -203,7 +203,26 @@ private:
                     " AND p.purchases <= 0",
                     keys);
         }
+    }
 
+    // Each moved stamp's units and first purchase; a stamp with no order left is gone.
+    // Returns the customers whose stamps moved.
+    static std::vector<std::string> move_stamps(sql::Tx& tx, const TableMap& t,
+                                                const std::vector<passport::StampChange>& changes) {
+        const std::string& stamps = t.at("passport_stamps");
+        const std::string& stamp_orders = t.at("passport_stamp_orders");
+        struct Sum {
+            int64_t units = 0;
+            int64_t first_added = INT64_MAX;  // none added
+            bool removed = false;
+        };
+        std::map<std::pair<std::string, std::string>, Sum> by_stamp;
+        for (const auto& c : changes) {
+            auto& sum = by_stamp[{c.customer_id, c.country}];
+            sum.units += c.units;
+            sum.removed = sum.removed || c.removed;
+            if (c.added) sum.first_added = std::min(sum.first_added, c.paid_at_unix_ms);
+        }
         std::vector<std::string> s_c, s_n, s_k, gone_c, gone_n;
         std::vector<int64_t> s_u, s_f;
         std::set<std::string> customers;
@@ -239,8 +258,12 @@ private:
                     " o WHERE o.customer_id = x.c AND o.country = x.n)",
                     keys);
         }
+        return {customers.begin(), customers.end()};
+    }
 
-        const std::vector<std::string> ids(customers.begin(), customers.end());
+    // Counts and badges of these customers, from their stamps (at most one per country).
+    static void write_counts(sql::Tx& tx, const TableMap& t, const std::vector<std::string>& ids) {
+        const std::string& stamps = t.at("passport_stamps");
         std::map<std::string, std::vector<passport::Stamp>> held;
         for (const auto& r : tx.exec("SELECT customer_id, country, continent FROM " + stamps +
                                      " WHERE customer_id = ANY($1::text[])", {sql::text_array(ids)})) {
