@@ -1,5 +1,7 @@
 #include "commands/pipeline.h"
 
+#include "commands/principals.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -7,6 +9,7 @@
 #include <set>
 
 #include "domain/assert.h"
+#include "domain/principal.h"
 #include "events/envelope.h"
 #include "infra/journal.h"
 #include "infra/metrics.h"
@@ -42,11 +45,7 @@ std::optional<Rejection> check_principal(const Claims& claims, const journal::Pr
 
 bool has_permission(const std::vector<std::string>& permissions, const std::string& resource,
                     const std::string& action) {
-    for (const auto& p : permissions) {
-        if (p == resource + "." + action) return true;
-        if (action == "view" && p == resource + ".manage") return true;
-    }
-    return false;
+    return principal::holds(permissions, resource, action);
 }
 
 std::string command_id_for(const std::string& principal, const std::string& idempotency_key) {
@@ -186,11 +185,21 @@ void Pipeline::process(std::vector<Submission>& batch) {
             std::vector<v1::EventEnvelope> envelopes;
             std::set<std::string> touched;
             const int64_t now = clock_();
+            // Principals changed by earlier commands of this batch: a later command of theirs
+            // is checked against the change (a revoked token stops at once).
+            std::map<std::string, journal::Principal> changed_principals;
             for (size_t i : to_decide) {
                 auto& s = batch[i];
-                const auto& principal = principals.at(s.claims.principal_id);
+                const journal::Principal* principal = &principals.at(s.claims.principal_id);
+                if (auto c = changed_principals.find(s.claims.principal_id); c != changed_principals.end()) {
+                    if (auto p = check_principal(s.claims, &c->second)) {
+                        outcomes[i] = std::move(*p);
+                        continue;
+                    }
+                    principal = &c->second;
+                }
                 DecideContext ctx{command_id_for(s.claims.principal_id, s.idempotency_key), s.claims.principal_id, now,
-                                  principal.role, principal.permissions};
+                                  principal->role, principal->permissions};
                 Decision d = s.command->decide(states, ctx);
                 if (auto* r = std::get_if<Rejection>(&d)) {
                     outcomes[i] = std::move(*r);
@@ -221,6 +230,7 @@ void Pipeline::process(std::vector<Submission>& batch) {
                 }
                 for (auto& [id, bytes] : accepted.new_states) {
                     TALLY_ASSERT(stream_ids.contains(id), "command changed unlocked stream {}", id);
+                    if (auto p = principal_of_state(id, bytes)) changed_principals[p->id] = std::move(*p);
                     states[id].state = std::move(bytes);
                     touched.insert(id);
                 }
@@ -242,6 +252,9 @@ void Pipeline::process(std::vector<Submission>& batch) {
                 changed.push_back({id, st.version, st.state, st.last_hash});
             }
             w.write(envelopes, changed, responses);
+            // The principals rows follow their records in the same transaction.
+            for (const auto& snap : changed)
+                if (snap.stream_id.starts_with(principal::kStreamPrefix)) write_principal_row(tx, snap.state);
         });
         if (result) {
             committed = true;

@@ -14,6 +14,7 @@
 #include "tally/v1/operator.pb.h"
 #include "tally/v1/order.pb.h"
 #include "tally/v1/payment.pb.h"
+#include "tally/v1/principal.pb.h"
 #include "tally/v1/stock.pb.h"
 
 namespace tally::events {
@@ -108,6 +109,8 @@ constexpr EventType kTypes[] = {
     {kChainCheckpoint, 1, make<v1::ChainCheckpoint>, nullptr},
     {kProjectionRebuilt, 1, make<v1::ProjectionRebuilt>, nullptr},
     {kDeadLetterRetried, 1, make<v1::DeadLetterRetried>, nullptr},
+    {kPrincipalDefined, 1, make<v1::PrincipalDefined>, nullptr},
+    {kPrincipalSessionsRevoked, 1, make<v1::PrincipalSessionsRevoked>, nullptr},
 };
 
 const EventType* find_type(std::string_view name) {

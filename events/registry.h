@@ -75,6 +75,9 @@ inline constexpr std::string_view kAffiliatePayoutReversed = "AffiliatePayoutRev
 inline constexpr std::string_view kChainCheckpoint = "ChainCheckpoint";
 inline constexpr std::string_view kProjectionRebuilt = "ProjectionRebuilt";
 inline constexpr std::string_view kDeadLetterRetried = "DeadLetterRetried";
+// Identity.
+inline constexpr std::string_view kPrincipalDefined = "PrincipalDefined";
+inline constexpr std::string_view kPrincipalSessionsRevoked = "PrincipalSessionsRevoked";
 
 // Decodes the payload into its message (upcast to the current version); nothing
 // when the type is unknown or the bytes do not parse.

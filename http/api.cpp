@@ -53,22 +53,17 @@ bool json_content_type(const Request& req) {
 void Api::handle(Request request, Respond respond) {
     Call c(request, std::move(respond), deps_);
     const Request& req = c.req;
-    const std::string& path = c.path;
 
-    // Unauthenticated operational endpoints.
-    if (req.method == "GET" && path == "/healthz") return (void)c.reply(Response{200, "text/plain", "ok\n", {}});
-    if (req.method == "GET" && path == "/readyz") {
-        if (ready()) c.reply(Response{200, "text/plain", "ready\n", {}});
-        else c.fail(503, "not_ready", "the database does not answer");
-        return;
+    std::string allowed;
+    const Route* route = find_route(routes(), req.method, c.parts, &allowed);
+    if (!route) {
+        if (!allowed.empty()) return (void)c.method_not_allowed(allowed);
+        return (void)c.fail(404, "not_found", "no route for " + req.method + " " + c.path);
     }
-    if (req.method == "GET" && path == "/metrics")
-        return (void)c.reply(Response{200, "text/plain; version=0.0.4", metrics::global().render(), {}});
-    if (c.parts.empty() || c.parts[0] != "v1") return (void)c.fail(404, "not_found", "no route for " + path);
 
     // A body is JSON, and says so: a form post or text/plain from a browser is refused
     // before anything reads it.
-    if (!req.body.empty() && !json_content_type(req)) {
+    if (route->gate != Gate::open && !req.body.empty() && !json_content_type(req)) {
         auto ct = req.headers.find("content-type");
         return (void)c.fail(415, "unsupported_media_type",
                             ct == req.headers.end() ? "a request with a body needs Content-Type: application/json"
@@ -76,34 +71,79 @@ void Api::handle(Request request, Respond respond) {
                             "Content-Type");
     }
 
-    // The payment provider authenticates by signature, not by token.
-    if (webhook_routes(c)) return;
-    // A referral visit may be anonymous.
-    if (referral_visits(c)) return;
-    // The checkpoints' public key is public: auditors fetch it to verify with.
-    if (path == "/v1/audit/keys") {
-        if (req.method != "GET") return (void)c.method_not_allowed("GET");
-        return (void)c.reply_json(
-            200, {{"checkpoint_keys",
-                   nlohmann::json::array({{{"key_id", deps_.checkpoint_key_id},
-                                           {"algorithm", "Ed25519"},
-                                           {"public_key", events::to_hex(deps_.checkpoint_public_key)},
-                                           {"fingerprint", events::fingerprint(deps_.checkpoint_public_key)},
-                                           {"hash_scheme", "running SHA-256 over event hashes by position"}}})}});
+    if (route->gate == Gate::token || route->gate == Gate::optional_token) {
+        auto claims = bearer(c, route->gate == Gate::token);
+        if (!claims) return;
+        c.claims = *claims;
+        if (!c.claims.sub.empty() && !first_check(c, *route)) return;
     }
+    (this->*route->handler)(c);
+}
 
-    // Everything else under /v1 needs a valid bearer token.
-    auto auth = req.headers.find("authorization");
-    if (auth == req.headers.end() || auth->second.rfind("Bearer ", 0) != 0)
-        return (void)c.unauthenticated("unauthenticated", "an Authorization: Bearer token is required", false);
+std::optional<TokenClaims> Api::bearer(Call& c, bool required) {
+    auto auth = c.req.headers.find("authorization");
+    if (auth == c.req.headers.end()) {
+        if (!required) return TokenClaims{};
+        c.unauthenticated("unauthenticated", "an Authorization: Bearer token is required", false);
+        return std::nullopt;
+    }
+    if (auth->second.rfind("Bearer ", 0) != 0) {
+        c.unauthenticated("unauthenticated",
+                          required ? "an Authorization: Bearer token is required"
+                                   : "Authorization must be a Bearer token (or absent)",
+                          true);
+        return std::nullopt;
+    }
     auto claims = deps_.keys->verify(std::string_view(auth->second).substr(7), deps_.clock_ms() / 1000);
-    if (!claims) return (void)c.unauthenticated("unauthenticated", claims.error(), true);
-    c.claims = *claims;
+    if (!claims) {
+        c.unauthenticated("unauthenticated", claims.error(), true);
+        return std::nullopt;
+    }
+    return *claims;
+}
 
-    if (catalog_routes(c) || order_routes(c) || payment_routes(c) || dead_letter_routes(c) || credit_routes(c) ||
-        loyalty_routes(c) || affiliate_routes(c) || operator_routes(c))
-        return;
-    c.fail(404, "not_found", "no route for " + req.method + " " + path);
+// The token's role, or an employee's permissions on the principal as it is now.
+bool Api::first_check(Call& c, const Route& route) {
+    const std::string what = std::string(route.method) + " " + std::string(route.pattern);
+    if (c.claims.role != "employee") {
+        if (!passes_first_check(route, c.claims.role, {})) {
+            c.fail(403, "forbidden", "the role " + c.claims.role + " may not " + what);
+            return false;
+        }
+        // A read is answered here, so the principal behind the token is checked now; a
+        // command's batch checks it again inside its transaction.
+        return route.method != "GET" || c.fresh_caller().has_value();
+    }
+    auto caller = c.fresh_caller();
+    if (!caller) return false;
+    if (passes_first_check(route, "employee", caller->principal.permissions)) return true;
+    std::string needs;
+    for (auto p : route.permissions) needs += (needs.empty() ? "" : " or ") + std::string(p);
+    c.fail(403, "forbidden",
+           needs.empty() ? "employees may not " + what : what + " needs the permission " + needs);
+    return false;
+}
+
+bool Api::healthz(Call& c) { return c.reply(Response{200, "text/plain", "ok\n", {}}); }
+
+bool Api::readyz(Call& c) {
+    if (ready()) return c.reply(Response{200, "text/plain", "ready\n", {}});
+    return c.fail(503, "not_ready", "the database does not answer");
+}
+
+bool Api::metrics_text(Call& c) {
+    return c.reply(Response{200, "text/plain; version=0.0.4", metrics::global().render(), {}});
+}
+
+// The checkpoints' public key is public: auditors fetch it to verify with.
+bool Api::audit_keys(Call& c) {
+    return c.reply_json(
+        200, {{"checkpoint_keys",
+               nlohmann::json::array({{{"key_id", deps_.checkpoint_key_id},
+                                       {"algorithm", "Ed25519"},
+                                       {"public_key", events::to_hex(deps_.checkpoint_public_key)},
+                                       {"fingerprint", events::fingerprint(deps_.checkpoint_public_key)},
+                                       {"hash_scheme", "running SHA-256 over event hashes by position"}}})}});
 }
 
 }  // namespace tally::http

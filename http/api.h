@@ -19,6 +19,7 @@
 #include "domain/affiliate.h"
 #include "domain/credit.h"
 #include "http/auth.h"
+#include "http/routes.h"
 #include "infra/paypal_api.h"
 #include "infra/relay.h"
 #include "infra/sql.h"
@@ -74,28 +75,73 @@ public:
     // /readyz: the database answers and the pipeline accepts commands.
     bool ready();
 
+    // The route table (routes.h): every route, its gate, who passes the first check, and
+    // its handler below.
+    static const std::vector<Route>& routes();
+
 private:
-    // Each route family answers and returns true when the request is one of its own
-    // (routes_*.cpp).
-    bool webhook_routes(Call& c);   // signed by the provider; no bearer token
-    bool paypal_webhook(Call& c);   // POST /v1/webhooks/paypal, verified through PayPal's API
-    bool catalog_routes(Call& c);
-    bool order_routes(Call& c);     // quote, checkout, order reads
-    bool payment_routes(Call& c);   // fulfilment, cancel, refunds, payouts
-    bool dead_letter_routes(Call& c);  // provider calls an operator lists and retries; flagged signals
+    // Handlers, one per route (or per family of routes that share one body); each answers
+    // and returns true. routes_*.cpp by area.
+    bool healthz(Call& c);
+    bool readyz(Call& c);
+    bool metrics_text(Call& c);
+    bool audit_keys(Call& c);
+    bool stripe_webhook(Call& c);   // signed by the provider; no bearer token
+    bool paypal_webhook(Call& c);   // verified through PayPal's API
+    bool referral_visit(Call& c);   // a token is optional
+    bool put_vendor(Call& c);
+    bool put_product(Call& c);
+    bool adjust_stock(Call& c);
+    bool put_catalog_settings(Call& c);
+    bool put_coupon(Call& c);
+    bool set_wholesale(Call& c);
+    bool put_customer_profile(Call& c);
+    bool grant_credit(Call& c);
+    bool get_credit(Call& c);
+    bool post_quote(Call& c);
+    bool post_checkout(Call& c);
+    bool claim_guest_orders(Call& c);
+    bool list_orders(Call& c);      // a customer's, a vendor's, or all
+    bool get_order(Call& c);
+    bool order_change(Call& c);     // fulfilment, cancel, refunds, payouts
+    bool list_dead_letters(Call& c);
+    bool retry_dead_letter(Call& c);
     bool flagged_signals(Call& c);
     bool external_refunds(Call& c);
     bool operator_list(Call& c, const std::string& key, const std::string& query,
                        const std::function<nlohmann::json(const sql::Row&)>& item);
-    bool credit_routes(Call& c);
-    bool loyalty_routes(Call& c);   // the program, tier state
-    bool affiliate_routes(Call& c); // definitions, balances, conversions and payouts
-    bool payout_schedule(Call& c);  // PUT/GET /v1/affiliates/payout-schedule
-    bool referral_visits(Call& c);  // a token is optional
+    bool stream_events(Call& c);
+    bool reconcile_last(Call& c);
+    bool ledger_accounts(Call& c);
+    bool list_projections(Call& c);
+    bool rebuild_projection(Call& c);
+    bool put_loyalty_program(Call& c);
+    bool get_loyalty_program(Call& c);
+    bool customer_loyalty(Call& c);
+    bool loyalty_customers(Call& c);
+    bool customer_passport(Call& c);
+    bool passport_leaderboard(Call& c);
+    bool list_affiliates(Call& c);
+    bool put_payout_schedule(Call& c);
+    bool get_payout_schedule(Call& c);
+    bool put_affiliate(Call& c);
+    bool get_affiliate(Call& c);
+    bool affiliate_balance(Call& c);
+    bool affiliate_payouts(Call& c);
+    bool affiliate_conversions(Call& c);
+    bool put_principal(Call& c);
+    bool list_principals(Call& c);
+    bool get_principal(Call& c);
+    bool revoke_principal(Call& c);
+    bool permission_presets(Call& c);
     // A referral cookie's claim when its signature verifies and it has not expired; a
     // forged, expired or malformed one is ignored (counted by reason), never an error.
     std::optional<affiliate::CookieClaim> referral_cookie(const std::string& cookie) const;
-    bool operator_routes(Call& c);  // streams, ledger, projections
+    // The bearer token, when the request has one: verified, else answered 401 (nullopt).
+    // `required`: a missing token is 401 too; otherwise it yields an empty claims.
+    std::optional<TokenClaims> bearer(Call& c, bool required);
+    // The route's first check (routes.h); false: answered 401/403.
+    bool first_check(Call& c, const Route& route);
 
     ApiDeps deps_;
     std::mutex rebuilds_mu_;

@@ -129,6 +129,7 @@ bool Call::customer_read(const std::string& customer_id, const std::string& reso
 }
 
 std::optional<Caller> Call::fresh_caller() const {
+    if (caller_) return caller_;
     std::optional<journal::Principal> p;
     auto r = deps_.pool->transact([&](sql::Tx& tx) { p = journal::load_principal(tx, claims.sub); });
     if (!r) {
@@ -143,7 +144,8 @@ std::optional<Caller> Call::fresh_caller() const {
             fail(status_of(problem->kind), problem->code, problem->detail);
         return std::nullopt;
     }
-    return Caller{claims, *p};
+    caller_ = Caller{claims, *p};
+    return caller_;
 }
 
 std::optional<std::string> Call::idempotency_key() const {

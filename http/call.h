@@ -62,7 +62,7 @@ public:
                    const std::string& key, std::string body_hash, std::function<void(Response&)> decorate = {}) const;
 
     // Each answers a problem itself and returns nothing when it fails.
-    std::optional<Caller> fresh_caller() const;             // reads re-check the principal now
+    std::optional<Caller> fresh_caller() const;             // the principal as it is now (read once)
     // A GET of a customer's own record (credit, loyalty, passport): the method, the id and
     // the fresh caller's right to it (reads_customer with `resource`). False: answered.
     bool customer_read(const std::string& customer_id, const std::string& resource, const std::string& what) const;
@@ -73,6 +73,7 @@ public:
 
 private:
     const ApiDeps& deps_;
+    mutable std::optional<Caller> caller_;  // read once per request
 };
 
 }  // namespace tally::http

@@ -21,7 +21,6 @@ namespace tally::http {
 namespace {
 
 constexpr int64_t kCookieLifetimeS = 30 * 24 * 3600;
-constexpr std::string_view kScheduleRoute = "payout-schedule";  // not an affiliate id
 
 json schedule_json(const v1::AffiliatePayoutSchedule& s) {
     json t = json::object();
@@ -76,18 +75,8 @@ std::optional<affiliate::CookieClaim> Api::referral_cookie(const std::string& co
 // POST /v1/referrals/visits {"ref": code}: a visitor arrived by an affiliate's link. The
 // answer is the signed referral cookie; with a customer's token the visit is recorded on
 // their profile too (Idempotency-Key then). A token is optional; a bad one is refused.
-bool Api::referral_visits(Call& c) {
-    if (c.path != "/v1/referrals/visits") return false;
-    if (c.req.method != "POST") return c.method_not_allowed("POST");
-    auto auth = c.req.headers.find("authorization");
-    const bool signed_in = auth != c.req.headers.end();
-    if (signed_in) {
-        if (auth->second.rfind("Bearer ", 0) != 0)
-            return c.unauthenticated("unauthenticated", "Authorization must be a Bearer token (or absent)", true);
-        auto claims = deps_.keys->verify(std::string_view(auth->second).substr(7), deps_.clock_ms() / 1000);
-        if (!claims) return c.unauthenticated("unauthenticated", claims.error(), true);
-        c.claims = *claims;
-    }
+bool Api::referral_visit(Call& c) {
+    const bool signed_in = !c.claims.sub.empty();  // the dispatcher verified a token given
     ObjectReader in(c.req.body);
     auto ref = in.string("ref", 1, 64);
     if (auto err = in.finish()) return c.fail(err->status, err->code, err->detail, err->field);
@@ -123,152 +112,152 @@ bool Api::referral_visits(Call& c) {
     return c.submit(commands::record_referral_visit({c.claims.sub, code, affiliate_id, sign}), *key);
 }
 
-bool Api::affiliate_routes(Call& c) {
-    const Request& req = c.req;
-    const std::vector<std::string>& parts = c.parts;
+// GET /v1/affiliates?limit=&cursor=
+bool Api::list_affiliates(Call& c) {
     const auto& query = c.query;
-    if (parts.size() < 2 || parts[1] != "affiliates") return false;
-
-    // GET /v1/affiliates?limit=&cursor=  (admin; employee with affiliates.view; auditor)
-    if (parts.size() == 2) {
-        if (req.method != "GET") return c.method_not_allowed("GET");
-        auto caller = c.fresh_caller();
-        if (!caller) return true;
-        if (caller->principal.role == "affiliate" || !reads_affiliate(*caller, ""))
-            return c.fail(403, "forbidden", "only staff and auditors list affiliates");
-        auto limit = parse_count(query, "limit", 50, 500);
-        if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
-        std::string after;
-        if (auto cur = query.find("cursor"); cur != query.end()) {
-            if (!valid_id(cur->second)) return c.fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
-            after = cur->second;
-        }
-        json body = {{"affiliates", json::array()}, {"next_cursor", nullptr}};
-        auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            auto rows = tx.exec("SELECT affiliate_id, status, currency, commission_bps, rail, array_to_json(referral_codes)::text"
-                                " FROM affiliates"
-                                " WHERE affiliate_id > $1 ORDER BY affiliate_id LIMIT $2",
-                                {after, std::to_string(*limit + 1)});
-            for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < *limit; ++i) {
-                const auto& a = rows[i];
-                body["affiliates"].push_back({{"affiliate_id", a.str(0)}, {"status", a.str(1)}, {"currency", a.str(2)},
-                                              {"commission_bps", a.i64(3)}, {"rail", a.str(4)},
-                                              {"referral_codes", json::parse(a.str(5))}});
-            }
-            if (static_cast<int64_t>(rows.size()) > *limit && *limit > 0)
-                body["next_cursor"] = rows[static_cast<size_t>(*limit - 1)].str(0);
-        });
-        if (!r) return c.storage_unavailable(r.error());
-        return c.reply_json(200, body);
+    auto limit = parse_count(query, "limit", 50, 500);
+    if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
+    std::string after;
+    if (auto cur = query.find("cursor"); cur != query.end()) {
+        if (!valid_id(cur->second)) return c.fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
+        after = cur->second;
     }
-
-    if (parts.size() == 3 && parts[2] == kScheduleRoute) return payout_schedule(c);
-    const std::string& id = parts[2];
-    if (!valid_id(id) || id == kScheduleRoute)
-        return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-], not payout-schedule", "affiliate_id");
-
-    // PUT /v1/affiliates/{id} (admin; employee with affiliates.manage); GET (who reads it)
-    if (parts.size() == 3) {
-        if (req.method == "PUT") {
-            if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff define affiliates");
-            auto key = c.idempotency_key();
-            if (!key) return true;
-            v1::AffiliateDefinition def;
-            if (!c.parse_message(def)) return true;
-            if (!def.affiliate_id().empty() && def.affiliate_id() != id)
-                return c.fail(422, "invalid_value", "affiliate_id in the body must match the path", "affiliate_id");
-            def.set_affiliate_id(id);
-            std::vector<std::string> held;
-            auto r = deps_.pool->transact([&](sql::Tx& tx) {
-                auto states = journal::read_states(tx, {affiliate::stream_id(id)});
-                v1::AffiliateDefinition before;
-                if (!states.empty() && before.ParseFromString(states.begin()->second))
-                    held.assign(before.referral_codes().begin(), before.referral_codes().end());
-            });
-            if (!r) return c.storage_unavailable(r.error());
-            return c.submit(commands::define_affiliate(std::move(def), std::move(held)), *key);
+    json body = {{"affiliates", json::array()}, {"next_cursor", nullptr}};
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        auto rows = tx.exec("SELECT affiliate_id, status, currency, commission_bps, rail, array_to_json(referral_codes)::text"
+                            " FROM affiliates"
+                            " WHERE affiliate_id > $1 ORDER BY affiliate_id LIMIT $2",
+                            {after, std::to_string(*limit + 1)});
+        for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < *limit; ++i) {
+            const auto& a = rows[i];
+            body["affiliates"].push_back({{"affiliate_id", a.str(0)}, {"status", a.str(1)}, {"currency", a.str(2)},
+                                          {"commission_bps", a.i64(3)}, {"rail", a.str(4)},
+                                          {"referral_codes", json::parse(a.str(5))}});
         }
-        if (req.method != "GET") return c.method_not_allowed("GET, PUT");
-        auto caller = c.fresh_caller();
-        if (!caller) return true;
-        if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
-        std::optional<v1::AffiliateDefinition> def;
-        auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            auto states = journal::read_states(tx, {affiliate::stream_id(id)});
-            v1::AffiliateDefinition d;
-            if (!states.empty() && d.ParseFromString(states.begin()->second)) def = d;
-        });
-        if (!r) return c.storage_unavailable(r.error());
-        if (!def) return c.fail(404, "not_found", "no affiliate " + id);
-        return c.reply_json(200, definition_json(*def));
-    }
+        if (static_cast<int64_t>(rows.size()) > *limit && *limit > 0)
+            body["next_cursor"] = rows[static_cast<size_t>(*limit - 1)].str(0);
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    return c.reply_json(200, body);
+}
 
-    if (parts.size() != 4 || (parts[3] != "balance" && parts[3] != "conversions" && parts[3] != "payouts"))
-        return c.fail(404, "not_found", "no route for " + req.method + " " + c.path);
-    if (req.method != "GET") return c.method_not_allowed("GET");
+// PUT /v1/affiliates/{id}: the whole definition.
+bool Api::put_affiliate(Call& c) {
+    const std::string& id = c.parts[2];
+    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
+    auto key = c.idempotency_key();
+    if (!key) return true;
+    v1::AffiliateDefinition def;
+    if (!c.parse_message(def)) return true;
+    if (!def.affiliate_id().empty() && def.affiliate_id() != id)
+        return c.fail(422, "invalid_value", "affiliate_id in the body must match the path", "affiliate_id");
+    def.set_affiliate_id(id);
+    std::vector<std::string> held;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        auto states = journal::read_states(tx, {affiliate::stream_id(id)});
+        v1::AffiliateDefinition before;
+        if (!states.empty() && before.ParseFromString(states.begin()->second))
+            held.assign(before.referral_codes().begin(), before.referral_codes().end());
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    return c.submit(commands::define_affiliate(std::move(def), std::move(held)), *key);
+}
+
+// GET /v1/affiliates/{id}
+bool Api::get_affiliate(Call& c) {
+    const std::string& id = c.parts[2];
+    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
     auto caller = c.fresh_caller();
     if (!caller) return true;
     if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
+    std::optional<v1::AffiliateDefinition> def;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        auto states = journal::read_states(tx, {affiliate::stream_id(id)});
+        v1::AffiliateDefinition d;
+        if (!states.empty() && d.ParseFromString(states.begin()->second)) def = d;
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    if (!def) return c.fail(404, "not_found", "no affiliate " + id);
+    return c.reply_json(200, definition_json(*def));
+}
 
-    // GET /v1/affiliates/{id}/balance: the payable as the ledger has it, and what the
-    // conversions earned and gave back.
-    if (parts[3] == "balance") {
-        json body;
-        bool known = false;
-        auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            auto a = tx.exec("SELECT currency FROM affiliates WHERE affiliate_id = $1", {id});
-            if (a.empty()) return;
-            known = true;
-            body = {{"affiliate_id", id}, {"currency", a.front().str(0)}, {"payable_minor", 0}, {"earned_minor", 0},
-                    {"reversed_minor", 0}, {"held_minor", 0}, {"conversions", 0}, {"paid_out_minor", 0},
-                    {"in_payout_minor", 0}};
-            for (const auto& row : tx.exec("SELECT credit_minor - debit_minor FROM ledger_accounts"
-                                           " WHERE account = $1 AND currency = $2",
-                                           {ledger::affiliate_payable(id), a.front().str(0)}))
-                body["payable_minor"] = row.i64(0);  // a liability: what was credited and not yet debited
-            for (const auto& row : tx.exec("SELECT count(*), coalesce(sum(commission_minor), 0)::bigint,"
-                                           " coalesce(sum(reversed_minor), 0)::bigint,"
-                                           " coalesce(sum(commission_minor - reversed_minor) FILTER (WHERE open_disputes > 0), 0)::bigint"
-                                           " FROM affiliate_conversions WHERE affiliate_id = $1",
-                                           {id})) {
-                body["conversions"] = row.i64(0);
-                body["earned_minor"] = row.i64(1);
-                body["reversed_minor"] = row.i64(2);
-                body["held_minor"] = row.i64(3);  // on orders with a dispute open: not payable until it closes
-            }
-            for (const auto& row : tx.exec("SELECT coalesce(sum(amount_minor) FILTER (WHERE status = 'paid'), 0)::bigint,"
-                                           " coalesce(sum(amount_minor) FILTER (WHERE status = 'requested'), 0)::bigint"
-                                           " FROM affiliate_payouts WHERE affiliate_id = $1",
-                                           {id})) {
-                body["paid_out_minor"] = row.i64(0);   // settled by the provider (the payable went down by it)
-                body["in_payout_minor"] = row.i64(1);  // requested, not settled yet (still in the payable)
-            }
-        });
-        if (!r) return c.storage_unavailable(r.error());
-        if (!known) return c.fail(404, "not_found", "no affiliate " + id);
-        return c.reply_json(200, body);
-    }
+// GET /v1/affiliates/{id}/balance: the payable as the ledger has it, and what the
+// conversions earned and gave back.
+bool Api::affiliate_balance(Call& c) {
+    const std::string& id = c.parts[2];
+    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
+    auto caller = c.fresh_caller();
+    if (!caller) return true;
+    if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
+    json body;
+    bool known = false;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        auto a = tx.exec("SELECT currency FROM affiliates WHERE affiliate_id = $1", {id});
+        if (a.empty()) return;
+        known = true;
+        body = {{"affiliate_id", id}, {"currency", a.front().str(0)}, {"payable_minor", 0}, {"earned_minor", 0},
+                {"reversed_minor", 0}, {"held_minor", 0}, {"conversions", 0}, {"paid_out_minor", 0},
+                {"in_payout_minor", 0}};
+        for (const auto& row : tx.exec("SELECT credit_minor - debit_minor FROM ledger_accounts"
+                                       " WHERE account = $1 AND currency = $2",
+                                       {ledger::affiliate_payable(id), a.front().str(0)}))
+            body["payable_minor"] = row.i64(0);  // a liability: what was credited and not yet debited
+        for (const auto& row : tx.exec("SELECT count(*), coalesce(sum(commission_minor), 0)::bigint,"
+                                       " coalesce(sum(reversed_minor), 0)::bigint,"
+                                       " coalesce(sum(commission_minor - reversed_minor) FILTER (WHERE open_disputes > 0), 0)::bigint"
+                                       " FROM affiliate_conversions WHERE affiliate_id = $1",
+                                       {id})) {
+            body["conversions"] = row.i64(0);
+            body["earned_minor"] = row.i64(1);
+            body["reversed_minor"] = row.i64(2);
+            body["held_minor"] = row.i64(3);  // on orders with a dispute open: not payable until it closes
+        }
+        for (const auto& row : tx.exec("SELECT coalesce(sum(amount_minor) FILTER (WHERE status = 'paid'), 0)::bigint,"
+                                       " coalesce(sum(amount_minor) FILTER (WHERE status = 'requested'), 0)::bigint"
+                                       " FROM affiliate_payouts WHERE affiliate_id = $1",
+                                       {id})) {
+            body["paid_out_minor"] = row.i64(0);   // settled by the provider (the payable went down by it)
+            body["in_payout_minor"] = row.i64(1);  // requested, not settled yet (still in the payable)
+        }
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    if (!known) return c.fail(404, "not_found", "no affiliate " + id);
+    return c.reply_json(200, body);
+}
 
-    // GET /v1/affiliates/{id}/payouts?limit=  (newest first)
-    if (parts[3] == "payouts") {
-        auto limit = parse_count(query, "limit", 50, 500);
-        if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
-        json body = {{"affiliate_id", id}, {"payouts", json::array()}};
-        auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            for (const auto& v : tx.exec("SELECT payout_id, payout_date, currency, amount_minor, returned_minor, rail, status,"
-                                         " object_id, orders, requested_unix_ms FROM affiliate_payouts WHERE affiliate_id = $1"
-                                         " ORDER BY payout_date DESC LIMIT $2",
-                                         {id, std::to_string(*limit)}))
-                body["payouts"].push_back({{"payout_id", v.str(0)}, {"date", v.str(1)}, {"currency", v.str(2)},
-                                           {"amount_minor", v.i64(3)}, {"returned_minor", v.i64(4)}, {"rail", v.str(5)},
-                                           {"status", v.str(6)}, {"provider_object_id", v.str(7)}, {"orders", v.i64(8)},
-                                           {"requested_unix_ms", v.i64(9)}});
-        });
-        if (!r) return c.storage_unavailable(r.error());
-        return c.reply_json(200, body);
-    }
+// GET /v1/affiliates/{id}/payouts?limit=  (newest first)
+bool Api::affiliate_payouts(Call& c) {
+    const auto& query = c.query;
+    const std::string& id = c.parts[2];
+    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
+    auto caller = c.fresh_caller();
+    if (!caller) return true;
+    if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
+    auto limit = parse_count(query, "limit", 50, 500);
+    if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
+    json body = {{"affiliate_id", id}, {"payouts", json::array()}};
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        for (const auto& v : tx.exec("SELECT payout_id, payout_date, currency, amount_minor, returned_minor, rail, status,"
+                                     " object_id, orders, requested_unix_ms FROM affiliate_payouts WHERE affiliate_id = $1"
+                                     " ORDER BY payout_date DESC LIMIT $2",
+                                     {id, std::to_string(*limit)}))
+            body["payouts"].push_back({{"payout_id", v.str(0)}, {"date", v.str(1)}, {"currency", v.str(2)},
+                                       {"amount_minor", v.i64(3)}, {"returned_minor", v.i64(4)}, {"rail", v.str(5)},
+                                       {"status", v.str(6)}, {"provider_object_id", v.str(7)}, {"orders", v.i64(8)},
+                                       {"requested_unix_ms", v.i64(9)}});
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    return c.reply_json(200, body);
+}
 
-    // GET /v1/affiliates/{id}/conversions?limit=&cursor=  (newest first)
+// GET /v1/affiliates/{id}/conversions?limit=&cursor=  (newest first)
+bool Api::affiliate_conversions(Call& c) {
+    const auto& query = c.query;
+    const std::string& id = c.parts[2];
+    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
+    auto caller = c.fresh_caller();
+    if (!caller) return true;
+    if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
     auto limit = parse_count(query, "limit", 50, 500);
     if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
     auto before = position_cursor(query);
@@ -294,25 +283,20 @@ bool Api::affiliate_routes(Call& c) {
     return c.reply_json(200, body);
 }
 
-// PUT /v1/affiliates/payout-schedule (admin; employee with affiliates.manage): the weekday,
-// hour (UTC), thresholds per currency and holding period of affiliate payouts.
-// GET: staff with affiliates.view and auditors.
-bool Api::payout_schedule(Call& c) {
-    if (c.req.method == "PUT") {
-        if (!c.role_in({"admin", "employee"})) return c.fail(403, "forbidden", "only staff set the payout schedule");
-        auto key = c.idempotency_key();
-        if (!key) return true;
-        v1::AffiliatePayoutSchedule s;
-        if (!c.parse_message(s)) return true;
-        if (!s.has_holding_days()) s.set_holding_days(affiliate::kHoldingDaysDefault);
-        if (s.version() != 0) return c.fail(400, "unknown_field", "version is the server's to keep", "version");
-        return c.submit(commands::set_payout_schedule(std::move(s)), *key);
-    }
-    if (c.req.method != "GET") return c.method_not_allowed("GET, PUT");
-    auto caller = c.fresh_caller();
-    if (!caller) return true;
-    if (caller->principal.role == "affiliate" || !reads_affiliate(*caller, ""))
-        return c.fail(403, "forbidden", "only staff and auditors read the payout schedule");
+// PUT /v1/affiliates/payout-schedule: the weekday, hour (UTC), thresholds per currency and
+// holding period of affiliate payouts.
+bool Api::put_payout_schedule(Call& c) {
+    auto key = c.idempotency_key();
+    if (!key) return true;
+    v1::AffiliatePayoutSchedule s;
+    if (!c.parse_message(s)) return true;
+    if (!s.has_holding_days()) s.set_holding_days(affiliate::kHoldingDaysDefault);
+    if (s.version() != 0) return c.fail(400, "unknown_field", "version is the server's to keep", "version");
+    return c.submit(commands::set_payout_schedule(std::move(s)), *key);
+}
+
+// GET /v1/affiliates/payout-schedule
+bool Api::get_payout_schedule(Call& c) {
     std::optional<v1::AffiliatePayoutSchedule> s;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
         auto states = journal::read_states(tx, {std::string(affiliate::kScheduleStream)});

@@ -14,195 +14,170 @@ using nlohmann::json;
 
 namespace tally::http {
 
-bool Api::operator_routes(Call& c) {
-    const Request& req = c.req;
-    const std::string& path = c.path;
+// GET /v1/streams/{stream_id}/events  (auditor, admin)
+bool Api::stream_events(Call& c) {
     const std::vector<std::string>& parts = c.parts;
     const auto& query = c.query;
-
-    // GET /v1/streams/{stream_id}/events  (auditor, admin)
-    if (parts.size() == 4 && parts[1] == "streams" && parts[3] == "events") {
-        if (req.method != "GET") return c.method_not_allowed("GET");
-        auto caller = c.fresh_caller();
-        if (!caller) return true;
-        if (caller->principal.role != "auditor" && caller->principal.role != "admin")
-            return c.fail(403, "forbidden", "only auditors and admins read streams");
-        if (parts[2].empty() || parts[2].size() > 200) return c.fail(400, "invalid_path", "stream id is 1-200 bytes", "stream_id");
-        auto after = parse_count(query, "after_version", 0, INT64_MAX);
-        auto limit = parse_count(query, "limit", 100, 1000);
-        if (!after) return c.fail(400, "invalid_query", "after_version must be a non-negative integer", "after_version");
-        if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
-        std::vector<v1::EventEnvelope> events;
-        auto r = deps_.pool->transact([&](sql::Tx& tx) { events = journal::read_stream(tx, parts[2], *after, *limit); });
-        if (!r) return c.storage_unavailable(r.error());
-        std::string out = "{\"stream_id\":" + json(parts[2]).dump() + ",\"events\":[";
-        for (size_t i = 0; i < events.size(); ++i) {
-            if (i) out += ",";
-            out += events::envelope_to_json(events[i]);
-        }
-        out += "]";
-        // The chain can be checked here only when the page starts at the stream's beginning.
-        if (*after == 0) out += ",\"chain_valid\":" + std::string(events::verify_stream(events) ? "false" : "true");
-        out += "}";
-        return c.reply(Response{200, "application/json", out, {}});
+    if (parts[2].empty() || parts[2].size() > 200) return c.fail(400, "invalid_path", "stream id is 1-200 bytes", "stream_id");
+    auto after = parse_count(query, "after_version", 0, INT64_MAX);
+    auto limit = parse_count(query, "limit", 100, 1000);
+    if (!after) return c.fail(400, "invalid_query", "after_version must be a non-negative integer", "after_version");
+    if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
+    std::vector<v1::EventEnvelope> events;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) { events = journal::read_stream(tx, parts[2], *after, *limit); });
+    if (!r) return c.storage_unavailable(r.error());
+    std::string out = "{\"stream_id\":" + json(parts[2]).dump() + ",\"events\":[";
+    for (size_t i = 0; i < events.size(); ++i) {
+        if (i) out += ",";
+        out += events::envelope_to_json(events[i]);
     }
+    out += "]";
+    // The chain can be checked here only when the page starts at the stream's beginning.
+    if (*after == 0) out += ",\"chain_valid\":" + std::string(events::verify_stream(events) ? "false" : "true");
+    out += "}";
+    return c.reply(Response{200, "application/json", out, {}});
+}
 
-    // GET /v1/reconcile/last  (auditor, admin): the newest scheduled reconciliation's report.
-    if (parts.size() == 3 && parts[1] == "reconcile" && parts[2] == "last") {
-        if (req.method != "GET") return c.method_not_allowed("GET");
-        auto caller = c.fresh_caller();
-        if (!caller) return true;
-        if (caller->principal.role != "auditor" && caller->principal.role != "admin")
-            return c.fail(403, "forbidden", "only auditors and admins read reconciliations");
-        sql::Rows rows;
-        auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            rows = tx.exec("SELECT owner, finished_at_unix_ms, duration_ms, head, events_folded, clean, drifting, report::text"
-                           " FROM reconcile_runs ORDER BY id DESC LIMIT 1");
+// GET /v1/reconcile/last  (auditor, admin): the newest scheduled reconciliation's report.
+bool Api::reconcile_last(Call& c) {
+    sql::Rows rows;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        rows = tx.exec("SELECT owner, finished_at_unix_ms, duration_ms, head, events_folded, clean, drifting, report::text"
+                       " FROM reconcile_runs ORDER BY id DESC LIMIT 1");
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    if (rows.empty())
+        return c.fail(404, "not_found", "no reconciliation has run yet (every TALLY_RECONCILE_INTERVAL_S)");
+    const auto& row = rows[0];
+    json report = json::parse(row.str(7), nullptr, false);
+    return c.reply_json(200, {{"owner", row.str(0)},
+                              {"finished_at_unix_ms", row.i64(1)},
+                              {"duration_ms", row.i64(2)},
+                              {"position", row.i64(3)},
+                              {"events_folded", row.i64(4)},
+                              {"clean", row.boolean(5)},
+                              {"drifting", row.i64(6)},
+                              {"caches", report.is_object() ? report["caches"] : json::array()},
+                              {"drift", report.is_object() ? report["drift"] : json::array()}});
+}
+
+// GET /v1/ledger/accounts  (auditor, admin)
+bool Api::ledger_accounts(Call& c) {
+    json body = {{"accounts", json::array()}, {"totals", json::object()}};
+    std::map<std::string, std::pair<int64_t, int64_t>> totals;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        for (const auto& a : tx.exec("SELECT account, currency, debit_minor, credit_minor, postings_count"
+                                     " FROM ledger_accounts ORDER BY account, currency LIMIT 1000")) {
+            body["accounts"].push_back({{"account", a.str(0)}, {"currency", a.str(1)}, {"debit_minor", a.i64(2)},
+                                        {"credit_minor", a.i64(3)}, {"balance_minor", a.i64(2) - a.i64(3)},
+                                        {"postings_count", a.i64(4)}});
+            totals[a.str(1)].first += a.i64(2);
+            totals[a.str(1)].second += a.i64(3);
+        }
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    for (const auto& [cur, t] : totals)
+        body["totals"][cur] = {{"debit_minor", t.first}, {"credit_minor", t.second}, {"balanced", t.first == t.second}};
+    return c.reply(json_response(200, body));
+}
+
+// GET /v1/projections: each projector's lag, positions and owners; the relay's watermark.
+bool Api::list_projections(Call& c) {
+    json body = {{"projectors", json::array()}};
+    // Who applies which partition, across every process on this database.
+    std::map<std::string, json> partitions;
+    auto read = deps_.pool->transact([&](sql::Tx& tx) {
+        for (const auto& row : tx.exec(
+                 "SELECT c.projector, c.partition, c.position, coalesce(o.owner, ''),"
+                 " coalesce((extract(epoch FROM o.since) * 1000)::bigint, 0)"
+                 " FROM projector_checkpoints c LEFT JOIN projector_owners o USING (projector, partition)"
+                 " ORDER BY c.projector, c.partition")) {
+            json p = {{"partition", row.i64(1)}, {"position", row.i64(2)}};
+            p["owner"] = row.str(3).empty() ? json(nullptr) : json(row.str(3));
+            if (row.i64(4) > 0) p["owner_since_unix_ms"] = row.i64(4);
+            partitions[row.str(0)].push_back(p);
+        }
+    });
+    json relay_leader = nullptr;
+    if (read)
+        read = deps_.pool->transact([&](sql::Tx& tx) {
+            for (const auto& row : tx.exec("SELECT epoch, owner FROM relay_leader ORDER BY topic LIMIT 1"))
+                relay_leader = {{"epoch", row.i64(0)}, {"owner", row.str(1)}};
         });
-        if (!r) return c.storage_unavailable(r.error());
-        if (rows.empty())
-            return c.fail(404, "not_found", "no reconciliation has run yet (every TALLY_RECONCILE_INTERVAL_S)");
-        const auto& row = rows[0];
-        json report = json::parse(row.str(7), nullptr, false);
-        return c.reply_json(200, {{"owner", row.str(0)},
-                                  {"finished_at_unix_ms", row.i64(1)},
-                                  {"duration_ms", row.i64(2)},
-                                  {"position", row.i64(3)},
-                                  {"events_folded", row.i64(4)},
-                                  {"clean", row.boolean(5)},
-                                  {"drifting", row.i64(6)},
-                                  {"caches", report.is_object() ? report["caches"] : json::array()},
-                                  {"drift", report.is_object() ? report["drift"] : json::array()}});
+    if (!read) return c.storage_unavailable(read.error());
+    for (auto* r : deps_.runners) {
+        auto l = r->lag();
+        json owned = json::array();
+        for (auto p : r->owned()) owned.push_back(p);
+        body["projectors"].push_back({{"name", r->name()}, {"running", r->running()}, {"lag_events", l.events},
+                                      {"lag_seconds", l.seconds}, {"applied_position", l.applied_position},
+                                      {"owned_here", owned},
+                                      {"partitions", partitions.contains(r->name()) ? partitions[r->name()]
+                                                                                    : json::array()}});
     }
+    body["process"] = deps_.process;
+    body["relay_leader"] = relay_leader;
+    if (deps_.relay)
+        body["relay"] = {{"leader", deps_.relay->leader()}, {"watermark_position", deps_.relay->watermark()},
+                         {"journal_head_position", deps_.relay->journal_head()}};
+    return c.reply(json_response(200, body));
+}
 
-    // GET /v1/ledger/accounts  (auditor, admin)
-    if (parts.size() == 3 && parts[1] == "ledger" && parts[2] == "accounts") {
-        if (req.method != "GET") return c.method_not_allowed("GET");
-        auto caller = c.fresh_caller();
-        if (!caller) return true;
-        if (caller->principal.role != "auditor" && caller->principal.role != "admin")
-            return c.fail(403, "forbidden", "only auditors and admins read the ledger");
-        json body = {{"accounts", json::array()}, {"totals", json::object()}};
-        std::map<std::string, std::pair<int64_t, int64_t>> totals;
-        auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            for (const auto& a : tx.exec("SELECT account, currency, debit_minor, credit_minor, postings_count"
-                                         " FROM ledger_accounts ORDER BY account, currency LIMIT 1000")) {
-                body["accounts"].push_back({{"account", a.str(0)}, {"currency", a.str(1)}, {"debit_minor", a.i64(2)},
-                                            {"credit_minor", a.i64(3)}, {"balance_minor", a.i64(2) - a.i64(3)},
-                                            {"postings_count", a.i64(4)}});
-                totals[a.str(1)].first += a.i64(2);
-                totals[a.str(1)].second += a.i64(3);
-            }
-        });
-        if (!r) return c.storage_unavailable(r.error());
-        for (const auto& [cur, t] : totals)
-            body["totals"][cur] = {{"debit_minor", t.first}, {"credit_minor", t.second}, {"balanced", t.first == t.second}};
-        return c.reply(json_response(200, body));
-    }
-
-    // GET /v1/projections  (auditor, admin); POST /v1/projections/{name}/rebuild (admin)
-    if (parts.size() >= 2 && parts[1] == "projections") {
-        auto caller = c.fresh_caller();
-        if (!caller) return true;
-        if (parts.size() == 2 && req.method == "GET") {
-            if (caller->principal.role != "auditor" && caller->principal.role != "admin")
-                return c.fail(403, "forbidden", "only auditors and admins read projector state");
-            json body = {{"projectors", json::array()}};
-            // Who applies which partition, across every process on this database.
-            std::map<std::string, json> partitions;
-            auto read = deps_.pool->transact([&](sql::Tx& tx) {
-                for (const auto& row : tx.exec(
-                         "SELECT c.projector, c.partition, c.position, coalesce(o.owner, ''),"
-                         " coalesce((extract(epoch FROM o.since) * 1000)::bigint, 0)"
-                         " FROM projector_checkpoints c LEFT JOIN projector_owners o USING (projector, partition)"
-                         " ORDER BY c.projector, c.partition")) {
-                    json p = {{"partition", row.i64(1)}, {"position", row.i64(2)}};
-                    p["owner"] = row.str(3).empty() ? json(nullptr) : json(row.str(3));
-                    if (row.i64(4) > 0) p["owner_since_unix_ms"] = row.i64(4);
-                    partitions[row.str(0)].push_back(p);
-                }
-            });
-            json relay_leader = nullptr;
-            if (read)
-                read = deps_.pool->transact([&](sql::Tx& tx) {
-                    for (const auto& row : tx.exec("SELECT epoch, owner FROM relay_leader ORDER BY topic LIMIT 1"))
-                        relay_leader = {{"epoch", row.i64(0)}, {"owner", row.str(1)}};
-                });
-            if (!read) return c.storage_unavailable(read.error());
-            for (auto* r : deps_.runners) {
-                auto l = r->lag();
-                json owned = json::array();
-                for (auto p : r->owned()) owned.push_back(p);
-                body["projectors"].push_back({{"name", r->name()}, {"running", r->running()}, {"lag_events", l.events},
-                                              {"lag_seconds", l.seconds}, {"applied_position", l.applied_position},
-                                              {"owned_here", owned},
-                                              {"partitions", partitions.contains(r->name()) ? partitions[r->name()]
-                                                                                            : json::array()}});
-            }
-            body["process"] = deps_.process;
-            body["relay_leader"] = relay_leader;
-            if (deps_.relay)
-                body["relay"] = {{"leader", deps_.relay->leader()}, {"watermark_position", deps_.relay->watermark()},
-                                 {"journal_head_position", deps_.relay->journal_head()}};
-            return c.reply(json_response(200, body));
-        }
-        if (parts.size() == 4 && parts[3] == "rebuild" && req.method == "POST") {
-            if (caller->principal.role != "admin") return c.fail(403, "forbidden", "only admins rebuild projections");
-            projectors::Runner* runner = nullptr;
-            for (auto* r : deps_.runners)
-                if (r->name() == parts[2]) runner = r;
-            if (!runner) return c.fail(404, "not_found", "no projector named " + parts[2]);
-            // A rebuild takes a while: it runs on its own thread and answers when swapped in.
-            std::lock_guard lock(rebuilds_mu_);
-            std::erase_if(rebuilds_, [](Rebuild& r) {
-                if (!r.done->load()) return false;
-                r.thread.join();
-                return true;
-            });
-            auto done = std::make_shared<std::atomic<bool>>(false);
-            const Respond respond = c.respond;
-            const std::string rid = c.req.request_id;
-            const commands::Claims who{c.claims.sub, c.claims.role, c.claims.session_version};
-            rebuilds_.push_back({std::thread([this, runner, respond, rid, done, who] {
-                                     auto result = runner->rebuild();
-                                     if (!result) {
-                                         respond(problem(409, "rebuild_refused", result.error(), "", rid));
-                                     } else {
-                                         // Recorded as the admin's act (ProjectionRebuilt).
-                                         v1::ProjectionRebuilt act;
-                                         act.set_projector(runner->name());
-                                         act.set_operator_id(who.principal_id);
-                                         act.set_events_replayed(*result);
-                                         act.set_reason("api");
-                                         act.set_at_unix_ms(deps_.clock_ms());
-                                         const std::string key = "rebuild-" + runner->name() + "-" + rid;
-                                         auto recorded = commands::submit_and_wait(*deps_.pipeline, who,
-                                                                                   commands::record_rebuild(act), key,
-                                                                                   events::sha256(key));
-                                         json body = {{"projector", runner->name()}, {"events_replayed", *result}};
-                                         if (auto* rep = std::get_if<commands::Reply>(&recorded)) {
-                                             body["recorded_position"] = json::parse(rep->body).value("position", 0);
-                                             respond(json_response(200, body));
-                                         } else {
-                                             // Swapped in, but the act is not on record: say so, never swallow it.
-                                             const auto& rej = std::get<commands::Rejection>(recorded);
-                                             spdlog::error("rebuild of {} by {} not recorded: {}: {}", runner->name(),
-                                                           who.principal_id, rej.code, rej.detail);
-                                             respond(problem(503, "rebuild_not_recorded",
-                                                             "the projection was rebuilt and swapped in, but recording "
-                                                             "the act failed (" + rej.code + "); rebuild again to record it",
-                                                             "", rid));
-                                         }
-                                     }
-                                     *done = true;
-                                 }),
-                                 done});
-            return true;
-        }
-        return c.fail(404, "not_found", "no route for " + req.method + " " + path);
-    }
-
-    return false;
+// POST /v1/projections/{name}/rebuild: from position 0 into shadow tables, then swapped in;
+// recorded as the admin's ProjectionRebuilt.
+bool Api::rebuild_projection(Call& c) {
+    const std::vector<std::string>& parts = c.parts;
+    if (!c.fresh_caller()) return true;  // checked before the long work starts
+    projectors::Runner* runner = nullptr;
+    for (auto* r : deps_.runners)
+        if (r->name() == parts[2]) runner = r;
+    if (!runner) return c.fail(404, "not_found", "no projector named " + parts[2]);
+    // A rebuild takes a while: it runs on its own thread and answers when swapped in.
+    std::lock_guard lock(rebuilds_mu_);
+    std::erase_if(rebuilds_, [](Rebuild& r) {
+        if (!r.done->load()) return false;
+        r.thread.join();
+        return true;
+    });
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    const Respond respond = c.respond;
+    const std::string rid = c.req.request_id;
+    const commands::Claims who{c.claims.sub, c.claims.role, c.claims.session_version};
+    rebuilds_.push_back({std::thread([this, runner, respond, rid, done, who] {
+                             auto result = runner->rebuild();
+                             if (!result) {
+                                 respond(problem(409, "rebuild_refused", result.error(), "", rid));
+                             } else {
+                                 // Recorded as the admin's act (ProjectionRebuilt).
+                                 v1::ProjectionRebuilt act;
+                                 act.set_projector(runner->name());
+                                 act.set_operator_id(who.principal_id);
+                                 act.set_events_replayed(*result);
+                                 act.set_reason("api");
+                                 act.set_at_unix_ms(deps_.clock_ms());
+                                 const std::string key = "rebuild-" + runner->name() + "-" + rid;
+                                 auto recorded = commands::submit_and_wait(*deps_.pipeline, who,
+                                                                           commands::record_rebuild(act), key,
+                                                                           events::sha256(key));
+                                 json body = {{"projector", runner->name()}, {"events_replayed", *result}};
+                                 if (auto* rep = std::get_if<commands::Reply>(&recorded)) {
+                                     body["recorded_position"] = json::parse(rep->body).value("position", 0);
+                                     respond(json_response(200, body));
+                                 } else {
+                                     // Swapped in, but the act is not on record: say so, never swallow it.
+                                     const auto& rej = std::get<commands::Rejection>(recorded);
+                                     spdlog::error("rebuild of {} by {} not recorded: {}: {}", runner->name(),
+                                                   who.principal_id, rej.code, rej.detail);
+                                     respond(problem(503, "rebuild_not_recorded",
+                                                     "the projection was rebuilt and swapped in, but recording "
+                                                     "the act failed (" + rej.code + "); rebuild again to record it",
+                                                     "", rid));
+                                 }
+                             }
+                             *done = true;
+                         }),
+                         done});
+    return true;
 }
 
 }  // namespace tally::http

@@ -25,10 +25,7 @@ namespace tally::http {
 // POST /v1/webhooks/stripe: verified by signature; deduplicated by event id forever (the
 // pipeline's idempotency record under the provider's principal); 200 only after the
 // commit, 5xx when anything fails so the provider retries.
-bool Api::webhook_routes(Call& c) {
-    if (c.path == "/v1/webhooks/paypal") return paypal_webhook(c);
-    if (c.path != "/v1/webhooks/stripe") return false;
-    if (c.req.method != "POST") return c.method_not_allowed("POST");
+bool Api::stripe_webhook(Call& c) {
     if (deps_.stripe_webhook_secrets.empty())
         return c.fail(503, "webhooks_not_configured", "TALLY_STRIPE_WEBHOOK_SECRETS is not set");
     auto header = c.req.headers.find("stripe-signature");
@@ -117,7 +114,6 @@ std::optional<affiliate::PayoutOutcome> paypal_outcome(const std::string& type) 
 // and the event), deduplicated by event id, 200 only after the commit; 5xx when PayPal
 // cannot be asked (it sends again), 400 when it says the signature is not its own.
 bool Api::paypal_webhook(Call& c) {
-    if (c.req.method != "POST") return c.method_not_allowed("POST");
     if (!deps_.paypal) return c.fail(503, "webhooks_not_configured", "TALLY_PAYPAL_CLIENT_ID is not set");
     auto header = [&](const char* name) {
         auto it = c.req.headers.find(name);
@@ -191,46 +187,38 @@ bool Api::paypal_webhook(Call& c) {
 
 // The dead letters: provider calls parked after their last attempt or refused by the
 // provider (commands/provider_worker.h).
-//   GET  /v1/operator/dead-letters?limit=            admin, auditor
-//   POST /v1/operator/dead-letters/{id}/retry        admin: back to pending, attempts from 0
-bool Api::dead_letter_routes(Call& c) {
+// GET /v1/operator/dead-letters?limit=
+bool Api::list_dead_letters(Call& c) {
+    auto limit = parse_count(c.query, "limit", 100, 1000);
+    if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
+    nlohmann::json out = {{"dead_letters", nlohmann::json::array()}};
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        for (const auto& d : provider_calls::dead_letters(tx, *limit))
+            out["dead_letters"].push_back({{"id", d.id},
+                                           {"key", d.key},
+                                           {"kind", d.kind},
+                                           {"order_id", d.order_id},
+                                           {"vendor_id", d.vendor_id},
+                                           {"amount_minor", d.amount_minor},
+                                           {"currency", d.currency},
+                                           {"attempts", d.attempts},
+                                           {"last_error", d.last_error},
+                                           {"source_position", d.source_position},
+                                           {"operator_retries", d.operator_retries},
+                                           {"retried_by", d.retried_by},
+                                           {"parked_at_unix_ms", d.parked_at_unix_ms},
+                                           {"affiliate_id", d.affiliate_id}});
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    return c.reply_json(200, out);
+}
+
+// POST /v1/operator/dead-letters/{id}/retry: back to pending, attempts from 0.
+bool Api::retry_dead_letter(Call& c) {
     const auto& parts = c.parts;
-    if (parts.size() == 3 && parts[1] == "operator" && parts[2] == "flagged-signals") return flagged_signals(c);
-    if (parts.size() == 3 && parts[1] == "operator" && parts[2] == "external-refunds") return external_refunds(c);
-    if (parts.size() < 3 || parts[1] != "operator" || parts[2] != "dead-letters") return false;
     auto caller = c.fresh_caller();
     if (!caller) return true;
     const auto& who = caller->principal;
-    if (parts.size() == 3) {
-        if (c.req.method != "GET") return c.method_not_allowed("GET");
-        if (who.role != "admin" && who.role != "auditor")
-            return c.fail(403, "forbidden", "only admins and auditors read the dead letters");
-        auto limit = parse_count(c.query, "limit", 100, 1000);
-        if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
-        nlohmann::json out = {{"dead_letters", nlohmann::json::array()}};
-        auto r = deps_.pool->transact([&](sql::Tx& tx) {
-            for (const auto& d : provider_calls::dead_letters(tx, *limit))
-                out["dead_letters"].push_back({{"id", d.id},
-                                               {"key", d.key},
-                                               {"kind", d.kind},
-                                               {"order_id", d.order_id},
-                                               {"vendor_id", d.vendor_id},
-                                               {"amount_minor", d.amount_minor},
-                                               {"currency", d.currency},
-                                               {"attempts", d.attempts},
-                                               {"last_error", d.last_error},
-                                               {"source_position", d.source_position},
-                                               {"operator_retries", d.operator_retries},
-                                               {"retried_by", d.retried_by},
-                                               {"parked_at_unix_ms", d.parked_at_unix_ms},
-                                               {"affiliate_id", d.affiliate_id}});
-        });
-        if (!r) return c.storage_unavailable(r.error());
-        return c.reply_json(200, out);
-    }
-    if (parts.size() != 5 || parts[4] != "retry") return c.fail(404, "not_found", "no such route");
-    if (c.req.method != "POST") return c.method_not_allowed("POST");
-    if (who.role != "admin") return c.fail(403, "forbidden", "only admins retry dead letters");
     int64_t id = 0;
     auto [end, ec] = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), id);
     if (ec != std::errc() || end != parts[3].data() + parts[3].size() || id <= 0)
@@ -277,11 +265,6 @@ bool needs_attention(const std::string& reason) {
 // limit, ?limit= up to 1000, 100 by default), each rendered by `item`, newest first.
 bool Api::operator_list(Call& c, const std::string& key, const std::string& query,
                         const std::function<nlohmann::json(const sql::Row&)>& item) {
-    if (c.req.method != "GET") return c.method_not_allowed("GET");
-    auto caller = c.fresh_caller();
-    if (!caller) return true;
-    if (caller->principal.role != "admin" && caller->principal.role != "auditor")
-        return c.fail(403, "forbidden", "only admins and auditors read the operator lists");
     auto limit = parse_count(c.query, "limit", 100, 1000);
     if (!limit) return c.fail(400, "invalid_query", "limit must be 0..1000", "limit");
     nlohmann::json out = {{key, nlohmann::json::array()}};
@@ -325,14 +308,9 @@ bool Api::external_refunds(Call& c) {
 //   POST /v1/orders/{id}/cancel      {reason}                                   staff; customer (own, unpaid)
 //   POST /v1/orders/{id}/refunds     {amount_minor | lines, vendor_id?, destination, reason}  admin; vendor (own)
 //   POST /v1/orders/{id}/payouts     {vendor_id}                                admin
-bool Api::payment_routes(Call& c) {
+bool Api::order_change(Call& c) {
     const auto& parts = c.parts;
-    if (parts.size() != 4 || parts[1] != "orders") return false;
     const std::string& action = parts[3];
-    if (action != "fulfilment" && action != "cancel" && action != "refunds" && action != "payouts") return false;
-    if (c.req.method != "POST") return c.method_not_allowed("POST");
-    // The token's role is a first gate only; the batch decides again on the fresh principal.
-    if (action == "payouts" && c.claims.role != "admin") return c.fail(403, "forbidden", "only admins request payouts");
     if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "order id must be 1-64 of [A-Za-z0-9._-]", "order_id");
     auto key = c.idempotency_key();
     if (!key) return true;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "http/handler_pool.h"
+#include "http/routes.h"
 #include "infra/metrics.h"
 #include "infra/strings.h"
 #include "infra/threads.h"
@@ -24,38 +25,6 @@ using Handler = Server::Handler;
 
 std::atomic<uint64_t> g_request_seq{0};
 
-std::string route_label(const std::string& target) {
-    // Collapse ids so the metric has a bounded number of label values.
-    const std::string path = target.substr(0, target.find('?'));
-    if (path.rfind("/v1/customers/", 0) == 0 && path.ends_with("/orders")) return "/v1/customers/{id}/orders";
-    if (path.rfind("/v1/customers/", 0) == 0 && path.ends_with("/profile")) return "/v1/customers/{id}/profile";
-    if (path.rfind("/v1/vendors/", 0) == 0 && path.ends_with("/orders")) return "/v1/vendors/{id}/orders";
-    if (path.rfind("/v1/customers/", 0) == 0) {
-        if (path.ends_with("/credit-grants")) return "/v1/customers/{id}/credit-grants";
-        if (path.ends_with("/credit")) return "/v1/customers/{id}/credit";
-    }
-    if (path.rfind("/v1/streams/", 0) == 0) return "/v1/streams/{id}/events";
-    if (path.rfind("/v1/vendors/", 0) == 0) return "/v1/vendors/{id}";
-    if (path.rfind("/v1/coupons/", 0) == 0) return "/v1/coupons/{code}";
-    if (path.rfind("/v1/orders/", 0) == 0) return "/v1/orders/{id}";
-    if (path.rfind("/v1/products/", 0) == 0)
-        return path.ends_with("/stock-adjustments") ? "/v1/products/{sku}/stock-adjustments" : "/v1/products/{sku}";
-    if (path.rfind("/v1/projections/", 0) == 0) return "/v1/projections/{name}/rebuild";
-    if (path.rfind("/v1/affiliates/", 0) == 0) {
-        if (path.ends_with("/balance")) return "/v1/affiliates/{id}/balance";
-        if (path.ends_with("/conversions")) return "/v1/affiliates/{id}/conversions";
-        return "/v1/affiliates/{id}";
-    }
-    if (path.rfind("/v1/operator/dead-letters/", 0) == 0) return "/v1/operator/dead-letters/{id}/retry";
-    if (path == "/v1/operator/dead-letters" || path == "/v1/operator/flagged-signals" ||
-        path == "/v1/operator/external-refunds")
-        return path;
-    for (const char* known : {"/healthz", "/readyz", "/metrics", "/v1/ledger/accounts", "/v1/projections",
-                              "/v1/quote", "/v1/catalog/settings", "/v1/checkout", "/v1/orders",
-                              "/v1/affiliates", "/v1/referrals/visits"})
-        if (path == known) return known;
-    return "other";
-}
 
 // The methods the API knows; any other token is answered 501 and counted under "other",
 // so a client inventing methods cannot grow the metrics without bound.
@@ -209,7 +178,7 @@ private:
         r.body = std::move(req.body());
         r.request_id = request_id_for(r.headers);
         const auto started = std::chrono::steady_clock::now();
-        const std::string route = route_label(r.target);
+        const std::string route = route_pattern(r.method, r.target);
         const std::string method = method_label(req.method());
         const std::string request_id = r.request_id;
         // Exactly one answer per request: the handler's, or the last-resort one below.

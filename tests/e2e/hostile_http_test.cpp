@@ -257,11 +257,14 @@ TEST(HostileInput, Finding4_AStaffQuoteForACustomerNeedsCreditView) {
         return s.client->request("POST", "/v1/quote" + query, cart.dump(), {{"Authorization", "Bearer " + token}});
     };
     const auto nobody = testing::token_for(s.url, "emp-none", "employee");
+    const auto merchandiser = testing::token_for(s.url, "emp-catalog", "employee", "catalog.view");
     const auto support = testing::token_for(s.url, "emp-support", "employee", "credit.view");
-    auto refused = quote(nobody, "?customer_id=cus-1");
+    // An employee without permissions quotes nothing (the route table's first check).
+    EXPECT_EQ(quote(nobody, "").status, 403);
+    auto refused = quote(merchandiser, "?customer_id=cus-1");
     EXPECT_EQ(refused.status, 403) << refused.body;
     EXPECT_EQ(refused.body.find("credit_applied"), std::string::npos);
-    auto anonymous = quote(nobody, "");
+    auto anonymous = quote(merchandiser, "");
     ASSERT_EQ(anonymous.status, 200) << anonymous.body;
     EXPECT_EQ(json::parse(anonymous.body)["credit_applied_minor"], 0);
     ASSERT_TRUE(testing::eventually([&] {

@@ -1,0 +1,66 @@
+#pragma once
+// The route table: every route the API answers, with its method, path pattern, how the
+// caller proves who it is, who passes the first authorisation check, and its handler.
+// Dispatch, the first check, the metrics' route labels, the README's access table and
+// the route x role test all come from it (routes.cpp holds the table).
+//
+// The first check looks at the verified token's role, and for an employee at the
+// permissions of the principal as it is now (read fresh). Ownership (a vendor's own
+// product, a customer's own order) and the fresh principal behind every other role are
+// checked afterwards, by the handler or in the command's batch.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tally::http {
+
+class Api;
+class Call;
+
+// How a caller proves who it is.
+enum class Gate {
+    open,            // nobody needs to (health, metrics, public keys)
+    signature,       // the payment provider signs the body; no bearer token
+    optional_token,  // a token is optional, and refused when bad
+    token,           // a valid bearer token
+};
+
+struct Route {
+    std::string_view method;
+    std::string_view pattern;  // "/v1/customers/{customer}/credit": {name} matches one segment
+    Gate gate = Gate::token;
+    // Token roles that pass the first check ("employee" is never listed: employees pass
+    // by permission).
+    std::vector<std::string_view> roles;
+    // An employee passes holding any of these (`.manage` implies `.view`).
+    std::vector<std::string_view> permissions;
+    bool (Api::*handler)(Call&) = nullptr;
+};
+
+// The roles a token may name (domain/principal.h).
+const std::vector<std::string_view>& token_roles();
+
+// Whether a path matches a pattern segment by segment; {name} matches any one
+// non-empty segment.
+bool pattern_matches(std::string_view pattern, const std::vector<std::string>& parts);
+
+// The route for a method and path: the most specific pattern (fewest {params}) that
+// matches; nullopt with `allowed` set to the methods the path has when only the method is
+// wrong, or empty when nothing matches the path.
+const Route* find_route(const std::vector<Route>& table, std::string_view method, const std::vector<std::string>& parts,
+                        std::string* allowed);
+
+// The pattern of the route a request's path names (for metrics), or "other".
+std::string route_pattern(std::string_view method, std::string_view target);
+
+// The first check for a token role and, for employees, the principal's permissions.
+bool passes_first_check(const Route& route, std::string_view role, const std::vector<std::string>& permissions);
+
+// A Markdown table of every route: method and path, how the caller proves itself, and who
+// passes the first check. README.md holds it between `<!-- routes:begin -->` and
+// `<!-- routes:end -->`; a test keeps the two equal.
+std::string access_table_markdown();
+
+}  // namespace tally::http
