@@ -4,6 +4,8 @@
 
 #include <malloc.h>
 #include <spdlog/spdlog.h>
+
+#include <iostream>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 #include "commands/pipeline.h"
 #include "commands/provider_worker.h"
 #include "http/api.h"
+#include "http/routes.h"
 #include "http/server.h"
 #include "http/paypal_client.h"
 #include "http/stripe_client.h"
@@ -57,9 +60,18 @@ int64_t now_ms() {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
     using namespace tally;
     infra::report_fatal_signals();
+    // `tallyd --routes`: the route table's access table (README.md holds it).
+    if (argc == 2 && std::string_view(argv[1]) == "--routes") {
+        std::cout << http::access_table_markdown();
+        return 0;
+    }
+    if (argc > 1) {
+        std::cerr << "usage: tallyd [--routes]; configuration comes from the environment (README.md)\n";
+        return 2;
+    }
     // Two malloc arenas, not glibc's 8 per core: each of tallyd's ~30 threads would otherwise
     // keep memory in an arena of its own (peak RSS of a 20,000-checkout run 75.6 MB with the
     // default, 58.6 MB with 2, at the same throughput; BENCHMARKS.md). MALLOC_ARENA_MAX, when
