@@ -18,16 +18,12 @@ namespace {
 
 using nlohmann::json;
 
-bool manages_affiliates(const DecideContext& ctx) {
-    return ctx.role == "admin" || (ctx.role == "employee" && has_permission(ctx.permissions, "affiliates", "manage"));
-}
-
 class SetPayoutSchedule final : public Command {
 public:
     explicit SetPayoutSchedule(v1::AffiliatePayoutSchedule s) : schedule_(std::move(s)) {}
     std::vector<std::string> streams() const override { return {std::string(affiliate::kScheduleStream)}; }
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
-        if (!manages_affiliates(ctx))
+        if (!manages_finance(ctx))
             return Rejection{RejectionKind::forbidden, "forbidden",
                              "only admins and employees with affiliates.manage set the payout schedule"};
         if (auto fault = affiliate::validate(schedule_))

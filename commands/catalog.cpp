@@ -16,6 +16,18 @@ bool is_staff(const DecideContext& ctx) {
     return ctx.role == "admin" || (ctx.role == "employee" && has_permission(ctx.permissions, "catalog", "manage"));
 }
 
+// Anyone but finance keeps the financial fields as they are (catalog::keep_financial).
+template <typename Definition>
+std::optional<Rejection> keep_financial(const DecideContext& ctx, const Definition* current, Definition& wanted) {
+    if (manages_finance(ctx)) return std::nullopt;
+    auto field = catalog::keep_financial(current, wanted);
+    if (!field) return std::nullopt;
+    Rejection r{RejectionKind::forbidden, "financial_setting",
+                *field + " is financial configuration: only admins and employees with finance.manage change it"};
+    r.field = *field;
+    return r;
+}
+
 Rejection forbidden(const std::string& what) {
     return Rejection{RejectionKind::forbidden, "forbidden", "you may not " + what};
 }
@@ -70,13 +82,15 @@ public:
     explicit DefineVendor(v1::VendorDefinition def) : def_(std::move(def)), stream_(catalog::vendor_stream(def_.vendor_id())) {}
     std::vector<std::string> streams() const override { return {stream_}; }
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
-        if (!is_staff(ctx)) return forbidden("define vendors");
+        if (!is_staff(ctx) && !manages_finance(ctx)) return forbidden("define vendors");
         catalog::VendorState state{parse_state<v1::VendorDefinition>(states.at(stream_).state)};
-        auto decided = catalog::decide(state, def_);
+        v1::VendorDefinition def = def_;
+        if (auto no = keep_financial(ctx, state.vendor ? &*state.vendor : nullptr, def)) return *no;
+        auto decided = catalog::decide(state, def);
         if (!decided) return catalog_rejection(decided.error(), Definition::vendor);
         Accepted a;
         a.events.push_back({stream_, std::string(events::kVendorDefined), 1, decided->SerializeAsString()});
-        a.new_states[stream_] = def_.SerializeAsString();
+        a.new_states[stream_] = def.SerializeAsString();
         a.reply = [id = def_.vendor_id()](const std::vector<v1::EventEnvelope>& w) {
             return defined_reply(w, {{"vendor_id", id}});
         };
@@ -100,13 +114,16 @@ public:
         catalog::ProductState state{parse_state<v1::ProductDefinition>(states.at(stream_).state)};
         const bool own = ctx.role == "vendor" && ctx.actor == def_.vendor_id() &&
                          (!state.product || state.product->vendor_id() == ctx.actor);
-        if (!is_staff(ctx) && !own) return forbidden("define this product");
+        if (!is_staff(ctx) && !manages_finance(ctx) && !own) return forbidden("define this product");
         catalog::VendorState vendor{parse_state<v1::VendorDefinition>(states.at(vendor_stream_).state)};
-        auto decided = catalog::decide(state, def_, vendor);
+        // A vendor (or a catalog manager) redefining a product keeps the rate finance set.
+        v1::ProductDefinition def = def_;
+        if (auto no = keep_financial(ctx, state.product ? &*state.product : nullptr, def)) return *no;
+        auto decided = catalog::decide(state, def, vendor);
         if (!decided) return catalog_rejection(decided.error(), Definition::product);
         Accepted a;
         a.events.push_back({stream_, std::string(events::kProductDefined), 1, decided->SerializeAsString()});
-        a.new_states[stream_] = def_.SerializeAsString();
+        a.new_states[stream_] = def.SerializeAsString();
         a.reply = [sku = def_.sku()](const std::vector<v1::EventEnvelope>& w) {
             return defined_reply(w, {{"sku", sku}});
         };
@@ -166,14 +183,17 @@ class DefineSettings final : public Command {
 public:
     explicit DefineSettings(v1::CatalogSettings settings) : settings_(std::move(settings)) {}
     std::vector<std::string> streams() const override { return {std::string(catalog::kSettingsStream)}; }
-    Decision decide(const std::map<std::string, StreamState>&, const DecideContext& ctx) const override {
-        if (!is_staff(ctx)) return forbidden("change catalog settings");
-        auto decided = catalog::decide(settings_);
-        if (!decided) return catalog_rejection(decided.error(), Definition::settings);
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        if (!is_staff(ctx) && !manages_finance(ctx)) return forbidden("change catalog settings");
         const std::string stream(catalog::kSettingsStream);
+        const auto current = parse_state<v1::CatalogSettings>(states.at(stream).state);
+        v1::CatalogSettings settings = settings_;
+        if (auto no = keep_financial(ctx, current ? &*current : nullptr, settings)) return *no;
+        auto decided = catalog::decide(settings);
+        if (!decided) return catalog_rejection(decided.error(), Definition::settings);
         Accepted a;
         a.events.push_back({stream, std::string(events::kCatalogSettingsChanged), 1, decided->SerializeAsString()});
-        a.new_states[stream] = settings_.SerializeAsString();
+        a.new_states[stream] = settings.SerializeAsString();
         a.reply = [](const std::vector<v1::EventEnvelope>& w) { return defined_reply(w, nlohmann::json::object()); };
         return a;
     }

@@ -35,21 +35,23 @@ std::string detail_of(credit::GrantRejection r, const credit::CreditAccount& sta
 
 class GrantCreditCommand final : public Command {
 public:
-    GrantCreditCommand(credit::GrantCredit cmd, credit::CreditPolicy policy)
-        : cmd_(std::move(cmd)), policy_(policy), stream_(credit::stream_id(cmd_.customer_id)) {}
+    explicit GrantCreditCommand(credit::GrantCredit cmd) : cmd_(std::move(cmd)), stream_(credit::stream_id(cmd_.customer_id)) {}
 
     std::vector<std::string> streams() const override { return {stream_}; }
+    // The caps as finance set them, read in the batch (a change serializes after it).
+    std::vector<std::string> read_streams() const override { return {std::string(credit::kPolicyStream)}; }
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        const credit::CreditPolicy policy = credit::policy_of(states.at(std::string(credit::kPolicyStream)).state);
         const StreamState& st = states.at(stream_);
         const credit::CreditAccount account = credit::from_snapshot(cmd_.customer_id, st.state);
         credit::GrantCredit cmd = cmd_;
         cmd.command_id = ctx.command_id;
         cmd.actor = ctx.actor;
-        auto decided = credit::decide(account, cmd, policy_);
+        auto decided = credit::decide(account, cmd, policy);
         if (!decided)
             return Rejection{kind_of(decided.error()), std::string(credit::to_string(decided.error())),
-                             detail_of(decided.error(), account, cmd, policy_)};
+                             detail_of(decided.error(), account, cmd, policy)};
         Accepted accepted;
         credit::CreditAccount next = account;
         for (const auto& e : *decided) {
@@ -79,14 +81,95 @@ public:
 
 private:
     credit::GrantCredit cmd_;
-    credit::CreditPolicy policy_;
+    std::string stream_;
+};
+
+class SetCreditPolicy final : public Command {
+public:
+    SetCreditPolicy(int64_t grant_max_minor, int64_t balance_max_minor, std::string reason)
+        : grant_max_(grant_max_minor), balance_max_(balance_max_minor), reason_(std::move(reason)) {}
+    std::vector<std::string> streams() const override { return {std::string(credit::kPolicyStream)}; }
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        if (!manages_finance(ctx))
+            return Rejection{RejectionKind::forbidden, "forbidden",
+                             "credit caps are financial policy: admins and finance.manage set them"};
+        if (auto bad = credit::check_policy(grant_max_, balance_max_))
+            return Rejection{RejectionKind::fix_request, "invalid_value", *bad, "", "grant_max_minor"};
+        const std::string stream(credit::kPolicyStream);
+        v1::CreditPolicySet e;
+        e.set_grant_max_minor(grant_max_);
+        e.set_balance_max_minor(balance_max_);
+        e.set_version(credit::policy_of(states.at(stream).state).version + 1);
+        e.set_reason(reason_);
+        Accepted a;
+        a.events.push_back({stream, std::string(events::kCreditPolicySet), 1, e.SerializeAsString()});
+        a.new_states[stream] = e.SerializeAsString();
+        a.reply = [e](const std::vector<v1::EventEnvelope>& written) {
+            return Reply{200, nlohmann::json{{"grant_max_minor", e.grant_max_minor()},
+                                             {"balance_max_minor", e.balance_max_minor()},
+                                             {"version", e.version()},
+                                             {"position", written.front().position()}}
+                                  .dump()};
+        };
+        return a;
+    }
+
+private:
+    int64_t grant_max_, balance_max_;
+    std::string reason_;
+};
+
+class ReverseCreditCommand final : public Command {
+public:
+    explicit ReverseCreditCommand(credit::ReverseCredit cmd) : cmd_(std::move(cmd)), stream_(credit::stream_id(cmd_.customer_id)) {}
+    std::vector<std::string> streams() const override { return {stream_}; }
+    Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
+        if (!manages_finance(ctx))
+            return Rejection{RejectionKind::forbidden, "forbidden", "only admins and finance.manage reverse store credit"};
+        const credit::CreditAccount account = credit::from_snapshot(cmd_.customer_id, states.at(stream_).state);
+        credit::ReverseCredit cmd = cmd_;
+        cmd.actor = ctx.actor;
+        auto decided = credit::decide(account, cmd);
+        if (!decided) {
+            const auto r = decided.error();
+            const std::string balance = account.currency ? format_money(account.balance_minor, *account.currency) : "none";
+            return Rejection{r == credit::ReverseRejection::amount_must_be_positive ? RejectionKind::fix_request
+                                                                                      : RejectionKind::state_forbids,
+                             std::string(credit::to_string(r)),
+                             std::string(credit::to_string(r)) + " (the balance is " + balance + ")",
+                             nlohmann::json{{"balance_minor", account.balance_minor}}.dump(), "amount_minor"};
+        }
+        Accepted a;
+        a.events.push_back({stream_, std::string(events::kCreditReversed), 1, decided->SerializeAsString()});
+        a.new_states[stream_] = credit::to_snapshot(credit::evolve(account, *decided));
+        a.reply = [e = *decided](const std::vector<v1::EventEnvelope>& written) {
+            return Reply{201, nlohmann::json{{"reversal_id", written.front().event_id()},
+                                             {"customer_id", e.customer_id()},
+                                             {"amount_minor", e.amount().minor()},
+                                             {"currency", e.amount().currency()},
+                                             {"balance_minor", e.balance_after().minor()},
+                                             {"reason", e.reason()},
+                                             {"position", written.front().position()}}
+                                  .dump()};
+        };
+        return a;
+    }
+
+private:
+    credit::ReverseCredit cmd_;
     std::string stream_;
 };
 
 }  // namespace
 
-std::unique_ptr<Command> grant_credit(credit::GrantCredit cmd, credit::CreditPolicy policy) {
-    return std::make_unique<GrantCreditCommand>(std::move(cmd), policy);
+std::unique_ptr<Command> grant_credit(credit::GrantCredit cmd) { return std::make_unique<GrantCreditCommand>(std::move(cmd)); }
+
+std::unique_ptr<Command> set_credit_policy(int64_t grant_max_minor, int64_t balance_max_minor, std::string reason) {
+    return std::make_unique<SetCreditPolicy>(grant_max_minor, balance_max_minor, std::move(reason));
+}
+
+std::unique_ptr<Command> reverse_credit(credit::ReverseCredit cmd) {
+    return std::make_unique<ReverseCreditCommand>(std::move(cmd));
 }
 
 }  // namespace tally::commands

@@ -123,8 +123,10 @@ public:
     explicit OrderChangeCommand(OrderChange c)
         : c_(std::move(c)), order_stream_(order::stream_id(c_.order_id)), credit_stream_(credit::stream_id(c_.customer_id)) {}
     std::vector<std::string> read_streams() const override {
-        if (!c_.loyalty) return {};
-        return {std::string(loyalty::kProgramStream)};
+        std::vector<std::string> out;
+        if (c_.loyalty) out.emplace_back(loyalty::kProgramStream);
+        if (to_credit()) out.emplace_back(credit::kPolicyStream);
+        return out;
     }
     std::vector<std::string> streams() const override {
         std::vector<std::string> out{order_stream_, credit_stream_};
@@ -151,8 +153,13 @@ public:
                              r.detail + " (now " + r.current_status + ")",
                              json{{"current_status", r.current_status}}.dump()};
         }
+        std::string reason = "order " + c_.order_id;
+        if (to_credit()) {
+            if (auto over = over_caps(*decided, states, ctx)) return *over;
+            if (!c_.cap_override_reason.empty()) reason += "; credit caps overridden by " + ctx.actor + ": " + c_.cap_override_reason;
+        }
         Accepted a;
-        const auto after = append(a, order_stream_, *state, *decided, states, "order " + c_.order_id, c_.loyalty);
+        const auto after = append(a, order_stream_, *state, *decided, states, reason, c_.loyalty);
         if (std::holds_alternative<lifecycle::Cancel>(c_.change)) {
             if (auto missing = release_stock(a, *state, states)) return *missing;
             // Unpaid: the coupon uses come back with the stock. Paid (then refunded): they stay used.
@@ -164,6 +171,37 @@ public:
     }
 
 private:
+    bool to_credit() const {
+        const auto* ref = std::get_if<lifecycle::Refund>(&c_.change);
+        return ref && ref->destination == "credit";
+    }
+
+    // A refund to store credit within the caps finance set; beyond them only with an
+    // admin's override and its reason.
+    std::optional<Rejection> over_caps(const std::vector<lifecycle::Event>& events,
+                                       const std::map<std::string, StreamState>& states, const DecideContext& ctx) const {
+        int64_t credited = 0;
+        for (const auto& e : events) credited += lifecycle::credit_returned(e);
+        const auto account = credit::from_snapshot(c_.customer_id, states.at(credit_stream_).state);
+        const auto policy = credit::policy_of(states.at(std::string(credit::kPolicyStream)).state);
+        if (!c_.cap_override_reason.empty() && ctx.role != "admin")
+            return Rejection{RejectionKind::forbidden, "forbidden", "only admins override the credit caps", "",
+                             "cap_override_reason"};
+        const auto cap = credit::beyond_caps(account, credited, policy);
+        if (!cap || !c_.cap_override_reason.empty()) return std::nullopt;
+        return Rejection{RejectionKind::state_forbids, "refund_exceeds_credit_cap",
+                         *cap == "grant" ? "a refund to credit of " + std::to_string(credited) +
+                                               " exceeds the single-grant cap of " + std::to_string(policy.grant_max_minor) +
+                                               "; refund to the card, or an admin overrides with cap_override_reason"
+                                         : "the credit balance would exceed its cap of " +
+                                               std::to_string(policy.balance_max_minor) +
+                                               "; refund to the card, or an admin overrides with cap_override_reason",
+                         json{{"credited_minor", credited}, {"balance_minor", account.balance_minor},
+                              {"grant_max_minor", policy.grant_max_minor}, {"balance_max_minor", policy.balance_max_minor}}
+                             .dump(),
+                         "destination"};
+    }
+
     // A cancelled order's reservations go back to stock, in the same batch.
     std::optional<Rejection> release_stock(Accepted& a, const lifecycle::State& state,
                                            const std::map<std::string, StreamState>& states) const {
@@ -216,9 +254,11 @@ private:
         // Money leaving the platform: admins ask for it, and the payout scheduler
         // (commands/provider_worker.h) when it falls due. Nobody else, staff included.
         if (std::holds_alternative<lifecycle::RequestPayout>(c_.change))
-            return ctx.role == "admin" || ctx.role == "system"
+            return ctx.role == "admin" || ctx.role == "system" ||
+                           (ctx.role == "employee" && has_permission(ctx.permissions, "payouts", "manage"))
                        ? std::nullopt
-                       : std::optional(Rejection{RejectionKind::forbidden, "forbidden", "only admins request payouts"});
+                       : std::optional(Rejection{RejectionKind::forbidden, "forbidden",
+                                                 "only admins and employees with payouts.manage request payouts"});
         // The system cancels only what its payment window let lapse (the decision checks the window).
         if (const auto* cancel = std::get_if<lifecycle::Cancel>(&c_.change); cancel && cancel->expiry)
             return ctx.role == "system" ? std::nullopt : std::optional(no);
@@ -231,8 +271,14 @@ private:
         }
         if (const auto* adv = std::get_if<lifecycle::Advance>(&c_.change))
             return ctx.role == "vendor" && adv->vendor_id == ctx.actor ? std::nullopt : std::optional(no);
-        if (const auto* ref = std::get_if<lifecycle::Refund>(&c_.change))
-            return ctx.role == "vendor" && ref->vendor_id == ctx.actor ? std::nullopt : std::optional(no);
+        if (const auto* ref = std::get_if<lifecycle::Refund>(&c_.change)) {
+            if (ctx.role != "vendor" || ref->vendor_id != ctx.actor) return no;
+            // Store credit is the platform's liability: a vendor gives money back to the card.
+            if (ref->destination != "card")
+                return Rejection{RejectionKind::forbidden, "vendor_refunds_to_card", "vendors refund to the card only",
+                                 "", "destination"};
+            return std::nullopt;
+        }
         if (std::holds_alternative<lifecycle::Cancel>(c_.change))
             return ctx.role == "customer" && order::owner(state) == ctx.actor && !state.paid() ? std::nullopt
                                                                                                : std::optional(no);

@@ -45,6 +45,9 @@ struct OrderChange {
     std::vector<std::string> skus;  // Cancel: the order's SKUs (never change), whose reservations go back
     std::vector<std::string> coupons;  // Cancel: the coupons it redeemed (never change), released if unpaid
     bool loyalty = loyalty_enabled();  // TALLY_LOYALTY: the owner's spend and tier move in the same batch
+    // A refund to store credit respects the caps (credit::beyond_caps, the policy finance
+    // set) unless an admin overrides them, saying why; the reason goes on the credit entry.
+    std::string cap_override_reason = {};
 };
 
 // The order change a cancellation needs, from the order's state: its SKUs and coupons

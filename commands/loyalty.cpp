@@ -82,8 +82,9 @@ public:
     explicit DefineProgram(v1::LoyaltyProgram program) : program_(std::move(program)) {}
     std::vector<std::string> streams() const override { return {std::string(loyalty::kProgramStream)}; }
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
-        if (ctx.role != "admin" && !(ctx.role == "employee" && has_permission(ctx.permissions, "loyalty", "manage")))
-            return Rejection{RejectionKind::forbidden, "forbidden", "you may not change the loyalty program"};
+        if (!manages_finance(ctx))
+            return Rejection{RejectionKind::forbidden, "forbidden",
+                             "the loyalty program is financial configuration: admins and finance.manage change it"};
         if (auto ok = loyalty::validate(program_); !ok)
             return Rejection{RejectionKind::fix_request, std::string(loyalty::to_string(ok.error().code)),
                              "the program for " + ok.error().currency + " was refused: " +

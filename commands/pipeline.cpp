@@ -48,6 +48,10 @@ bool has_permission(const std::vector<std::string>& permissions, const std::stri
     return principal::holds(permissions, resource, action);
 }
 
+bool manages_finance(const DecideContext& ctx) {
+    return ctx.role == "admin" || (ctx.role == "employee" && has_permission(ctx.permissions, "finance", "manage"));
+}
+
 std::string command_id_for(const std::string& principal, const std::string& idempotency_key) {
     return events::to_hex(events::sha256(principal + "\n" + idempotency_key)).substr(0, 32);
 }

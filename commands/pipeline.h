@@ -90,6 +90,10 @@ std::optional<Rejection> check_principal(const Claims& claims, const journal::Pr
 bool has_permission(const std::vector<std::string>& permissions, const std::string& resource,
                     const std::string& action);
 
+// Financial configuration and movement (commission, fees, credit caps, the loyalty program,
+// payout schedules): admins, and employees with finance.manage.
+bool manages_finance(const DecideContext& ctx);
+
 // An accepted decision: the events, the new snapshot bytes, and the reply once
 // the events have positions.
 struct Accepted {

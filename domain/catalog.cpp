@@ -190,4 +190,40 @@ void apply_settings(const v1::CatalogSettings& s, pricing::Catalog& catalog) {
         catalog.bundles.push_back({b.bundle_id(), {b.skus().begin(), b.skus().end()}, b.percent_bps()});
 }
 
+namespace {
+
+template <typename Definition>
+std::optional<std::string> keep_commission(const Definition* current, Definition& wanted) {
+    const bool had = current && current->has_commission_bps();
+    if (!wanted.has_commission_bps()) {
+        if (had) wanted.set_commission_bps(current->commission_bps());
+        return std::nullopt;
+    }
+    if (!had || current->commission_bps() != wanted.commission_bps()) return "commission_bps";
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> keep_financial(const v1::VendorDefinition* current, v1::VendorDefinition& wanted) {
+    return keep_commission(current, wanted);
+}
+
+std::optional<std::string> keep_financial(const v1::ProductDefinition* current, v1::ProductDefinition& wanted) {
+    return keep_commission(current, wanted);
+}
+
+std::optional<std::string> keep_financial(const v1::CatalogSettings* current, v1::CatalogSettings& wanted) {
+    const uint32_t site = current ? current->site_commission_bps() : 0;
+    if (wanted.site_commission_bps() == 0) wanted.set_site_commission_bps(site);
+    else if (wanted.site_commission_bps() != site) return "site_commission_bps";
+    if (!wanted.has_service_fee()) {
+        if (current && current->has_service_fee()) *wanted.mutable_service_fee() = current->service_fee();
+    } else if (!current || !current->has_service_fee() ||
+               current->service_fee().SerializeAsString() != wanted.service_fee().SerializeAsString()) {
+        return "service_fee";
+    }
+    return std::nullopt;
+}
+
 }  // namespace tally::catalog

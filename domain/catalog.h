@@ -45,6 +45,14 @@ struct ProductState {
 };
 
 // Pure. Redefining a vendor may change anything but its currency.
+// Financial configuration (commission at every level, the service fee) is finance's: an
+// admin's or an employee's with finance.manage (DOMAIN.md, Commission). Anyone else's
+// definition keeps the current values where it leaves them out (absent; for the settings'
+// site rate, 0), and may not change them: the field it tried to change, else nothing.
+std::optional<std::string> keep_financial(const v1::VendorDefinition* current, v1::VendorDefinition& wanted);
+std::optional<std::string> keep_financial(const v1::ProductDefinition* current, v1::ProductDefinition& wanted);
+std::optional<std::string> keep_financial(const v1::CatalogSettings* current, v1::CatalogSettings& wanted);
+
 std::expected<v1::VendorDefined, CatalogRejection> decide(const VendorState& state, const v1::VendorDefinition& def);
 
 // Pure. `vendor` is the product's vendor as defined now; a product never moves vendors.

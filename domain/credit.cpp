@@ -133,4 +133,59 @@ std::string to_snapshot(const CreditAccount& state) {
     return proto.SerializeAsString();
 }
 
+CreditPolicy policy_of(const std::string& state_bytes) {
+    v1::CreditPolicySet set;
+    if (state_bytes.empty() || !set.ParseFromString(state_bytes) || set.version() <= 0) return kDefaultPolicy;
+    return CreditPolicy{set.grant_max_minor(), set.balance_max_minor(), set.version()};
+}
+
+std::optional<std::string> check_policy(int64_t grant_max_minor, int64_t balance_max_minor) {
+    constexpr int64_t kMax = 1'000'000'000'000'000;
+    if (grant_max_minor <= 0 || balance_max_minor <= 0) return "both caps must be greater than zero";
+    if (grant_max_minor > kMax || balance_max_minor > kMax) return "a cap may not exceed 10^15 minor units";
+    if (grant_max_minor > balance_max_minor) return "a single grant may not exceed the balance cap";
+    return std::nullopt;
+}
+
+std::optional<std::string> beyond_caps(const CreditAccount& state, int64_t amount_minor, const CreditPolicy& policy) {
+    if (amount_minor > policy.grant_max_minor) return "grant";
+    if (state.balance_minor > policy.balance_max_minor - amount_minor) return "balance";
+    return std::nullopt;
+}
+
+std::string_view to_string(ReverseRejection r) {
+    switch (r) {
+        case ReverseRejection::amount_must_be_positive: return "amount_must_be_positive";
+        case ReverseRejection::currency_must_match: return "currency_must_match";
+        case ReverseRejection::reversal_exceeds_balance: return "reversal_exceeds_balance";
+    }
+    return "unknown";
+}
+
+std::expected<v1::CreditReversed, ReverseRejection> decide(const CreditAccount& state, const ReverseCredit& cmd) {
+    TALLY_ASSERT(cmd.customer_id == state.customer_id, "misrouted reversal for {}", cmd.customer_id);
+    if (cmd.amount.minor <= 0) return std::unexpected(ReverseRejection::amount_must_be_positive);
+    if (!state.currency || *state.currency != cmd.amount.currency)
+        return std::unexpected(ReverseRejection::currency_must_match);
+    if (cmd.amount.minor > state.balance_minor) return std::unexpected(ReverseRejection::reversal_exceeds_balance);
+    v1::CreditReversed e;
+    e.set_customer_id(cmd.customer_id);
+    e.mutable_amount()->set_minor(cmd.amount.minor);
+    e.mutable_amount()->set_currency(std::string(cmd.amount.currency.code()));
+    e.set_reason(cmd.reason);
+    e.set_reversed_by(cmd.actor);
+    e.mutable_balance_after()->set_minor(state.balance_minor - cmd.amount.minor);
+    e.mutable_balance_after()->set_currency(std::string(cmd.amount.currency.code()));
+    // The grant's mirror: the liability to the customer goes, and with it the expense.
+    *e.mutable_postings()->add_postings() = ledger::debit(ledger::store_credit_liability(cmd.customer_id), cmd.amount);
+    *e.mutable_postings()->add_postings() = ledger::credit(ledger::kPromotionsExpense, cmd.amount);
+    return e;
+}
+
+CreditAccount evolve(CreditAccount state, const v1::CreditReversed& event) {
+    state.balance_minor -= event.amount().minor();
+    TALLY_ASSERT(state.balance_minor >= 0, "credit of {} below zero", state.customer_id);
+    return state;
+}
+
 }  // namespace tally::credit

@@ -31,11 +31,23 @@ struct GrantCredit {
     std::string actor;  // the admin granting it
 };
 
-// Caps from configuration; changeable without a deploy.
+// Caps on store credit: financial policy, set by finance as events (stream
+// "policy-credit", CreditPolicySet); the defaults until the first.
 struct CreditPolicy {
     int64_t grant_max_minor = 0;
     int64_t balance_max_minor = 0;
+    int64_t version = 0;  // 0: the defaults
 };
+inline constexpr std::string_view kPolicyStream = "policy-credit";
+inline constexpr CreditPolicy kDefaultPolicy{100000, 1000000, 0};  // 1,000.00 and 10,000.00 in a 2-digit currency
+// The policy a "policy-credit" state holds; the defaults when it holds none.
+CreditPolicy policy_of(const std::string& state_bytes);
+// What is wrong with caps someone wants to set: both positive, the grant cap no larger than
+// the balance cap, neither beyond 10^15 minor units. Nothing: they may stand.
+std::optional<std::string> check_policy(int64_t grant_max_minor, int64_t balance_max_minor);
+// Whether crediting `amount_minor` (a refund to store credit) stays within the caps:
+// nothing when it does, else the cap it would break ("grant" or "balance").
+std::optional<std::string> beyond_caps(const CreditAccount& state, int64_t amount_minor, const CreditPolicy& policy);
 
 enum class GrantRejection : uint16_t {  // precedence order; numbers are permanent
     amount_must_be_positive = 1,
@@ -80,6 +92,23 @@ CreditAccount evolve(CreditAccount state, const v1::CreditSpent& event);
 v1::CreditReturned return_credit(const CreditAccount& state, const std::string& order_id, const Money& amount,
                                  const std::string& reason);
 CreditAccount evolve(CreditAccount state, const v1::CreditReturned& event);
+
+// Finance takes store credit back (a claw-back), never below zero: the grant's mirror on
+// the ledger (debit the customer's liability, credit promotions expense).
+struct ReverseCredit {
+    std::string customer_id;
+    Money amount;
+    std::string reason;
+    std::string actor;
+};
+enum class ReverseRejection : uint16_t {  // precedence order; numbers are permanent
+    amount_must_be_positive = 1,
+    currency_must_match = 2,
+    reversal_exceeds_balance = 3,
+};
+std::string_view to_string(ReverseRejection r);
+std::expected<v1::CreditReversed, ReverseRejection> decide(const CreditAccount& state, const ReverseCredit& cmd);
+CreditAccount evolve(CreditAccount state, const v1::CreditReversed& event);
 
 // Snapshot (de)serialization; an empty string is the empty account.
 CreditAccount from_snapshot(std::string_view customer_id, const std::string& bytes);

@@ -56,6 +56,8 @@ constexpr EventType lifecycle(std::string_view name) {
 
 constexpr EventType kTypes[] = {
     {kCreditGranted, 1, make<v1::CreditGranted>, postings_field<v1::CreditGranted>},
+    {kCreditReversed, 1, make<v1::CreditReversed>, postings_field<v1::CreditReversed>},
+    {kCreditPolicySet, 1, make<v1::CreditPolicySet>, nullptr},
     {kCreditSpent, 1, make<v1::CreditSpent>, postings_field<v1::CreditSpent>},
     {kOrderPlaced, 1, make<v1::OrderPlaced>, postings_field<v1::OrderPlaced>},
     {kVendorDefined, 1, make<v1::VendorDefined>, nullptr},

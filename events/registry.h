@@ -19,6 +19,8 @@ class Message;
 namespace tally::events {
 
 inline constexpr std::string_view kCreditGranted = "CreditGranted";
+inline constexpr std::string_view kCreditReversed = "CreditReversed";
+inline constexpr std::string_view kCreditPolicySet = "CreditPolicySet";
 inline constexpr std::string_view kVendorDefined = "VendorDefined";
 inline constexpr std::string_view kProductDefined = "ProductDefined";
 inline constexpr std::string_view kStockAdjusted = "StockAdjusted";

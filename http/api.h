@@ -52,7 +52,6 @@ struct ApiDeps {
     int64_t attribution_recent_ms = 24 * 3600 * 1000;
     std::vector<projectors::Runner*> runners;
     infra::Relay* relay = nullptr;  // may be null when this process runs no relay
-    credit::CreditPolicy credit_policy;
     std::function<int64_t()> clock_ms;  // unix milliseconds
     std::vector<std::string> stripe_webhook_secrets;  // empty: webhooks are refused (503)
     int64_t payout_delay_ms = 0;
@@ -98,6 +97,9 @@ private:
     bool put_customer_profile(Call& c);
     bool grant_credit(Call& c);
     bool get_credit(Call& c);
+    bool reverse_credit(Call& c);
+    bool put_credit_policy(Call& c);
+    bool get_credit_policy(Call& c);
     bool post_quote(Call& c);
     bool post_checkout(Call& c);
     bool claim_guest_orders(Call& c);

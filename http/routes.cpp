@@ -28,11 +28,13 @@ const std::vector<Route>& Api::routes() {
         {"POST", "/v1/referrals/visits", Gate::optional_token, token_roles(), {}, &Api::referral_visit},
 
         // Catalog.
-        {"PUT", "/v1/vendors/{vendor}", Gate::token, {"admin"}, {"catalog.manage"}, &Api::put_vendor},
-        {"PUT", "/v1/products/{sku}", Gate::token, {"admin", "vendor"}, {"catalog.manage"}, &Api::put_product},
+        {"PUT", "/v1/vendors/{vendor}", Gate::token, {"admin"}, {"catalog.manage", "finance.manage"}, &Api::put_vendor},
+        {"PUT", "/v1/products/{sku}", Gate::token, {"admin", "vendor"}, {"catalog.manage", "finance.manage"},
+         &Api::put_product},
         {"POST", "/v1/products/{sku}/stock-adjustments", Gate::token, {"admin", "vendor"}, {"catalog.manage"},
          &Api::adjust_stock},
-        {"PUT", "/v1/catalog/settings", Gate::token, {"admin"}, {"catalog.manage"}, &Api::put_catalog_settings},
+        {"PUT", "/v1/catalog/settings", Gate::token, {"admin"}, {"catalog.manage", "finance.manage"},
+         &Api::put_catalog_settings},
         {"PUT", "/v1/coupons/{code}", Gate::token, {"admin", "vendor"}, {"catalog.manage"}, &Api::put_coupon},
         {"PUT", "/v1/vendors/{vendor}/wholesale-customers/{customer}", Gate::token, {"admin", "vendor"},
          {"catalog.manage"}, &Api::set_wholesale},
@@ -45,6 +47,10 @@ const std::vector<Route>& Api::routes() {
         {"POST", "/v1/customers/{customer}/credit-grants", Gate::token, {"admin"}, {}, &Api::grant_credit},
         {"GET", "/v1/customers/{customer}/credit", Gate::token, {"admin", "auditor", "customer"}, {"credit.view"},
          &Api::get_credit},
+        {"POST", "/v1/customers/{customer}/credit-reversals", Gate::token, {"admin"}, {"finance.manage"},
+         &Api::reverse_credit},
+        {"PUT", "/v1/credit/policy", Gate::token, {"admin"}, {"finance.manage"}, &Api::put_credit_policy},
+        {"GET", "/v1/credit/policy", Gate::token, staff_readers, {"finance.view", "credit.view"}, &Api::get_credit_policy},
 
         // Quotes, checkout, orders.
         {"POST", "/v1/quote", Gate::token, {"admin", "customer", "affiliate", "storefront"},
@@ -64,7 +70,7 @@ const std::vector<Route>& Api::routes() {
          &Api::order_change},
         {"POST", "/v1/orders/{order}/refunds", Gate::token, {"admin", "vendor"}, {"orders.manage"},
          &Api::order_change},
-        {"POST", "/v1/orders/{order}/payouts", Gate::token, {"admin"}, {}, &Api::order_change},
+        {"POST", "/v1/orders/{order}/payouts", Gate::token, {"admin"}, {"payouts.manage"}, &Api::order_change},
 
         // Operators and auditors.
         {"GET", "/v1/operator/dead-letters", Gate::token, staff_readers, {"operator.view"}, &Api::list_dead_letters},
@@ -86,7 +92,7 @@ const std::vector<Route>& Api::routes() {
         {"GET", "/v1/permission-presets", Gate::token, staff_readers, {"staff.view"}, &Api::permission_presets},
 
         // Loyalty and passports.
-        {"PUT", "/v1/loyalty/program", Gate::token, {"admin"}, {"loyalty.manage"}, &Api::put_loyalty_program},
+        {"PUT", "/v1/loyalty/program", Gate::token, {"admin"}, {"finance.manage"}, &Api::put_loyalty_program},
         {"GET", "/v1/loyalty/program", Gate::token, {"admin", "auditor", "customer"},
          {"loyalty.view", "customers.view", "catalog.view", "orders.view"}, &Api::get_loyalty_program},
         {"GET", "/v1/customers/{customer}/loyalty", Gate::token, {"admin", "auditor", "customer"}, {"customers.view"},
@@ -98,9 +104,9 @@ const std::vector<Route>& Api::routes() {
 
         // Affiliates.
         {"GET", "/v1/affiliates", Gate::token, staff_readers, {"affiliates.view"}, &Api::list_affiliates},
-        {"PUT", "/v1/affiliates/payout-schedule", Gate::token, {"admin"}, {"affiliates.manage"},
+        {"PUT", "/v1/affiliates/payout-schedule", Gate::token, {"admin"}, {"finance.manage"},
          &Api::put_payout_schedule},
-        {"GET", "/v1/affiliates/payout-schedule", Gate::token, staff_readers, {"affiliates.view"},
+        {"GET", "/v1/affiliates/payout-schedule", Gate::token, staff_readers, {"affiliates.view", "finance.view"},
          &Api::get_payout_schedule},
         {"PUT", "/v1/affiliates/{affiliate}", Gate::token, {"admin"}, {"affiliates.manage"}, &Api::put_affiliate},
         {"GET", "/v1/affiliates/{affiliate}", Gate::token, {"admin", "auditor", "affiliate"}, {"affiliates.view"},

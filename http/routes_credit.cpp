@@ -5,6 +5,7 @@
 #include "commands/credit.h"
 #include "domain/ids.h"
 #include "http/json_input.h"
+#include "infra/journal.h"
 
 using nlohmann::json;
 
@@ -27,7 +28,7 @@ bool Api::grant_credit(Call& c) {
     if (!currency) return c.fail(422, "unknown_currency", *currency_code + " is not a supported ISO 4217 currency", "currency");
 
     credit::GrantCredit cmd{"", parts[2], Money{*amount, *currency}, *reason, c.claims.sub};
-    return c.submit(commands::grant_credit(std::move(cmd), deps_.credit_policy), *key);
+    return c.submit(commands::grant_credit(std::move(cmd)), *key);
 }
 
 // GET /v1/customers/{id}/credit  (admin, auditor, employee with credit.view, the customer)
@@ -58,6 +59,49 @@ bool Api::get_credit(Call& c) {
     });
     if (!r) return c.storage_unavailable(r.error());
     return c.reply(json_response(200, body));
+}
+
+// POST /v1/customers/{id}/credit-reversals {amount_minor, currency, reason}: a claw-back,
+// never below zero, posted on the ledger.
+bool Api::reverse_credit(Call& c) {
+    const std::string& customer = c.parts[2];
+    if (!valid_id(customer)) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
+    auto key = c.idempotency_key();
+    if (!key) return true;
+    ObjectReader in(c.req.body);
+    auto amount = in.int64("amount_minor");
+    auto currency_code = in.string("currency", 3, 3);
+    auto reason = in.string("reason", 1, 500);
+    if (auto err = in.finish()) return c.fail(err->status, err->code, err->detail, err->field);
+    if (*amount <= 0) return c.fail(422, "amount_must_be_positive", "amount_minor must be greater than zero", "amount_minor");
+    auto currency = Currency::parse(*currency_code);
+    if (!currency) return c.fail(422, "unknown_currency", *currency_code + " is not a supported ISO 4217 currency", "currency");
+    return c.submit(commands::reverse_credit({customer, Money{*amount, *currency}, *reason, c.claims.sub}), *key);
+}
+
+// PUT /v1/credit/policy {grant_max_minor, balance_max_minor, reason}: the caps, as an event.
+bool Api::put_credit_policy(Call& c) {
+    auto key = c.idempotency_key();
+    if (!key) return true;
+    ObjectReader in(c.req.body);
+    auto grant_max = in.int64("grant_max_minor");
+    auto balance_max = in.int64("balance_max_minor");
+    auto reason = in.string("reason", 1, 500);
+    if (auto err = in.finish()) return c.fail(err->status, err->code, err->detail, err->field);
+    if (auto bad = credit::check_policy(*grant_max, *balance_max)) return c.fail(422, "invalid_value", *bad, "grant_max_minor");
+    return c.submit(commands::set_credit_policy(*grant_max, *balance_max, *reason), *key);
+}
+
+// GET /v1/credit/policy: the caps in force (version 0: the defaults).
+bool Api::get_credit_policy(Call& c) {
+    credit::CreditPolicy policy;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) {
+        policy = credit::policy_of(journal::read_state(tx, std::string(credit::kPolicyStream)).value_or(std::string()));
+    });
+    if (!r) return c.storage_unavailable(r.error());
+    return c.reply_json(200, {{"grant_max_minor", policy.grant_max_minor},
+                              {"balance_max_minor", policy.balance_max_minor},
+                              {"version", policy.version}});
 }
 
 }  // namespace tally::http

@@ -358,6 +358,11 @@ bool Api::order_change(Call& c) {
             return c.fail(403, "forbidden", "vendors refund their own sub-orders only");
         r.reason = body.reason();
         r.shipping_only = body.shipping_only();
+        if (body.cap_override_reason().size() > 500)
+            return c.fail(422, "invalid_value", "cap_override_reason is at most 500 bytes", "cap_override_reason");
+        if (!body.cap_override_reason().empty() && r.destination != "credit")
+            return c.fail(422, "invalid_value", "cap_override_reason applies to refunds to credit", "cap_override_reason");
+        change.cap_override_reason = body.cap_override_reason();
         if (r.shipping_only && body.lines_size() > 0)
             return c.fail(422, "invalid_value", "a shipping refund is by amount_minor, not by lines", "shipping_only");
         change.change = r;

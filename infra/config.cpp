@@ -90,8 +90,6 @@ Config config_from_env() {
     read_int("TALLY_PROVIDER_ATTEMPTS_MAX", c.provider_attempts_max);
     read_int("TALLY_PROVIDER_WORKERS", c.provider_workers);
     read_int("TALLY_PROVIDER_TIMEOUT_MS", c.provider_timeout_ms);
-    read_int("TALLY_CREDIT_GRANT_MAX_MINOR", c.credit_grant_max_minor);
-    read_int("TALLY_CREDIT_BALANCE_MAX_MINOR", c.credit_balance_max_minor);
     read_int("TALLY_BATCH_COMMANDS_MAX", c.batch_commands_max);
     read_int("TALLY_BATCH_WAIT_US", c.batch_wait_us);
     read_int("TALLY_QUEUE_COMMANDS_MAX", c.queue_commands_max);

@@ -48,8 +48,6 @@ struct Config {
     std::string paypal_client_id;      // TALLY_PAYPAL_CLIENT_ID
     std::string paypal_client_secret;  // TALLY_PAYPAL_CLIENT_SECRET
     std::string paypal_webhook_id;     // TALLY_PAYPAL_WEBHOOK_ID: the webhook's id at PayPal, for verification
-    int64_t credit_grant_max_minor = 100000;     // 1,000.00 in a 2-digit currency
-    int64_t credit_balance_max_minor = 1000000;  // 10,000.00
     size_t batch_commands_max = 512;
     int batch_wait_us = 200;
     size_t queue_commands_max = 20000;

@@ -58,6 +58,10 @@ public:
                 v1::CreditReturned r;
                 if (r.ParseFromString(e.payload()))
                     entry(e, r.customer_id(), "return", r.amount().minor(), r.balance_after(), r.reason());
+            } else if (e.type() == events::kCreditReversed) {
+                v1::CreditReversed r;
+                if (r.ParseFromString(e.payload()))
+                    entry(e, r.customer_id(), "reversal", -r.amount().minor(), r.balance_after(), r.reason());
             }
         }
         if (customers.empty()) return;

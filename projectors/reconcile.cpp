@@ -230,6 +230,9 @@ void Reconciler::State::fold(const v1::EventEnvelope& e) {
     } else if (type == events::kCreditReturned) {
         v1::CreditReturned own;
         if (const auto* r = payload_as(facts, e, own)) credit_entry(*r, "return", r->amount().minor());
+    } else if (type == events::kCreditReversed) {
+        v1::CreditReversed own;
+        if (const auto* r = payload_as(facts, e, own)) credit_entry(*r, "reversal", -r->amount().minor());
     } else if (type == events::kAffiliateConversionRecorded) {
         v1::AffiliateConversionRecorded c;
         if (c.ParseFromString(e.payload())) {
@@ -498,6 +501,9 @@ void check_credit(sql::Tx& tx, const Ledger& ledger, const std::map<std::string,
             else if (e.type() == events::kCreditReturned && r.ParseFromString(e.payload()))
                 log_lines[e.position()] = entry_line(e.position(), "return", r.amount().minor(),
                                                      r.balance_after().currency(), r.balance_after().minor());
+            else if (v1::CreditReversed v; e.type() == events::kCreditReversed && v.ParseFromString(e.payload()))
+                log_lines[e.position()] = entry_line(e.position(), "reversal", -v.amount().minor(),
+                                                     v.balance_after().currency(), v.balance_after().minor());
         }
         for (const auto& row : tx.exec("SELECT position, kind, amount_minor, currency, balance_after_minor FROM credit_entries"
                                        " WHERE customer_id = $1",

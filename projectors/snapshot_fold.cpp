@@ -181,6 +181,9 @@ void StreamFold::add(const v1::EventEnvelope& e) {
             } else if (e.type() == events::kCreditReturned) {
                 auto& r = scratch<v1::CreditReturned>();
                 if ((ok_ = r.ParseFromString(e.payload()))) f.credit = credit::evolve(std::move(*f.credit), r);
+            } else if (e.type() == events::kCreditReversed) {
+                auto& r = scratch<v1::CreditReversed>();
+                if ((ok_ = r.ParseFromString(e.payload()))) f.credit = credit::evolve(std::move(*f.credit), r);
             } else {
                 ok_ = false;
             }

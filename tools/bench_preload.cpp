@@ -55,13 +55,11 @@ int preload(const PreloadOptions& o) {
         return 1;
     }
 
-    // The grants stay under the caps tallyd enforces by default (events / customers
-    // grants per customer must fit the balance cap).
-    const Config defaults;
-    const credit::CreditPolicy policy{defaults.credit_grant_max_minor, defaults.credit_balance_max_minor};
+    // The grants stay under the default caps (events / customers grants per customer must
+    // fit the balance cap); the preload sets no policy.
+    const credit::CreditPolicy policy = credit::kDefaultPolicy;
     const int64_t per_customer = (o.events + o.customers - 1) / o.customers;
-    const int64_t amount = std::max<int64_t>(1, std::min(defaults.credit_grant_max_minor,
-                                                         defaults.credit_balance_max_minor / per_customer));
+    const int64_t amount = std::max<int64_t>(1, std::min(policy.grant_max_minor, policy.balance_max_minor / per_customer));
     const Money each{amount, *Currency::parse("USD")};
     commands::PipelineOptions options;
     options.batch_commands_max = static_cast<size_t>(o.batch);
@@ -95,8 +93,7 @@ int preload(const PreloadOptions& o) {
         s.idempotency_key = "preload-" + std::to_string(i);
         s.body_hash = request_hash(customer, amount);
         s.correlation_id = s.idempotency_key;
-        s.command = commands::grant_credit(credit::GrantCredit{"", customer, each, "preload", o.principal},
-                                           policy);
+        s.command = commands::grant_credit(credit::GrantCredit{"", customer, each, "preload", o.principal});
         s.done = [&](commands::Outcome outcome) {
             std::lock_guard lock(mu);
             ++answered;

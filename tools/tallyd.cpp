@@ -238,7 +238,6 @@ int main(int argc, char** argv) {
     deps.attribution_recent_ms = cfg.attribution_recent_s * 1000;
     for (auto& r : runners) deps.runners.push_back(r.get());
     deps.relay = cfg.run_relay ? &relay : nullptr;
-    deps.credit_policy = {cfg.credit_grant_max_minor, cfg.credit_balance_max_minor};
     deps.stripe_webhook_secrets = cfg.stripe_webhook_secrets;
     deps.payout_delay_ms = cfg.payout_delay_s * 1000;
     deps.paypal = paypal_client.get();

@@ -68,10 +68,10 @@ TEST(Pipeline, TwoCommandsOnOneStreamInOneBatchSeeEachOther) {
 TEST(Pipeline, ARejectedCommandWritesNothingAndDoesNotDisturbTheBatch) {
     Fixture f;
     std::promise<Outcome> a, b, c;
-    const credit::CreditPolicy policy{1000, 5000};
-    ASSERT_TRUE(f.pipeline.submit(grant_submission("admin-1", "k1", "c1", 500, a, policy)));
-    ASSERT_TRUE(f.pipeline.submit(grant_submission("admin-1", "k2", "c1", 1001, b, policy)));  // over the grant cap
-    ASSERT_TRUE(f.pipeline.submit(grant_submission("admin-1", "k3", "c1", 700, c, policy)));
+    // The default caps (no policy set): 1,000.00 per grant.
+    ASSERT_TRUE(f.pipeline.submit(grant_submission("admin-1", "k1", "c1", 500, a)));
+    ASSERT_TRUE(f.pipeline.submit(grant_submission("admin-1", "k2", "c1", credit::kDefaultPolicy.grant_max_minor + 1, b)));
+    ASSERT_TRUE(f.pipeline.submit(grant_submission("admin-1", "k3", "c1", 700, c)));
     f.pipeline.start();
     EXPECT_EQ(reply_of(a.get_future().get()).status, 201);
     EXPECT_EQ(rejection_of(b.get_future().get()), "grant_exceeds_cap");

@@ -212,8 +212,13 @@ TEST(Http, AuthenticationAndRoles) {
 }
 
 TEST(Http, IdempotencyAndCapsOverHttp) {
-    Stack s(std::map<std::string, std::string>{{"TALLY_CREDIT_GRANT_MAX_MINOR", "1000"}, {"TALLY_CREDIT_BALANCE_MAX_MINOR", "1500"}});
+    Stack s;
     auto c = s.client();
+    // The caps are finance's policy, an event: no restart, no environment.
+    auto policy = c.request("PUT", "/v1/credit/policy",
+                            R"({"grant_max_minor": 1000, "balance_max_minor": 1500, "reason": "test caps"})",
+                            {{"Authorization", "Bearer " + s.admin}, {"Idempotency-Key", "caps"}});
+    ASSERT_EQ(policy.status, 200) << policy.body;
     auto first = s.grant(c, "cust-1", body(800), "same", s.admin);
     ASSERT_EQ(first.status, 201);
     auto replay = s.grant(c, "cust-1", body(800), "same", s.admin);
@@ -233,7 +238,7 @@ TEST(Http, IdempotencyAndCapsOverHttp) {
     auto eur = s.grant(c, "cust-1", body(10, "EUR"), "eur", s.admin);
     EXPECT_EQ(eur.status, 409);
     EXPECT_NE(eur.body.find("currency_must_match"), std::string::npos);
-    EXPECT_EQ(s.journal_count(), 1);
+    EXPECT_EQ(s.journal_count(), 2);  // the policy and the one grant
 }
 
 TEST(Http, RebuildEndpointSwapsInAFreshModel) {
