@@ -128,7 +128,10 @@ TEST(AffiliatePayoutsE2E, TheScheduleIsStaffsAndNamesItsFaults) {
     EXPECT_EQ(shop.send("PUT", "/v1/affiliates/payout-schedule", {{"weekday", 1}, {"version", 7}}, shop.admin).status, 400);
     EXPECT_EQ(shop.send("PUT", "/v1/affiliates/payout-schedule", {{"weekday", 1}, {"cron", "x"}}, shop.admin).status, 400);
     EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE stream_id = 'affiliate-payout-schedule'"), 0);
-    const auto manager = testing::token_for(shop.url, "emp-2", "employee", "affiliates.manage");
+    // Payout schedules are finance's: affiliates.manage alone is not enough.
+    const auto affiliates_only = testing::token_for(shop.url, "emp-3", "employee", "affiliates.manage");
+    EXPECT_EQ(shop.send("PUT", "/v1/affiliates/payout-schedule", {{"weekday", 5}, {"hour_utc", 7}}, affiliates_only).status, 403);
+    const auto manager = testing::token_for(shop.url, "emp-2", "employee", "finance.manage");
     r = shop.send("PUT", "/v1/affiliates/payout-schedule", {{"weekday", 5}, {"hour_utc", 7}, {"holding_days", 30}}, manager);
     ASSERT_EQ(r.status, 200) << r.body;
     const json s = json::parse(shop.get("/v1/affiliates/payout-schedule", clerk).body);

@@ -65,10 +65,17 @@ TEST(CatalogHttp, StaffDefineVendorsVendorsDefineTheirOwnProductsAndStock) {
     Catalog c;
     EXPECT_EQ(c.send("PUT", "/v1/vendors/ana", vendor_body(), c.clerk).status, 403);  // lacks catalog.manage
     EXPECT_EQ(c.send("PUT", "/v1/vendors/ana", vendor_body(), c.ana).status, 403);    // vendors do not define vendors
-    auto v = c.send("PUT", "/v1/vendors/ana", vendor_body(), c.manager);
+    // The commission is financial configuration: a catalog manager defines the rest.
+    auto rate = c.send("PUT", "/v1/vendors/ana", vendor_body(), c.manager);
+    EXPECT_EQ(rate.status, 403) << rate.body;
+    EXPECT_NE(rate.body.find("financial_setting"), std::string::npos) << rate.body;
+    json without_rate = vendor_body();
+    without_rate.erase("commission_bps");
+    ASSERT_EQ(c.send("PUT", "/v1/vendors/ana", without_rate, c.manager).status, 200);
+    auto v = c.send("PUT", "/v1/vendors/ana", vendor_body(), c.admin);
     ASSERT_EQ(v.status, 200) << v.body;
     ASSERT_EQ(c.send("PUT", "/v1/vendors/bo", vendor_body(), c.admin).status, 200);
-    EXPECT_EQ(c.journal_count(), 2);
+    EXPECT_EQ(c.journal_count(), 3);
 
     // A vendor defines its own product (vendor_id defaults to itself) ...
     auto p = c.send("PUT", "/v1/products/cards", cards_body(), c.ana);
@@ -95,7 +102,7 @@ TEST(CatalogHttp, StaffDefineVendorsVendorsDefineTheirOwnProductsAndStock) {
     EXPECT_NE(neg.body.find("would_go_negative"), std::string::npos);
     auto unknown = c.send("POST", "/v1/products/ghost/stock-adjustments", {{"delta", 1}, {"reason", "x"}}, c.admin);
     EXPECT_EQ(unknown.status, 422) << unknown.body;
-    EXPECT_EQ(c.journal_count(), 4);
+    EXPECT_EQ(c.journal_count(), 5);
 
     // Auditors read the definitions from the log.
     auto st = c.client->request("GET", "/v1/streams/product-cards/events", "", {{"Authorization", "Bearer " + c.auditor}});

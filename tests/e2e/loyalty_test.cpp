@@ -62,7 +62,10 @@ TEST(LoyaltyE2E, TheProgramIsADefinitionStaffSetAndEveryoneReads) {
     EXPECT_EQ(shop.send("PUT", "/v1/loyalty/program", program(), customer).status, 403);
     const auto clerk = testing::token_for(shop.url, "emp-1", "employee", "catalog.manage");
     EXPECT_EQ(shop.send("PUT", "/v1/loyalty/program", program(), clerk).status, 403);
-    const auto manager = testing::token_for(shop.url, "emp-2", "employee", "loyalty.manage");
+    // The program's discounts are financial configuration: loyalty.manage alone is not enough.
+    const auto loyalty_only = testing::token_for(shop.url, "emp-3", "employee", "loyalty.manage");
+    EXPECT_EQ(shop.send("PUT", "/v1/loyalty/program", program(), loyalty_only).status, 403);
+    const auto manager = testing::token_for(shop.url, "emp-2", "employee", "finance.manage");
     auto r = shop.send("PUT", "/v1/loyalty/program", program(), manager);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(json::parse(r.body)["version"], 1);
