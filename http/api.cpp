@@ -1,8 +1,11 @@
 #include "http/api.h"
 
+#include <cmath>
+
 #include "events/checkpoint.h"
 #include "events/envelope.h"
 #include "http/call.h"
+#include "http/rate_limit.h"
 #include "infra/metrics.h"
 
 namespace tally::http {
@@ -75,7 +78,10 @@ void Api::handle(Request request, Respond respond) {
         auto claims = bearer(c, route->gate == Gate::token);
         if (!claims) return;
         c.claims = *claims;
+        if (!within_rate(c, *route)) return;
         if (!c.claims.sub.empty() && !first_check(c, *route)) return;
+    } else if (route->gate == Gate::signature && !within_rate(c, *route)) {
+        return;
     }
     (this->*route->handler)(c);
 }
@@ -121,6 +127,31 @@ bool Api::first_check(Call& c, const Route& route) {
     for (auto p : route.permissions) needs += (needs.empty() ? "" : " or ") + std::string(p);
     c.fail(403, "forbidden",
            needs.empty() ? "employees may not " + what : what + " needs the permission " + needs);
+    return false;
+}
+
+bool Api::within_rate(Call& c, const Route& route) {
+    if (!deps_.limiter) return true;
+    const RateClass cls = route.gate == Gate::signature                                      ? RateClass::webhook
+                          : route.method == "GET" || route.pattern == std::string_view("/v1/quote") ? RateClass::read
+                                                                                              : RateClass::write;
+    const auto v = deps_.limiter->check(cls, c.claims.sub, c.claims.role, c.req.peer, deps_.clock_ms());
+    if (v.allowed) return true;
+    // IETF httpapi RateLimit headers (draft): the policy's quota and window, what is left
+    // and when there is more.
+    const auto retry = static_cast<int64_t>(std::max(1.0, std::ceil(v.retry_after_s)));
+    const auto window = static_cast<int64_t>(std::max(1.0, std::ceil(v.budget.burst / v.budget.per_second)));
+    auto r = problem(429, "rate_limited",
+                     "the " + v.policy + " budget (" + std::to_string(static_cast<int64_t>(v.budget.per_second)) +
+                         "/s, burst " + std::to_string(static_cast<int64_t>(v.budget.burst)) + ") is spent; retry after " +
+                         std::to_string(retry) + " s",
+                     "", c.req.request_id);
+    r.headers.emplace_back("Retry-After", std::to_string(retry));
+    r.headers.emplace_back("RateLimit-Policy", "\"" + v.policy + "\";q=" + std::to_string(static_cast<int64_t>(v.budget.burst)) +
+                                                   ";w=" + std::to_string(window));
+    r.headers.emplace_back("RateLimit", "\"" + v.policy + "\";r=" + std::to_string(static_cast<int64_t>(v.remaining)) +
+                                            ";t=" + std::to_string(retry));
+    c.reply(std::move(r));
     return false;
 }
 

@@ -27,12 +27,15 @@
 
 namespace tally::http {
 
+class RateLimiter;
+
 struct Request {
     std::string method;
     std::string target;                          // path and query
     std::map<std::string, std::string> headers;  // names in lower case
     std::string body;
     std::string request_id;
+    std::string peer;  // the client's address ("" when unknown)
 };
 
 struct Response {
@@ -59,6 +62,7 @@ struct ApiDeps {
     std::string paypal_webhook_id;
     std::string checkpoint_key_id, checkpoint_public_key;  // published at GET /v1/audit/keys
     std::string process;  // this process as ownership shows it (host:pid)
+    RateLimiter* limiter = nullptr;  // null: no rate limits (rate_limit.h)
 };
 
 class Call;
@@ -144,6 +148,8 @@ private:
     std::optional<TokenClaims> bearer(Call& c, bool required);
     // The route's first check (routes.h); false: answered 401/403.
     bool first_check(Call& c, const Route& route);
+    // The rate limits for this request (rate_limit.h); false: answered 429.
+    bool within_rate(Call& c, const Route& route);
 
     ApiDeps deps_;
     std::mutex rebuilds_mu_;

@@ -109,6 +109,9 @@ public:
     Session(tcp::socket socket, const Handler& handler, HandlerPool* reads, HandlerPool* writes, size_t body_max,
             std::atomic<int>& open)
         : stream_(std::move(socket)), handler_(handler), reads_(reads), writes_(writes), body_max_(body_max), open_(open) {
+        beast::error_code ec;
+        const auto remote = stream_.socket().remote_endpoint(ec);
+        if (!ec) peer_ = remote.address().to_string();
         ++open_;
     }
     ~Session() { --open_; }
@@ -118,6 +121,7 @@ public:
     }
 
 private:
+    std::string peer_;  // the client's address, for per-address rate limits
     static bool closed(beast::error_code ec) {
         return ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
                ec == net::error::connection_reset || ec == net::error::eof;
@@ -177,6 +181,7 @@ private:
         }
         r.body = std::move(req.body());
         r.request_id = request_id_for(r.headers);
+        r.peer = peer_;
         const auto started = std::chrono::steady_clock::now();
         const std::string route = route_pattern(r.method, r.target);
         const std::string method = method_label(req.method());

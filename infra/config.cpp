@@ -96,6 +96,10 @@ Config config_from_env() {
     read_int("TALLY_PIPELINE_WRITERS", c.pipeline_writers);
     read_int("TALLY_PG_POOL_SIZE", c.pg_pool_size);
     read_str("TALLY_LOG_LEVEL", c.log_level);
+    read_str("TALLY_RATE_LIMIT", c.rate_limit);
+    read_str("TALLY_RATE_LIMITS", c.rate_limits);
+    read_str("TALLY_RATE_LIMITS_ADDRESS", c.rate_limits_address);
+    read_str("TALLY_RATE_LIMITS_ROLES", c.rate_limits_roles);
     read_bool("TALLY_RUN_RELAY", c.run_relay);
     read_bool("TALLY_RUN_PROJECTORS", c.run_projectors);
     read_bool("TALLY_LOYALTY", c.loyalty);

@@ -54,6 +54,9 @@ struct Config {
     int pipeline_writers = 2;
     size_t pg_pool_size = 8;
     std::string log_level = "info";
+    // Rate limits (http/rate_limit.h): TALLY_RATE_LIMIT memory | postgres | off, and the budgets.
+    std::string rate_limit = "memory";
+    std::string rate_limits, rate_limits_address, rate_limits_roles;
     bool run_relay = true;
     bool run_projectors = true;
     // Payments.

@@ -26,6 +26,7 @@
 #include "commands/pipeline.h"
 #include "commands/provider_worker.h"
 #include "http/api.h"
+#include "http/rate_limit.h"
 #include "http/routes.h"
 #include "http/server.h"
 #include "http/paypal_client.h"
@@ -82,6 +83,11 @@ int main(int argc, char** argv) {
         cfg = config_from_env();
     } catch (const std::exception& e) {
         spdlog::error("configuration: {}", e.what());
+        return 2;
+    }
+    auto rate_limits = http::RateLimits::parse(cfg.rate_limit, cfg.rate_limits, cfg.rate_limits_address, cfg.rate_limits_roles);
+    if (!rate_limits) {
+        spdlog::error("configuration: {}", rate_limits.error());
         return 2;
     }
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
@@ -246,6 +252,10 @@ int main(int argc, char** argv) {
     deps.paypal_webhook_id = cfg.paypal_webhook_id;
     deps.clock_ms = now_ms;
     deps.process = process;
+    std::optional<http::RateLimiter> limiter;
+    if (rate_limits->enabled)
+        limiter.emplace(*rate_limits, rate_limits->store == "postgres" ? http::postgres_store(pool) : http::memory_store());
+    deps.limiter = limiter ? &*limiter : nullptr;
     http::Api api(deps);
     http::Server server({cfg.http_address, cfg.http_port, cfg.http_threads, cfg.body_bytes_max, cfg.http_read_threads,
                          static_cast<size_t>(cfg.http_read_queue), cfg.http_write_threads,

@@ -195,6 +195,10 @@ void Tallyd::start() {
             // Tests count the journal's rows: checkpoints only where a test asks for them.
             {"TALLY_CHECKPOINT_EVERY_EVENTS", "1000000"},
             {"TALLY_CHECKPOINT_EVERY_S", "86400"},
+            // Tests burst from one principal on one address: limits far above any test's rate,
+            // so the limiter runs on every request and refuses none (rate-limit tests set theirs).
+            {"TALLY_RATE_LIMITS", "read=1000000/1000000,write=1000000/1000000"},
+            {"TALLY_RATE_LIMITS_ADDRESS", "read=1000000/1000000,write=1000000/1000000,webhook=1000000/1000000"},
         };
         for (const auto& [k, v] : env_) env[k] = v;
         process_.start(binary_dir() + "/tools/tallyd", {}, env, data_dir_ + "/tallyd.log");

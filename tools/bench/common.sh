@@ -27,6 +27,11 @@ bench_pg_start() {
   psql -d postgres -c "CREATE DATABASE bench_tally" -c "CREATE DATABASE bench_pgbench"
 }
 
+# The benchmarks drive tallyd from one principal on one address, far faster than the
+# default budgets allow: the limiter runs with limits no run reaches (TALLY_RATE_LIMIT=off
+# takes it out; tools/bench/rate-limit compares the two).
+bench_high_limits="read=1000000/1000000,write=1000000/1000000"
+
 # tallyd on database $1 (bench_tally), with a tally-broker of its own (a topic holds one
 # journal), or with BENCH_EMBEDDED_BROKER=1 its own mock cluster in process, as on the
 # embedded default. Sets db, tallyd, broker and admin (a token).
@@ -39,6 +44,8 @@ bench_tallyd_start() {
   fi
   TALLY_PG_URL="$base/$db" TALLY_KAFKA_BROKERS="$brokers" TALLY_HTTP_PORT="$http_port" \
   TALLY_DATA_DIR="$dir" TALLY_JWT_KEYS="$keys" TALLY_LOG_LEVEL=warn \
+  TALLY_RATE_LIMITS="${TALLY_RATE_LIMITS:-$bench_high_limits}" \
+  TALLY_RATE_LIMITS_ADDRESS="${TALLY_RATE_LIMITS_ADDRESS:-$bench_high_limits,webhook=1000000/1000000}" \
     "$build/tools/tallyd" >"$dir/tallyd.log" 2>&1 & tallyd=$!; pids+=($tallyd)
   for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   admin="$(token "$base/$db" admin-1 admin)"
