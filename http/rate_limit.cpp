@@ -84,35 +84,68 @@ private:
     Shard shards_[kShards];
 };
 
+// Buckets in PostgreSQL, taken in leases: one statement takes up to kLease whole tokens
+// (a twentieth of the burst, at least one) and this process hands them out until they run
+// out or a second passes. Every token handed out was taken from the shared bucket, so the
+// processes together never exceed the budget; a lease left unused only lowers it a little.
 class PostgresStore final : public BucketStore {
 public:
     explicit PostgresStore(sql::Pool& pool) : pool_(pool) {}
     std::expected<Taken, std::string> take(const std::string& key, const Budget& budget, int64_t now_ms) override {
-        std::optional<Taken> out;
-        // Refill since the last take, capped at the burst; take one when there is one. One
-        // statement (SET sees the row as it was): concurrent takes on a key serialize on it.
-        // Tokens are kept in thousandths.
+        auto& shard = shards_[std::hash<std::string>{}(key) % kShards];
+        {
+            std::lock_guard lock(shard.mu);
+            auto it = shard.leases.find(key);
+            if (it != shard.leases.end() && it->second.tokens >= 1 && now_ms < it->second.until_ms) {
+                it->second.tokens -= 1;
+                return Taken{true, it->second.tokens};
+            }
+        }
+        const int64_t lease = std::clamp<int64_t>(static_cast<int64_t>(budget.burst / 20), 1, 100);
+        std::optional<std::pair<int64_t, int64_t>> got;  // tokens left (thousandths), taken (whole)
+        // Refill since the last take, capped at the burst; take whole tokens up to the lease.
+        // One statement (SET sees the row as it was): concurrent takes serialize on the row.
         auto r = pool_.autocommit([&](sql::Tx& tx) {
             const std::string refill =
                 "least($2::bigint, b.tokens_milli + greatest(0, $4::bigint - b.stamp_ms) * $3::bigint / 1000)";
+            const std::string take = "least($5::bigint * 1000, " + refill + " - " + refill + " % 1000)";
             auto rows = tx.exec(
-                "INSERT INTO rate_buckets AS b (key, tokens_milli, stamp_ms, allowed)"
-                " VALUES ($1, $2::bigint - 1000, $4::bigint, true)"
-                " ON CONFLICT (key) DO UPDATE SET allowed = " + refill + " >= 1000,"
-                " tokens_milli = " + refill + " - CASE WHEN " + refill + " >= 1000 THEN 1000 ELSE 0 END,"
+                "INSERT INTO rate_buckets AS b (key, tokens_milli, stamp_ms, taken_milli)"
+                " VALUES ($1, $2::bigint - least($5::bigint * 1000, $2::bigint - $2::bigint % 1000), $4::bigint,"
+                " least($5::bigint * 1000, $2::bigint - $2::bigint % 1000))"
+                " ON CONFLICT (key) DO UPDATE SET taken_milli = " + take + ","
+                " tokens_milli = " + refill + " - " + take + ","
                 " stamp_ms = greatest(b.stamp_ms, $4::bigint)"
-                " RETURNING tokens_milli, allowed",
+                " RETURNING tokens_milli, taken_milli / 1000",
                 {key, std::to_string(std::llround(budget.burst * 1000)), std::to_string(std::llround(budget.per_second * 1000)),
-                 std::to_string(now_ms)});
-            if (!rows.empty()) out = Taken{rows[0].boolean(1), static_cast<double>(rows[0].i64(0)) / 1000.0};
+                 std::to_string(now_ms), std::to_string(lease)});
+            if (!rows.empty()) got = std::pair{rows[0].i64(0), rows[0].i64(1)};
         });
         if (!r) return std::unexpected(r.error().message);
-        if (!out) return std::unexpected(std::string("the bucket upsert returned no row"));
-        return *out;
+        if (!got) return std::unexpected(std::string("the bucket upsert returned no row"));
+        const auto [left_milli, taken] = *got;
+        if (taken < 1) return Taken{false, static_cast<double>(left_milli) / 1000.0};
+        std::lock_guard lock(shard.mu);
+        if (shard.leases.size() > kMaxPerShard) shard.leases.clear();
+        auto& l = shard.leases[key];
+        l.tokens = std::max(0.0, l.tokens) + static_cast<double>(taken - 1);
+        l.until_ms = now_ms + 1000;
+        return Taken{true, l.tokens + static_cast<double>(left_milli) / 1000.0};
     }
 
 private:
+    struct Lease {
+        double tokens = 0;
+        int64_t until_ms = 0;
+    };
+    struct Shard {
+        std::mutex mu;
+        std::unordered_map<std::string, Lease> leases;
+    };
+    static constexpr size_t kShards = 16;
+    static constexpr size_t kMaxPerShard = 65536;
     sql::Pool& pool_;
+    Shard shards_[kShards];
 };
 
 }  // namespace

@@ -71,7 +71,7 @@ public:
 };
 
 std::unique_ptr<BucketStore> memory_store();
-// One upsert per bucket on table rate_buckets (migration 0020), in its own statement.
+// Table rate_buckets (migration 0020), taken in leases of whole tokens (rate_limit.cpp).
 std::unique_ptr<BucketStore> postgres_store(sql::Pool& pool);
 
 class RateLimiter {
