@@ -117,6 +117,7 @@ private:
     bool operator_list(Call& c, const std::string& key, const std::string& query,
                        const std::function<nlohmann::json(const sql::Row&)>& item);
     bool stream_events(Call& c);
+    bool operator_acts(Call& c);
     bool reconcile_last(Call& c);
     bool ledger_accounts(Call& c);
     bool list_projections(Call& c);

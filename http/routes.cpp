@@ -77,6 +77,7 @@ const std::vector<Route>& Api::routes() {
         {"POST", "/v1/operator/dead-letters/{id}/retry", Gate::token, {"admin"}, {}, &Api::retry_dead_letter},
         {"GET", "/v1/operator/flagged-signals", Gate::token, staff_readers, {"operator.view"}, &Api::flagged_signals},
         {"GET", "/v1/operator/external-refunds", Gate::token, staff_readers, {"operator.view"}, &Api::external_refunds},
+        {"GET", "/v1/operator/acts", Gate::token, staff_readers, {"operator.view"}, &Api::operator_acts},
         {"GET", "/v1/streams/{stream}/events", Gate::token, staff_readers, {}, &Api::stream_events},
         {"GET", "/v1/reconcile/last", Gate::token, staff_readers, {"operator.view"}, &Api::reconcile_last},
         {"GET", "/v1/ledger/accounts", Gate::token, staff_readers, {"finance.view"}, &Api::ledger_accounts},
@@ -122,12 +123,18 @@ const std::vector<Route>& Api::routes() {
 }
 
 bool pattern_matches(std::string_view pattern, const std::vector<std::string>& parts) {
-    size_t i = 0;
-    for (auto seg : split(pattern.substr(1), '/')) {
+    // Segment by segment, without splitting the pattern: this runs for every route on
+    // every request (dispatch and the metrics' label).
+    size_t i = 0, at = 1;
+    while (at <= pattern.size()) {
+        size_t slash = pattern.find('/', at);
+        if (slash == std::string_view::npos) slash = pattern.size();
+        const std::string_view seg = pattern.substr(at, slash - at);
         if (i >= parts.size()) return false;
         const bool param = seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
         if (param ? parts[i].empty() : parts[i] != seg) return false;
         ++i;
+        at = slash + 1;
     }
     return i == parts.size();
 }

@@ -9,6 +9,7 @@
 #include "commands/operator_acts.h"
 #include "events/envelope.h"
 #include "events/registry.h"
+#include "infra/journal.h"
 
 using nlohmann::json;
 
@@ -34,6 +35,31 @@ bool Api::stream_events(Call& c) {
     out += "]";
     // The chain can be checked here only when the page starts at the stream's beginning.
     if (*after == 0) out += ",\"chain_valid\":" + std::string(events::verify_stream(events) ? "false" : "true");
+    out += "}";
+    return c.reply(Response{200, "application/json", out, {}});
+}
+
+// GET /v1/operator/acts?limit=&cursor=: every operator's act (a rebuild, a dead-letter
+// retry, a principal change, a policy change), newest first, each the event itself with
+// its actor and, in the payload, its reason.
+bool Api::operator_acts(Call& c) {
+    const auto& query = c.query;
+    auto limit = parse_count(query, "limit", 50, 500);
+    if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
+    auto before = parse_count(query, "cursor", INT64_MAX, INT64_MAX);
+    if (!before) return c.fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
+    std::vector<v1::EventEnvelope> acts;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) { acts = journal::read_operator_acts(tx, *before, *limit + 1); });
+    if (!r) return c.storage_unavailable(r.error());
+    std::string out = "{\"acts\":[";
+    for (size_t i = 0; i < acts.size() && static_cast<int64_t>(i) < *limit; ++i) {
+        if (i) out += ",";
+        out += events::envelope_to_json(acts[i]);
+    }
+    out += "],\"next_cursor\":";
+    out += static_cast<int64_t>(acts.size()) > *limit && *limit > 0
+               ? "\"" + std::to_string(acts[static_cast<size_t>(*limit - 1)].position()) + "\""
+               : std::string("null");
     out += "}";
     return c.reply(Response{200, "application/json", out, {}});
 }
@@ -128,6 +154,10 @@ bool Api::list_projections(Call& c) {
 bool Api::rebuild_projection(Call& c) {
     const std::vector<std::string>& parts = c.parts;
     if (!c.fresh_caller()) return true;  // checked before the long work starts
+    v1::OperatorActRequest body;
+    if (!c.req.body.empty() && !c.parse_message(body)) return true;
+    if (body.reason().size() > 500) return c.fail(422, "invalid_value", "reason is at most 500 bytes", "reason");
+    const std::string reason = body.reason().empty() ? "api" : body.reason();
     projectors::Runner* runner = nullptr;
     for (auto* r : deps_.runners)
         if (r->name() == parts[2]) runner = r;
@@ -143,7 +173,7 @@ bool Api::rebuild_projection(Call& c) {
     const Respond respond = c.respond;
     const std::string rid = c.req.request_id;
     const commands::Claims who{c.claims.sub, c.claims.role, c.claims.session_version};
-    rebuilds_.push_back({std::thread([this, runner, respond, rid, done, who] {
+    rebuilds_.push_back({std::thread([this, runner, respond, rid, done, who, reason] {
                              auto result = runner->rebuild();
                              if (!result) {
                                  respond(problem(409, "rebuild_refused", result.error(), "", rid));
@@ -153,7 +183,7 @@ bool Api::rebuild_projection(Call& c) {
                                  act.set_projector(runner->name());
                                  act.set_operator_id(who.principal_id);
                                  act.set_events_replayed(*result);
-                                 act.set_reason("api");
+                                 act.set_reason(reason);
                                  act.set_at_unix_ms(deps_.clock_ms());
                                  const std::string key = "rebuild-" + runner->name() + "-" + rid;
                                  auto recorded = commands::submit_and_wait(*deps_.pipeline, who,

@@ -219,6 +219,9 @@ bool Api::retry_dead_letter(Call& c) {
     auto caller = c.fresh_caller();
     if (!caller) return true;
     const auto& who = caller->principal;
+    v1::OperatorActRequest body;
+    if (!c.req.body.empty() && !c.parse_message(body)) return true;
+    if (body.reason().size() > 500) return c.fail(422, "invalid_value", "reason is at most 500 bytes", "reason");
     int64_t id = 0;
     auto [end, ec] = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), id);
     if (ec != std::errc() || end != parts[3].data() + parts[3].size() || id <= 0)
@@ -243,6 +246,7 @@ bool Api::retry_dead_letter(Call& c) {
     // attempts from zero). Two retries of the same parking share a key: one event.
     act.set_call_id(id);
     act.set_operator_id(who.id);
+    act.set_reason(body.reason());
     act.set_at_unix_ms(deps_.clock_ms());
     spdlog::info("dead letter {} sent back to the provider workers by {}", id, who.id);
     const std::string key = "dead-letter-retry-" + std::to_string(id) + "-" + std::to_string(retries);

@@ -199,6 +199,16 @@ std::vector<v1::EventEnvelope> read_stream(sql::Tx& tx, const std::string& strea
     return out;
 }
 
+std::vector<v1::EventEnvelope> read_operator_acts(sql::Tx& tx, int64_t before_position, int64_t limit) {
+    auto rows = tx.exec(std::string("SELECT ") + kEnvelopeColumns + " FROM journal WHERE type IN (" + kOperatorActTypes +
+                            ") AND position < $1 ORDER BY position DESC LIMIT $2",
+                        {std::to_string(before_position), std::to_string(limit)});
+    std::vector<v1::EventEnvelope> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) out.push_back(envelope_from(r));
+    return out;
+}
+
 std::map<std::string, std::string> read_states(sql::Tx& tx, const std::vector<std::string>& stream_ids) {
     std::map<std::string, std::string> out;
     if (stream_ids.empty()) return out;

@@ -91,5 +91,13 @@ std::vector<std::pair<std::string, std::string>> read_states_between(sql::Tx& tx
 void for_each_snapshot_tip(sql::Tx& tx,
                            const std::function<void(const std::string&, int64_t, const std::string&)>& fn);
 std::optional<Principal> load_principal(sql::Tx& tx, const std::string& id);
+// Operators' acts (kOperatorActTypes), newest first, strictly before `before_position`
+// (a partial index holds exactly these).
+std::vector<v1::EventEnvelope> read_operator_acts(sql::Tx& tx, int64_t before_position, int64_t limit);
+// The event types that are operators' acts: rebuilds, dead-letter retries, principal
+// changes, and changes of financial or catalog policy.
+inline constexpr const char* kOperatorActTypes =
+    "'ProjectionRebuilt', 'DeadLetterRetried', 'PrincipalDefined', 'PrincipalSessionsRevoked', 'CreditPolicySet',"
+    " 'CatalogSettingsChanged', 'LoyaltyProgramDefined', 'AffiliatePayoutScheduleSet'";
 
 }  // namespace tally::journal

@@ -235,5 +235,36 @@ TEST(Principals, AnEmployeeWithStaffManageCannotEscalate) {
     EXPECT_EQ(s.number("SELECT count(*) FROM principals WHERE id = 'x1'"), 0);
 }
 
+// A rebuild, a principal change and a policy change are each an event with its actor and
+// reason, and the auditor lists them, newest first.
+TEST(OperatorActs, EachActIsAnEventTheAuditorLists) {
+    Identity s;
+    const auto auditor = testing::token_for(s.url, "aud-1", "auditor");
+    ASSERT_EQ(s.send("PUT", "/v1/principals/ops-7", {{"role", "employee"}, {"preset", "operations"}}, s.admin).status, 201);
+    ASSERT_EQ(s.send("PUT", "/v1/credit/policy", {{"grant_max_minor", 500}, {"balance_max_minor", 5000}, {"reason", "fraud wave"}},
+                     s.admin).status,
+              200);
+    auto rebuilt = s.send("POST", "/v1/projections/credit/rebuild", {{"reason", "drift on cus-3"}}, s.admin);
+    ASSERT_EQ(rebuilt.status, 200) << rebuilt.body;
+    auto page = s.body(s.get("/v1/operator/acts?limit=2", auditor));
+    ASSERT_EQ(page["acts"].size(), 2u) << page.dump();
+    EXPECT_EQ(page["acts"][0]["type"], "ProjectionRebuilt");
+    EXPECT_EQ(page["acts"][0]["actor"], "admin-1");
+    EXPECT_EQ(page["acts"][0]["payload"]["reason"], "drift on cus-3");
+    EXPECT_EQ(page["acts"][1]["type"], "CreditPolicySet");
+    EXPECT_EQ(page["acts"][1]["payload"]["reason"], "fraud wave");
+    ASSERT_TRUE(page["next_cursor"].is_string());
+    auto rest = s.body(s.get("/v1/operator/acts?cursor=" + page["next_cursor"].get<std::string>(), auditor));
+    ASSERT_EQ(rest["acts"].size(), 1u) << rest.dump();
+    EXPECT_EQ(rest["acts"][0]["type"], "PrincipalDefined");
+    EXPECT_EQ(rest["acts"][0]["stream_id"], "principal-ops-7");
+    EXPECT_TRUE(rest["next_cursor"].is_null());
+    // Operations sees them; a customer does not.
+    const auto ops = testing::token_for(s.url, "ops-7", "employee", "operator.view");
+    EXPECT_EQ(s.get("/v1/operator/acts", ops).status, 200);
+    EXPECT_EQ(s.get("/v1/operator/acts", testing::token_for(s.url, "cus-1", "customer")).status, 403);
+    EXPECT_EQ(s.get("/v1/operator/acts?cursor=x", auditor).status, 400);
+}
+
 }  // namespace
 }  // namespace tally

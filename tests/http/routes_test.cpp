@@ -127,5 +127,15 @@ TEST(Routes, TheReadmeHoldsTheGeneratedTableAndDescribesEveryRoute) {
     }
 }
 
+// README.md lists each department preset as the code holds it.
+TEST(Routes, TheReadmeListsEachPresetAsTheCodeHoldsIt) {
+    const std::string text = readme();
+    for (const auto& p : principal::presets()) {
+        std::string row = "| " + std::string(p.name) + " | `" + std::string(p.key) + "` | ";
+        for (size_t i = 0; i < p.permissions.size(); ++i) row += (i ? ", `" : "`") + std::string(p.permissions[i]) + "`";
+        EXPECT_NE(text.find(row + " |\n"), std::string::npos) << "README.md lacks: " << row;
+    }
+}
+
 }  // namespace
 }  // namespace tally::http
