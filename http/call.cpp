@@ -148,6 +148,24 @@ std::optional<Caller> Call::fresh_caller() const {
     return caller_;
 }
 
+std::optional<Call::IdPage> Call::id_page() const {
+    IdPage page;
+    auto limit = parse_count(query, "limit", 50, 500);
+    if (!limit) {
+        fail(400, "invalid_query", "limit must be 0..500", "limit");
+        return std::nullopt;
+    }
+    page.limit = *limit;
+    if (auto cur = query.find("cursor"); cur != query.end()) {
+        if (!valid_id(cur->second)) {
+            fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
+            return std::nullopt;
+        }
+        page.after = cur->second;
+    }
+    return page;
+}
+
 std::optional<std::string> Call::idempotency_key() const {
     auto key = req.headers.find("idempotency-key");
     if (key == req.headers.end() || key->second.empty()) {

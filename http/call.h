@@ -67,6 +67,13 @@ public:
     // the fresh caller's right to it (reads_customer with `resource`). False: answered.
     bool customer_read(const std::string& customer_id, const std::string& resource, const std::string& what) const;
     std::optional<std::string> idempotency_key() const;     // commands need one
+    // A keyset page over ids: ?limit= (0..500, 50 by default) and ?cursor= (the last id of
+    // the previous page).
+    struct IdPage {
+        int64_t limit = 50;
+        std::string after;
+    };
+    std::optional<IdPage> id_page() const;
     bool parse_message(google::protobuf::Message& msg) const;  // false: answered 400/422
 
     bool role_in(std::initializer_list<const char*> roles) const;

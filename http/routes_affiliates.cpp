@@ -57,6 +57,21 @@ std::optional<int64_t> position_cursor(const std::map<std::string, std::string>&
     return v;
 }
 
+// The path's affiliate id is valid and the fresh caller may read it; false: answered.
+bool readable_affiliate(Call& c, const std::string& id) {
+    if (!valid_id(id)) {
+        c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
+        return false;
+    }
+    auto caller = c.fresh_caller();
+    if (!caller) return false;
+    if (!reads_affiliate(*caller, id)) {
+        c.fail(403, "forbidden", "you may not read affiliate " + id);
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 std::optional<affiliate::CookieClaim> Api::referral_cookie(const std::string& cookie) const {
@@ -114,28 +129,22 @@ bool Api::referral_visit(Call& c) {
 
 // GET /v1/affiliates?limit=&cursor=
 bool Api::list_affiliates(Call& c) {
-    const auto& query = c.query;
-    auto limit = parse_count(query, "limit", 50, 500);
-    if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
-    std::string after;
-    if (auto cur = query.find("cursor"); cur != query.end()) {
-        if (!valid_id(cur->second)) return c.fail(400, "invalid_query", "cursor is not one this API returned", "cursor");
-        after = cur->second;
-    }
+    auto page = c.id_page();
+    if (!page) return true;
     json body = {{"affiliates", json::array()}, {"next_cursor", nullptr}};
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
         auto rows = tx.exec("SELECT affiliate_id, status, currency, commission_bps, rail, array_to_json(referral_codes)::text"
                             " FROM affiliates"
                             " WHERE affiliate_id > $1 ORDER BY affiliate_id LIMIT $2",
-                            {after, std::to_string(*limit + 1)});
-        for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < *limit; ++i) {
+                            {page->after, std::to_string(page->limit + 1)});
+        for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < page->limit; ++i) {
             const auto& a = rows[i];
             body["affiliates"].push_back({{"affiliate_id", a.str(0)}, {"status", a.str(1)}, {"currency", a.str(2)},
                                           {"commission_bps", a.i64(3)}, {"rail", a.str(4)},
                                           {"referral_codes", json::parse(a.str(5))}});
         }
-        if (static_cast<int64_t>(rows.size()) > *limit && *limit > 0)
-            body["next_cursor"] = rows[static_cast<size_t>(*limit - 1)].str(0);
+        if (static_cast<int64_t>(rows.size()) > page->limit && page->limit > 0)
+            body["next_cursor"] = rows[static_cast<size_t>(page->limit - 1)].str(0);
     });
     if (!r) return c.storage_unavailable(r.error());
     return c.reply_json(200, body);
@@ -166,10 +175,7 @@ bool Api::put_affiliate(Call& c) {
 // GET /v1/affiliates/{id}
 bool Api::get_affiliate(Call& c) {
     const std::string& id = c.parts[2];
-    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
-    auto caller = c.fresh_caller();
-    if (!caller) return true;
-    if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
+    if (!readable_affiliate(c, id)) return true;
     std::optional<v1::AffiliateDefinition> def;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
         auto states = journal::read_states(tx, {affiliate::stream_id(id)});
@@ -185,10 +191,7 @@ bool Api::get_affiliate(Call& c) {
 // conversions earned and gave back.
 bool Api::affiliate_balance(Call& c) {
     const std::string& id = c.parts[2];
-    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
-    auto caller = c.fresh_caller();
-    if (!caller) return true;
-    if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
+    if (!readable_affiliate(c, id)) return true;
     json body;
     bool known = false;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
@@ -229,10 +232,7 @@ bool Api::affiliate_balance(Call& c) {
 bool Api::affiliate_payouts(Call& c) {
     const auto& query = c.query;
     const std::string& id = c.parts[2];
-    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
-    auto caller = c.fresh_caller();
-    if (!caller) return true;
-    if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
+    if (!readable_affiliate(c, id)) return true;
     auto limit = parse_count(query, "limit", 50, 500);
     if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
     json body = {{"affiliate_id", id}, {"payouts", json::array()}};
@@ -254,10 +254,7 @@ bool Api::affiliate_payouts(Call& c) {
 bool Api::affiliate_conversions(Call& c) {
     const auto& query = c.query;
     const std::string& id = c.parts[2];
-    if (!valid_id(id)) return c.fail(400, "invalid_path", "affiliate id must be 1-64 of [A-Za-z0-9._-]", "affiliate_id");
-    auto caller = c.fresh_caller();
-    if (!caller) return true;
-    if (!reads_affiliate(*caller, id)) return c.fail(403, "forbidden", "you may not read affiliate " + id);
+    if (!readable_affiliate(c, id)) return true;
     auto limit = parse_count(query, "limit", 50, 500);
     if (!limit) return c.fail(400, "invalid_query", "limit must be 0..500", "limit");
     auto before = position_cursor(query);

@@ -10,24 +10,41 @@
 using nlohmann::json;
 
 namespace tally::http {
+namespace {
+
+// {"amount_minor": positive, "currency": ISO 4217, "reason": 1-500 bytes}; nothing: answered.
+std::optional<std::pair<Money, std::string>> money_with_reason(Call& c) {
+    ObjectReader in(c.req.body);
+    auto amount = in.int64("amount_minor");
+    auto currency_code = in.string("currency", 3, 3);
+    auto reason = in.string("reason", 1, 500);
+    if (auto err = in.finish()) {
+        c.fail(err->status, err->code, err->detail, err->field);
+        return std::nullopt;
+    }
+    if (*amount <= 0) {
+        c.fail(422, "amount_must_be_positive", "amount_minor must be greater than zero", "amount_minor");
+        return std::nullopt;
+    }
+    auto currency = Currency::parse(*currency_code);
+    if (!currency) {
+        c.fail(422, "unknown_currency", *currency_code + " is not a supported ISO 4217 currency", "currency");
+        return std::nullopt;
+    }
+    return std::pair{Money{*amount, *currency}, *reason};
+}
+
+}  // namespace
 
 // POST /v1/customers/{id}/credit-grants  (admin)
 bool Api::grant_credit(Call& c) {
-    const Request& req = c.req;
     const std::vector<std::string>& parts = c.parts;
     if (!valid_id(parts[2])) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
     auto key = c.idempotency_key();
     if (!key) return true;
-    ObjectReader in(req.body);
-    auto amount = in.int64("amount_minor");
-    auto currency_code = in.string("currency", 3, 3);
-    auto reason = in.string("reason", 1, 500);
-    if (auto err = in.finish()) return c.fail(err->status, err->code, err->detail, err->field);
-    if (*amount <= 0) return c.fail(422, "amount_must_be_positive", "amount_minor must be greater than zero", "amount_minor");
-    auto currency = Currency::parse(*currency_code);
-    if (!currency) return c.fail(422, "unknown_currency", *currency_code + " is not a supported ISO 4217 currency", "currency");
-
-    credit::GrantCredit cmd{"", parts[2], Money{*amount, *currency}, *reason, c.claims.sub};
+    auto body = money_with_reason(c);
+    if (!body) return true;
+    credit::GrantCredit cmd{"", parts[2], body->first, body->second, c.claims.sub};
     return c.submit(commands::grant_credit(std::move(cmd)), *key);
 }
 
@@ -68,15 +85,9 @@ bool Api::reverse_credit(Call& c) {
     if (!valid_id(customer)) return c.fail(400, "invalid_path", "customer id must be 1-64 of [A-Za-z0-9._-]", "customer_id");
     auto key = c.idempotency_key();
     if (!key) return true;
-    ObjectReader in(c.req.body);
-    auto amount = in.int64("amount_minor");
-    auto currency_code = in.string("currency", 3, 3);
-    auto reason = in.string("reason", 1, 500);
-    if (auto err = in.finish()) return c.fail(err->status, err->code, err->detail, err->field);
-    if (*amount <= 0) return c.fail(422, "amount_must_be_positive", "amount_minor must be greater than zero", "amount_minor");
-    auto currency = Currency::parse(*currency_code);
-    if (!currency) return c.fail(422, "unknown_currency", *currency_code + " is not a supported ISO 4217 currency", "currency");
-    return c.submit(commands::reverse_credit({customer, Money{*amount, *currency}, *reason, c.claims.sub}), *key);
+    auto body = money_with_reason(c);
+    if (!body) return true;
+    return c.submit(commands::reverse_credit({customer, body->first, body->second, c.claims.sub}), *key);
 }
 
 // PUT /v1/credit/policy {grant_max_minor, balance_max_minor, reason}: the caps, as an event.
