@@ -1,5 +1,7 @@
 #include "http/auth.h"
 
+#include "domain/principal.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -65,11 +67,7 @@ std::optional<std::string> unb64url(std::string_view in) {
 
 }  // namespace
 
-bool is_known_role(std::string_view role) {
-    for (auto r : {"admin", "employee", "vendor", "affiliate", "customer", "auditor", "storefront"})
-        if (role == r) return true;
-    return false;
-}
+bool is_known_role(std::string_view role) { return principal::is_role(role); }
 
 std::expected<KeyRing, std::string> KeyRing::parse(std::string_view spec, std::string_view name) {
     KeyRing ring;

@@ -216,10 +216,4 @@ bool Call::parse_message(google::protobuf::Message& msg) const {
     return true;
 }
 
-bool Call::role_in(std::initializer_list<const char*> roles) const {
-    for (const char* r : roles)
-        if (claims.role == r) return true;
-    return false;
-}
-
 }  // namespace tally::http

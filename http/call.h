@@ -76,7 +76,6 @@ public:
     std::optional<IdPage> id_page() const;
     bool parse_message(google::protobuf::Message& msg) const;  // false: answered 400/422
 
-    bool role_in(std::initializer_list<const char*> roles) const;
 
 private:
     const ApiDeps& deps_;
