@@ -58,7 +58,7 @@ void Api::handle(Request request, Respond respond) {
     const Request& req = c.req;
 
     std::string allowed;
-    const Route* route = find_route(routes(), req.method, c.parts, &allowed);
+    const Route* route = req.route ? req.route : find_route(routes(), req.method, c.parts, &allowed);
     if (!route) {
         if (!allowed.empty()) return (void)c.method_not_allowed(allowed);
         return (void)c.fail(404, "not_found", "no route for " + req.method + " " + c.path);

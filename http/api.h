@@ -36,6 +36,8 @@ struct Request {
     std::string body;
     std::string request_id;
     std::string peer;  // the client's address ("" when unknown)
+    // The route the server matched once (for its metrics); null: the API matches it.
+    const Route* route = nullptr;
 };
 
 struct Response {

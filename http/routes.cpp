@@ -171,10 +171,23 @@ const Route* find_route(const std::vector<Route>& table, std::string_view method
     return nullptr;
 }
 
-std::string route_pattern(std::string_view method, std::string_view target) {
+namespace {
+
+std::vector<std::string> parts_of(std::string_view target) {
     const std::string_view path = target.substr(0, target.find('?'));
     std::vector<std::string> parts;
     for (auto seg : split(path.empty() ? path : path.substr(1), '/')) parts.emplace_back(seg);
+    return parts;
+}
+
+}  // namespace
+
+const Route* match_route(std::string_view method, std::string_view target) {
+    return find_route(Api::routes(), method, parts_of(target), nullptr);
+}
+
+std::string route_pattern(std::string_view method, std::string_view target) {
+    const auto parts = parts_of(target);
     std::string allowed;
     if (const Route* r = find_route(Api::routes(), method, parts, &allowed)) return std::string(r->pattern);
     // A wrong method on a known path still names the path (by its first route).

@@ -52,6 +52,8 @@ bool pattern_matches(std::string_view pattern, const std::vector<std::string>& p
 const Route* find_route(const std::vector<Route>& table, std::string_view method, const std::vector<std::string>& parts,
                         std::string* allowed);
 
+// The route for a method and request target (path and query), or null.
+const Route* match_route(std::string_view method, std::string_view target);
 // The pattern of the route a request's path names (for metrics), or "other".
 std::string route_pattern(std::string_view method, std::string_view target);
 

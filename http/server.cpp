@@ -183,7 +183,9 @@ private:
         r.request_id = request_id_for(r.headers);
         r.peer = peer_;
         const auto started = std::chrono::steady_clock::now();
-        const std::string route = route_pattern(r.method, r.target);
+        // Matched once: the metrics' label here, the dispatch in the API.
+        r.route = match_route(r.method, r.target);
+        const std::string route = r.route ? std::string(r.route->pattern) : route_pattern(r.method, r.target);
         const std::string method = method_label(req.method());
         const std::string request_id = r.request_id;
         // Exactly one answer per request: the handler's, or the last-resort one below.

@@ -75,6 +75,9 @@ TEST(Routes, TheMostSpecificPatternWinsAndAWrongMethodListsTheRightOnes) {
     EXPECT_EQ(route_pattern("GET", "/v1/customers/c1/credit?limit=3"), "/v1/customers/{customer}/credit");
     EXPECT_EQ(route_pattern("PATCH", "/v1/customers/c1/credit"), "/v1/customers/{customer}/credit");
     EXPECT_EQ(route_pattern("GET", "/v1/nothing/here"), "other");
+    ASSERT_NE(match_route("GET", "/v1/customers/c1/credit?limit=3"), nullptr);
+    EXPECT_EQ(match_route("GET", "/v1/customers/c1/credit?limit=3")->pattern, "/v1/customers/{customer}/credit");
+    EXPECT_EQ(match_route("PATCH", "/v1/customers/c1/credit"), nullptr);
 }
 
 TEST(Routes, TheFirstCheckAdmitsRolesAndEmployeesByPermission) {
