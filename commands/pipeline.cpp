@@ -36,7 +36,8 @@ metrics::Histogram& commit_latency_histogram() {
 std::optional<Rejection> check_principal(const Claims& claims, const journal::Principal* principal) {
     if (!principal || !principal->active)
         return Rejection{RejectionKind::unauthenticated, "principal_unknown", "the token's principal does not exist or is disabled"};
-    if (principal->session_version != claims.session_version)
+    if (principal->session_version != claims.session_version ||
+        (claims.external && claims.issued_at < principal->sessions_since_unix_s))
         return Rejection{RejectionKind::unauthenticated, "token_revoked", "the token was revoked; sign in again"};
     if (principal->role != claims.role)
         return Rejection{RejectionKind::forbidden, "role_changed", "the principal's role no longer matches the token"};

@@ -30,6 +30,10 @@ struct Claims {
     std::string principal_id;
     std::string role;
     int64_t session_version = 0;
+    // An identity provider's token (no version of its own: the request adopted the
+    // principal's) and when it was issued, checked against the last revocation.
+    bool external = false;
+    int64_t issued_at = 0;
 };
 
 // An accepted (or stored, replayed) answer: the HTTP status and JSON body.

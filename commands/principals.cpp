@@ -19,6 +19,7 @@ std::optional<v1::PrincipalRecord> current_record(const StreamState& stream, con
     for (const auto& p : row->permissions) r.add_permissions(p);
     r.set_active(row->active);
     r.set_session_version(row->session_version);
+    r.set_sessions_since_unix_s(row->sessions_since_unix_s);
     return r;
 }
 
@@ -37,7 +38,8 @@ nlohmann::json record_doc(const v1::PrincipalRecord& r) {
             {"display_name", r.display_name()},
             {"email", r.email()},
             {"active", r.active()},
-            {"session_version", r.session_version()}};
+            {"session_version", r.session_version()},
+            {"sessions_since_unix_s", r.sessions_since_unix_s()}};
 }
 
 class SetPrincipal final : public Command {
@@ -55,7 +57,7 @@ public:
             return refusal(*no);
         bool revoked = false;
         v1::PrincipalDefined ev;
-        *ev.mutable_record() = principal::next_record(current ? &*current : nullptr, wanted_, revoked);
+        *ev.mutable_record() = principal::next_record(current ? &*current : nullptr, wanted_, ctx.now_unix_ms / 1000, revoked);
         ev.set_sessions_revoked(revoked);
         if (current) ev.set_previous_role(current->role());
         Accepted a;
@@ -87,7 +89,7 @@ public:
             return Rejection{RejectionKind::forbidden, "forbidden",
                              id_ + " is a " + current->role() + " principal, not managed over the API"};
         if (auto no = principal::may_revoke(ctx.role, ctx.permissions, *current)) return refusal(*no);
-        current->set_session_version(current->session_version() + 1);
+        principal::revoke_sessions(*current, ctx.now_unix_ms / 1000);
         v1::PrincipalSessionsRevoked ev;
         ev.set_principal_id(id_);
         ev.set_session_version(current->session_version());
@@ -131,19 +133,22 @@ std::optional<journal::Principal> principal_of_state(std::string_view stream_id,
     auto r = parse_state<v1::PrincipalRecord>(state);
     if (!r) return std::nullopt;
     return journal::Principal{r->principal_id(), r->role(), {r->permissions().begin(), r->permissions().end()},
-                              r->session_version(), r->active()};
+                              r->session_version(), r->active(), r->sessions_since_unix_s()};
 }
 
 void write_principal_row(sql::Tx& tx, const std::string& state) {
     auto r = parse_state<v1::PrincipalRecord>(state);
     if (!r) return;
-    tx.exec("INSERT INTO principals (id, role, permissions, session_version, active, display_name, email, preset)"
-            " VALUES ($1, $2, $3, $4::int, $5::boolean, $6, $7, $8)"
+    tx.exec("INSERT INTO principals (id, role, permissions, session_version, active, display_name, email, preset,"
+            " sessions_since)"
+            " VALUES ($1, $2, $3, $4::int, $5::boolean, $6, $7, $8, $9::bigint)"
             " ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, permissions = EXCLUDED.permissions,"
             " session_version = EXCLUDED.session_version, active = EXCLUDED.active,"
-            " display_name = EXCLUDED.display_name, email = EXCLUDED.email, preset = EXCLUDED.preset",
+            " display_name = EXCLUDED.display_name, email = EXCLUDED.email, preset = EXCLUDED.preset,"
+            " sessions_since = EXCLUDED.sessions_since",
             {r->principal_id(), r->role(), joined(r->permissions()), std::to_string(r->session_version()),
-             r->active() ? "true" : "false", r->display_name(), r->email(), r->preset()});
+             r->active() ? "true" : "false", r->display_name(), r->email(), r->preset(),
+             std::to_string(r->sessions_since_unix_s())});
 }
 
 std::string record_json(const v1::PrincipalRecord& r) { return record_doc(r).dump(); }

@@ -157,12 +157,19 @@ std::optional<Refusal> may_revoke(std::string_view actor_role, const std::vector
     return may_act(actor_role, actor_permissions, &current, nullptr);
 }
 
-v1::PrincipalRecord next_record(const v1::PrincipalRecord* current, v1::PrincipalRecord wanted, bool& revoked) {
+v1::PrincipalRecord next_record(const v1::PrincipalRecord* current, v1::PrincipalRecord wanted, int64_t now_unix_s,
+                                bool& revoked) {
     std::sort(wanted.mutable_permissions()->begin(), wanted.mutable_permissions()->end());
     const int64_t version = current ? current->session_version() : 1;
     revoked = current && (current->role() != wanted.role() || (current->active() && !wanted.active()));
     wanted.set_session_version(revoked ? version + 1 : version);
+    wanted.set_sessions_since_unix_s(revoked ? now_unix_s + 1 : current ? current->sessions_since_unix_s() : 0);
     return wanted;
+}
+
+void revoke_sessions(v1::PrincipalRecord& record, int64_t now_unix_s) {
+    record.set_session_version(record.session_version() + 1);
+    record.set_sessions_since_unix_s(now_unix_s + 1);
 }
 
 }  // namespace tally::principal

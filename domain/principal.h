@@ -62,7 +62,12 @@ std::optional<Refusal> may_revoke(std::string_view actor_role, const std::vector
                                   const v1::PrincipalRecord& current);
 
 // The record to store: `wanted` with the session version carried over from `current`,
-// bumped when the role changes or an active principal is disabled (`revoked` says so).
-v1::PrincipalRecord next_record(const v1::PrincipalRecord* current, v1::PrincipalRecord wanted, bool& revoked);
+// bumped when the role changes or an active principal is disabled (`revoked` says so,
+// and tokens without a version issued up to `now_unix_s` stop working too).
+v1::PrincipalRecord next_record(const v1::PrincipalRecord* current, v1::PrincipalRecord wanted, int64_t now_unix_s,
+                                bool& revoked);
+// Every earlier token stops working: the next session version, and no token without one
+// issued up to `now_unix_s`.
+void revoke_sessions(v1::PrincipalRecord& record, int64_t now_unix_s);
 
 }  // namespace tally::principal

@@ -78,6 +78,7 @@ void Api::handle(Request request, Respond respond) {
         auto claims = bearer(c, route->gate == Gate::token);
         if (!claims) return;
         c.claims = *claims;
+        if (c.claims.external && !c.adopt_principal()) return;
         if (!within_rate(c, *route)) return;
         if (!c.claims.sub.empty() && !first_check(c, *route)) return;
     } else if (route->gate == Gate::signature && !within_rate(c, *route)) {
@@ -100,7 +101,11 @@ std::optional<TokenClaims> Api::bearer(Call& c, bool required) {
                           true);
         return std::nullopt;
     }
-    auto claims = deps_.keys->verify(std::string_view(auth->second).substr(7), deps_.clock_ms() / 1000);
+    const std::string_view token = std::string_view(auth->second).substr(7);
+    const int64_t now_s = deps_.clock_ms() / 1000;
+    std::optional<std::expected<TokenClaims, std::string>> from_idp;
+    if (deps_.idp) from_idp = deps_.idp->verify(token, now_s);
+    auto claims = from_idp ? std::move(*from_idp) : deps_.keys->verify(token, now_s);
     if (!claims) {
         c.unauthenticated("unauthenticated", claims.error(), true);
         return std::nullopt;

@@ -19,6 +19,7 @@
 #include "domain/affiliate.h"
 #include "domain/credit.h"
 #include "http/auth.h"
+#include "http/jwks.h"
 #include "http/routes.h"
 #include "infra/paypal_api.h"
 #include "infra/relay.h"
@@ -54,6 +55,7 @@ struct ApiDeps {
     commands::Pipeline* pipeline = nullptr;
     const KeyRing* keys = nullptr;
     const KeyRing* referral_keys = nullptr;  // referral cookies
+    IdentityProvider* idp = nullptr;  // RS256/ES256 tokens from an identity provider; null: none
     int64_t attribution_recent_ms = 24 * 3600 * 1000;
     std::vector<projectors::Runner*> runners;
     infra::Relay* relay = nullptr;  // may be null when this process runs no relay

@@ -17,9 +17,8 @@
 #include "infra/strings.h"
 
 namespace tally::http {
-namespace {
 
-std::string b64url(std::string_view in) {
+std::string base64url(std::string_view in) {
     static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     std::string out;
     size_t i = 0;
@@ -39,7 +38,7 @@ std::string b64url(std::string_view in) {
     return out;
 }
 
-std::optional<std::string> unb64url(std::string_view in) {
+std::optional<std::string> unbase64url(std::string_view in) {
     auto value = [](char c) -> int {
         if (c >= 'A' && c <= 'Z') return c - 'A';
         if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -64,8 +63,6 @@ std::optional<std::string> unb64url(std::string_view in) {
     }
     return out;
 }
-
-}  // namespace
 
 bool is_known_role(std::string_view role) { return principal::is_role(role); }
 
@@ -97,8 +94,8 @@ std::string KeyRing::mint(const TokenClaims& c) const {
     nlohmann::json payload = {{"sub", c.sub}, {"role", c.role}, {"sv", c.session_version},
                               {"iat", c.issued_at}, {"exp", c.expires_at}};
     if (c.not_before != 0) payload["nbf"] = c.not_before;
-    const std::string signing_input = b64url(header.dump()) + "." + b64url(payload.dump());
-    return signing_input + "." + b64url(events::hmac_sha256(secret, signing_input));
+    const std::string signing_input = base64url(header.dump()) + "." + base64url(payload.dump());
+    return signing_input + "." + base64url(events::hmac_sha256(secret, signing_input));
 }
 
 struct KeyRing::Verified {
@@ -138,13 +135,13 @@ std::expected<TokenClaims, std::string> KeyRing::check_signed(std::string_view t
     const size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
     if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
         return std::unexpected("the token is not a JWT (header.payload.signature)");
-    auto header_bytes = unb64url(token.substr(0, dot1));
-    auto payload_bytes = unb64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
-    auto signature = unb64url(token.substr(dot2 + 1));
+    auto header_bytes = unbase64url(token.substr(0, dot1));
+    auto payload_bytes = unbase64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
+    auto signature = unbase64url(token.substr(dot2 + 1));
     if (!header_bytes || !payload_bytes || !signature) return std::unexpected("the token is not valid base64url");
     auto header = nlohmann::json::parse(*header_bytes, nullptr, false);
     if (!header.is_object() || !header.contains("alg") || header["alg"] != "HS256")
-        return std::unexpected("the token's algorithm must be HS256");
+        return std::unexpected("the token's algorithm must be HS256 (RS256 and ES256 only from the identity provider, when one is configured)");
     if (!header.contains("kid") || !header["kid"].is_string()) return std::unexpected("the token names no key id");
     const std::string kid = header["kid"];
     const std::string* secret = nullptr;
@@ -176,8 +173,8 @@ std::expected<TokenClaims, std::string> KeyRing::check_signed(std::string_view t
 std::string KeyRing::mint_referral(const ReferralClaims& c) const {
     const auto& [kid, secret] = keys_.front();
     const nlohmann::json claims = {{"aff", c.affiliate_id}, {"iat", c.issued_at}, {"exp", c.expires_at}};
-    const std::string signed_part = "r1." + b64url(claims.dump()) + "." + kid;
-    return signed_part + "." + b64url(events::hmac_sha256(secret, signed_part));
+    const std::string signed_part = "r1." + base64url(claims.dump()) + "." + kid;
+    return signed_part + "." + base64url(events::hmac_sha256(secret, signed_part));
 }
 
 std::expected<ReferralClaims, std::string> KeyRing::verify_referral(std::string_view cookie, int64_t now) const {
@@ -188,11 +185,11 @@ std::expected<ReferralClaims, std::string> KeyRing::verify_referral(std::string_
     for (const auto& [k, s] : keys_)
         if (k == parts[2]) secret = &s;
     if (!secret) return std::unexpected("unknown_key");
-    auto mac = unb64url(parts[3]);
+    auto mac = unbase64url(parts[3]);
     const std::string expected = events::hmac_sha256(*secret, cookie.substr(0, cookie.size() - parts[3].size() - 1));
     if (!mac || mac->size() != expected.size() || CRYPTO_memcmp(mac->data(), expected.data(), expected.size()) != 0)
         return std::unexpected("bad_signature");
-    auto bytes = unb64url(parts[1]);
+    auto bytes = unbase64url(parts[1]);
     auto claims = bytes ? nlohmann::json::parse(*bytes, nullptr, false) : nlohmann::json();
     if (!claims.is_object() || !claims.contains("aff") || !claims["aff"].is_string() || !claims.contains("iat") ||
         !claims["iat"].is_number_integer() || !claims.contains("exp") || !claims["exp"].is_number_integer())

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,6 +23,9 @@ struct TokenClaims {
     int64_t issued_at = 0;   // unix seconds
     int64_t expires_at = 0;  // unix seconds
     int64_t not_before = 0;  // unix seconds; 0: no nbf claim
+    // From an identity provider (jwks.h): `sub` only; the role and session version are the
+    // principal's, filled in when the request adopts it (Call::adopt_principal).
+    bool external = false;
 };
 
 // What a referral cookie says: the affiliate a visitor arrived by, when, and until when
@@ -68,5 +72,9 @@ private:
 };
 
 bool is_known_role(std::string_view role);
+
+// Base64url without padding (RFC 7515), as JWTs and JWKs spell binary.
+std::string base64url(std::string_view bytes);
+std::optional<std::string> unbase64url(std::string_view text);  // nullopt: not base64url
 
 }  // namespace tally::http

@@ -136,7 +136,7 @@ std::optional<Caller> Call::fresh_caller() const {
         storage_unavailable(r.error());
         return std::nullopt;
     }
-    const commands::Claims token{claims.sub, claims.role, claims.session_version};
+    const commands::Claims token = command_claims(claims);
     if (auto problem = commands::check_principal(token, p ? &*p : nullptr)) {
         if (problem->kind == commands::RejectionKind::unauthenticated)
             unauthenticated(problem->code, problem->detail, true);
@@ -146,6 +146,28 @@ std::optional<Caller> Call::fresh_caller() const {
     }
     caller_ = Caller{claims, *p};
     return caller_;
+}
+
+bool Call::adopt_principal() {
+    std::optional<journal::Principal> p;
+    auto r = deps_.pool->transact([&](sql::Tx& tx) { p = journal::load_principal(tx, claims.sub); });
+    if (!r) {
+        storage_unavailable(r.error());
+        return false;
+    }
+    if (!p || !is_known_role(p->role)) {
+        unauthenticated("principal_unknown", "the token's principal does not exist or is disabled", true);
+        return false;
+    }
+    claims.role = p->role;
+    claims.session_version = p->session_version;
+    const commands::Claims token = command_claims(claims);
+    if (auto problem = commands::check_principal(token, &*p)) {
+        unauthenticated(problem->code, problem->detail, true);
+        return false;
+    }
+    caller_ = Caller{claims, *p};
+    return true;
 }
 
 std::optional<Call::IdPage> Call::id_page() const {
@@ -181,7 +203,7 @@ std::optional<std::string> Call::idempotency_key() const {
 
 bool Call::submit(std::unique_ptr<commands::Command> command, const std::string& key,
                   std::function<void(Response&)> decorate) const {
-    return submit_as({claims.sub, claims.role, claims.session_version}, std::move(command), key,
+    return submit_as(command_claims(claims), std::move(command), key,
                      events::sha256(req.method + " " + path + "\n" + req.body), std::move(decorate));
 }
 

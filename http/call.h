@@ -27,6 +27,11 @@ Response json_response(int status, const nlohmann::json& body);
 std::optional<int64_t> parse_count(const std::map<std::string, std::string>& q, const std::string& name,
                                    int64_t fallback, int64_t max);
 
+// What the pipeline re-checks in the batch: the token's principal, role and session.
+inline commands::Claims command_claims(const TokenClaims& c) {
+    return {c.sub, c.role, c.session_version, c.external, c.issued_at};
+}
+
 struct Caller {
     TokenClaims claims;
     journal::Principal principal;  // fresh
@@ -63,6 +68,10 @@ public:
 
     // Each answers a problem itself and returns nothing when it fails.
     std::optional<Caller> fresh_caller() const;             // the principal as it is now (read once)
+    // An identity provider's token names only its principal: read it, check it backs the
+    // token (active, not revoked since iat, a role the API serves) and take its role and
+    // session version into `claims`. False: refused (answered).
+    bool adopt_principal();
     // A GET of a customer's own record (credit, loyalty, passport): the method, the id and
     // the fresh caller's right to it (reads_customer with `resource`). False: answered.
     bool customer_read(const std::string& customer_id, const std::string& resource, const std::string& what) const;

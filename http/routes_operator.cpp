@@ -172,7 +172,7 @@ bool Api::rebuild_projection(Call& c) {
     auto done = std::make_shared<std::atomic<bool>>(false);
     const Respond respond = c.respond;
     const std::string rid = c.req.request_id;
-    const commands::Claims who{c.claims.sub, c.claims.role, c.claims.session_version};
+    const commands::Claims who = command_claims(c.claims);
     rebuilds_.push_back({std::thread([this, runner, respond, rid, done, who, reason] {
                              auto result = runner->rebuild();
                              if (!result) {

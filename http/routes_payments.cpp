@@ -250,7 +250,7 @@ bool Api::retry_dead_letter(Call& c) {
     act.set_at_unix_ms(deps_.clock_ms());
     spdlog::info("dead letter {} sent back to the provider workers by {}", id, who.id);
     const std::string key = "dead-letter-retry-" + std::to_string(id) + "-" + std::to_string(retries);
-    return c.submit_as({c.claims.sub, c.claims.role, c.claims.session_version}, commands::retry_dead_letter(std::move(act)),
+    return c.submit_as(command_claims(c.claims), commands::retry_dead_letter(std::move(act)),
                        key, events::sha256(key));
 }
 

@@ -72,12 +72,22 @@ stripe_api::Result exchange(net::io_context& ioc, Stream& stream, const tcp::res
 stripe_api::Result provider_post(const stripe_api::Endpoint& endpoint, std::string_view path,
                                  const std::vector<std::pair<std::string, std::string>>& headers, std::string body,
                                  std::chrono::milliseconds timeout) {
-    bhttp::request<bhttp::string_body> req{bhttp::verb::post, endpoint.base_path + std::string(path), 11};
+    return provider_call("POST", endpoint, path, headers, std::move(body), timeout);
+}
+
+stripe_api::Result provider_call(std::string_view method, const stripe_api::Endpoint& endpoint, std::string_view path,
+                                 const std::vector<std::pair<std::string, std::string>>& headers, std::string body,
+                                 std::chrono::milliseconds timeout) {
+    std::string target = endpoint.base_path + std::string(path);
+    if (target.empty()) target = "/";
+    bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
     req.set(bhttp::field::host, endpoint.host);
     req.set(bhttp::field::user_agent, "tally");
     for (const auto& [name, value] : headers) req.set(name, value);
-    req.body() = std::move(body);
-    req.prepare_payload();
+    if (!body.empty() || req.method() == bhttp::verb::post) {
+        req.body() = std::move(body);
+        req.prepare_payload();
+    }
     req.keep_alive(false);
     const auto failed = [&](const std::string& why) {
         return stripe_api::Result{0, "", "no answer from " + endpoint.host + ":" + endpoint.port + ": " + why, ""};

@@ -18,6 +18,11 @@ stripe_api::Result provider_post(const stripe_api::Endpoint& endpoint, std::stri
                                  const std::vector<std::pair<std::string, std::string>>& headers, std::string body,
                                  std::chrono::milliseconds timeout);
 
+// Any method (a GET has no body), otherwise as provider_post.
+stripe_api::Result provider_call(std::string_view method, const stripe_api::Endpoint& endpoint, std::string_view path,
+                                 const std::vector<std::pair<std::string, std::string>>& headers, std::string body,
+                                 std::chrono::milliseconds timeout);
+
 class StripeClient final : public stripe_api::Api {
 public:
     StripeClient(stripe_api::Endpoint endpoint, std::string secret_key,

@@ -67,6 +67,11 @@ Config config_from_env() {
     read_int("TALLY_HTTP_WRITE_QUEUE", c.http_write_queue);
     read_int("TALLY_BODY_BYTES_MAX", c.body_bytes_max);
     read_str("TALLY_JWT_KEYS", c.jwt_keys);
+    read_str("TALLY_JWKS_FILE", c.jwks_file);
+    read_str("TALLY_JWKS_URL", c.jwks_url);
+    read_int("TALLY_JWKS_REFRESH_S", c.jwks_refresh_s);
+    read_str("TALLY_JWT_ISSUER", c.jwt_issuer);
+    read_str("TALLY_JWT_AUDIENCE", c.jwt_audience);
     read_str("TALLY_REFERRAL_KEYS", c.referral_keys);
     read_int("TALLY_ATTRIBUTION_RECENT_S", c.attribution_recent_s);
     read_int("TALLY_AFFILIATE_PAYOUT_INTERVAL_MS", c.affiliate_payout_interval_ms);

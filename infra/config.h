@@ -31,6 +31,13 @@ struct Config {
     int64_t http_write_queue = 1024; // TALLY_HTTP_WRITE_QUEUE
     size_t body_bytes_max = 64 * 1024;
     std::string jwt_keys;          // "kid:secret,kid2:secret2"; first signs
+    // An identity provider's RS256/ES256 tokens (http/jwks.h): its key set from a file or a
+    // URL (one of them), re-read every jwks_refresh_s, and the iss and aud its tokens carry.
+    std::string jwks_file;         // TALLY_JWKS_FILE
+    std::string jwks_url;          // TALLY_JWKS_URL
+    int64_t jwks_refresh_s = 300;  // TALLY_JWKS_REFRESH_S
+    std::string jwt_issuer;        // TALLY_JWT_ISSUER
+    std::string jwt_audience;      // TALLY_JWT_AUDIENCE
     // Affiliates.
     std::string referral_keys;     // TALLY_REFERRAL_KEYS: referral cookies' keys, like jwt_keys
     int64_t attribution_recent_s = 24 * 3600;  // TALLY_ATTRIBUTION_RECENT_S: a visit attributes this long

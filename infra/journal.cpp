@@ -39,7 +39,7 @@ std::vector<std::string> split_permissions(const std::string& s) {
 }
 
 Principal principal_from(const sql::Row& r) {
-    return Principal{r.str(0), r.str(1), split_permissions(r.str(2)), r.i64(3), r.boolean(4)};
+    return Principal{r.str(0), r.str(1), split_permissions(r.str(2)), r.i64(3), r.boolean(4), r.i64(5)};
 }
 
 }  // namespace
@@ -246,7 +246,7 @@ int64_t head_position(sql::Tx& tx) {
 
 std::optional<Principal> load_principal(sql::Tx& tx, const std::string& id) {
     auto rows = tx.exec(
-        "SELECT id, role, permissions, session_version, active FROM principals WHERE id = $1", {id});
+        "SELECT id, role, permissions, session_version, active, sessions_since FROM principals WHERE id = $1", {id});
     if (rows.empty()) return std::nullopt;
     return principal_from(rows[0]);
 }

@@ -33,6 +33,9 @@ struct Principal {
     std::vector<std::string> permissions;
     int64_t session_version = 0;
     bool active = false;
+    // Tokens without a session version issued (iat) before this are revoked; read by
+    // load_principal only (a batch checks the version its request adopted).
+    int64_t sessions_since_unix_s = 0;
 };
 
 struct StreamSnapshot {

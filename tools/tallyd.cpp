@@ -59,6 +59,33 @@ int64_t now_ms() {
         .count();
 }
 
+// The identity provider the configuration names (TALLY_JWKS_FILE or TALLY_JWKS_URL), null
+// when it names none. A file that cannot be read is a mistake in the deployment; a provider
+// that does not answer yet may answer soon, so tallyd starts and keeps asking.
+std::expected<std::unique_ptr<tally::http::IdentityProvider>, std::string> identity_provider(const tally::Config& cfg) {
+    using namespace tally;
+    if (cfg.jwks_file.empty() && cfg.jwks_url.empty()) return nullptr;
+    if (!cfg.jwks_file.empty() && !cfg.jwks_url.empty())
+        return std::unexpected("TALLY_JWKS_FILE and TALLY_JWKS_URL are both set; name the key set once");
+    const bool from_file = !cfg.jwks_file.empty();
+    http::IdentityProvider::Loader loader;
+    if (from_file) {
+        loader = http::jwks_file_loader(cfg.jwks_file);
+    } else {
+        auto from_url = http::jwks_url_loader(cfg.jwks_url);
+        if (!from_url) return std::unexpected(from_url.error());
+        loader = std::move(*from_url);
+    }
+    const std::string source = from_file ? cfg.jwks_file : cfg.jwks_url;
+    auto started = http::IdentityProvider::start(
+        http::IdpSettings{cfg.jwt_issuer, cfg.jwt_audience, source, cfg.jwks_refresh_s, http::kClockSkewSeconds},
+        std::move(loader), !from_file);
+    if (!started) return std::unexpected(started.error());
+    spdlog::info("identity provider {}: {} keys, issuer {}, audience {}", source, (*started)->keys(), cfg.jwt_issuer,
+                 cfg.jwt_audience);
+    return std::move(*started);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,6 +115,11 @@ int main(int argc, char** argv) {
     auto rate_limits = http::RateLimits::parse(cfg.rate_limit, cfg.rate_limits, cfg.rate_limits_address, cfg.rate_limits_roles);
     if (!rate_limits) {
         spdlog::error("configuration: {}", rate_limits.error());
+        return 2;
+    }
+    auto idp = identity_provider(cfg);
+    if (!idp) {
+        spdlog::error("configuration: {}", idp.error());
         return 2;
     }
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
@@ -241,6 +273,7 @@ int main(int argc, char** argv) {
     deps.pipeline = &pipeline;
     deps.keys = &*keys;
     deps.referral_keys = &*referral_keys;
+    deps.idp = idp->get();
     deps.attribution_recent_ms = cfg.attribution_recent_s * 1000;
     for (auto& r : runners) deps.runners.push_back(r.get());
     deps.relay = cfg.run_relay ? &relay : nullptr;

@@ -116,22 +116,29 @@ RC_GTEST_PROP(Principal, AnEmployeeNeverGrantsMoreThanItHolds, ()) {
 
 TEST(Principal, ANewRoleOrADisableBumpsTheSessionVersionAndNothingElseDoes) {
     bool revoked = true;
-    auto fresh = next_record(nullptr, record("e", "employee", {"orders.view", "catalog.view"}, true, 0), revoked);
+    auto fresh = next_record(nullptr, record("e", "employee", {"orders.view", "catalog.view"}, true, 0), 1000, revoked);
     EXPECT_FALSE(revoked);
     EXPECT_EQ(fresh.session_version(), 1);
+    EXPECT_EQ(fresh.sessions_since_unix_s(), 0) << "a new principal has revoked nothing";
     EXPECT_EQ(fresh.permissions(0), "catalog.view") << "kept sorted";
-    auto same = next_record(&fresh, record("e", "employee", {"orders.manage"}), revoked);
+    auto same = next_record(&fresh, record("e", "employee", {"orders.manage"}), 2000, revoked);
     EXPECT_FALSE(revoked) << "permissions are re-read on every request; tokens need not go";
     EXPECT_EQ(same.session_version(), 1);
-    auto promoted = next_record(&same, record("e", "admin"), revoked);
+    EXPECT_EQ(same.sessions_since_unix_s(), 0);
+    auto promoted = next_record(&same, record("e", "admin"), 3000, revoked);
     EXPECT_TRUE(revoked);
     EXPECT_EQ(promoted.session_version(), 2);
-    auto off = next_record(&promoted, record("e", "admin", {}, false), revoked);
+    EXPECT_EQ(promoted.sessions_since_unix_s(), 3001) << "an identity provider's tokens issued up to now go too";
+    auto off = next_record(&promoted, record("e", "admin", {}, false), 4000, revoked);
     EXPECT_TRUE(revoked);
     EXPECT_EQ(off.session_version(), 3);
-    auto still_off = next_record(&off, record("e", "admin", {}, false), revoked);
+    auto still_off = next_record(&off, record("e", "admin", {}, false), 5000, revoked);
     EXPECT_FALSE(revoked);
     EXPECT_EQ(still_off.session_version(), 3);
+    EXPECT_EQ(still_off.sessions_since_unix_s(), 4001) << "kept from the last revocation";
+    revoke_sessions(still_off, 6000);
+    EXPECT_EQ(still_off.session_version(), 4);
+    EXPECT_EQ(still_off.sessions_since_unix_s(), 6001);
 }
 
 }  // namespace

@@ -100,7 +100,8 @@ TEST(Jwt, AlgNoneAndGarbageAreRefused) {
     auto k = ring("k1:0123456789abcdef");
     // {"alg":"none","kid":"k1"} . {"sub":"x","role":"admin","sv":1,"exp":9999999999} .
     const std::string none = "eyJhbGciOiJub25lIiwia2lkIjoiazEifQ.eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIiwic3YiOjEsImV4cCI6OTk5OTk5OTk5OX0.";
-    EXPECT_EQ(k.verify(none, kNow).error(), "the token's algorithm must be HS256");
+    EXPECT_EQ(k.verify(none, kNow).error(),
+              "the token's algorithm must be HS256 (RS256 and ES256 only from the identity provider, when one is configured)");
     EXPECT_FALSE(k.verify("", kNow));
     EXPECT_FALSE(k.verify("a.b", kNow));
     EXPECT_FALSE(k.verify("a.b.c.d", kNow));
