@@ -30,6 +30,8 @@ public:
     bool ok() const { return mock_ != nullptr; }
     std::string bootstraps() const;
     bool create_topic(const std::string& topic, int partitions);
+    // For fault injection (rd_kafka_mock_broker_set_down, rd_kafka_mock_push_request_errors, ...).
+    rd_kafka_mock_cluster_s* handle() const { return mock_; }
 
 private:
     rd_kafka_s* rk_ = nullptr;

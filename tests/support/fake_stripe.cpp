@@ -170,8 +170,30 @@ void FakeStripe::reverse_transfer(const std::string& transfer_id) {
 void FakeStripe::emit(const std::string& type, const json& object) {
     const json event = {{"id", "evt_" + std::to_string(++seq_)}, {"object", "event"}, {"type", type},
                         {"created", now_s()}, {"data", {{"object", object}}}};
-    outbox_.push_back(event.dump());
+    if (!chaos_) {
+        outbox_.push_back(event.dump());
+    } else {
+        auto next = [this] {  // xorshift: reproducible from the seed
+            chaos_state_ ^= chaos_state_ << 13;
+            chaos_state_ ^= chaos_state_ >> 17;
+            chaos_state_ ^= chaos_state_ << 5;
+            return chaos_state_;
+        };
+        const uint32_t copies = 1 + next() % 3;
+        for (uint32_t i = 0; i < copies; ++i) {
+            // Never ahead of the copy being sent (the front while sending_).
+            const size_t first = sending_ && !outbox_.empty() ? 1 : 0;
+            const size_t at = first + next() % (outbox_.size() - first + 1);
+            outbox_.insert(outbox_.begin() + static_cast<std::ptrdiff_t>(at), event.dump());
+        }
+    }
     cv_.notify_all();
+}
+
+void FakeStripe::chaotic_delivery(uint32_t seed) {
+    std::lock_guard lock(mu_);
+    chaos_ = true;
+    chaos_state_ = seed ? seed : 1;
 }
 
 void FakeStripe::send_loop() {
@@ -204,6 +226,10 @@ void FakeStripe::send_loop() {
                 break;
             }
             if (stopping_) return;
+            if (webhook_port_ && port != webhook_port_) {  // tallyd moved (a restart): follow it
+                port = webhook_port_;
+                client = std::make_unique<http::Client>("127.0.0.1", port);
+            }
             std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * attempt, 1000)));
         }
     }

@@ -64,6 +64,10 @@ public:
     // The platform takes a transfer back in full: transfer.reversed.
     void reverse_transfer(const std::string& transfer_id);
 
+    // From now on every event is delivered 1 to 3 times, each copy queued at a random place
+    // among those waiting (so out of order), as a provider does after timeouts and retries.
+    void chaotic_delivery(uint32_t seed);
+
     // Webhook deliveries tallyd answered 2xx; and whether none is waiting.
     int delivered() const;
     bool webhooks_idle() const;
@@ -93,6 +97,8 @@ private:
     int delivered_ = 0;
     bool sending_ = false;
     bool stopping_ = false;
+    bool chaos_ = false;
+    uint32_t chaos_state_ = 0;
     std::unique_ptr<http::Server> server_;
     std::thread sender_;
 };
