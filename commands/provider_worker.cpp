@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <future>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -345,13 +346,26 @@ void ProviderWorker::finish(const Call& c, const Result& r) {
     // Fenced: only the latest claim records its outcome. A worker paused past its lease
     // finds the row claimed again (or finished) and leaves it to that claim.
     bool recorded = false;
-    auto written = pool_.transact([&](sql::Tx& tx) {
-        if (verdict == "done") recorded = provider_calls::record_done(tx, c, r.note, r.object_id, r.client_secret);
-        else if (verdict == "wait") recorded = provider_calls::record_wait(tx, c, r.note, delay_ms);
-        else if (verdict == "retry") recorded = provider_calls::record_retry(tx, c, r.note, delay_ms);
-        else recorded = provider_calls::record_dead(tx, c, r.note);
-    });
-    // The lease brings the row back; the provider's idempotency makes the repeat harmless.
+    auto record = [&] {
+        return pool_.transact([&](sql::Tx& tx) {
+            if (verdict == "done") recorded = provider_calls::record_done(tx, c, r.note, r.object_id, r.client_secret);
+            else if (verdict == "wait") recorded = provider_calls::record_wait(tx, c, r.note, delay_ms);
+            else if (verdict == "retry") recorded = provider_calls::record_retry(tx, c, r.note, delay_ms);
+            else recorded = provider_calls::record_dead(tx, c, r.note);
+        });
+    };
+    // The database away (a restart, a cut connection): the outcome is kept and written as
+    // soon as it is back, for up to half the lease, so the call does not sit out the lease.
+    auto written = record();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.lease_ms / 2);
+    for (auto pause = std::chrono::milliseconds(100);
+         !written && written.error().kind == sql::DbErrorKind::unavailable && !stopping_ &&
+         std::chrono::steady_clock::now() + pause < give_up;
+         pause = std::min(pause * 2, std::chrono::milliseconds(1000))) {
+        std::this_thread::sleep_for(pause);
+        written = record();
+    }
+    // Else the lease brings the row back; the provider's idempotency makes the repeat harmless.
     if (!written) spdlog::warn("provider call {}: cannot record the outcome: {}", c.key, written.error().message);
     else if (!recorded) {
         metrics::global().counter("tally_provider_calls_fenced_total").add();

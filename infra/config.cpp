@@ -51,6 +51,7 @@ Config config_from_env() {
     read_int("TALLY_KAFKA_PARTITIONS", c.kafka_partitions);
     read_int("TALLY_KAFKA_SESSION_TIMEOUT_MS", c.kafka_session_timeout_ms);
     read_int("TALLY_PROJECTOR_STORE_IGNORED_MS", c.projector_store_ignored_ms);
+    read_int("TALLY_PROJECTOR_STATEMENT_TIMEOUT_MS", c.projector_statement_timeout_ms);
     read_int("TALLY_KAFKA_FETCH_WAIT_MS", c.kafka_fetch_wait_ms);
     read_int("TALLY_PAYMENT_WINDOW_S", c.payment_window_s);
     read_int("TALLY_EXPIRY_SWEEP_INTERVAL_MS", c.expiry_sweep_interval_ms);
@@ -115,6 +116,8 @@ Config config_from_env() {
         throw std::invalid_argument("TALLY_KAFKA_SESSION_TIMEOUT_MS must be 1000..300000");
     if (c.projector_store_ignored_ms < 0 || c.projector_store_ignored_ms > 60000)
         throw std::invalid_argument("TALLY_PROJECTOR_STORE_IGNORED_MS must be 0..60000");
+    if (c.projector_statement_timeout_ms < 0 || c.projector_statement_timeout_ms > 3600000)
+        throw std::invalid_argument("TALLY_PROJECTOR_STATEMENT_TIMEOUT_MS must be 0..3600000");
     if (c.payment_window_s < 1) throw std::invalid_argument("TALLY_PAYMENT_WINDOW_S must be >= 1");
     if (c.expiry_sweep_interval_ms < 10) throw std::invalid_argument("TALLY_EXPIRY_SWEEP_INTERVAL_MS must be >= 10");
     if (c.checkpoint_every_events < 1) throw std::invalid_argument("TALLY_CHECKPOINT_EVERY_EVENTS must be >= 1");

@@ -14,6 +14,7 @@ struct Config {
     int kafka_partitions = 3;      // used when tally creates the topic
     int kafka_session_timeout_ms = 10000;  // a silent projector keeps its partitions this long
     int projector_store_ignored_ms = 1000;  // progress through batches a projector ignores goes unstored this long
+    int projector_statement_timeout_ms = 30000;  // one statement of a projector's batch; longer fails and retries
     int kafka_fetch_wait_ms = 50;  // TALLY_KAFKA_FETCH_WAIT_MS (kafka.h, set_consumer_fetch_wait)
     int payment_window_s = 1800;           // an order unpaid this long after placing is cancelled
     int expiry_sweep_interval_ms = 5000;   // between passes of that sweep

@@ -326,9 +326,12 @@ bool Runner::store(const std::vector<v1::EventEnvelope>& events, std::map<int32_
     // transaction just commits its read.
     std::optional<Fenced> fenced;
     auto r = pool_.transact([&](sql::Tx& tx) {
+        if (options_.statement_timeout_ms > 0)
+            tx.exec("SELECT set_config('statement_timeout', $1, true)", {std::to_string(options_.statement_timeout_ms)});
         if (auto applied = apply_fenced(tx, *projection_, live_, events, batch); !applied) fenced = applied.error();
     });
     if (!r) {
+        metrics::global().counter("tally_projector_failed_batches_total", "projector=\"" + name_ + "\"").add();
         spdlog::warn("projector {}: applying {} events failed: {}; will re-read", name_, events.size(), r.error().message);
         return false;
     }

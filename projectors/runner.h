@@ -80,6 +80,10 @@ struct RunnerOptions {
     // How long progress through batches the projection ignores may go unstored while
     // events keep coming (0: every batch is stored).
     int store_ignored_ms = 1000;
+    // Each statement of a batch's transaction may run this long (0: no limit). A batch
+    // stuck behind a lock or a slow disk fails, rolls back and is read again, rather than
+    // holding its partitions silently.
+    int statement_timeout_ms = 30000;
 };
 
 struct Lag {

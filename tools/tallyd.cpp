@@ -188,7 +188,8 @@ int main(int argc, char** argv) {
         now_ms, [&relay] { relay.notify(); });
 
     const std::string process = infra::process_name();
-    const projectors::RunnerOptions runner_options{cfg.kafka_session_timeout_ms, process, cfg.projector_store_ignored_ms};
+    const projectors::RunnerOptions runner_options{cfg.kafka_session_timeout_ms, process, cfg.projector_store_ignored_ms,
+                                                   cfg.projector_statement_timeout_ms};
     std::vector<std::unique_ptr<projectors::Runner>> runners;
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
                                                            projectors::credit_projection(), runner_options));

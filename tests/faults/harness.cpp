@@ -42,7 +42,7 @@ std::string cart_name(const std::string& sku, int quantity, bool coupon) {
 WithFake::WithFake() : fake(kKey, kWebhookSecret) {}
 
 Stack::Stack(StackOptions options) : options_(std::move(options)) {
-    url = options_.pg_url.empty() ? testing::fresh_database() : options_.pg_url;
+    url = testing::fresh_database(INT_MAX, options_.pg_admin_url);
     if (options_.broker_in_process) {
         mock = std::make_unique<kafka::MockCluster>(3);
         if (!mock->ok() || !mock->create_topic("tally.events", kPartitions)) throw std::runtime_error("no mock cluster");
@@ -114,6 +114,8 @@ Answer Stack::send(const std::string& principal, const std::string& method, cons
                 a.body = r.body;
                 break;
             }
+            std::lock_guard lock(mu_);
+            ++transient_[r.status];
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min<size_t>(20 * (attempt + 1), 250)));
     }
@@ -166,22 +168,32 @@ std::vector<Answer> Stack::answers() const {
     return answers_;
 }
 
-int64_t Stack::number(const std::string& query) {
-    int64_t n = -1;
-    EXPECT_TRUE(pool->transact([&](sql::Tx& tx) {
-        auto rows = tx.exec(query);
-        n = rows.empty() || rows[0].is_null(0) ? 0 : rows[0].i64(0);
-    })) << query;
-    return n;
+std::map<int, int> Stack::transient() const {
+    std::lock_guard lock(mu_);
+    return transient_;
 }
 
+// The first column of the first row, as text ("" for none or null). The harness's own
+// connections are cut too when a test terminates backends: it tries again for 10 s.
 std::string Stack::text(const std::string& query) {
     std::string s;
-    EXPECT_TRUE(pool->transact([&](sql::Tx& tx) {
-        auto rows = tx.exec(query);
-        s = rows.empty() || rows[0].is_null(0) ? "" : rows[0].str(0);
-    })) << query;
+    std::string error;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        auto r = pool->transact([&](sql::Tx& tx) {
+            auto rows = tx.exec(query);
+            s = rows.empty() || rows[0].is_null(0) ? "" : rows[0].str(0);
+        });
+        if (r) return s;
+        error = r.error().message;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << query << ": " << error;
     return s;
+}
+
+int64_t Stack::number(const std::string& query) {
+    const std::string s = text(query);
+    return s.empty() ? 0 : std::stoll(s);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -304,7 +316,9 @@ bool all_moved(Stack& s, const std::map<std::string, int64_t>& since) {
 }
 
 void progress(Stack& s, const Load& load, const std::string& phase) {
-    std::printf("[%s] relay at %lld; projectors at %s\n", phase.c_str(),
+    static const auto t0 = std::chrono::steady_clock::now();
+    std::printf("[%s] t+%.1f s: relay at %lld; projectors at %s\n", phase.c_str(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                 static_cast<long long>(s.number("SELECT coalesce(max(position), 0) FROM relay_progress WHERE partition = -1")),
                 s.text("SELECT coalesce(string_agg(projector || ' ' || p, ', ' ORDER BY projector), 'none') FROM "
                        "(SELECT projector, string_agg(position::text, '/' ORDER BY partition) p FROM projector_checkpoints "
@@ -351,17 +365,31 @@ T payload(const v1::EventEnvelope& e) {
 }  // namespace
 
 void check_invariants(Stack& s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto step = [&](const char* what) {
+        std::printf("invariants: %s at +%.1f s\n", what, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        std::fflush(stdout);
+    };
     // Quiet: the provider's calls made and its webhooks in, the projectors at the head.
+    std::string waiting;
     ASSERT_TRUE(testing::eventually(
         [&] {
-            return s.fake.webhooks_idle() &&
-                   s.number("SELECT count(*) FROM provider_calls WHERE status NOT IN ('done', 'dead')") == 0 &&
-                   caught_up(s);
+            const bool webhooks = s.fake.webhooks_idle();
+            const int64_t open = s.number("SELECT count(*) FROM provider_calls WHERE status NOT IN ('done', 'dead')");
+            const bool projected = caught_up(s);
+            const std::string now = std::string(webhooks ? "" : " webhooks") + (open ? " provider-calls" : "") +
+                                    (projected ? "" : " projectors");
+            if (now != waiting) {
+                waiting = now;
+                step(("waiting for" + (now.empty() ? std::string(" nothing") : now)).c_str());
+            }
+            return now.empty();
         },
         std::chrono::seconds(180)))
         << "never quiet: " << s.number("SELECT count(*) FROM provider_calls WHERE status NOT IN ('done', 'dead')")
         << " provider calls open";
 
+    step("quiet");
     // 0. The load was mixed: checks over a journal without payments or refunds prove little.
     for (const std::string type : {"CreditGranted", "OrderPlaced", "PaymentSucceeded", "RefundIssued"})
         EXPECT_GT(s.number("SELECT count(*) FROM journal WHERE type = '" + type + "'"), 0)
@@ -425,10 +453,12 @@ void check_invariants(Stack& s) {
                 "an idempotency record\n",
                 s.answers().size(), acked, unanswered, unanswered_done, system);
 
+    step("answers checked");
     // 2. Chains and positions.
     std::string out;
     EXPECT_EQ(testing::run_replay(s.url, "verify", out), 0) << out;
 
+    step("chains verified");
     // 3. Kafka holds the journal exactly.
     std::map<int64_t, std::string> hash_at;
     ASSERT_TRUE(s.pool->transact([&](sql::Tx& tx) {
@@ -449,6 +479,7 @@ void check_invariants(Stack& s) {
     EXPECT_EQ(seen.size(), hash_at.size());
     for (const auto& [position, n] : seen) EXPECT_EQ(n, 1) << "position " << position << " published " << n << " times";
 
+    step("Kafka compared");
     // 4. Every projection equals a fresh rebuild; reconcile is clean.
     const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
         {"credit", {"credit_balances", "credit_entries"}},
@@ -470,6 +501,7 @@ void check_invariants(Stack& s) {
     }
     EXPECT_EQ(testing::run_replay(s.url, "reconcile", out), 0) << out;
 
+    step("projections rebuilt, reconciled");
     // 5. The ledger balances per currency.
     ASSERT_TRUE(s.pool->transact([&](sql::Tx& tx) {
         for (const auto& r : tx.exec("SELECT currency, sum(debit_minor) - sum(credit_minor) FROM ledger_accounts GROUP BY currency"))

@@ -37,7 +37,7 @@ struct StackOptions {
     // else a tally-broker process.
     bool broker_in_process = false;
     std::map<std::string, std::string> env;  // on top of the harness's own
-    std::string pg_url;                       // a database to use; empty: a fresh one on the test cluster
+    std::string pg_admin_url;                 // the cluster to make a fresh database on; empty: the tests' shared one
     uint32_t seed = 1;
 };
 
@@ -82,6 +82,7 @@ public:
     int live_port();            // a node that is up (0: none)
 
     std::vector<Answer> answers() const;
+    std::map<int, int> transient() const;  // answers retried, by status (0: no answer)
     int64_t number(const std::string& query);
     std::string text(const std::string& query);
 
@@ -91,6 +92,7 @@ private:
     mutable std::mutex mu_;
     std::vector<bool> down_;
     std::vector<Answer> answers_;
+    std::map<int, int> transient_;
 };
 
 // The mixed load: threads of grants, checkouts, payments (the fake provider's customer

@@ -42,11 +42,11 @@ std::string admin_pg_url() {
     return url;
 }
 
-std::string fresh_database(int migrations_up_to) {
+std::string fresh_database(int migrations_up_to, const std::string& admin_url) {
     static std::atomic<int> seq{0};
     std::random_device rd;
     const std::string name = "t_" + std::to_string(::getpid()) + "_" + std::to_string(seq++) + "_" + std::to_string(rd() % 100000);
-    const std::string admin = admin_pg_url();
+    const std::string admin = admin_url.empty() ? admin_pg_url() : admin_url;
     sql::Pool pool(admin, 1);
     auto r = pool.autocommit([&](sql::Tx& tx) { tx.exec("CREATE DATABASE " + name); });
     if (!r) throw std::runtime_error("CREATE DATABASE failed: " + r.error().message);

@@ -19,7 +19,8 @@ std::string admin_pg_url();
 
 // Creates an empty database with every migration applied (or those up to a version);
 // returns its URL.
-std::string fresh_database(int migrations_up_to = INT_MAX);
+// On the shared test cluster, or on the one `admin_url` (a URL of its `postgres` database) names.
+std::string fresh_database(int migrations_up_to = INT_MAX, const std::string& admin_url = "");
 
 // Where the built binaries live (tallyd, tally-broker, ...).
 std::string binary_dir();
