@@ -123,6 +123,12 @@ const EventType* find_type(std::string_view name) {
 
 }  // namespace
 
+std::vector<std::string_view> known_types() {
+    std::vector<std::string_view> out;
+    for (const auto& t : kTypes) out.push_back(t.name);
+    return out;
+}
+
 void upcast_signal(v1::ProviderSignal& signal) {
     if (signal.kind() != v1::SIGNAL_UNSPECIFIED) return;
     // The provider's types as the journal held them before kinds: frozen, like the

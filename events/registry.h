@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tally/v1/envelope.pb.h"
 #include "tally/v1/money.pb.h"
@@ -91,6 +92,9 @@ std::unique_ptr<google::protobuf::Message> decode_payload(const v1::EventEnvelop
 // applies it to every payload's signal; callers reading signals out of a snapshot
 // state apply it themselves.
 void upcast_signal(v1::ProviderSignal& signal);
+
+// Every event type's name, in the registry's order.
+std::vector<std::string_view> known_types();
 
 // The current schema version of a type; 0 for unknown types.
 int current_schema_version(std::string_view type);

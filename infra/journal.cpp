@@ -145,7 +145,15 @@ void WriteTx::write(const std::vector<v1::EventEnvelope>& events, const std::vec
     }
     std::vector<std::string> principals, keys, body_hashes, bodies;
     std::vector<int64_t> statuses;
+#ifdef TALLY_BREAK_IDEMPOTENCY
+    // The deliberately broken build (CMake TALLY_BREAK=idempotency): answers are not kept,
+    // so a retried command runs again. The fault harness must catch it.
+    constexpr bool keep_answers = false;
+#else
+    constexpr bool keep_answers = true;
+#endif
     for (const auto& [k, r] : responses) {
+        if (!keep_answers) continue;
         principals.push_back(k.principal);
         keys.push_back(k.key);
         body_hashes.push_back(r.body_hash);

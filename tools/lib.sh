@@ -27,13 +27,16 @@ tally_install_deps() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# tally_build DIR [BUILD_TYPE]: configures once, then builds with ninja (2 jobs by default).
+# tally_build DIR [BUILD_TYPE [CMAKE_ARGS...]]: configures once, then builds with ninja (2 jobs
+# by default): every target, or those named in TALLY_TARGETS.
 tally_build() {
   local dir="$1" type="${2:-Release}"
+  shift; [ $# -gt 0 ] && shift
   if [ ! -f "$dir/build.ninja" ]; then
-    cmake -S "$TALLY_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" >/dev/null
+    cmake -S "$TALLY_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
   fi
-  ninja -C "$dir" -j "${TALLY_JOBS:-2}"
+  # shellcheck disable=SC2086
+  ninja -C "$dir" -j "${TALLY_JOBS:-2}" ${TALLY_TARGETS:-}
 }
 
 # Runs a command as the owner of private clusters: PostgreSQL refuses to run as root.

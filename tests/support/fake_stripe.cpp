@@ -50,7 +50,7 @@ json metadata(const std::map<std::string, std::string>& form) {
 
 FakeStripe::FakeStripe(std::string secret_key, std::string webhook_secret)
     : secret_key_(std::move(secret_key)), webhook_secret_(std::move(webhook_secret)) {
-    server_ = std::make_unique<http::Server>(http::ServerOptions{.address = "127.0.0.1", .port = 0, .threads = 2, .body_bytes_max = 1024 * 1024},
+    server_ = std::make_unique<http::Server>(http::ServerOptions{.address = "127.0.0.1", .port = 0, .threads = 8, .body_bytes_max = 1024 * 1024},
                                              [this](http::Request req, http::Respond respond) {
                                                  http::Response res;
                                                  handle(req, res);
@@ -101,6 +101,12 @@ void FakeStripe::refuse(const std::string& prefix, int status) {
     std::lock_guard lock(mu_);
     std::erase_if(faults_, [&](const Fault& f) { return f.prefix == prefix && f.remaining < 0; });
     if (status) faults_.push_back({prefix, -1, status});
+}
+
+void FakeStripe::delay(const std::string& prefix, int ms) {
+    std::lock_guard lock(mu_);
+    if (ms > 0) delays_[prefix] = ms;
+    else delays_.erase(prefix);
 }
 
 std::vector<json> FakeStripe::objects(const std::string& id_prefix) const {
@@ -249,6 +255,13 @@ void FakeStripe::handle(const http::Request& req, http::Response& res) {
         return it == req.headers.end() ? std::string() : it->second;
     };
     const std::string key = header("idempotency-key");
+    int wait_ms = 0;
+    {
+        std::lock_guard lock(mu_);
+        for (const auto& [prefix, ms] : delays_)
+            if (path.rfind(prefix, 0) == 0) wait_ms = std::max(wait_ms, ms);
+    }
+    if (wait_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
     std::lock_guard lock(mu_);
     Seen seen{req.method, path, key, form, 0, false};
     auto answer = [&](int status, const json& body) {

@@ -50,6 +50,10 @@ public:
     void lose_answers(const std::string& path_prefix, int n);
     // Every request under the prefix is refused with `status` (0: stop refusing).
     void refuse(const std::string& path_prefix, int status);
+    // Every request under the prefix waits `ms` before it is processed (0: no more waiting):
+    // a provider that answers late, or one that hangs past the caller's timeout and still
+    // does the work (the caller's retry with the same key then gets the first answer).
+    void delay(const std::string& path_prefix, int ms);
 
     // Objects by id prefix ("pi_", "re_", "tr_"), in creation order.
     std::vector<nlohmann::json> objects(const std::string& id_prefix) const;
@@ -91,6 +95,7 @@ private:
     std::map<std::string, std::pair<std::string, std::pair<int, std::string>>> idempotent_;  // key -> (request, answer)
     std::vector<Seen> seen_;
     std::vector<Fault> faults_;
+    std::map<std::string, int> delays_;  // prefix -> milliseconds
     std::deque<std::string> outbox_;  // event bodies
     int seq_ = 0;
     int webhook_port_ = 0;
