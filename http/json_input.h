@@ -19,7 +19,7 @@ namespace tally::http {
 
 struct FieldError {
     int status;          // 400 malformed/wrong type/unknown, 422 invalid value
-    std::string code;    // "malformed_json", "wrong_type", "missing_field", "unknown_field", "invalid_value"
+    std::string code;    // "malformed_json", "duplicate_key", "wrong_type", "missing_field", "unknown_field", "invalid_value"
     std::string field;   // empty for the document as a whole
     std::string detail;
 };

@@ -7,6 +7,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include "domain/affiliate_payout.h"
+#include "domain/assert.h"
 #include "domain/credit.h"
 #include "domain/lifecycle.h"
 #include "domain/loyalty.h"
@@ -166,6 +167,18 @@ void StreamFold::add(const v1::EventEnvelope& e) {
     last_position_ = e.position();
     last_hash_ = e.hash();
     if (!ok_) return;
+    // The log may be damaged: an event breaking a domain invariant is its fault, reported
+    // by finish(), not a reason to abort the reconciler.
+    try {
+        domain::ThrowOnBrokenInvariant reporting;
+        fold_one(e);
+    } catch (const domain::InvariantBroken& x) {
+        ok_ = false;
+        broken_ = std::string(e.type()) + " at version " + std::to_string(e.stream_version()) + ": " + x.what();
+    }
+}
+
+void StreamFold::fold_one(const v1::EventEnvelope& e) {
     using Kind = Folded::Kind;
     auto& f = *f_;
     switch (f.kind) {
@@ -229,21 +242,28 @@ SnapshotCheck StreamFold::finish(int64_t version, const std::string& last_hash, 
     }
     if (version > 0 && last_hash != want_hash)
         out.diffs.push_back({"last_hash", events::to_hex(last_hash).substr(0, 16), events::to_hex(want_hash).substr(0, 16)});
+    if (!broken_.empty()) out.diffs.push_back({"invariant", "(the snapshot)", "the log breaks it: " + broken_});
     using Kind = Folded::Kind;
     auto& f = *f_;
     if (count_ == 0 || !ok_ || f.kind == Kind::other) return out;
     if (f.kind == Kind::order && !f.order) return out;
     out.folded = true;
-    switch (f.kind) {
-        case Kind::credit: compare_credit(f.id, *f.credit, state, out); break;
-        case Kind::order: compare_messages(*f.order, state, out); break;
-        case Kind::loyalty:
-            f.loyalty.set_customer_id(f.id);
-            compare_messages(f.loyalty, state, out);
-            break;
-        case Kind::stock: compare_stock(f.id, *f.stock, state, out); break;
-        case Kind::payouts: compare_messages(f.payouts, state, out); break;
-        case Kind::other: break;
+    // A snapshot that does not parse is the cache's fault: drift, not an abort.
+    try {
+        domain::ThrowOnBrokenInvariant reporting;
+        switch (f.kind) {
+            case Kind::credit: compare_credit(f.id, *f.credit, state, out); break;
+            case Kind::order: compare_messages(*f.order, state, out); break;
+            case Kind::loyalty:
+                f.loyalty.set_customer_id(f.id);
+                compare_messages(f.loyalty, state, out);
+                break;
+            case Kind::stock: compare_stock(f.id, *f.stock, state, out); break;
+            case Kind::payouts: compare_messages(f.payouts, state, out); break;
+            case Kind::other: break;
+        }
+    } catch (const domain::InvariantBroken& x) {
+        out.diffs.push_back({"state", std::string("unreadable: ") + x.what(), "(the fold of the log)"});
     }
     return out;
 }

@@ -46,6 +46,8 @@ private:
     std::string stream_;
     std::unique_ptr<Folded> f_;
     bool ok_ = true;  // false: an event this fold cannot fold (then only version and hash are compared)
+    std::string broken_;  // an event that breaks a domain invariant (the log's fault): reported as a diff
+    void fold_one(const v1::EventEnvelope& e);
     int64_t count_ = 0, last_version_ = 0, last_position_ = 0;
     std::string last_hash_;
 };

@@ -51,9 +51,10 @@ const std::vector<Make>& dtos() {
 }
 
 void check_error(const FieldError& e) {
-    static const std::set<std::string> codes = {"malformed_json", "wrong_type", "missing_field", "unknown_field",
+    static const std::set<std::string> codes = {"malformed_json", "duplicate_key", "wrong_type", "missing_field", "unknown_field",
                                                 "invalid_value"};
     TALLY_FUZZ_CHECK(e.status == 400 || e.status == 422);
+    if (!codes.contains(e.code)) std::fprintf(stderr, "code %s (field %s: %s)\n", e.code.c_str(), e.field.c_str(), e.detail.c_str());
     TALLY_FUZZ_CHECK(codes.contains(e.code));
     TALLY_FUZZ_CHECK(!e.detail.empty());
 }

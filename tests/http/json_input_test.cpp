@@ -4,6 +4,7 @@
 
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/customer.pb.h"
+#include "tally/v1/payment.pb.h"
 
 namespace tally::http {
 namespace {
@@ -122,6 +123,24 @@ TEST(ParseJsonMessage, OnlyProtoNamesEnumsByNameAndNoControlCharacters) {
     auto nul = parse_json_message(R"({"matrix":[{"material":"a\u0000"}]})", p);
     EXPECT_EQ(nul->field, "matrix[0].material");
     EXPECT_FALSE(parse_json_message(R"({"vendor_id":"tabs\tand\nlines are text"})", p));
+}
+
+// Found by fuzz_json_input: a number beyond a double's range threw out of the parser,
+// and a request carrying one was answered 500.
+TEST(ParseDocument, ANumberOutOfRangeIsMalformedNotAnException) {
+    for (const char* body : {"1e999", R"({"amount_minor": -1e400})", "[8888888888888888e8888888888883554910301864665]"}) {
+        auto doc = parse_document(body);
+        ASSERT_FALSE(doc) << body;
+        EXPECT_EQ(doc.error().code, "malformed_json") << body;
+        EXPECT_EQ(doc.error().status, 400) << body;
+        ObjectReader in(body);
+        EXPECT_FALSE(in.int64("amount_minor"));
+        ASSERT_TRUE(in.finish());
+    }
+    v1::RefundRequest r;
+    auto e = parse_json_message(R"({"amount_minor": 1e999})", r);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->code, "malformed_json");
 }
 
 TEST(ParseDocument, DuplicateKeysAndDeepNestingAreRefused) {
