@@ -241,16 +241,7 @@ TEST(ScaleOut, ThreeProcessesAKillAndAZombieEveryProjectionEqualsAFreshRebuild) 
     EXPECT_EQ(c.number("SELECT sum(spend_minor) FROM loyalty_standings"), kCheckouts * 4500);
 
     // Every projection equals a fresh rebuild from the log.
-    const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
-        {"credit", {"credit_balances", "credit_entries"}},
-        {"ledger", {"ledger_accounts"}},
-        {"orders", {"orders", "sub_orders", "order_payment_intents", "provider_flags"}},
-        {"loyalty", {"loyalty_standings", "loyalty_holds", "loyalty_history"}},
-        {"passport",
-         {"passport_orders", "passport_lines", "passport_stamps", "passport_stamp_orders", "passport_stamp_products",
-          "passport_counts"}},
-        {"affiliates", {"affiliates", "affiliate_conversions", "affiliate_payouts"}}};
-    for (const auto& [projector, tables] : models) {
+    for (const auto& [projector, tables] : testing::projection_tables()) {
         std::map<std::string, std::string> before;
         for (const auto& t : tables) before[t] = c.fingerprint(t);
         http::Client client("127.0.0.1", c.nodes[2]->port());

@@ -481,16 +481,7 @@ void check_invariants(Stack& s) {
 
     step("Kafka compared");
     // 4. Every projection equals a fresh rebuild; reconcile is clean.
-    const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
-        {"credit", {"credit_balances", "credit_entries"}},
-        {"ledger", {"ledger_accounts"}},
-        {"orders", {"orders", "sub_orders", "order_payment_intents", "provider_flags"}},
-        {"loyalty", {"loyalty_standings", "loyalty_holds", "loyalty_history"}},
-        {"passport",
-         {"passport_orders", "passport_lines", "passport_stamps", "passport_stamp_orders", "passport_stamp_products",
-          "passport_counts"}},
-        {"affiliates", {"affiliates", "affiliate_conversions", "affiliate_payouts"}}};
-    for (const auto& [projector, tables] : models) {
+    for (const auto& [projector, tables] : testing::projection_tables()) {
         std::map<std::string, std::string> before;
         for (const auto& t : tables) before[t] = fingerprint(s, t);
         http::Client client("127.0.0.1", s.live_port());

@@ -82,18 +82,27 @@ void print_transient(Stack& s) {
     for (const auto& [status, n] : s.transient()) std::printf("retried answers %d: %d\n", status, n);
 }
 
-TEST(Faults, PostgresFastShutdownMidLoadNeverGivesAFalseSuccessAndServiceReturnsWithinFiveSeconds) {
-    PrivatePostgres pg;
-    StackOptions options;
-    options.nodes = 2;
-    options.seed = 5;
-    options.pg_admin_url = pg.admin_url();
-    Stack s(options);
-    Load load(s, options.seed);
+// The load started, some of it acknowledged and every projector past its first batch.
+void warm_up(Stack& s, Load& load) {
     load.start();
     more_acknowledged(load, 60);
     projectors_apply(s, "warming up");
     progress(s, load, "warmed up");
+}
+
+StackOptions two_nodes_on(const PrivatePostgres& pg, uint32_t seed) {
+    StackOptions options;
+    options.nodes = 2;
+    options.seed = seed;
+    options.pg_admin_url = pg.admin_url();
+    return options;
+}
+
+TEST(Faults, PostgresFastShutdownMidLoadNeverGivesAFalseSuccessAndServiceReturnsWithinFiveSeconds) {
+    PrivatePostgres pg;
+    Stack s(two_nodes_on(pg, 5));
+    Load load(s, 5);
+    warm_up(s, load);
 
     for (int round = 0; round < 2; ++round) {
         const int errors_before = server_errors(s.transient());
@@ -118,16 +127,9 @@ TEST(Faults, PostgresFastShutdownMidLoadNeverGivesAFalseSuccessAndServiceReturns
 
 TEST(Faults, PostgresConnectionsTerminatedUnderLoadNeverGiveAFalseSuccess) {
     PrivatePostgres pg;
-    StackOptions options;
-    options.nodes = 2;
-    options.seed = 6;
-    options.pg_admin_url = pg.admin_url();
-    Stack s(options);
-    Load load(s, options.seed);
-    load.start();
-    more_acknowledged(load, 60);
-    projectors_apply(s, "warming up");
-    progress(s, load, "warmed up");
+    Stack s(two_nodes_on(pg, 6));
+    Load load(s, 6);
+    warm_up(s, load);
 
     sql::Pool admin(pg.admin_url(), 1);
     const std::string db = s.url.substr(s.url.rfind('/') + 1);
@@ -160,10 +162,7 @@ TEST(Faults, AProjectorPastItsStatementTimeoutRetriesAndRecovers) {
     options.env = {{"TALLY_PROJECTOR_STATEMENT_TIMEOUT_MS", "500"}};
     Stack s(options);
     Load load(s, options.seed);
-    load.start();
-    more_acknowledged(load, 60);
-    projectors_apply(s, "warming up");
-    progress(s, load, "warmed up");
+    warm_up(s, load);
 
     // An operator's long transaction holds the ledger projection's table: the ledger
     // projector's batches wait on the lock until their statements time out, roll back

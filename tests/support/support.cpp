@@ -287,4 +287,17 @@ int run_replay(const std::string& pg_url, const std::vector<std::string>& args, 
     return run.status;
 }
 
+const std::vector<std::pair<std::string, std::vector<std::string>>>& projection_tables() {
+    static const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
+        {"credit", {"credit_balances", "credit_entries"}},
+        {"ledger", {"ledger_accounts"}},
+        {"orders", {"orders", "sub_orders", "order_payment_intents", "provider_flags"}},
+        {"loyalty", {"loyalty_standings", "loyalty_holds", "loyalty_history"}},
+        {"passport",
+         {"passport_orders", "passport_lines", "passport_stamps", "passport_stamp_orders", "passport_stamp_products",
+          "passport_counts"}},
+        {"affiliates", {"affiliates", "affiliate_conversions", "affiliate_payouts"}}};
+    return models;
+}
+
 }  // namespace tally::testing

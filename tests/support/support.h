@@ -109,4 +109,7 @@ private:
     std::string bootstraps_;
 };
 
+// Each rebuildable projector and the tables of its read model (for rebuild-equality checks).
+const std::vector<std::pair<std::string, std::vector<std::string>>>& projection_tables();
+
 }  // namespace tally::testing
