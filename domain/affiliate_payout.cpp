@@ -1,5 +1,6 @@
 #include "domain/affiliate_payout.h"
 
+#include "domain/assert.h"
 #include "domain/ids.h"
 #include "domain/ledger.h"
 
@@ -41,6 +42,15 @@ v1::AffiliatePayoutEntry* find(PayoutsState& s, std::string_view id) {
     for (auto& p : *s.mutable_payouts())
         if (p.payout_id() == id) return &p;
     return nullptr;
+}
+
+// A settled, failed or reversed payout was requested earlier on the same stream: the
+// decisions guarantee it, so one missing is a bug, or a damaged log in a fold (found by
+// fuzz_envelope: it was a null dereference).
+v1::AffiliatePayoutEntry& requested(PayoutsState& s, std::string_view id) {
+    auto* p = find(s, id);
+    TALLY_ASSERT(p != nullptr, "payout {} of {} was never requested", id, s.affiliate_id());
+    return *p;
 }
 
 }  // namespace
@@ -130,14 +140,14 @@ PayoutsState evolve(PayoutsState s, const PayoutEvent& event) {
                 p->set_destination(e.destination());
                 p->set_status("requested");
             } else if constexpr (std::is_same_v<T, v1::AffiliatePayoutSettled>) {
-                auto* p = find(s, e.payout_id());
-                p->set_status("paid");
-                p->set_object_id(e.signal().object_id());
+                auto& p = requested(s, e.payout_id());
+                p.set_status("paid");
+                p.set_object_id(e.signal().object_id());
             } else if constexpr (std::is_same_v<T, v1::AffiliatePayoutFailed>) {
-                find(s, e.payout_id())->set_status("failed");
+                requested(s, e.payout_id()).set_status("failed");
                 s.set_returned_minor(s.returned_minor() + e.amount().minor());
             } else if constexpr (std::is_same_v<T, v1::AffiliatePayoutReversed>) {
-                find(s, e.payout_id())->set_status("reversed");
+                requested(s, e.payout_id()).set_status("reversed");
                 s.set_returned_minor(s.returned_minor() + e.amount().minor());
             }
         },

@@ -2,19 +2,21 @@
 // drift naming the event, never an abort of the auditor's process (found by fuzz_envelope).
 #include <gtest/gtest.h>
 
+#include "domain/affiliate_payout.h"
 #include "domain/stock.h"
 #include "events/envelope.h"
 #include "events/registry.h"
 #include "projectors/snapshot_fold.h"
+#include "tally/v1/affiliate.pb.h"
 #include "tally/v1/stock.pb.h"
 
 namespace tally::projectors::reconcile {
 namespace {
 
 v1::EventEnvelope stock_event(std::string_view type, const google::protobuf::Message& payload, int64_t version,
-                              const std::string& prev) {
+                              const std::string& prev, const std::string& stream = stock::stream_id("lamp")) {
     v1::EventEnvelope e;
-    e.set_stream_id(stock::stream_id("lamp"));
+    e.set_stream_id(stream);
     e.set_stream_version(version);
     e.set_position(version);
     e.set_type(std::string(type));
@@ -58,6 +60,18 @@ TEST(SnapshotFold, ASnapshotThatDoesNotParseIsDriftNotAnAbort) {
     ASSERT_FALSE(check.diffs.empty());
     EXPECT_EQ(check.diffs.front().field, "state");
     EXPECT_NE(check.diffs.front().cached.find("corrupt stock snapshot"), std::string::npos) << check.diffs.front().cached;
+}
+
+// Found by fuzz_envelope: a payout settled that was never requested was a null dereference.
+TEST(SnapshotFold, APayoutSettledButNeverRequestedIsDrift) {
+    v1::AffiliatePayoutSettled settled;
+    settled.set_payout_id("payout-1");
+    const auto e = stock_event(events::kAffiliatePayoutSettled, settled, 1, events::genesis_hash(),
+                               affiliate::payouts_stream("ana"));
+    const auto check = check_snapshot(e.stream_id(), std::span(&e, 1), 1, e.hash(), "");
+    ASSERT_FALSE(check.diffs.empty());
+    EXPECT_EQ(check.diffs.front().field, "invariant");
+    EXPECT_NE(check.diffs.front().log.find("never requested"), std::string::npos) << check.diffs.front().log;
 }
 
 void reserve_more_than_there_is() {
