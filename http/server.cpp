@@ -309,7 +309,10 @@ bool Server::start() {
     try {
         tcp::endpoint endpoint(net::ip::make_address(impl_->options.address),
                                static_cast<unsigned short>(impl_->options.port));
-        impl_->acceptor.emplace(impl_->ioc);
+        // On a strand of its own: closing it (stop_accepting) then never runs on one I/O
+        // thread while another completes an accept on it (a crash seen in a test's
+        // shutdown with eight I/O threads).
+        impl_->acceptor.emplace(net::make_strand(impl_->ioc));
         impl_->acceptor->open(endpoint.protocol());
         impl_->acceptor->set_option(net::socket_base::reuse_address(true));
         impl_->acceptor->bind(endpoint);
@@ -338,9 +341,10 @@ bool Server::start() {
 
 void Server::stop_accepting() {
     if (impl_->threads.empty()) return;
-    net::post(impl_->ioc, [this] {
+    if (!impl_->acceptor) return;
+    net::post(impl_->acceptor->get_executor(), [this] {
         beast::error_code ec;
-        if (impl_->acceptor) impl_->acceptor->close(ec);
+        impl_->acceptor->close(ec);
     });
 }
 

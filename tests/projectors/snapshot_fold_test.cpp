@@ -13,7 +13,7 @@
 namespace tally::projectors::reconcile {
 namespace {
 
-v1::EventEnvelope stock_event(std::string_view type, const google::protobuf::Message& payload, int64_t version,
+v1::EventEnvelope event_on(std::string_view type, const google::protobuf::Message& payload, int64_t version,
                               const std::string& prev, const std::string& stream = stock::stream_id("lamp")) {
     v1::EventEnvelope e;
     e.set_stream_id(stream);
@@ -36,8 +36,8 @@ TEST(SnapshotFold, AnEventBreakingAnInvariantIsReportedAsDriftNotAnAbort) {
     out.set_order_id("ord-1");
     out.set_quantity(5);  // more than there is: stock below zero
     out.set_available_after(-3);
-    const auto first = stock_event(events::kStockAdjusted, in, 1, events::genesis_hash());
-    const auto second = stock_event(events::kStockReserved, out, 2, first.hash());
+    const auto first = event_on(events::kStockAdjusted, in, 1, events::genesis_hash());
+    const auto second = event_on(events::kStockReserved, out, 2, first.hash());
 
     StreamFold fold(first.stream_id());
     fold.add(first);
@@ -55,7 +55,7 @@ TEST(SnapshotFold, ASnapshotThatDoesNotParseIsDriftNotAnAbort) {
     in.set_sku("lamp");
     in.set_delta(2);
     in.set_available_after(2);
-    const auto first = stock_event(events::kStockAdjusted, in, 1, events::genesis_hash());
+    const auto first = event_on(events::kStockAdjusted, in, 1, events::genesis_hash());
     const auto check = check_snapshot(first.stream_id(), std::span(&first, 1), 1, first.hash(), "\xff\xff\xff garbage");
     ASSERT_FALSE(check.diffs.empty());
     EXPECT_EQ(check.diffs.front().field, "state");
@@ -66,7 +66,7 @@ TEST(SnapshotFold, ASnapshotThatDoesNotParseIsDriftNotAnAbort) {
 TEST(SnapshotFold, APayoutSettledButNeverRequestedIsDrift) {
     v1::AffiliatePayoutSettled settled;
     settled.set_payout_id("payout-1");
-    const auto e = stock_event(events::kAffiliatePayoutSettled, settled, 1, events::genesis_hash(),
+    const auto e = event_on(events::kAffiliatePayoutSettled, settled, 1, events::genesis_hash(),
                                affiliate::payouts_stream("ana"));
     const auto check = check_snapshot(e.stream_id(), std::span(&e, 1), 1, e.hash(), "");
     ASSERT_FALSE(check.diffs.empty());
