@@ -164,13 +164,17 @@ TEST(Faults, AProjectorPastItsStatementTimeoutRetriesAndRecovers) {
     Load load(s, options.seed);
     warm_up(s, load);
 
-    // An operator's long transaction holds the ledger projection's table: the ledger
-    // projector's batches wait on the lock until their statements time out, roll back
-    // and are read again; the other projectors and the write path go on.
+    // An operator's long transaction holds the ledger projection's table and the ledger
+    // projector's checkpoint rows (a batch without postings never touches the table, but
+    // every batch locks its checkpoints first): the ledger projector's batches wait on the
+    // locks until their statements time out, roll back and are read again; the other
+    // projectors and the write path go on.
     sql::Pool holder(s.url, 1);
     std::atomic<bool> locked{false};
     std::thread hold([&] {
         EXPECT_TRUE(holder.transact([&](sql::Tx& tx) {
+            // Rows first, the order a batch takes them in, so the two never deadlock.
+            tx.exec("SELECT 1 FROM projector_checkpoints WHERE projector = 'ledger' FOR UPDATE");
             tx.exec("LOCK TABLE ledger_accounts IN ACCESS EXCLUSIVE MODE");
             locked = true;
             tx.exec("SELECT pg_sleep(5)");
