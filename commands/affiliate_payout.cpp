@@ -183,6 +183,8 @@ AffiliatePayoutScheduler::AffiliatePayoutScheduler(sql::Pool& pool, Pipeline& pi
       clock_(std::move(clock)) {
     metrics::global().help("tally_affiliate_payouts_requested_total", "counter",
                            "Affiliate payouts the scheduler requested");
+    metrics::global().help("tally_affiliate_payout_messages_ignored_total", "counter",
+                           "Provider payout messages that changed nothing, by reason");
 }
 
 AffiliatePayoutScheduler::~AffiliatePayoutScheduler() { stop(); }

@@ -63,6 +63,9 @@ Pipeline::Pipeline(sql::Pool& pool, PipelineOptions options, Clock clock, std::f
     metrics::global().help("tally_batch_commit_seconds", "histogram", "Batch transaction latency");
     metrics::global().help("tally_pipeline_queued_commands", "gauge", "Commands waiting for a batch");
     metrics::global().gauge("tally_pipeline_queued_commands", "", [this] { return static_cast<double>(queued()); }, this);
+    metrics::global().help("tally_pipeline_queue_capacity_commands", "gauge", "Commands the pipeline queues before answering 503");
+    metrics::global().gauge("tally_pipeline_queue_capacity_commands", "",
+                            [this] { return static_cast<double>(options_.queue_commands_max); }, this);
 }
 
 Pipeline::~Pipeline() {

@@ -92,6 +92,7 @@ ProviderWorker::ProviderWorker(sql::Pool& pool, Pipeline& pipeline, const stripe
     m.help("tally_provider_calls_total", "counter", "Provider call attempts by kind and outcome (done, retry, wait, park)");
     m.help("tally_provider_calls_dead", "gauge", "Provider calls parked in the dead letters");
     m.help("tally_provider_calls_due", "gauge", "Provider calls due and not yet taken");
+    m.help("tally_provider_calls_fenced_total", "counter", "Provider call outcomes refused because the lease had moved on");
     m.gauge("tally_provider_calls_dead", "", [this] { return static_cast<double>(dead_.load()); }, this);
     m.gauge("tally_provider_calls_due", "", [this] { return static_cast<double>(due_.load()); }, this);
 }

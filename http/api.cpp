@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <openssl/crypto.h>
+
 #include "events/checkpoint.h"
 #include "events/envelope.h"
 #include "http/call.h"
@@ -26,7 +28,10 @@ Response problem(int status, const std::string& code, const std::string& detail,
     return Response{status, "application/problem+json", body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
-Api::Api(ApiDeps deps) : deps_(std::move(deps)) {}
+Api::Api(ApiDeps deps) : deps_(std::move(deps)) {
+    metrics::global().help("tally_referral_cookies_ignored_total", "counter",
+                           "Referral cookies ignored at checkout, by reason (expired, bad signature, malformed)");
+}
 
 Api::~Api() {
     std::lock_guard lock(rebuilds_mu_);
@@ -167,8 +172,34 @@ bool Api::readyz(Call& c) {
     return c.fail(503, "not_ready", "the database does not answer");
 }
 
+Response metrics_answer(const Request& req, const std::string& token) {
+    if (!token.empty()) {
+        auto it = req.headers.find("authorization");
+        const std::string given = it == req.headers.end() ? "" : it->second;
+        const std::string wanted = "Bearer " + token;
+        if (given.size() != wanted.size() || CRYPTO_memcmp(given.data(), wanted.data(), wanted.size()) != 0) {
+            auto r = problem(401, "unauthenticated", "/metrics needs the scrape token (TALLY_METRICS_TOKEN) as a bearer token",
+                             "Authorization", req.request_id);
+            r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"tally-metrics\"");
+            return r;
+        }
+    }
+    return Response{200, "text/plain; version=0.0.4", metrics::global().render(), {}};
+}
+
+std::function<void(Request, Respond)> metrics_listener(std::string token) {
+    return [token = std::move(token)](Request r, Respond respond) {
+        const std::string path = r.target.substr(0, r.target.find('?'));
+        if (r.method == "GET" && path == "/metrics") return respond(metrics_answer(r, token));
+        if (r.method == "GET" && path == "/healthz") return respond(Response{200, "text/plain", "ok\n", {}});
+        respond(problem(404, "not_found", "this listener serves GET /metrics and GET /healthz only", "", r.request_id));
+    };
+}
+
 bool Api::metrics_text(Call& c) {
-    return c.reply(Response{200, "text/plain; version=0.0.4", metrics::global().render(), {}});
+    if (!deps_.metrics_on_api)
+        return c.fail(404, "not_found", "metrics are served on their own address (TALLY_METRICS_ADDRESS), not here");
+    return c.reply(metrics_answer(c.req, deps_.metrics_token));
 }
 
 // The checkpoints' public key is public: auditors fetch it to verify with.

@@ -67,6 +67,11 @@ struct ApiDeps {
     std::string checkpoint_key_id, checkpoint_public_key;  // published at GET /v1/audit/keys
     std::string process;  // this process as ownership shows it (host:pid)
     RateLimiter* limiter = nullptr;  // null: no rate limits (rate_limit.h)
+    // /metrics (README, Operating tally): a scrape token the scraper sends as a bearer
+    // token (empty: none asked), and whether the API's own listener serves it (false when
+    // TALLY_METRICS_ADDRESS gives it a listener of its own).
+    std::string metrics_token;
+    bool metrics_on_api = true;
 };
 
 class Call;
@@ -170,6 +175,13 @@ private:
     std::unordered_map<std::string, std::string> vendor_of_;
     static constexpr size_t kVendorOfMax = 100000;
 };
+
+// The answer to GET /metrics: the exposition, or 401 when `token` is set and the request
+// does not carry it as `Authorization: Bearer <token>` (compared in constant time).
+Response metrics_answer(const Request& req, const std::string& token);
+// The handler of a listener that serves only GET /metrics (with `token` as above) and
+// GET /healthz; anything else is 404.
+std::function<void(Request, Respond)> metrics_listener(std::string token);
 
 // A problem document (RFC 9457 shape) with the field at fault, if any.
 Response problem(int status, const std::string& code, const std::string& detail, const std::string& field = "",

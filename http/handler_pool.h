@@ -28,6 +28,7 @@ public:
     // Runs what is queued, then ends the threads. Idempotent.
     void stop();
     size_t waiting() const;
+    size_t capacity() const { return queue_max_; }
 
 private:
     void loop();

@@ -133,6 +133,7 @@ std::expected<std::optional<int64_t>, std::string> numeric_date(const nlohmann::
 }
 
 metrics::Counter& refreshes(const char* outcome) {
+    metrics::global().help("tally_jwks_refresh_total", "counter", "Identity provider key set fetches, by outcome");
     return metrics::global().counter("tally_jwks_refresh_total", std::string("outcome=\"") + outcome + "\"");
 }
 

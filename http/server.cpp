@@ -327,9 +327,16 @@ bool Server::start() {
     if (impl_->options.write_threads > 0)
         impl_->writes = std::make_unique<HandlerPool>(impl_->options.write_threads, impl_->options.write_queue, "http-write");
     auto& m = metrics::global();
+    m.help("tally_http_requests_total", "counter", "Answers by route pattern, method and status");
+    m.help("tally_http_request_seconds", "histogram", "Time from a request's headers read to its answer written, by route pattern");
+    m.help("tally_http_overloaded_total", "counter", "Requests answered 503 overloaded because a handler pool was full");
     m.help("tally_http_queued", "gauge", "Requests waiting for a handler thread, per pool");
-    for (auto [label, pool] : {std::pair{"pool=\"read\"", impl_->reads.get()}, std::pair{"pool=\"write\"", impl_->writes.get()}})
-        if (pool) m.gauge("tally_http_queued", label, [pool] { return static_cast<double>(pool->waiting()); }, impl_.get());
+    m.help("tally_http_queue_capacity", "gauge", "Requests a handler pool queues before answering 503, per pool");
+    for (auto [label, pool] : {std::pair{"pool=\"read\"", impl_->reads.get()}, std::pair{"pool=\"write\"", impl_->writes.get()}}) {
+        if (!pool) continue;
+        m.gauge("tally_http_queued", label, [pool] { return static_cast<double>(pool->waiting()); }, impl_.get());
+        m.gauge("tally_http_queue_capacity", label, [pool] { return static_cast<double>(pool->capacity()); }, impl_.get());
+    }
     impl_->accept();
     for (int i = 0; i < impl_->options.threads; ++i) impl_->threads.emplace_back([this] {
             infra::name_this_thread("http-io");

@@ -1,5 +1,7 @@
 #include "infra/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
@@ -61,6 +63,8 @@ Config config_from_env() {
     read_int("TALLY_PG_PORT", c.pg_port);
     read_str("TALLY_HTTP_ADDRESS", c.http_address);
     read_int("TALLY_HTTP_PORT", c.http_port);
+    read_str("TALLY_METRICS_ADDRESS", c.metrics_address);
+    read_str("TALLY_METRICS_TOKEN", c.metrics_token);
     read_int("TALLY_HTTP_THREADS", c.http_threads);
     read_int("TALLY_HTTP_READ_THREADS", c.http_read_threads);
     read_int("TALLY_HTTP_READ_QUEUE", c.http_read_queue);
@@ -130,6 +134,16 @@ Config config_from_env() {
     if (c.retier_interval_ms < 10) throw std::invalid_argument("TALLY_RETIER_INTERVAL_MS must be >= 10");
     if (c.retier_batch < 1 || c.retier_batch > 10000) throw std::invalid_argument("TALLY_RETIER_BATCH must be 1..10000");
     if (c.http_threads < 1) throw std::invalid_argument("TALLY_HTTP_THREADS must be >= 1");
+    if (!c.metrics_address.empty()) {
+        const auto colon = c.metrics_address.rfind(':');
+        const std::string port = colon == std::string::npos ? "" : c.metrics_address.substr(colon + 1);
+        const bool digits = !port.empty() && port.size() <= 5 &&
+                            std::all_of(port.begin(), port.end(), [](unsigned char ch) { return std::isdigit(ch); });
+        if (colon == 0 || !digits || std::stoi(port) > 65535)
+            throw std::invalid_argument("TALLY_METRICS_ADDRESS must be host:port (port 0..65535)");
+        c.metrics_host = c.metrics_address.substr(0, colon);
+        c.metrics_port = std::stoi(port);
+    }
     if (c.http_read_threads < 1 || c.http_read_threads > 256)
         throw std::invalid_argument("TALLY_HTTP_READ_THREADS must be 1..256");
     if (c.http_read_queue < 0) throw std::invalid_argument("TALLY_HTTP_READ_QUEUE must be >= 0");

@@ -25,6 +25,13 @@ struct Config {
     int pg_port = 5433;            // TALLY_PG_PORT, for the private cluster
     std::string http_address = "127.0.0.1";
     int http_port = 8080;
+    // /metrics (README, Operating tally): TALLY_METRICS_ADDRESS "host:port" serves it on a
+    // listener of its own (and the API's listener answers 404 there); TALLY_METRICS_TOKEN
+    // asks scrapers for `Authorization: Bearer <token>` wherever it is served.
+    std::string metrics_address;
+    std::string metrics_host;  // from metrics_address
+    int metrics_port = 0;
+    std::string metrics_token;
     int http_threads = 2;
     int http_read_threads = 4;       // TALLY_HTTP_READ_THREADS: reads' handlers, off the I/O threads
     int64_t http_read_queue = 256;   // TALLY_HTTP_READ_QUEUE: reads that may wait for one; then 503

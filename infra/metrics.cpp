@@ -1,5 +1,7 @@
 #include "infra/metrics.h"
 
+#include <set>
+
 #include <fmt/format.h>
 
 namespace tally::metrics {
@@ -103,10 +105,19 @@ std::string Registry::render() const {
         out += key.second.empty() ? fmt::format("{} {}\n", key.first, value)
                                   : fmt::format("{}{{{}}} {}\n", key.first, key.second, value);
     }
+    std::set<std::string> rendered;
     for (const auto& [key, h] : histograms_) {
         header(key.first, "histogram");
         out += h->render(key.first, key.second);
     }
+    // Families described but without a sample yet (a counter nothing has counted, a
+    // labelled one before its first label): named all the same, so a scraper, a rule or a
+    // dashboard sees every metric this process exports from its first scrape.
+    for (const auto& [key, c] : counters_) rendered.insert(key.first);
+    for (const auto& [key, v] : gauge_values) rendered.insert(key.first);
+    for (const auto& [key, h] : histograms_) rendered.insert(key.first);
+    for (const auto& [name, help] : help_)
+        if (!rendered.contains(name)) out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help.second, name, help.first);
     return out;
 }
 

@@ -75,6 +75,8 @@ Relay::Relay(sql::Pool& pool, std::string pg_url, std::string brokers, std::stri
     m.help("tally_relay_watermark_position", "gauge", "Highest journal position Kafka acknowledged");
     m.gauge("tally_relay_watermark_position", "", [this] { return static_cast<double>(watermark()); }, this);
     m.help("tally_relay_lag_events", "gauge", "Journal events not yet acknowledged by Kafka");
+    m.help("tally_relay_published_events_total", "counter", "Journal events Kafka acknowledged from this process");
+    m.help("tally_relay_fenced_total", "counter", "Times this relay found it was no longer the leader and stepped down");
     m.gauge("tally_relay_lag_events", "", [this] {
         return static_cast<double>(std::max<int64_t>(0, journal_head() - watermark()));
     }, this);

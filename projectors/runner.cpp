@@ -97,6 +97,9 @@ Runner::Runner(sql::Pool& pool, std::string brokers, std::string topic, std::uni
     m.help("tally_projector_lag_events", "gauge", "Events on Kafka not yet applied by the projector");
     m.help("tally_projector_lag_seconds", "gauge", "Age of the newest applied event while behind");
     m.help("tally_projector_position", "gauge", "Highest journal position applied");
+    m.help("tally_projector_applied_events_total", "counter", "Events applied to the read models");
+    m.help("tally_projector_failed_batches_total", "counter", "Batches rolled back by an error (retried)");
+    m.help("tally_projector_fenced_batches_total", "counter", "Batches refused because another owner had moved the checkpoint");
     const std::string label = "projector=\"" + name_ + "\"";
     m.gauge("tally_projector_lag_events", label, [this] { return static_cast<double>(lag().events); }, this);
     m.gauge("tally_projector_lag_seconds", label, [this] { return lag().seconds; }, this);

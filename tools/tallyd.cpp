@@ -290,11 +290,18 @@ int main(int argc, char** argv) {
     if (rate_limits->enabled)
         limiter.emplace(*rate_limits, rate_limits->store == "postgres" ? http::postgres_store(pool) : http::memory_store());
     deps.limiter = limiter ? &*limiter : nullptr;
+    deps.metrics_token = cfg.metrics_token;
+    deps.metrics_on_api = cfg.metrics_address.empty();
     http::Api api(deps);
     http::Server server({cfg.http_address, cfg.http_port, cfg.http_threads, cfg.body_bytes_max, cfg.http_read_threads,
                          static_cast<size_t>(cfg.http_read_queue), cfg.http_write_threads,
                          static_cast<size_t>(cfg.http_write_queue)},
                         api);
+    // /metrics on a listener of its own: one I/O thread answers scrapes itself.
+    std::optional<http::Server> metrics_server;
+    if (!cfg.metrics_address.empty())
+        metrics_server.emplace(http::ServerOptions{cfg.metrics_host, cfg.metrics_port, 1, 4096, 0, 0, 0, 0},
+                               http::metrics_listener(cfg.metrics_token));
 
     pipeline.start();
     if (cfg.run_relay) relay.start();
@@ -306,6 +313,10 @@ int main(int argc, char** argv) {
     payout_scheduler.start();
     checkpointer.start();
     reconcile_job.start();
+    if (metrics_server) {
+        if (!metrics_server->start()) return 1;
+        spdlog::info("metrics on http://{}:{}/metrics", cfg.metrics_host, metrics_server->port());
+    }
     if (!server.start()) return 1;
     spdlog::info("tallyd ready on http://{}:{}", cfg.http_address, server.port());
 

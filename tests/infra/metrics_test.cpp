@@ -69,5 +69,21 @@ TEST(Metrics, DroppedGaugesAreNotReadAndANewerOwnersGaugeStays) {
     EXPECT_EQ(registry.render().find("tally_slow"), std::string::npos);
 }
 
+// A family described but not yet counted is named from the first scrape (rules and
+// dashboards over it see it exists), once, and a counted one is not named twice.
+TEST(Metrics, AFamilyWithoutSamplesIsStillDescribed) {
+    Registry registry;
+    registry.help("tally_failed_total", "counter", "Batches that failed");
+    registry.help("tally_done_total", "counter", "Batches done");
+    registry.counter("tally_done_total", "kind=\"a\"").add();
+    const std::string text = registry.render();
+    EXPECT_NE(text.find("# HELP tally_failed_total Batches that failed\n# TYPE tally_failed_total counter\n"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("\ntally_failed_total"), std::string::npos) << "a sample nothing counted: " << text;
+    EXPECT_EQ(text.find("# TYPE tally_done_total"), text.rfind("# TYPE tally_done_total")) << text;
+    EXPECT_NE(text.find("tally_done_total{kind=\"a\"} 1"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace tally::metrics
