@@ -97,6 +97,7 @@ private:
     bool healthz(Call& c);
     bool readyz(Call& c);
     bool metrics_text(Call& c);
+    bool console(Call& c);  // the operator console's static files
     bool audit_keys(Call& c);
     bool stripe_webhook(Call& c);   // signed by the provider; no bearer token
     bool paypal_webhook(Call& c);   // verified through PayPal's API

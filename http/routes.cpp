@@ -21,6 +21,9 @@ const std::vector<Route>& Api::routes() {
         {"GET", "/readyz", Gate::open, {}, {}, &Api::readyz},
         {"GET", "/metrics", Gate::open, {}, {}, &Api::metrics_text},
         {"GET", "/v1/audit/keys", Gate::open, {}, {}, &Api::audit_keys},
+        // The operator console's static files; the page calls the API with a pasted token.
+        {"GET", "/console", Gate::open, {}, {}, &Api::console},
+        {"GET", "/console/{file}", Gate::open, {}, {}, &Api::console},
         // The providers sign their messages.
         {"POST", "/v1/webhooks/stripe", Gate::signature, {}, {}, &Api::stripe_webhook},
         {"POST", "/v1/webhooks/paypal", Gate::signature, {}, {}, &Api::paypal_webhook},

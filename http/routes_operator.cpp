@@ -9,11 +9,39 @@
 #include "commands/operator_acts.h"
 #include "events/envelope.h"
 #include "events/registry.h"
+#include "http/console.h"
 #include "infra/journal.h"
 
 using nlohmann::json;
 
 namespace tally::http {
+
+// GET /console and /console/{file}: the operator console's static files. Open (they hold
+// no data), under a policy that lets the page load only its own files and talk only to
+// this server; revalidated by ETag, so a new tallyd's console is picked up at once.
+bool Api::console(Call& c) {
+    const std::string name = c.parts.size() == 1 ? "index.html" : c.parts[1];
+    for (const auto& f : console_files()) {
+        if (f.name != name) continue;
+        const std::string type = name.ends_with(".html")  ? "text/html; charset=utf-8"
+                                 : name.ends_with(".css") ? "text/css; charset=utf-8"
+                                 : name.ends_with(".js")  ? "text/javascript; charset=utf-8"
+                                                          : "application/octet-stream";
+        const std::string etag = "\"" + events::to_hex(events::sha256(f.body)).substr(0, 32) + "\"";
+        std::vector<std::pair<std::string, std::string>> headers{
+            {"ETag", etag},
+            {"Cache-Control", "no-cache"},
+            {"Content-Security-Policy",
+             "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"},
+            {"X-Content-Type-Options", "nosniff"},
+            {"Referrer-Policy", "no-referrer"}};
+        auto seen = c.req.headers.find("if-none-match");
+        if (seen != c.req.headers.end() && seen->second == etag) return c.reply(Response{304, "", "", headers});
+        return c.reply(Response{200, type, std::string(f.body), headers});
+    }
+    return c.fail(404, "not_found", "the console has no file " + name);
+}
 
 // GET /v1/streams/{stream_id}/events  (auditor, admin)
 bool Api::stream_events(Call& c) {
@@ -125,10 +153,15 @@ bool Api::list_projections(Call& c) {
         }
     });
     json relay_leader = nullptr;
+    json journal = nullptr;
     if (read)
         read = deps_.pool->transact([&](sql::Tx& tx) {
             for (const auto& row : tx.exec("SELECT epoch, owner FROM relay_leader ORDER BY topic LIMIT 1"))
                 relay_leader = {{"epoch", row.i64(0)}, {"owner", row.str(1)}};
+            // Whichever process relays: what the journal holds and what Kafka acknowledged.
+            for (const auto& row : tx.exec("SELECT (SELECT position FROM journal_head),"
+                                           " (SELECT coalesce(max(position), 0) FROM relay_progress WHERE partition = -1)"))
+                journal = {{"head_position", row.i64(0)}, {"relay_watermark_position", row.i64(1)}};
         });
     if (!read) return c.storage_unavailable(read.error());
     for (auto* r : deps_.runners) {
@@ -143,6 +176,7 @@ bool Api::list_projections(Call& c) {
     }
     body["process"] = deps_.process;
     body["relay_leader"] = relay_leader;
+    body["journal"] = journal;
     if (deps_.relay)
         body["relay"] = {{"leader", deps_.relay->leader()}, {"watermark_position", deps_.relay->watermark()},
                          {"journal_head_position", deps_.relay->journal_head()}};

@@ -239,7 +239,7 @@ private:
     void write(Response res) {
         auto msg = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(res.status), 11);
         msg->set(bhttp::field::server, "tally");
-        msg->set(bhttp::field::content_type, res.content_type);
+        if (!res.content_type.empty()) msg->set(bhttp::field::content_type, res.content_type);
         // Answers may hold balances and client secrets: never cached, never sniffed.
         msg->set(bhttp::field::cache_control, "no-store");
         msg->set("X-Content-Type-Options", "nosniff");

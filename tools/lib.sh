@@ -10,7 +10,7 @@ TALLY_PACKAGES=(g++ cmake ninja-build pkg-config ccache
   librdkafka-dev libpqxx-dev protobuf-compiler libprotobuf-dev libboost-dev
   libspdlog-dev libfmt-dev libssl-dev nlohmann-json3-dev libgtest-dev librapidcheck-dev libjemalloc-dev
   postgresql-15 postgresql-client-15 kcat curl time
-  prometheus)
+  prometheus chromium chromium-driver python3-selenium)
 
 tally_log() { printf '\033[1m[tally]\033[0m %s\n' "$*" >&2; }
 
