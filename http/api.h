@@ -104,6 +104,11 @@ private:
     bool referral_visit(Call& c);   // a token is optional
     bool put_vendor(Call& c);
     bool put_product(Call& c);
+    bool list_products(Call& c);  // catalog reads: routes_catalog_reads.cpp
+    bool get_product(Call& c);
+    bool list_vendors(Call& c);
+    bool get_vendor(Call& c);
+    bool list_coupons(Call& c);
     bool adjust_stock(Call& c);
     bool put_catalog_settings(Call& c);
     bool put_coupon(Call& c);

@@ -39,6 +39,12 @@ const std::vector<Route>& Api::routes() {
         {"PUT", "/v1/catalog/settings", Gate::token, {"admin"}, {"catalog.manage", "finance.manage"},
          &Api::put_catalog_settings},
         {"PUT", "/v1/coupons/{code}", Gate::token, {"admin", "vendor"}, {"catalog.manage"}, &Api::put_coupon},
+        // Catalog reads for storefronts: any principal; coupons for staff.
+        {"GET", "/v1/products", Gate::token, token_roles(), {}, &Api::list_products},
+        {"GET", "/v1/products/{sku}", Gate::token, token_roles(), {}, &Api::get_product},
+        {"GET", "/v1/vendors", Gate::token, token_roles(), {}, &Api::list_vendors},
+        {"GET", "/v1/vendors/{vendor}", Gate::token, token_roles(), {}, &Api::get_vendor},
+        {"GET", "/v1/coupons", Gate::token, staff_readers, {"catalog.view"}, &Api::list_coupons},
         {"PUT", "/v1/vendors/{vendor}/wholesale-customers/{customer}", Gate::token, {"admin", "vendor"},
          {"catalog.manage"}, &Api::set_wholesale},
         {"DELETE", "/v1/vendors/{vendor}/wholesale-customers/{customer}", Gate::token, {"admin", "vendor"},

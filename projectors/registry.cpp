@@ -1,5 +1,6 @@
 // The rebuildable projections by name (declared in runner.h).
 #include "projectors/affiliates_projection.h"
+#include "projectors/catalog_projection.h"
 #include "projectors/credit_projection.h"
 #include "projectors/ledger_projection.h"
 #include "projectors/loyalty_projection.h"
@@ -16,6 +17,7 @@ std::unique_ptr<Projection> rebuildable_projection(const std::string& name) {
     if (name == "loyalty") return loyalty_projection();
     if (name == "passport") return passport_projection();
     if (name == "affiliates") return affiliates_projection();
+    if (name == "catalog") return catalog_projection();
     return nullptr;
 }
 

@@ -302,6 +302,8 @@ std::vector<Case> corpus() {
         {"GET", "/v1/vendors/{}/orders", "vendor_id", "admin"},
         {"PUT", "/v1/vendors/{}", "vendor_id", "admin"},
         {"PUT", "/v1/products/{}", "sku", "admin"},
+        {"GET", "/v1/products/{}", "sku", "admin"},
+        {"GET", "/v1/vendors/{}", "vendor_id", "admin"},
         {"POST", "/v1/products/{}/stock-adjustments", "sku", "admin"},
         {"PUT", "/v1/coupons/{}", "code", "admin"},
         {"GET", "/v1/orders/{}", "order_id", "admin"},
@@ -343,6 +345,9 @@ std::vector<Case> corpus() {
         {"/v1/operator/dead-letters?limit=", "limit", ""},
         {"/v1/operator/flagged-signals?limit=", "limit", ""},
         {"/v1/operator/external-refunds?limit=", "limit", ""},
+        {"/v1/products?limit=", "limit", ""},
+        {"/v1/vendors?limit=", "limit", ""},
+        {"/v1/coupons?limit=", "limit", ""},
     };
     for (const auto& [prefix, field, unused] : queries)
         for (const char* v : {"-1", "abc", "1e2", "99999999999999999999", "", "1.0", "0x10", "%31", "2000", "+5"}) {
@@ -362,6 +367,18 @@ std::vector<Case> corpus() {
     for (const char* vendor : {"..", "a:b", "%2e"})
         out.push_back({std::string("GET orders vendor ") + vendor, "GET", std::string("/v1/orders?vendor_id=") + vendor,
                        "", "admin", {}, 400, "invalid_query", "vendor_id"});
+    for (const char* vendor : {"..", "a:b", "%2e", ""})
+        out.push_back({std::string("GET products vendor ") + vendor, "GET", std::string("/v1/products?vendor_id=") + vendor,
+                       "", "admin", {}, 400, "invalid_query", "vendor_id"});
+    for (const char* origin : {"dk", "DNK", "D", "D1", "", "%44%4B%4B"})
+        out.push_back({std::string("GET products origin ") + origin, "GET",
+                       std::string("/v1/products?country_of_origin=") + origin, "", "admin", {}, 400, "invalid_query",
+                       "country_of_origin"});
+    for (const char* target : {"/v1/products?vendor=ven-1", "/v1/products?sku=a", "/v1/vendors?currency=USD",
+                               "/v1/coupons?code=X", "/v1/products/lamp?fields=all"})
+        out.push_back({std::string("GET unknown query ") + target, "GET", target, "", "admin", {}, 400, "invalid_query",
+                       std::string(target).substr(std::string(target).find('?') + 1,
+                                                   std::string(target).find('=') - std::string(target).find('?') - 1)});
     for (const char* customer : {"..", ".", "a:b", "%2e%2e"})
         out.push_back({std::string("POST quote for ") + customer, "POST", std::string("/v1/quote?customer_id=") + customer,
                        "{}", "admin", {}, 400, "invalid_query", "customer_id"});

@@ -296,7 +296,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& projection_
         {"passport",
          {"passport_orders", "passport_lines", "passport_stamps", "passport_stamp_orders", "passport_stamp_products",
           "passport_counts"}},
-        {"affiliates", {"affiliates", "affiliate_conversions", "affiliate_payouts"}}};
+        {"affiliates", {"affiliates", "affiliate_conversions", "affiliate_payouts"}},
+        {"catalog", {"catalog_vendors", "catalog_products", "catalog_stock", "catalog_coupons"}}};
     return models;
 }
 
