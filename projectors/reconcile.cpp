@@ -33,6 +33,7 @@
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/credit.pb.h"
 #include "tally/v1/order.pb.h"
+#include "tally/v1/stock.pb.h"
 
 namespace tally::projectors::reconcile {
 namespace {
@@ -92,6 +93,8 @@ constexpr CacheDef kCaches[] = {
     {"affiliate_conversions", "affiliates"},
     {"affiliate_payouts", "affiliates"},
     {"affiliate_balances", "affiliates"},
+    {"catalog_stock", "catalog"},
+    {"catalog_coupons", "catalog"},
 };
 
 size_t cache_rank(const std::string& cache) {
@@ -187,6 +190,7 @@ struct Reconciler::State {
     std::map<std::pair<std::string, std::string>, Account> ledger;  // (account, currency)
     std::map<std::string, OrderTruth> orders;
     std::map<std::string, Counted> coupon_uses;
+    std::map<std::string, Counted> stock;  // by SKU: units available after its latest event
     std::map<std::string, Entries> credit_entries;  // by customer
     std::map<std::string, LoyaltyTruth> loyalty;
     std::map<std::string, PassportTruth> passport_orders;
@@ -203,6 +207,16 @@ struct Reconciler::State {
     }
 
     void fold(const v1::EventEnvelope& e);
+
+    // Each stock event carries what is left after it; a stream's events fold in order.
+    template <typename Message>
+    void stock_after(const v1::EventEnvelope& e, const Mark& m) {
+        Message s;
+        if (!s.ParseFromString(e.payload())) return;
+        auto& t = stock[s.sku()];
+        t.n = s.available_after();
+        t.mark.add(m);
+    }
 };
 
 using events::payload_as;
@@ -326,6 +340,16 @@ void Reconciler::State::fold(const v1::EventEnvelope& e) {
             t.claimed_by = c.customer_id();
             t.mark.add(m);
         }
+    } else if (type == events::kStockAdjusted) {
+        stock_after<v1::StockAdjusted>(e, m);
+    } else if (type == events::kStockReserved) {
+        stock_after<v1::StockReserved>(e, m);
+    } else if (type == events::kStockReleased) {
+        stock_after<v1::StockReleased>(e, m);
+    } else if (type == events::kCouponDefined) {
+        // A coupon counts from its definition: none used is a count too (0), explained here.
+        v1::CouponDefined d;
+        if (d.ParseFromString(e.payload())) coupon_uses[d.coupon().code()].mark.add(m);
     } else if (type == events::kCouponRedeemed || type == events::kCouponReleased) {
         v1::CouponRedeemed c;  // the two share their first fields: code, order, customer
         if (c.ParseFromString(e.payload())) {
@@ -655,6 +679,35 @@ void check_coupons(sql::Tx& tx, const std::map<std::string, Counted>& uses, Chec
         if (state.uses_total() != u.n)
             c.drift("coupon_uses", code, "uses_total", std::to_string(state.uses_total()), std::to_string(u.n), u.mark.position);
     }
+}
+
+// The catalog projection's counts: units available per SKU, and each coupon's uses.
+void check_catalog(sql::Tx& tx, const std::map<std::string, Counted>& stock, const std::map<std::string, Counted>& uses,
+                   Checker& c) {
+    std::map<std::string, int64_t> available;
+    for (const auto& row : tx.exec("SELECT sku, available FROM catalog_stock")) available[row.str(0)] = row.i64(1);
+    for (const auto& [sku, t] : stock) {
+        auto it = available.find(sku);
+        const bool due = c.due("catalog_stock", t.mark);
+        if (due && it == available.end())
+            c.drift("catalog_stock", sku, "available", "(missing)", std::to_string(t.n), t.mark.position);
+        else if (due && it->second != t.n)
+            c.drift("catalog_stock", sku, "available", std::to_string(it->second), std::to_string(t.n), t.mark.position);
+        if (it != available.end()) available.erase(it);
+    }
+    for (const auto& [sku, n] : available) c.extra("catalog_stock", sku, std::to_string(n));
+    std::map<std::string, int64_t> cached;
+    for (const auto& row : tx.exec("SELECT code, uses_total FROM catalog_coupons")) cached[row.str(0)] = row.i64(1);
+    for (const auto& [code, u] : uses) {
+        auto it = cached.find(code);
+        const bool due = c.due("catalog_coupons", u.mark);
+        const int64_t have = it == cached.end() ? 0 : it->second;
+        if (due && have != u.n)
+            c.drift("catalog_coupons", code, "uses_total", it == cached.end() ? "(missing)" : std::to_string(have),
+                    std::to_string(u.n), u.mark.position);
+        if (it != cached.end()) cached.erase(it);
+    }
+    for (const auto& [code, n] : cached) c.extra("catalog_coupons", code, std::to_string(n));
 }
 
 void check_loyalty(sql::Tx& tx, const std::map<std::string, LoyaltyTruth>& truths, Checker& c) {
@@ -1061,6 +1114,7 @@ std::expected<Report, std::string> Reconciler::pass(sql::Pool& pool) {
             [&s](sql::Tx& tx, Checker& c) { check_loyalty(tx, s.loyalty, c); },
             [&s](sql::Tx& tx, Checker& c) { check_affiliates(tx, s.conversions, s.payouts, s.ledger, c); },
             [&s](sql::Tx& tx, Checker& c) { check_coupons(tx, s.coupon_uses, c); },
+            [&s](sql::Tx& tx, Checker& c) { check_catalog(tx, s.stock, s.coupon_uses, c); },
         };
         std::atomic<size_t> next_comparison{0};
         auto compare_some = [&](sql::Tx& tx, Checker& c) {

@@ -31,6 +31,9 @@ struct Workload {
 Workload run_workload(AffiliateShop& shop) {
     Workload w;
     EXPECT_EQ(shop.send("PUT", "/v1/affiliates/aff-1", shop.affiliate("COFFEE10"), shop.admin).status, 200);
+    EXPECT_EQ(shop.send("PUT", "/v1/coupons/SPRING", {{"kind", "FIXED"}, {"fixed_minor", 100}, {"scope", "SITE"}}, shop.admin)
+                  .status,
+              200);
     EXPECT_EQ(shop.send("POST", "/v1/customers/cus-1/credit-grants",
                         {{"amount_minor", 1500}, {"currency", "USD"}, {"reason", "goodwill"}}, shop.admin)
                   .status,
@@ -108,7 +111,7 @@ TEST(ReconcileE2E, EveryCachesHandEditIsNamedAndRepairIsRecordedAsTheOperatorsAc
     for (const auto& c : before["caches"]) checked[c["cache"]] = c["checked"];
     for (const char* cache : {"snapshots", "credit_balances", "credit_entries", "ledger_accounts", "vendor_payables", "orders",
                               "sub_orders", "loyalty_standings", "passport_counts", "affiliate_conversions",
-                              "affiliate_balances"})
+                              "affiliate_balances", "catalog_stock", "catalog_coupons"})
         EXPECT_GT(checked[cache], 0) << cache << " was not compared: " << clean.out;
 
     // One hand edit per cache.
@@ -126,6 +129,8 @@ TEST(ReconcileE2E, EveryCachesHandEditIsNamedAndRepairIsRecordedAsTheOperatorsAc
                 " spend_minor, program_version, occurred_at_unix_ms) VALUES ('cus-1', 999999, 'forged', 'USD', 'bronze',"
                 " 'gold', 'forged', 1, 1, 0)");
         tx.exec("UPDATE affiliate_conversions SET commission_minor = 1 WHERE order_id = $1", {w.refunded});
+        tx.exec("UPDATE catalog_stock SET available = available + 9 WHERE sku = 'lamp'");
+        tx.exec("UPDATE catalog_coupons SET uses_total = 2 WHERE code = 'SPRING'");
         // Rows the log never wrote: an order nobody placed, a sub-order of a vendor not in it.
         tx.exec("CREATE TEMP TABLE forged ON COMMIT DROP AS SELECT * FROM orders WHERE order_id = $1", {w.paid});
         tx.exec("UPDATE forged SET order_id = 'ord-forged'");
@@ -150,6 +155,8 @@ TEST(ReconcileE2E, EveryCachesHandEditIsNamedAndRepairIsRecordedAsTheOperatorsAc
     EXPECT_TRUE(has_drift(report, "passport_stamps", "cus-2", "units/orders/first/products")) << report.dump(1);
     EXPECT_TRUE(has_drift(report, "affiliate_conversions", w.refunded, "commission_minor")) << report.dump(1);
     EXPECT_TRUE(has_drift(report, "affiliate_balances", "aff-1", "payable_minor")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "catalog_stock", "lamp", "available")) << report.dump(1);
+    EXPECT_TRUE(has_drift(report, "catalog_coupons", "SPRING", "uses_total")) << report.dump(1);
     bool forged_order = false, forged_sub = false, forged_tier_change = false;
     for (const auto& d : report["drift"]) {
         if (d["cache"] == "loyalty_history" && d["key"] == "cus-1") forged_tier_change = true;
@@ -202,8 +209,8 @@ TEST(ReconcileE2E, EveryCachesHandEditIsNamedAndRepairIsRecordedAsTheOperatorsAc
             rebuilt.insert(act.projector());
         }
     }));
-    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ProjectionRebuilt'") - acts_before, 6);
-    EXPECT_EQ(rebuilt, (std::set<std::string>{"affiliates", "credit", "ledger", "loyalty", "orders", "passport"}));
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ProjectionRebuilt'") - acts_before, 7);
+    EXPECT_EQ(rebuilt, (std::set<std::string>{"affiliates", "catalog", "credit", "ledger", "loyalty", "orders", "passport"}));
     // The live projectors carry on after the repair: new work reconciles clean.
     shop.pay(shop.buy(testing::token_for(shop.url, "cus-3", "customer")));
     settle(shop);
