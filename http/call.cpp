@@ -110,6 +110,25 @@ bool Call::reply(Response r) const {
 
 bool Call::reply_json(int status, const nlohmann::json& body) const { return reply(json_response(status, body)); }
 
+bool Call::reply_revalidated(Response r) const {
+    const std::string etag = "\"" + events::to_hex(events::sha256(r.body)).substr(0, 32) + "\"";
+    r.headers.emplace_back("ETag", etag);
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    if (auto seen = req.headers.find("if-none-match"); seen != req.headers.end())
+        for (auto tag : split(seen->second, ',')) {
+            while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+            while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+            if (tag.starts_with("W/")) tag.remove_prefix(2);
+            if (tag == etag || tag == "*") {
+                r.status = 304;
+                r.body.clear();
+                r.content_type.clear();
+                break;
+            }
+        }
+    return reply(std::move(r));
+}
+
 bool Call::customer_read(const std::string& customer_id, const std::string& resource, const std::string& what) const {
     if (req.method != "GET") {
         method_not_allowed("GET");

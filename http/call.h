@@ -55,6 +55,9 @@ public:
     // Each answers the request and returns true ("handled"), so routes can `return c.fail(...)`.
     bool fail(int status, const std::string& code, const std::string& detail, const std::string& field = "") const;
     bool reply(Response r) const;
+    // Answers `r` with an ETag over its body and `Cache-Control: no-cache`, or 304 with no
+    // body when If-None-Match already names that tag (one of a list, weak or strong, or *).
+    bool reply_revalidated(Response r) const;
     bool storage_unavailable(const sql::DbError& e) const;  // 503; the details go to the log
     bool method_not_allowed(const std::string& allowed) const;  // 405 with Allow
     bool unauthenticated(const std::string& code, const std::string& detail, bool token_given) const;  // 401 with WWW-Authenticate

@@ -7,9 +7,7 @@
 #include <cctype>
 
 #include "domain/ids.h"
-#include "events/envelope.h"
 #include "http/call.h"
-#include "infra/strings.h"
 #include "tally/v1/catalog.pb.h"
 
 using nlohmann::json;
@@ -83,24 +81,6 @@ bool only_known(const Call& c, std::initializer_list<std::string_view> known) {
     return true;
 }
 
-// The product's body and its ETag (over the body, so any change to what is shown, stock
-// included, changes it); 304 when the client already holds it.
-bool reply_with_etag(Call& c, const json& body) {
-    const std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
-    const std::string etag = "\"" + events::to_hex(events::sha256(text)).substr(0, 32) + "\"";
-    Response r{200, "application/json", text, {{"ETag", etag}, {"Cache-Control", "no-cache"}}};
-    if (auto seen = c.req.headers.find("if-none-match"); seen != c.req.headers.end()) {
-        // A list of tags, or *; weak tags compare by their opaque part.
-        for (auto tag : split(seen->second, ',')) {
-            while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
-            while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
-            if (tag.starts_with("W/")) tag.remove_prefix(2);
-            if (tag == etag || tag == "*") return c.reply(Response{304, "", "", {{"ETag", etag}, {"Cache-Control", "no-cache"}}});
-        }
-    }
-    return c.reply(std::move(r));
-}
-
 constexpr const char* kProductColumns =
     "SELECT p.sku, p.definition, coalesce(v.definition, ''::bytea), coalesce(s.available, 0) FROM catalog_products p"
     " LEFT JOIN catalog_vendors v ON v.vendor_id = p.vendor_id LEFT JOIN catalog_stock s ON s.sku = p.sku";
@@ -159,7 +139,7 @@ bool Api::get_product(Call& c) {
     });
     if (!r) return c.storage_unavailable(r.error());
     if (product.is_null()) return c.fail(404, "not_found", "no product " + sku);
-    return reply_with_etag(c, product);
+    return c.reply_revalidated(json_response(200, product));
 }
 
 // GET /v1/vendors?limit=&cursor=  (any principal)

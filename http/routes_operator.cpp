@@ -27,18 +27,13 @@ bool Api::console(Call& c) {
                                  : name.ends_with(".css") ? "text/css; charset=utf-8"
                                  : name.ends_with(".js")  ? "text/javascript; charset=utf-8"
                                                           : "application/octet-stream";
-        const std::string etag = "\"" + events::to_hex(events::sha256(f.body)).substr(0, 32) + "\"";
         std::vector<std::pair<std::string, std::string>> headers{
-            {"ETag", etag},
-            {"Cache-Control", "no-cache"},
             {"Content-Security-Policy",
              "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
              "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"},
             {"X-Content-Type-Options", "nosniff"},
             {"Referrer-Policy", "no-referrer"}};
-        auto seen = c.req.headers.find("if-none-match");
-        if (seen != c.req.headers.end() && seen->second == etag) return c.reply(Response{304, "", "", headers});
-        return c.reply(Response{200, type, std::string(f.body), headers});
+        return c.reply_revalidated(Response{200, type, std::string(f.body), headers});
     }
     return c.fail(404, "not_found", "the console has no file " + name);
 }
