@@ -110,6 +110,14 @@ bool Call::reply(Response r) const {
 
 bool Call::reply_json(int status, const nlohmann::json& body) const { return reply(json_response(status, body)); }
 
+nlohmann::json keyset_page(const std::string& key, const sql::Rows& rows, int64_t limit,
+                           const std::function<nlohmann::json(const sql::Row&)>& render) {
+    nlohmann::json body = {{key, nlohmann::json::array()}, {"next_cursor", nullptr}};
+    for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < limit; ++i) body[key].push_back(render(rows[i]));
+    if (static_cast<int64_t>(rows.size()) > limit && limit > 0) body["next_cursor"] = rows[static_cast<size_t>(limit - 1)].str(0);
+    return body;
+}
+
 bool Call::reply_revalidated(Response r) const {
     const std::string etag = "\"" + events::to_hex(events::sha256(r.body)).substr(0, 32) + "\"";
     r.headers.emplace_back("ETag", etag);

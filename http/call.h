@@ -41,6 +41,11 @@ struct Caller {
 // `{resource}.view` (or `.manage`).
 bool reads_customer(const Caller& caller, const std::string& customer_id, const std::string& resource);
 
+// A keyset page body: {key: the first `limit` rows rendered, "next_cursor": the id (column
+// 0) of the last row shown when more followed, else null}. The query asks for limit + 1 rows.
+nlohmann::json keyset_page(const std::string& key, const sql::Rows& rows, int64_t limit,
+                           const std::function<nlohmann::json(const sql::Row&)>& render);
+
 class Call {
 public:
     Call(const Request& request, Respond respond, const ApiDeps& deps);

@@ -131,20 +131,16 @@ bool Api::referral_visit(Call& c) {
 bool Api::list_affiliates(Call& c) {
     auto page = c.id_page();
     if (!page) return true;
-    json body = {{"affiliates", json::array()}, {"next_cursor", nullptr}};
+    json body;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
         auto rows = tx.exec("SELECT affiliate_id, status, currency, commission_bps, rail, array_to_json(referral_codes)::text"
                             " FROM affiliates"
                             " WHERE affiliate_id > $1 ORDER BY affiliate_id LIMIT $2",
                             {page->after, std::to_string(page->limit + 1)});
-        for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < page->limit; ++i) {
-            const auto& a = rows[i];
-            body["affiliates"].push_back({{"affiliate_id", a.str(0)}, {"status", a.str(1)}, {"currency", a.str(2)},
-                                          {"commission_bps", a.i64(3)}, {"rail", a.str(4)},
-                                          {"referral_codes", json::parse(a.str(5))}});
-        }
-        if (static_cast<int64_t>(rows.size()) > page->limit && page->limit > 0)
-            body["next_cursor"] = rows[static_cast<size_t>(page->limit - 1)].str(0);
+        body = keyset_page("affiliates", rows, page->limit, [](const sql::Row& a) {
+            return json{{"affiliate_id", a.str(0)}, {"status", a.str(1)}, {"currency", a.str(2)},
+                        {"commission_bps", a.i64(3)}, {"rail", a.str(4)}, {"referral_codes", json::parse(a.str(5))}};
+        });
     });
     if (!r) return c.storage_unavailable(r.error());
     return c.reply_json(200, body);

@@ -115,13 +115,10 @@ bool Api::list_products(Call& c) {
         args.push_back(cc);
         where += " AND p.country_of_origin = $" + std::to_string(args.size());
     }
-    json body = {{"products", json::array()}, {"next_cursor", nullptr}};
+    json body;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
-        auto rows = tx.exec(std::string(kProductColumns) + where + " ORDER BY p.sku LIMIT $2", args);
-        for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < page->limit; ++i)
-            body["products"].push_back(product_row(rows[i]));
-        if (static_cast<int64_t>(rows.size()) > page->limit && page->limit > 0)
-            body["next_cursor"] = rows[static_cast<size_t>(page->limit - 1)].str(0);
+        body = keyset_page("products", tx.exec(std::string(kProductColumns) + where + " ORDER BY p.sku LIMIT $2", args),
+                           page->limit, product_row);
     });
     if (!r) return c.storage_unavailable(r.error());
     return c.reply_json(200, body);
@@ -147,17 +144,15 @@ bool Api::list_vendors(Call& c) {
     if (!only_known(c, {"limit", "cursor"})) return true;
     auto page = c.id_page();
     if (!page) return true;
-    json body = {{"vendors", json::array()}, {"next_cursor", nullptr}};
+    json body;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
         auto rows = tx.exec("SELECT vendor_id, definition FROM catalog_vendors WHERE vendor_id > $1 ORDER BY vendor_id LIMIT $2",
                             {page->after, std::to_string(page->limit + 1)});
-        for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < page->limit; ++i) {
+        body = keyset_page("vendors", rows, page->limit, [](const sql::Row& row) {
             v1::VendorDefinition v;
-            v.ParseFromString(rows[i].bytes(1));
-            body["vendors"].push_back(vendor_json(v));
-        }
-        if (static_cast<int64_t>(rows.size()) > page->limit && page->limit > 0)
-            body["next_cursor"] = rows[static_cast<size_t>(page->limit - 1)].str(0);
+            v.ParseFromString(row.bytes(1));
+            return vendor_json(v);
+        });
     });
     if (!r) return c.storage_unavailable(r.error());
     return c.reply_json(200, body);
@@ -186,17 +181,15 @@ bool Api::list_coupons(Call& c) {
     if (!only_known(c, {"limit", "cursor"})) return true;
     auto page = c.id_page();
     if (!page) return true;
-    json body = {{"coupons", json::array()}, {"next_cursor", nullptr}};
+    json body;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
         auto rows = tx.exec("SELECT code, definition, uses_total FROM catalog_coupons WHERE code > $1 ORDER BY code LIMIT $2",
                             {page->after, std::to_string(page->limit + 1)});
-        for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < page->limit; ++i) {
+        body = keyset_page("coupons", rows, page->limit, [](const sql::Row& row) {
             v1::CouponDefinition d;
-            d.ParseFromString(rows[i].bytes(1));
-            body["coupons"].push_back(coupon_json(d, rows[i].i64(2)));
-        }
-        if (static_cast<int64_t>(rows.size()) > page->limit && page->limit > 0)
-            body["next_cursor"] = rows[static_cast<size_t>(page->limit - 1)].str(0);
+            d.ParseFromString(row.bytes(1));
+            return coupon_json(d, row.i64(2));
+        });
     });
     if (!r) return c.storage_unavailable(r.error());
     return c.reply_json(200, body);

@@ -89,17 +89,14 @@ bool Api::list_principals(Call& c) {
     }
     auto page = c.id_page();
     if (!page) return true;
-    json body = {{"principals", json::array()}, {"next_cursor", nullptr}};
+    json body;
     auto r = deps_.pool->transact([&](sql::Tx& tx) {
         // The system's own principals and the providers' are not listed: nobody manages them.
         auto rows = tx.exec(std::string("SELECT ") + kColumns +
                                 " FROM principals WHERE ($1 = '' OR role = $1) AND id > $2"
                                 " AND role NOT IN ('system', 'provider') ORDER BY id LIMIT $3",
                             {role, page->after, std::to_string(page->limit + 1)});
-        for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < page->limit; ++i)
-            body["principals"].push_back(row_json(rows[i]));
-        if (static_cast<int64_t>(rows.size()) > page->limit && page->limit > 0)
-            body["next_cursor"] = rows[static_cast<size_t>(page->limit - 1)].str(0);
+        body = keyset_page("principals", rows, page->limit, row_json);
     });
     if (!r) return c.storage_unavailable(r.error());
     return c.reply_json(200, body);
