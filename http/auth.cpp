@@ -128,18 +128,26 @@ std::expected<TokenClaims, std::string> KeyRing::verify(std::string_view token, 
     return c;
 }
 
-// Everything about the token that does not depend on the time: structure, algorithm, key
-// id, signature, claims, role.
-std::expected<TokenClaims, std::string> KeyRing::check_signed(std::string_view token) const {
+std::expected<JwtParts, std::string> split_jwt(std::string_view token) {
     const size_t dot1 = token.find('.');
     const size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
     if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
         return std::unexpected("the token is not a JWT (header.payload.signature)");
-    auto header_bytes = unbase64url(token.substr(0, dot1));
-    auto payload_bytes = unbase64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
+    auto header = unbase64url(token.substr(0, dot1));
+    auto payload = unbase64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
     auto signature = unbase64url(token.substr(dot2 + 1));
-    if (!header_bytes || !payload_bytes || !signature) return std::unexpected("the token is not valid base64url");
-    auto header = nlohmann::json::parse(*header_bytes, nullptr, false);
+    if (!header || !payload || !signature) return std::unexpected("the token is not valid base64url");
+    return JwtParts{std::move(*header), std::move(*payload), std::move(*signature), token.substr(0, dot2)};
+}
+
+// Everything about the token that does not depend on the time: structure, algorithm, key
+// id, signature, claims, role.
+std::expected<TokenClaims, std::string> KeyRing::check_signed(std::string_view token) const {
+    auto parts = split_jwt(token);
+    if (!parts) return std::unexpected(parts.error());
+    const std::string* signature = &parts->signature;
+    const std::string* payload_bytes = &parts->payload;
+    auto header = nlohmann::json::parse(parts->header, nullptr, false);
     if (!header.is_object() || !header.contains("alg") || header["alg"] != "HS256")
         return std::unexpected("the token's algorithm must be HS256 (RS256 and ES256 only from the identity provider, when one is configured)");
     if (!header.contains("kid") || !header["kid"].is_string()) return std::unexpected("the token names no key id");
@@ -148,7 +156,7 @@ std::expected<TokenClaims, std::string> KeyRing::check_signed(std::string_view t
     for (const auto& [k, s] : keys_)
         if (k == kid) secret = &s;
     if (!secret) return std::unexpected("the token's key id is unknown");
-    const std::string expected = events::hmac_sha256(*secret, token.substr(0, dot2));
+    const std::string expected = events::hmac_sha256(*secret, parts->signing_input);
     if (signature->size() != expected.size() ||
         CRYPTO_memcmp(signature->data(), expected.data(), expected.size()) != 0)
         return std::unexpected("the token's signature does not verify");

@@ -77,4 +77,12 @@ bool is_known_role(std::string_view role);
 std::string base64url(std::string_view bytes);
 std::optional<std::string> unbase64url(std::string_view text);  // nullopt: not base64url
 
+// A compact JWT's three parts decoded, and the input its signature covers (header.payload,
+// a view into the token). The error says what is wrong with the shape.
+struct JwtParts {
+    std::string header, payload, signature;
+    std::string_view signing_input;
+};
+std::expected<JwtParts, std::string> split_jwt(std::string_view token);
+
 }  // namespace tally::http

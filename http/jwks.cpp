@@ -334,19 +334,14 @@ std::optional<std::expected<TokenClaims, std::string>> IdentityProvider::verify(
 // Everything that does not depend on the time: structure, algorithm, key, signature, and
 // the claims' presence and types, issuer and audience.
 std::expected<TokenClaims, std::string> IdentityProvider::check_signed(std::string_view token, const Jwks& set) const {
-    const size_t dot1 = token.find('.');
-    const size_t dot2 = token.find('.', dot1 + 1);
-    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
-        return std::unexpected("the token is not a JWT (header.payload.signature)");
-    auto header_bytes = unbase64url(token.substr(0, dot1));
-    auto payload_bytes = unbase64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
-    auto signature = unbase64url(token.substr(dot2 + 1));
-    if (!header_bytes || !payload_bytes || !signature) return std::unexpected("the token is not valid base64url");
-    auto header = nlohmann::json::parse(*header_bytes, nullptr, false);
+    auto parts = split_jwt(token);
+    if (!parts) return std::unexpected(parts.error());
+    const std::string* payload_bytes = &parts->payload;
+    auto header = nlohmann::json::parse(parts->header, nullptr, false);
     if (!header.contains("kid") || !header["kid"].is_string()) return std::unexpected("the token names no key id");
     if (header.contains("crit")) return std::unexpected("the token has critical header parameters tally does not know");
-    if (auto ok = set.verify(header["kid"].get<std::string>(), header["alg"].get<std::string>(), token.substr(0, dot2),
-                             *signature);
+    if (auto ok = set.verify(header["kid"].get<std::string>(), header["alg"].get<std::string>(), parts->signing_input,
+                             parts->signature);
         !ok)
         return std::unexpected(ok.error());
 
