@@ -122,7 +122,8 @@ struct Cluster : WithFakeStripe {
                 if (it != last.end() && row.i64(1) < it->second) behind = true;
             }
         });
-        return r && !behind && number("SELECT count(DISTINCT projector) FROM projector_checkpoints") == 7;
+        return r && !behind && number("SELECT count(DISTINCT projector) FROM projector_checkpoints") ==
+                                       static_cast<int64_t>(testing::projection_tables().size() + 1);
     }
 
     // A fingerprint of a read model's rows.
