@@ -51,6 +51,7 @@ std::string path_for(std::string_view pattern, const Caller& who) {
     fill("{id}", "-", "999999");
     fill("{stream}", "-", "customer-none");
     fill("{name}", "-", "no-such-projector");
+    fill("{file}", "-", "console.js");
     EXPECT_EQ(out.find('{'), std::string::npos) << "a parameter the test does not fill: " << pattern;
     return out;
 }

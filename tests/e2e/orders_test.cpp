@@ -233,9 +233,11 @@ TEST(OrdersComplete, FulfilmentStatusFollowsTheSubOrders) {
     // tally-replay reconcile holds the order read model to the log.
     auto reconcile = [&](std::string& out) { return testing::run_replay(shop.url, "reconcile", out); };
     std::string out;
-    // The ledger projector may still be applying the payouts' transfers.
-    EXPECT_TRUE(testing::eventually([&] { return reconcile(out) == 0; })) << out;
-    EXPECT_NE(out.find("  orders: 1 checked, clean"), std::string::npos) << out;
+    // The ledger projector may still be applying the payouts' transfers, and the orders
+    // projector the last events (its row then counts as pending, not checked).
+    EXPECT_TRUE(testing::eventually(
+        [&] { return reconcile(out) == 0 && out.find("  orders: 1 checked, clean") != std::string::npos; }))
+        << out;
     // Edited by hand, reconcile finds it (edited again if a late payout event rewrote the row first).
     EXPECT_TRUE(testing::eventually([&] {
         EXPECT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
