@@ -19,6 +19,16 @@ void stock_moved(sql::Tx& tx, const TableMap& t, const v1::EventEnvelope& e) {
             {m.sku(), std::to_string(m.available_after()), std::to_string(e.position())});
 }
 
+// A definition kept whole by its id (vendors, coupons): a later event's replaces it, and
+// nothing else in the row changes (a coupon's uses stay).
+void define(sql::Tx& tx, const std::string& table, const std::string& id_column, const std::string& id,
+            const google::protobuf::Message& definition, const std::string& position) {
+    tx.exec("INSERT INTO " + table + " AS d (" + id_column + ", definition, position) VALUES ($1, $2, $3::bigint)" +
+                " ON CONFLICT (" + id_column + ") DO UPDATE SET definition = EXCLUDED.definition," +
+                " position = EXCLUDED.position WHERE d.position < EXCLUDED.position",
+            {id, sql::bytea_param(definition.SerializeAsString()), position});
+}
+
 // A use taken or given back. The coupon's own stream defined it before any use, and one
 // stream's events are applied in order, so its row is there.
 void coupon_used(sql::Tx& tx, const TableMap& t, const std::string& code, int delta, const std::string& position) {
@@ -39,12 +49,8 @@ public:
             const std::string position = std::to_string(e.position());
             if (e.type() == events::kVendorDefined) {
                 v1::VendorDefined d;
-                if (!d.ParseFromString(e.payload())) continue;
-                tx.exec("INSERT INTO " + t.at("catalog_vendors") +
-                            " AS v (vendor_id, definition, position) VALUES ($1, $2, $3::bigint) ON CONFLICT (vendor_id)"
-                            " DO UPDATE SET definition = EXCLUDED.definition, position = EXCLUDED.position"
-                            " WHERE v.position < EXCLUDED.position",
-                        {d.vendor().vendor_id(), sql::bytea_param(d.vendor().SerializeAsString()), position});
+                if (d.ParseFromString(e.payload()))
+                    define(tx, t.at("catalog_vendors"), "vendor_id", d.vendor().vendor_id(), d.vendor(), position);
             } else if (e.type() == events::kProductDefined) {
                 v1::ProductDefined d;
                 if (!d.ParseFromString(e.payload())) continue;
@@ -63,12 +69,8 @@ public:
                 stock_moved<v1::StockReleased>(tx, t, e);
             } else if (e.type() == events::kCouponDefined) {
                 v1::CouponDefined d;
-                if (!d.ParseFromString(e.payload())) continue;
-                tx.exec("INSERT INTO " + t.at("catalog_coupons") +
-                            " AS c (code, definition, position) VALUES ($1, $2, $3::bigint) ON CONFLICT (code)"
-                            " DO UPDATE SET definition = EXCLUDED.definition, position = EXCLUDED.position"
-                            " WHERE c.position < EXCLUDED.position",
-                        {d.coupon().code(), sql::bytea_param(d.coupon().SerializeAsString()), position});
+                if (d.ParseFromString(e.payload()))
+                    define(tx, t.at("catalog_coupons"), "code", d.coupon().code(), d.coupon(), position);
             } else if (e.type() == events::kCouponRedeemed) {
                 v1::CouponRedeemed m;
                 if (m.ParseFromString(e.payload())) coupon_used(tx, t, m.code(), 1, position);

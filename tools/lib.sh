@@ -6,6 +6,9 @@ TALLY_PG_BIN="${TALLY_PG_BIN:-/usr/lib/postgresql/15/bin}"
 # ccache keys on paths relative to the checkout, so a fresh clone elsewhere (CI) reuses
 # what an earlier build on this machine compiled.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$TALLY_ROOT}"
+# Builds with debug info (sanitizers, fuzzing) hash the build directory unless told not
+# to, so a clone elsewhere would compile them all again (~35 minutes for ASan here).
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 TALLY_PACKAGES=(g++ cmake ninja-build pkg-config ccache
   librdkafka-dev libpqxx-dev protobuf-compiler libprotobuf-dev libboost-dev
   libspdlog-dev libfmt-dev libssl-dev nlohmann-json3-dev libgtest-dev librapidcheck-dev libjemalloc-dev
