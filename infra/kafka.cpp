@@ -403,3 +403,73 @@ std::expected<std::optional<InMessage>, std::string> Consumer::last_message(
 }
 
 }  // namespace tally::kafka
+
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer builds only. librdkafka uses C11 threads, which glibc implements without
+// going through the pthread functions TSan intercepts: its threads are never set up (their
+// first allocation crashes inside the sanitizer) and its locks are invisible (every access
+// they guard looks like a race). These definitions take the place of glibc's C11 thread,
+// mutex and condition functions for the whole process and call the pthread ones, on the
+// same objects (glibc's mtx_t and cnd_t are its pthread_mutex_t and pthread_cond_t).
+#include <pthread.h>
+#include <threads.h>
+
+namespace {
+struct C11Start {
+    thrd_start_t func;
+    void* arg;
+};
+void* c11_trampoline(void* p) {
+    const C11Start start = *static_cast<C11Start*>(p);
+    delete static_cast<C11Start*>(p);
+    return reinterpret_cast<void*>(static_cast<intptr_t>(start.func(start.arg)));
+}
+}  // namespace
+
+extern "C" int thrd_create(thrd_t* thr, thrd_start_t func, void* arg) {
+    auto* start = new C11Start{func, arg};
+    const int rc = pthread_create(thr, nullptr, c11_trampoline, start);
+    if (rc != 0) delete start;
+    return rc == 0 ? thrd_success : rc == EAGAIN ? thrd_nomem : thrd_error;
+}
+
+extern "C" int thrd_join(thrd_t thr, int* res) {
+    void* out = nullptr;
+    if (pthread_join(thr, &out) != 0) return thrd_error;
+    if (res) *res = static_cast<int>(reinterpret_cast<intptr_t>(out));
+    return thrd_success;
+}
+
+extern "C" int thrd_detach(thrd_t thr) { return pthread_detach(thr) == 0 ? thrd_success : thrd_error; }
+
+namespace {
+static_assert(sizeof(mtx_t) == sizeof(pthread_mutex_t) && sizeof(cnd_t) == sizeof(pthread_cond_t));
+pthread_mutex_t* as_pthread(mtx_t* m) { return reinterpret_cast<pthread_mutex_t*>(m); }
+pthread_cond_t* as_pthread(cnd_t* c) { return reinterpret_cast<pthread_cond_t*>(c); }
+int c11_result(int rc) { return rc == 0 ? thrd_success : rc == EBUSY ? thrd_busy : rc == ETIMEDOUT ? thrd_timedout : thrd_error; }
+}  // namespace
+
+extern "C" int mtx_init(mtx_t* m, int type) {
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    if (type & mtx_recursive) pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    const int rc = pthread_mutex_init(as_pthread(m), &attr);
+    pthread_mutexattr_destroy(&attr);
+    return c11_result(rc);
+}
+extern "C" int mtx_lock(mtx_t* m) { return c11_result(pthread_mutex_lock(as_pthread(m))); }
+extern "C" int mtx_trylock(mtx_t* m) { return c11_result(pthread_mutex_trylock(as_pthread(m))); }
+extern "C" int mtx_timedlock(mtx_t* __restrict m, const struct timespec* __restrict at) {
+    return c11_result(pthread_mutex_timedlock(as_pthread(m), at));
+}
+extern "C" int mtx_unlock(mtx_t* m) { return c11_result(pthread_mutex_unlock(as_pthread(m))); }
+extern "C" void mtx_destroy(mtx_t* m) { pthread_mutex_destroy(as_pthread(m)); }
+extern "C" int cnd_init(cnd_t* c) { return c11_result(pthread_cond_init(as_pthread(c), nullptr)); }
+extern "C" int cnd_signal(cnd_t* c) { return c11_result(pthread_cond_signal(as_pthread(c))); }
+extern "C" int cnd_broadcast(cnd_t* c) { return c11_result(pthread_cond_broadcast(as_pthread(c))); }
+extern "C" int cnd_wait(cnd_t* c, mtx_t* m) { return c11_result(pthread_cond_wait(as_pthread(c), as_pthread(m))); }
+extern "C" int cnd_timedwait(cnd_t* __restrict c, mtx_t* __restrict m, const struct timespec* __restrict at) {
+    return c11_result(pthread_cond_timedwait(as_pthread(c), as_pthread(m), at));
+}
+extern "C" void cnd_destroy(cnd_t* c) { pthread_cond_destroy(as_pthread(c)); }
+#endif
