@@ -7,6 +7,7 @@
 #include "events/checkpoint.h"
 #include "events/envelope.h"
 #include "http/call.h"
+#include "http/openapi.h"
 #include "http/rate_limit.h"
 #include "infra/metrics.h"
 
@@ -166,6 +167,12 @@ bool Api::within_rate(Call& c, const Route& route) {
 }
 
 bool Api::healthz(Call& c) { return c.reply(Response{200, "text/plain", "ok\n", {}}); }
+
+bool Api::openapi(Call& c) {
+    // Built once: the route table and the schemas are fixed at build time.
+    static const std::string document = openapi_document().dump(1);
+    return c.reply_revalidated(Response{200, "application/json", document, {}});
+}
 
 bool Api::readyz(Call& c) {
     if (ready()) return c.reply(Response{200, "text/plain", "ready\n", {}});

@@ -98,6 +98,7 @@ private:
     bool readyz(Call& c);
     bool metrics_text(Call& c);
     bool console(Call& c);  // the operator console's static files
+    bool openapi(Call& c);  // GET /openapi.json
     bool audit_keys(Call& c);
     bool stripe_webhook(Call& c);   // signed by the provider; no bearer token
     bool paypal_webhook(Call& c);   // verified through PayPal's API

@@ -36,6 +36,15 @@ Client::Client(std::string host, int port) : impl_(std::make_unique<Impl>()) {
 
 Client::~Client() = default;
 
+namespace {
+Client::Observer& observer() {
+    static Client::Observer o;
+    return o;
+}
+}  // namespace
+
+void Client::observe(Observer o) { observer() = std::move(o); }
+
 ClientResponse Client::request(const std::string& method, const std::string& target, const std::string& body,
                                const std::map<std::string, std::string>& headers) {
     ClientResponse out;
@@ -69,6 +78,7 @@ ClientResponse Client::request(const std::string& method, const std::string& tar
             }
             if (!res.keep_alive()) impl_->stream.reset();
             out.error.clear();
+            if (observer()) observer()(method, target, out);
             return out;
         } catch (const std::exception& e) {
             // A kept-alive connection the server closed: reconnect once.

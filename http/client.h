@@ -2,6 +2,7 @@
 // A small blocking HTTP/1.1 keep-alive client for tests, tally-bench and tools.
 // Not used by the server.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +23,13 @@ public:
     // Sends one request on the kept-alive connection, reconnecting when needed.
     ClientResponse request(const std::string& method, const std::string& target, const std::string& body = "",
                            const std::map<std::string, std::string>& headers = {});
+
+    // Sees every answer received, on the thread that received it (tests check each answer
+    // against the OpenAPI document). Set it before any request; the function must be
+    // safe to call from several threads.
+    using Observer = std::function<void(const std::string& method, const std::string& target,
+                                        const ClientResponse& response)>;
+    static void observe(Observer observer);
 
 private:
     struct Impl;

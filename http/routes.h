@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tally::http {
@@ -27,6 +28,28 @@ enum class Gate {
     token,           // a valid bearer token
 };
 
+// Whether a route takes an Idempotency-Key header.
+enum class Idempotency { none, required, optional };
+
+// What the OpenAPI document (http/openapi.h) says of a route, declared with it.
+struct RouteDoc {
+    std::string_view summary{};
+    // The request body's schema: a protobuf message ("tally.v1.CartRequest", read strictly
+    // from its descriptor) or a schema of http/openapi/schemas.json; empty: no body.
+    std::string_view request{};
+    // The success body's schema (http/openapi/schemas.json); empty: a text answer.
+    std::string_view response{};
+    int status = 200;  // the success status
+    // Other successes, each with its body's schema: a checkout of a cart already placed
+    // (200, the order it placed), a principal changed rather than created (200).
+    std::vector<std::pair<int, std::string_view>> also{};
+    Idempotency idempotency = Idempotency::none;
+    std::vector<std::string_view> query{};  // the query parameters it reads
+    // Its own problem statuses; those of its gate (401, 403, 429), a body (400, 413, 415,
+    // 422), path parameters (400) and the database (503) are added by the document.
+    std::vector<int> errors{};
+};
+
 struct Route {
     std::string_view method;
     std::string_view pattern;  // "/v1/customers/{customer}/credit": {name} matches one segment
@@ -37,6 +60,7 @@ struct Route {
     // An employee passes holding any of these (`.manage` implies `.view`).
     std::vector<std::string_view> permissions;
     bool (Api::*handler)(Call&) = nullptr;
+    RouteDoc doc;
 };
 
 // The roles a token may name (domain/principal.h).

@@ -23,6 +23,10 @@ tally_install_deps() {
   for p in "${TALLY_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # Node.js and npm for the OpenAPI check (tests/openapi: Redocly's linter, a generated
+  # TypeScript client; its pinned packages want Node 20.19 or later). A machine that already
+  # has a Node.js (such as NodeSource's, which bundles npm) keeps it.
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
   [ ${#missing[@]} -eq 0 ] && return 0
   tally_log "installing: ${missing[*]}"
   local sudo=""

@@ -26,6 +26,7 @@
 #include "commands/pipeline.h"
 #include "commands/provider_worker.h"
 #include "http/api.h"
+#include "http/openapi.h"
 #include "http/rate_limit.h"
 #include "http/routes.h"
 #include "http/server.h"
@@ -97,8 +98,13 @@ int main(int argc, char** argv) {
         std::cout << http::access_table_markdown();
         return 0;
     }
+    // `tallyd --openapi`: the OpenAPI document GET /openapi.json serves, without a server.
+    if (argc == 2 && std::string_view(argv[1]) == "--openapi") {
+        std::cout << http::openapi_document().dump(1) << "\n";
+        return 0;
+    }
     if (argc > 1) {
-        std::cerr << "usage: tallyd [--routes]; configuration comes from the environment (README.md)\n";
+        std::cerr << "usage: tallyd [--routes | --openapi]; configuration comes from the environment (README.md)\n";
         return 2;
     }
     // Two malloc arenas, not glibc's 8 per core: each of tallyd's ~30 threads would otherwise
