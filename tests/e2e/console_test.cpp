@@ -16,17 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-// Runs a command to its end; its exit status and output (stdout and stderr).
-std::pair<int, std::string> run(const std::string& command) {
-    std::string out;
-    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    if (!p) return {-1, "popen failed"};
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    const int status = ::pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 TEST(Console, ItShowsRealDataRetriesADeadLetterAndRebuildsInHeadlessChromium) {
     testing::ProviderShop shop(std::map<std::string, std::string>{{"TALLY_RECONCILE_INTERVAL_S", "2"}});
     // Postings in the ledger: grants, and an order whose payment intent the provider
@@ -54,9 +43,10 @@ TEST(Console, ItShowsRealDataRetriesADeadLetterAndRebuildsInHeadlessChromium) {
     const std::string screenshot = artifacts + "/console.png";
     std::filesystem::remove(screenshot);
     const auto [status, out] =
-        run("/usr/bin/python3 " + std::string(TALLY_SOURCE_DIR) + "/tests/console/console_check.py --base http://127.0.0.1:" +
-            std::to_string(shop.tallyd.port()) + " --token " + shop.admin + " --dead-letter " + dead_id +
-            " --stream credit-cus-1 --rebuild credit --screenshot " + screenshot);
+        testing::run_command("/usr/bin/python3 " + std::string(TALLY_SOURCE_DIR) +
+                             "/tests/console/console_check.py --base http://127.0.0.1:" +
+                             std::to_string(shop.tallyd.port()) + " --token " + shop.admin + " --dead-letter " + dead_id +
+                             " --stream credit-cus-1 --rebuild credit --screenshot " + screenshot);
     std::printf("%s", out.c_str());
     ASSERT_EQ(status, 0) << out << "\n" << shop.tallyd.log();
 

@@ -211,23 +211,14 @@ TEST(OpenApi, EveryRefResolvesAndEveryExampleMatchesItsSchema) {
     EXPECT_NE(violation(json{{"type", "integer"}}, json(1.5), "b", schemas), "");
 }
 
-std::pair<int, std::string> run(const std::string& command) {
-    std::string out;
-    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    if (!p) return {-1, "popen failed"};
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    const int status = ::pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 TEST(OpenApi, AClientGeneratedFromTheDocumentChecksOut) {
     testing::ProviderShop shop;
     const std::string customer = testing::token_for(shop.url, "cus-gen", "customer");
     const std::string work = std::string(TALLY_BINARY_DIR) + "/tests/openapi-client";
     std::filesystem::create_directories(work);
-    const auto [status, out] = run("bash " + std::string(TALLY_SOURCE_DIR) + "/tests/openapi/client_check.sh --base http://127.0.0.1:" +
-                                   std::to_string(shop.tallyd.port()) + " --token " + customer + " --work " + work);
+    const auto [status, out] =
+        testing::run_command("bash " + std::string(TALLY_SOURCE_DIR) + "/tests/openapi/client_check.sh --base http://127.0.0.1:" +
+                             std::to_string(shop.tallyd.port()) + " --token " + customer + " --work " + work);
     std::printf("%s", out.c_str());
     ASSERT_EQ(status, 0) << out;
     // What the generated client did, as the server recorded it.

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -26,6 +27,10 @@ std::string fresh_database(int migrations_up_to = INT_MAX, const std::string& ad
 std::string binary_dir();
 
 int free_port();
+
+// Runs a shell command to its end: its exit status (-1 if it did not exit) and its output,
+// stdout and stderr together.
+std::pair<int, std::string> run_command(const std::string& command);
 
 // Polls `pred` until it holds or the timeout passes; returns the last result.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds(60));
