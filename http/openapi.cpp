@@ -76,10 +76,12 @@ std::string reason(int status) {
         case 401: return "Unauthenticated: no token, or one that is expired, forged or revoked (or a bad signature)";
         case 403: return "Forbidden: the caller's role or permissions do not allow it";
         case 404: return "Not found";
-        case 409: return "Conflict: the current state forbids it (or the Idempotency-Key was used for another request)";
+        case 409: return "Conflict: the current state forbids it (price_changed, out_of_stock, a state it cannot leave)";
         case 413: return "The request body is too large";
         case 415: return "The request body is not application/json";
-        case 422: return "Unprocessable: a value is invalid (the problem names the field), or the price changed";
+        case 422:
+            return "Unprocessable: a value is invalid (the problem names the field), or the Idempotency-Key was used "
+                   "for another request (idempotency_key_reused)";
         case 429: return "Rate limited (Retry-After says when to retry)";
         case 500: return "Internal error";
         case 503: return "Unavailable: the database or the broker did not answer; retry with the same Idempotency-Key";
@@ -265,7 +267,7 @@ json openapi_document() {
               {"required", true},
               {"description",
                "Names the command: a retry with the same key and body gets the first answer (Idempotent-Replayed: "
-               "true); the same key with another body is refused"},
+               "true); the same key with another body is refused (422 idempotency_key_reused)"},
               {"schema", {{"type", "string"}, {"minLength", 1}, {"maxLength", 255}}}}},
             {"IdempotencyKeyOptional",
              {{"name", "Idempotency-Key"},
