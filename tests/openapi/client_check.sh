@@ -22,6 +22,8 @@ if ! cmp -s "$here/package-lock.json" package-lock.json || [ ! -d node_modules ]
   cp "$here/package.json" "$here/package-lock.json" .
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# No telemetry or update check from the linter: CI talks to nobody but npm's registry.
+export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
 curl -fsS "$base/openapi.json" -o openapi.json
 npx --no-install redocly lint --config "$here/redocly.yaml" openapi.json
 rm -rf gen build
