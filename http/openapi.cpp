@@ -1,6 +1,7 @@
 #include "http/openapi.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 #include <stdexcept>
 #include <vector>
@@ -28,8 +29,8 @@ json field_schema(const FieldDescriptor* f, json& schemas) {
     switch (f->cpp_type()) {
         case FieldDescriptor::CPPTYPE_INT32: return {{"type", "integer"}, {"format", "int32"}};
         case FieldDescriptor::CPPTYPE_INT64: return {{"type", "integer"}, {"format", "int64"}};
-        case FieldDescriptor::CPPTYPE_UINT32: return {{"type", "integer"}, {"format", "int32"}, {"minimum", 0}};
-        case FieldDescriptor::CPPTYPE_UINT64: return {{"type", "integer"}, {"format", "int64"}, {"minimum", 0}};
+        case FieldDescriptor::CPPTYPE_UINT32: return {{"type", "integer"}, {"minimum", 0}, {"maximum", UINT32_MAX}};
+        case FieldDescriptor::CPPTYPE_UINT64: return {{"type", "integer"}, {"minimum", 0}};
         case FieldDescriptor::CPPTYPE_BOOL: return {{"type", "boolean"}};
         case FieldDescriptor::CPPTYPE_DOUBLE:
         case FieldDescriptor::CPPTYPE_FLOAT: return {{"type", "number"}};
