@@ -190,8 +190,7 @@ json openapi_document() {
             json media = {{"schema", {{"$ref", schema_ref(name)}}}};
             if (examples.contains(key) && examples[key].contains("request"))
                 media["example"] = examples[key]["request"];
-            // Operator acts take an optional reason: their body may be left out.
-            op["requestBody"] = {{"required", name != "tally.v1.OperatorActRequest"},
+            op["requestBody"] = {{"required", !r.doc.body_optional},
                                  {"content", {{"application/json", media}}}};
         }
 

@@ -156,7 +156,8 @@ const std::vector<Route>& Api::routes() {
         {"GET", "/v1/operator/dead-letters", Gate::token, staff_readers, {"operator.view"}, &Api::list_dead_letters,
          {.summary = "Provider calls that failed for good", .response = "DeadLetters", .query = {"limit"}}},
         {"POST", "/v1/operator/dead-letters/{id}/retry", Gate::token, {"admin"}, {}, &Api::retry_dead_letter,
-         {.summary = "Retry a dead letter", .request = "tally.v1.OperatorActRequest", .response = "DeadLetterRetry",
+         {.summary = "Retry a dead letter", .request = "tally.v1.OperatorActRequest", .body_optional = true,
+          .response = "DeadLetterRetry",
           .idempotency = Idempotency::required, .errors = {404, 409}}},
         {"GET", "/v1/operator/flagged-signals", Gate::token, staff_readers, {"operator.view"}, &Api::flagged_signals,
          {.summary = "Provider signals that need a person", .response = "FlaggedSignals", .query = {"limit"}}},
@@ -176,6 +177,7 @@ const std::vector<Route>& Api::routes() {
          {.summary = "Projectors (lag, positions, owners) and the relay", .response = "Projections", .errors = {404}}},
         {"POST", "/v1/projections/{name}/rebuild", Gate::token, {"admin"}, {}, &Api::rebuild_projection,
          {.summary = "Rebuild a projection from the journal", .request = "tally.v1.OperatorActRequest",
+          .body_optional = true,
           .response = "ProjectionRebuilt", .idempotency = Idempotency::required, .errors = {404, 409}}},
 
         // Principals.
@@ -189,7 +191,8 @@ const std::vector<Route>& Api::routes() {
          {.summary = "A principal", .response = "Principal", .errors = {404}}},
         {"POST", "/v1/principals/{principal}/revoke", Gate::token, {"admin"}, {"staff.manage"},
          &Api::revoke_principal,
-         {.summary = "Revoke a principal's sessions", .request = "tally.v1.RevokeRequest", .response = "CommandAccepted",
+         {.summary = "Revoke a principal's sessions", .request = "tally.v1.RevokeRequest", .body_optional = true,
+          .response = "CommandAccepted",
           .idempotency = Idempotency::required, .errors = {404, 409}}},
         {"GET", "/v1/permission-presets", Gate::token, staff_readers, {"staff.view"}, &Api::permission_presets,
          {.summary = "Permission presets for employees", .response = "PermissionPresets"}},

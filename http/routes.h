@@ -37,6 +37,7 @@ struct RouteDoc {
     // The request body's schema: a protobuf message ("tally.v1.CartRequest", read strictly
     // from its descriptor) or a schema of http/openapi/schemas.json; empty: no body.
     std::string_view request{};
+    bool body_optional = false;  // the body may be left out (an operator act's reason)
     // The success body's schema (http/openapi/schemas.json); empty: a text answer.
     std::string_view response{};
     int status = 200;  // the success status
@@ -46,7 +47,8 @@ struct RouteDoc {
     Idempotency idempotency = Idempotency::none;
     std::vector<std::string_view> query{};  // the query parameters it reads
     // Its own problem statuses; those of its gate (401, 403, 429), a body (400, 413, 415,
-    // 422), path parameters (400) and the database (503) are added by the document.
+    // 422), path and query parameters (400) and the server (500, 503) are added by the
+    // document (documented_statuses).
     std::vector<int> errors{};
 };
 
