@@ -119,6 +119,14 @@ public:
         // A vendor (or a catalog manager) redefining a product keeps the rate finance set.
         v1::ProductDefinition def = def_;
         if (auto no = keep_financial(ctx, state.product ? &*state.product : nullptr, def)) return *no;
+        // Subscription prices: finance's or the product's vendor's to change.
+        if (catalog::keep_subscription_prices(state.product ? &*state.product : nullptr, def) && !manages_finance(ctx) &&
+            !own) {
+            Rejection r{RejectionKind::forbidden, "financial_setting",
+                        "subscription_prices are set by finance or the product's vendor"};
+            r.field = "subscription_prices";
+            return r;
+        }
         auto decided = catalog::decide(state, def, vendor);
         if (!decided) return catalog_rejection(decided.error(), Definition::product);
         Accepted a;

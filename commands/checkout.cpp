@@ -11,6 +11,7 @@
 #include "domain/lifecycle.h"
 #include "domain/order.h"
 #include "domain/stock.h"
+#include "domain/subscription.h"
 #include "events/envelope.h"
 #include "events/registry.h"
 
@@ -30,6 +31,7 @@ public:
         if (guest()) streams_.push_back(order::guest_stream(req_.customer_id));
         for (const auto& l : req_.cart.lines) streams_.push_back(stock::stream_id(l.sku));
         for (const auto& code : req_.cart.coupon_codes) streams_.push_back(catalog::coupon_stream(code));
+        if (req_.subscription) streams_.push_back(subscription::stream_id(req_.subscription->subscription_id));
         // Only read: the catalog and the customer's profile it prices from.
         for (auto& id : first_streams(req_.cart, req_.customer_id))
             if (std::find(streams_.begin(), streams_.end(), id) == streams_.end()) read_streams_.push_back(std::move(id));
@@ -54,9 +56,13 @@ public:
         const std::string order_stream = order::stream_id(req_.order_id);
         if (states.at(order_stream).version > 0)
             return Rejection{RejectionKind::state_forbids, "order_exists", "order " + req_.order_id + " exists"};
+        if (req_.subscription && states.at(subscription::stream_id(req_.subscription->subscription_id)).version > 0)
+            return Rejection{RejectionKind::state_forbids, "subscription_exists",
+                             "subscription " + req_.subscription->subscription_id + " exists"};
         const std::string guard_stream = order::checkout_guard_stream(req_.customer_id);
         const auto guard = parse_state<v1::CheckoutGuardState>(states.at(guard_stream).state).value_or(v1::CheckoutGuardState{});
-        if (auto first = order::double_click_candidate(guard, req_.cart_hash, ctx.now_unix_ms)) {
+        // A subscription is never a double click: its Idempotency-Key guards it.
+        if (auto first = req_.subscription ? std::nullopt : order::double_click_candidate(guard, req_.cart_hash, ctx.now_unix_ms)) {
             // The first order's state: read with the batch, or written earlier in it.
             auto it = states.find(order::stream_id(*first));
             if (it == states.end())
@@ -115,7 +121,12 @@ public:
         auto attribution = attribute(states, state_of, b, placed, ctx.now_unix_ms);
         if (!attribution) return attribution.error();
         if (*attribution) *placed.mutable_attribution() = **attribution;
+        if (req_.subscription) {
+            placed.mutable_subscription()->set_subscription_id(req_.subscription->subscription_id);
+            placed.mutable_subscription()->set_period(0);
+        }
         a.events.push_back({order_stream, std::string(events::kOrderPlaced), 1, placed.SerializeAsString()});
+        if (req_.subscription) start_subscription(a, b, ctx.now_unix_ms);
         // Paid on placing: an attributed order earns its affiliate now.
         auto order_state = lifecycle::initial_state(placed);
         for (const auto& e : lifecycle::convert_affiliate(order_state)) {
@@ -204,10 +215,11 @@ public:
         }
 
         a.reply = [order_id = req_.order_id, status = placed.status(), zero = b.zero_payment, payment_key,
-                   body = breakdown_json(b)](const std::vector<v1::EventEnvelope>& written) {
+                   body = breakdown_json(b), subscription = req_.subscription](const std::vector<v1::EventEnvelope>& written) {
             nlohmann::json out = {{"order_id", order_id}, {"status", status}, {"zero_payment", zero},
                                   {"payment_idempotency_key", payment_key}, {"breakdown", body},
                                   {"position", written.front().position()}};
+            if (subscription) out["subscription_id"] = subscription->subscription_id;
             return Reply{201, out.dump()};
         };
         return a;
@@ -215,6 +227,33 @@ public:
 
 private:
     bool guest() const { return !req_.storefront_id.empty(); }
+
+    // The subscription this first order starts: anchored now, its plan the cart as asked.
+    void start_subscription(Accepted& a, const pricing::Breakdown& b, int64_t now_ms) const {
+        v1::SubscriptionStarted e;
+        e.set_subscription_id(req_.subscription->subscription_id);
+        e.set_customer_id(req_.customer_id);
+        e.set_interval(req_.cart.subscription_interval);
+        e.set_currency(std::string(b.currency.code()));
+        auto* plan = e.mutable_plan();
+        for (const auto& l : req_.cart.lines) {
+            auto* pl = plan->add_lines();
+            pl->set_sku(l.sku);
+            pl->set_quantity(l.quantity);
+            pl->set_material(l.options.material);
+            pl->set_finish(l.options.finish);
+            pl->set_turnaround(l.options.turnaround);
+            pl->set_variant_id(l.variant_id);
+        }
+        plan->set_ship_to_country(req_.cart.ship_to_country);
+        for (const auto& c : req_.cart.coupon_codes) plan->add_coupon_codes(c);
+        e.set_payment_method(req_.subscription->payment_method);
+        e.set_anchor_unix_ms(now_ms);
+        e.set_first_order_id(req_.order_id);
+        const std::string id = subscription::stream_id(e.subscription_id());
+        a.new_states[id] = subscription::evolve(v1::SubscriptionState{}, e).SerializeAsString();
+        a.events.push_back({id, std::string(events::kSubscriptionStarted), 1, e.SerializeAsString()});
+    }
 
     // The attribution chain on fresh state: the applied coupons as their streams hold them
     // (locked), the profile (read), the cookie; each named affiliate's definition must have
@@ -263,5 +302,7 @@ std::string guest_customer_id(std::string_view storefront_id, std::string_view e
 }
 
 std::string order_id_for(const std::string& command_id) { return "ord-" + command_id.substr(0, 20); }
+
+std::string subscription_id_for(const std::string& command_id) { return "sub-" + command_id.substr(0, 20); }
 
 }  // namespace tally::commands

@@ -22,6 +22,13 @@
 
 namespace tally::commands {
 
+// A subscription's first order (POST /v1/subscriptions): the subscription starts in the
+// same batch, anchored at the order's placing; the cart carries the interval.
+struct SubscriptionStart {
+    std::string subscription_id;
+    std::string payment_method;
+};
+
 struct CheckoutRequest {
     pricing::Cart cart;
     std::string customer_id;
@@ -40,6 +47,7 @@ struct CheckoutRequest {
     std::optional<affiliate::CookieClaim> referral_cookie = std::nullopt;
     std::vector<std::string> affiliate_streams = {};
     int64_t attribution_recent_ms = 0;
+    std::optional<SubscriptionStart> subscription = std::nullopt;
 };
 
 std::unique_ptr<Command> checkout(CheckoutRequest req);
@@ -54,5 +62,7 @@ std::string normalize_email(std::string_view email);
 
 // "ord-" + 20 hex digits of the command id.
 std::string order_id_for(const std::string& command_id);
+// "sub-" + 20 hex digits of the command id.
+std::string subscription_id_for(const std::string& command_id);
 
 }  // namespace tally::commands

@@ -263,6 +263,10 @@ private:
         if (const auto* cancel = std::get_if<lifecycle::Cancel>(&c_.change); cancel && cancel->expiry)
             return ctx.role == "system" ? std::nullopt : std::optional(no);
         if (staff_may_manage(ctx)) return std::nullopt;
+        // A subscription cancelled immediately takes its current order with it (commands/subscription.h).
+        if (ctx.role == "system" && ctx.actor == "system:subscriptions" && state.has_subscription() &&
+            std::holds_alternative<lifecycle::Cancel>(c_.change))
+            return std::nullopt;
         if (ctx.role == "system") return no;
         if (ctx.role == "vendor") {  // only on an order it has a part in
             bool part = false;

@@ -4,6 +4,7 @@
 #include "commands/loyalty.h"
 #include "commands/pipeline.h"
 #include "domain/credit.h"
+#include "domain/subscription.h"
 #include "tally/v1/customer.pb.h"
 
 namespace tally::commands {
@@ -14,7 +15,7 @@ std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req) {
     if (req.ship_to_country().size() != 2)
         return std::unexpected(CartError{"invalid_value", "ship_to_country", "ship_to_country is an ISO 3166 alpha-2 code"});
     pricing::Cart cart{*currency, {}, {req.coupon_codes().begin(), req.coupon_codes().end()}, req.ship_to_country(),
-                       !req.has_apply_credit() || req.apply_credit()};
+                       !req.has_apply_credit() || req.apply_credit(), req.subscription_interval()};
     for (int i = 0; i < req.lines_size(); ++i) {
         const auto& l = req.lines(i);
         const std::string field = "lines[" + std::to_string(i) + "]";
@@ -27,6 +28,9 @@ std::expected<pricing::Cart, CartError> cart_from(const v1::CartRequest& req) {
     for (const auto& code : cart.coupon_codes)
         if (code.empty() || code.size() > 64)
             return std::unexpected(CartError{"invalid_value", "coupon_codes", "coupon codes are 1 to 64 characters"});
+    if (!req.subscription_interval().empty() && !subscription::parse_interval(req.subscription_interval()))
+        return std::unexpected(CartError{"invalid_value", "subscription_interval",
+                                         "subscription_interval is week, month or quarter"});
     return cart;
 }
 

@@ -117,6 +117,9 @@ std::expected<v1::ProductDefined, CatalogRejection> decide(const ProductState& s
     if (!valid_country(def.country_of_origin())) return std::unexpected(CatalogRejection::country_invalid);
     if (!amount_ok(def.base_minor()) || !amount_ok(def.wholesale_minor()))
         return std::unexpected(CatalogRejection::amount_out_of_range);
+    const auto& sub = def.subscription_prices();
+    if (!amount_ok(sub.week_minor()) || !amount_ok(sub.month_minor()) || !amount_ok(sub.quarter_minor()))
+        return std::unexpected(CatalogRejection::amount_out_of_range);
     for (const auto& v : def.variant_overrides())
         if (!amount_ok(v.unit_minor())) return std::unexpected(CatalogRejection::amount_out_of_range);
     if (def.commission_bps() > pricing::kBpsMax) return std::unexpected(CatalogRejection::commission_out_of_range);
@@ -156,6 +159,10 @@ pricing::Product to_pricing(const v1::ProductDefinition& p) {
         out.matrix[{cell.material(), cell.finish(), cell.turnaround()}] = breaks_of(cell.breaks());
     for (const auto& v : p.variant_overrides()) out.variant_overrides[v.variant_id()] = v.unit_minor();
     if (p.has_commission_bps()) out.commission_bps = p.commission_bps();
+    const auto& sub = p.subscription_prices();
+    if (sub.has_week_minor()) out.subscription_minor["week"] = sub.week_minor();
+    if (sub.has_month_minor()) out.subscription_minor["month"] = sub.month_minor();
+    if (sub.has_quarter_minor()) out.subscription_minor["quarter"] = sub.quarter_minor();
     return out;
 }
 
@@ -178,6 +185,7 @@ pricing::Coupon to_pricing(const v1::CouponDefinition& c) {
     out.priority = c.priority();
     out.affiliate_id = c.affiliate_id();
     out.funded_by_vendor = c.funded_by_vendor();
+    out.allows_subscriptions = c.allows_subscriptions();
     return out;
 }
 
@@ -211,6 +219,15 @@ std::optional<std::string> keep_financial(const v1::VendorDefinition* current, v
 
 std::optional<std::string> keep_financial(const v1::ProductDefinition* current, v1::ProductDefinition& wanted) {
     return keep_commission(current, wanted);
+}
+
+bool keep_subscription_prices(const v1::ProductDefinition* current, v1::ProductDefinition& wanted) {
+    const bool had = current && current->has_subscription_prices();
+    if (!wanted.has_subscription_prices()) {
+        if (had) *wanted.mutable_subscription_prices() = current->subscription_prices();
+        return false;
+    }
+    return !had || current->subscription_prices().SerializeAsString() != wanted.subscription_prices().SerializeAsString();
 }
 
 std::optional<std::string> keep_financial(const v1::CatalogSettings* current, v1::CatalogSettings& wanted) {

@@ -52,6 +52,9 @@ struct ProductState {
 std::optional<std::string> keep_financial(const v1::VendorDefinition* current, v1::VendorDefinition& wanted);
 std::optional<std::string> keep_financial(const v1::ProductDefinition* current, v1::ProductDefinition& wanted);
 std::optional<std::string> keep_financial(const v1::CatalogSettings* current, v1::CatalogSettings& wanted);
+// Subscription prices a definition leaves out are kept as they are; true when `wanted`
+// changes them (only finance or the product's vendor may).
+bool keep_subscription_prices(const v1::ProductDefinition* current, v1::ProductDefinition& wanted);
 
 std::expected<v1::VendorDefined, CatalogRejection> decide(const VendorState& state, const v1::VendorDefinition& def);
 

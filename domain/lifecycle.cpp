@@ -152,6 +152,7 @@ State initial_state(const v1::OrderPlaced& placed) {
     s.set_storefront_id(placed.storefront_id());
     for (const auto& c : placed.pricing().coupons()) s.add_coupon_codes(c.code());
     if (placed.has_attribution()) *s.mutable_attribution() = placed.attribution();
+    if (placed.has_subscription()) *s.mutable_subscription() = placed.subscription();
     return s;
 }
 int fulfilment_rank(std::string_view status) {

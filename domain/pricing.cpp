@@ -29,7 +29,9 @@ std::optional<int64_t> pick_break(const std::vector<QuantityBreak>& breaks, int6
     return best;
 }
 
-std::pair<int64_t, PriceSource> resolve_unit(const Product& p, const CartLine& line, const Customer& customer) {
+std::pair<int64_t, PriceSource> resolve_unit(const Product& p, const CartLine& line, const Customer& customer,
+                                             const std::string& subscription_interval) {
+    if (!subscription_interval.empty()) return {p.subscription_minor.at(subscription_interval), PriceSource::subscription};
     if (!line.variant_id.empty()) return {p.variant_overrides.at(line.variant_id), PriceSource::variant};
     if (auto cell = p.matrix.find(line.options); cell != p.matrix.end())
         if (auto unit = pick_break(cell->second, line.quantity)) return {*unit, PriceSource::matrix};
@@ -64,6 +66,7 @@ std::string_view to_string(PriceSource s) {
         case PriceSource::bulk: return "bulk";
         case PriceSource::wholesale: return "wholesale";
         case PriceSource::base: return "base";
+        case PriceSource::subscription: return "subscription";
     }
     return "unknown";
 }
@@ -76,6 +79,8 @@ std::string_view to_string(PricingRejection r) {
         case PricingRejection::unknown_product: return "unknown_product";
         case PricingRejection::currency_mismatch: return "currency_mismatch";
         case PricingRejection::unsupported_destination: return "unsupported_destination";
+        case PricingRejection::not_subscribable: return "not_subscribable";
+        case PricingRejection::coupon_not_for_subscriptions: return "coupon_not_for_subscriptions";
         case PricingRejection::unknown_variant: return "unknown_variant";
         case PricingRejection::unknown_coupon: return "unknown_coupon";
         case PricingRejection::coupon_not_active: return "coupon_not_active";
@@ -142,6 +147,10 @@ std::expected<Breakdown, PricingError> price(const Cart& cart, const Catalog& ca
             (!ships_to.empty() && !ships_to.contains(cart.ship_to_country)))
             return fail(PricingRejection::unsupported_destination, l.sku);
     }
+    if (!cart.subscription_interval.empty())
+        for (const auto& l : cart.lines)
+            if (!catalog.products.at(l.sku).subscription_minor.contains(cart.subscription_interval))
+                return fail(PricingRejection::not_subscribable, l.sku);
 
     std::vector<std::string> codes;
     for (const auto& code : cart.coupon_codes)
@@ -164,13 +173,16 @@ std::expected<Breakdown, PricingError> price(const Cart& cart, const Catalog& ca
     }
     for (const auto* c : coupons)
         if (c->exclusive && coupons.size() > 1) return fail(PricingRejection::coupon_not_stackable, c->code);
+    if (!cart.subscription_interval.empty())
+        for (const auto* c : coupons)
+            if (!c->allows_subscriptions) return fail(PricingRejection::coupon_not_for_subscriptions, c->code);
 
     // 1. Unit prices.
     Breakdown out{cart.currency, {}, {}, {}, 0, 0, 0, 0, 0, 0, 0, 0, false, 0};
     for (const auto& l : cart.lines) {
         const Product& p = catalog.products.at(l.sku);
         const Vendor& v = catalog.vendors.at(p.vendor_id);
-        auto [unit, source] = resolve_unit(p, l, customer);
+        auto [unit, source] = resolve_unit(p, l, customer, cart.subscription_interval);
         if (!amount_in_range(unit)) return fail(PricingRejection::price_out_of_range, l.sku);
         const uint32_t rate = p.commission_bps.value_or(v.commission_bps.value_or(catalog.site_commission_bps));
         if (rate > kBpsMax) return fail(PricingRejection::price_out_of_range, l.sku);

@@ -1,6 +1,7 @@
 #pragma once
 // The pricing engine: a pure function from cart + catalog + customer + time to a
-// breakdown. Evaluation order (DOMAIN.md): unit price per line (variant override,
+// breakdown. Evaluation order (DOMAIN.md): unit price per line (a subscription's
+// order: the subscription price for its interval; else variant override,
 // else matrix break for quantity and options, else bulk tier, else wholesale if
 // eligible, else base) → bundle discounts → coupons (an exclusive coupon alone;
 // stackable ones by priority, each on what the previous left) → loyalty discount →
@@ -51,6 +52,7 @@ struct Product {
     std::map<Options, std::vector<QuantityBreak>> matrix;  // quantity breaks per option combination
     std::map<std::string, int64_t> variant_overrides;  // variant id -> unit price; wins over everything
     std::optional<uint32_t> commission_bps;            // product level: the most specific rate
+    std::map<std::string, int64_t> subscription_minor = {};  // interval ("week", "month", "quarter") -> unit price
 };
 
 struct ShippingRule {
@@ -93,6 +95,7 @@ struct Coupon {
     int32_t priority = 0;        // stackable coupons apply in descending priority, then by code
     std::string affiliate_id;    // the affiliate's own coupon (attribution), may be empty
     std::string funded_by_vendor;  // empty: the platform funds it; else that vendor (its own lines only)
+    bool allows_subscriptions = false;  // may apply to a subscription's orders
 };
 
 struct ServiceFee {
@@ -133,9 +136,13 @@ struct Cart {
     std::vector<std::string> coupon_codes;
     std::string ship_to_country;
     bool apply_credit = true;
+    // A subscription's order (or its quote): every line at the product's subscription price
+    // for this interval, which wins over every other price; only coupons that allow
+    // subscriptions apply. Empty: a one-off order.
+    std::string subscription_interval = {};
 };
 
-enum class PriceSource : uint8_t { variant = 1, matrix = 2, bulk = 3, wholesale = 4, base = 5 };
+enum class PriceSource : uint8_t { variant = 1, matrix = 2, bulk = 3, wholesale = 4, base = 5, subscription = 6 };
 std::string_view to_string(PriceSource s);
 
 struct PricedLine {
@@ -207,6 +214,8 @@ enum class PricingRejection : uint16_t {  // precedence order; numbers are perma
     price_out_of_range = 12,
     amount_too_small_after_credit = 13,
     unsupported_destination = 14,  // a line's vendor, or the site, does not ship to ship_to_country
+    not_subscribable = 15,         // a subscription's line has no subscription price for its interval
+    coupon_not_for_subscriptions = 16,
 };
 
 std::string_view to_string(PricingRejection r);

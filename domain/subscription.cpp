@@ -259,8 +259,7 @@ Due due(const v1::SubscriptionState& s, const DunningPolicy& policy, int64_t now
     return d;
 }
 
-int64_t next_due_ms(const v1::SubscriptionState& s, const DunningPolicy& policy) {
-    (void)policy;
+int64_t next_due_ms(const v1::SubscriptionState& s) {
     if (s.subscription_id().empty() || s.status() == "cancelled") return INT64_MAX;
     int64_t at = INT64_MAX;
     if (s.cancel_at_unix_ms() != 0) at = s.cancel_at_unix_ms();
@@ -331,7 +330,7 @@ v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::SubscriptionStar
 }
 
 v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::SubscriptionChanged& e) {
-    *s.mutable_pending_plan() = e.plan();
+    *s.mutable_plan() = e.plan();  // the current period's order is placed already: it stands
     return s;
 }
 
@@ -362,16 +361,11 @@ v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::SubscriptionCanc
 
 namespace {
 
-// A period done with (renewed or skipped): the next one is due next; the plan changed for
-// it applies from now on; its skip request is spent; a pause that has ended is over.
+// A period done with (renewed or skipped): the next one is due next; its skip request is spent.
 void advance(v1::SubscriptionState& s, int64_t period) {
     s.set_next_period(period + 1);
     auto* skips = s.mutable_skip_periods();
     skips->erase(std::remove_if(skips->begin(), skips->end(), [period](int64_t p) { return p <= period; }), skips->end());
-    if (s.has_pending_plan()) {
-        *s.mutable_plan() = s.pending_plan();
-        s.clear_pending_plan();
-    }
 }
 
 }  // namespace

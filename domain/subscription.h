@@ -105,7 +105,7 @@ struct Due {
 };
 Due due(const v1::SubscriptionState& s, const DunningPolicy& policy, int64_t now_ms);
 // When something next falls due (INT64_MAX: never), for the scheduler's index.
-int64_t next_due_ms(const v1::SubscriptionState& s, const DunningPolicy& policy);
+int64_t next_due_ms(const v1::SubscriptionState& s);
 
 // A period's charge (attempt 0) or retry (attempt n) was refused: the failure, with the
 // next retry's time or, after the last, the subscription falling past due. A failure of

@@ -16,6 +16,7 @@
 #include "tally/v1/payment.pb.h"
 #include "tally/v1/principal.pb.h"
 #include "tally/v1/stock.pb.h"
+#include "tally/v1/subscription.pb.h"
 
 namespace tally::events {
 
@@ -108,6 +109,19 @@ constexpr EventType kTypes[] = {
     {kAffiliatePayoutSettled, 1, make<v1::AffiliatePayoutSettled>, postings_field<v1::AffiliatePayoutSettled>},
     {kAffiliatePayoutFailed, 1, make<v1::AffiliatePayoutFailed>, nullptr},
     {kAffiliatePayoutReversed, 1, make<v1::AffiliatePayoutReversed>, postings_field<v1::AffiliatePayoutReversed>},
+    {kSubscriptionStarted, 1, make<v1::SubscriptionStarted>, nullptr},
+    {kSubscriptionChanged, 1, make<v1::SubscriptionChanged>, nullptr},
+    {kSubscriptionPaused, 1, make<v1::SubscriptionPaused>, nullptr},
+    {kSubscriptionSkipRequested, 1, make<v1::SubscriptionSkipRequested>, nullptr},
+    {kSubscriptionCancelRequested, 1, make<v1::SubscriptionCancelRequested>, nullptr},
+    {kSubscriptionCancelled, 1, make<v1::SubscriptionCancelled>, nullptr},
+    {kRenewalPlaced, 1, make<v1::RenewalPlaced>, nullptr},
+    {kRenewalSkipped, 1, make<v1::RenewalSkipped>, nullptr},
+    {kRenewalLineSkipped, 1, make<v1::RenewalLineSkipped>, nullptr},
+    {kRenewalPaymentFailed, 1, make<v1::RenewalPaymentFailed>, nullptr},
+    {kRenewalRetryRequested, 1, make<v1::RenewalRetryRequested>, nullptr},
+    {kRenewalPaid, 1, make<v1::RenewalPaid>, nullptr},
+    {kSubscriptionPastDue, 1, make<v1::SubscriptionPastDue>, nullptr},
     {kChainCheckpoint, 1, make<v1::ChainCheckpoint>, nullptr},
     {kProjectionRebuilt, 1, make<v1::ProjectionRebuilt>, nullptr},
     {kDeadLetterRetried, 1, make<v1::DeadLetterRetried>, nullptr},

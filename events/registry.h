@@ -74,6 +74,20 @@ inline constexpr std::string_view kAffiliatePayoutRequested = "AffiliatePayoutRe
 inline constexpr std::string_view kAffiliatePayoutSettled = "AffiliatePayoutSettled";
 inline constexpr std::string_view kAffiliatePayoutFailed = "AffiliatePayoutFailed";
 inline constexpr std::string_view kAffiliatePayoutReversed = "AffiliatePayoutReversed";
+// Subscriptions (domain/subscription.h).
+inline constexpr std::string_view kSubscriptionStarted = "SubscriptionStarted";
+inline constexpr std::string_view kSubscriptionChanged = "SubscriptionChanged";
+inline constexpr std::string_view kSubscriptionPaused = "SubscriptionPaused";
+inline constexpr std::string_view kSubscriptionSkipRequested = "SubscriptionSkipRequested";
+inline constexpr std::string_view kSubscriptionCancelRequested = "SubscriptionCancelRequested";
+inline constexpr std::string_view kSubscriptionCancelled = "SubscriptionCancelled";
+inline constexpr std::string_view kRenewalPlaced = "RenewalPlaced";
+inline constexpr std::string_view kRenewalSkipped = "RenewalSkipped";
+inline constexpr std::string_view kRenewalLineSkipped = "RenewalLineSkipped";
+inline constexpr std::string_view kRenewalPaymentFailed = "RenewalPaymentFailed";
+inline constexpr std::string_view kRenewalRetryRequested = "RenewalRetryRequested";
+inline constexpr std::string_view kRenewalPaid = "RenewalPaid";
+inline constexpr std::string_view kSubscriptionPastDue = "SubscriptionPastDue";
 // Audit.
 inline constexpr std::string_view kChainCheckpoint = "ChainCheckpoint";
 inline constexpr std::string_view kProjectionRebuilt = "ProjectionRebuilt";

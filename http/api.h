@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "commands/checkout.h"
 #include "commands/pipeline.h"
 #include "domain/affiliate.h"
 #include "domain/credit.h"
@@ -25,6 +26,7 @@
 #include "infra/relay.h"
 #include "infra/sql.h"
 #include "projectors/runner.h"
+#include "tally/v1/checkout.pb.h"
 
 namespace tally::http {
 
@@ -122,6 +124,13 @@ private:
     bool get_credit_policy(Call& c);
     bool post_quote(Call& c);
     bool post_checkout(Call& c);
+    bool place_order(Call& c, const std::string& key, const v1::CartRequest& body, pricing::Cart cart,
+                     const std::string& customer_id, const std::string& guest,
+                     std::optional<commands::SubscriptionStart> subscription);
+    bool post_subscription(Call& c);
+    bool subscription_act(Call& c);
+    bool list_subscriptions(Call& c);
+    bool get_subscription(Call& c);
     bool claim_guest_orders(Call& c);
     bool list_orders(Call& c);      // a customer's, a vendor's, or all
     bool get_order(Call& c);

@@ -122,7 +122,8 @@ std::string tag(const Route& r) {
     }
     if ((segs[0] == "customers" || segs[0] == "vendors") && segs.size() >= 3) {
         const std::string_view sub = segs[2].substr(0, segs[2].find('-'));
-        if (sub == "orders" || sub == "credit" || sub == "loyalty" || sub == "passport") return std::string(sub);
+        if (sub == "orders" || sub == "credit" || sub == "loyalty" || sub == "passport" || sub == "subscriptions")
+            return std::string(sub);
         if (sub == "claims") return "orders";
     }
     return std::string(segs[0]);

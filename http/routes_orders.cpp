@@ -123,9 +123,21 @@ bool Api::post_checkout(Call& c) {
     auto guest = guest_of(c, body, c.claims.role, c.claims.sub, true);
     if (!guest) return true;
     const std::string customer_id = guest->empty() ? c.claims.sub : *guest;
+    if (!body.subscription_interval().empty())
+        return c.fail(400, "invalid_field", "a subscription is started with POST /v1/subscriptions",
+                      "subscription_interval");
     auto cart = commands::cart_from(body);
     if (!cart) return c.fail(422, cart.error().code, cart.error().detail, cart.error().field);
     if (!guest->empty()) cart->apply_credit = false;  // store credit belongs to accounts
+    return place_order(c, *key, body, std::move(*cart), customer_id, *guest, std::nullopt);
+}
+
+// Checkout's common part (a cart, and a subscription's first order): the vendors and
+// referral sources resolved, the batch's command submitted.
+bool Api::place_order(Call& c, const std::string& key, const v1::CartRequest& body, pricing::Cart cart_in,
+                      const std::string& customer_id, const std::string& guest,
+                      std::optional<commands::SubscriptionStart> subscription) {
+    auto cart = &cart_in;
     // Resolve the products' vendors so the batch can lock them too: from the cache,
     // or one read for the SKUs it does not know yet.
     std::vector<std::string> vendors, missing;
@@ -163,7 +175,8 @@ bool Api::post_checkout(Call& c) {
     std::string candidate;
     if (auto g = found.find(guard_stream); g != found.end()) {
         v1::CheckoutGuardState guard;
-        if (guard.ParseFromString(g->second))
+        // A subscription is never a double click's duplicate: its Idempotency-Key guards it.
+        if (!subscription && guard.ParseFromString(g->second))
             candidate = order::double_click_candidate(guard, cart_hash, deps_.clock_ms()).value_or("");
         found.erase(g);
     }
@@ -178,14 +191,15 @@ bool Api::post_checkout(Call& c) {
         }
     }
     commands::CheckoutRequest order{*cart, customer_id,
-                                    commands::order_id_for(commands::command_id_for(c.claims.sub, *key)),
+                                    commands::order_id_for(commands::command_id_for(c.claims.sub, key)),
                                     body.expected_total_minor(), std::move(vendors), cart_hash, candidate,
-                                    guest->empty() ? "" : c.claims.sub, guest->empty() ? "" : body.guest().email()};
+                                    guest.empty() ? "" : c.claims.sub, guest.empty() ? "" : body.guest().email()};
     order.referral_cookie = named.cookie;
     order.affiliate_streams = std::move(affiliate_streams);
     order.attribution_recent_ms = deps_.attribution_recent_ms;
+    order.subscription = std::move(subscription);
     // A double click answers 200 with the first order, and says so in a header too.
-    return c.submit(commands::checkout(std::move(order)), *key, [](Response& res) {
+    return c.submit(commands::checkout(std::move(order)), key, [](Response& res) {
         if (res.status != 200) return;
         auto doc = nlohmann::json::parse(res.body, nullptr, false);
         if (doc.is_object() && doc.contains("duplicate_of") && doc["duplicate_of"].is_string())

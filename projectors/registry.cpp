@@ -7,6 +7,7 @@
 #include "projectors/orders_projection.h"
 #include "projectors/passport_projection.h"
 #include "projectors/runner.h"
+#include "projectors/subscriptions_projection.h"
 
 namespace tally::projectors {
 
@@ -18,6 +19,7 @@ std::unique_ptr<Projection> rebuildable_projection(const std::string& name) {
     if (name == "passport") return passport_projection();
     if (name == "affiliates") return affiliates_projection();
     if (name == "catalog") return catalog_projection();
+    if (name == "subscriptions") return subscriptions_projection();
     return nullptr;
 }
 

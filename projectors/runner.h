@@ -71,7 +71,7 @@ std::expected<Rebuilt, std::string> rebuild_projection(sql::Pool& pool, const Pr
                                                       const std::function<void(int64_t)>& progress = {});
 
 // The rebuildable projections by name ("credit", "ledger", "orders", "loyalty",
-// "passport", "affiliates"); nothing for any other name.
+// "passport", "affiliates", "catalog", "subscriptions"); nothing for any other name.
 std::unique_ptr<Projection> rebuildable_projection(const std::string& name);
 
 struct RunnerOptions {

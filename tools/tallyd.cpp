@@ -45,6 +45,7 @@
 #include "projectors/ledger_projection.h"
 #include "projectors/affiliates_projection.h"
 #include "projectors/catalog_projection.h"
+#include "projectors/subscriptions_projection.h"
 #include "projectors/loyalty_projection.h"
 #include "projectors/passport_projection.h"
 #include "projectors/orders_projection.h"
@@ -212,6 +213,8 @@ int main(int argc, char** argv) {
                                                            projectors::affiliates_projection(), runner_options));
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
                                                            projectors::catalog_projection(), runner_options));
+    runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
+                                                           projectors::subscriptions_projection(), runner_options));
     runners.push_back(std::make_unique<projectors::Runner>(pool, cfg.kafka_brokers, cfg.kafka_topic,
                                                            projectors::provider_calls_projection(cfg.payout_delay_s * 1000), runner_options));
 

@@ -19,6 +19,7 @@
 #include "tally/v1/customer.pb.h"
 #include "tally/v1/loyalty.pb.h"
 #include "tally/v1/payment.pb.h"
+#include "tally/v1/subscription.pb.h"
 #include "tests/support/shop.h"
 
 namespace tally {
@@ -69,6 +70,10 @@ const std::vector<MessageRoute>& message_routes() {
         {"PUT", "/v1/loyalty/program", "admin", v1::LoyaltyProgram::descriptor()},
         {"PUT", "/v1/affiliates/aff-1", "admin", v1::AffiliateDefinition::descriptor()},
         {"PUT", "/v1/affiliates/payout-schedule", "admin", v1::AffiliatePayoutSchedule::descriptor()},
+        {"POST", "/v1/subscriptions", "customer", v1::SubscriptionRequest::descriptor()},
+        {"POST", "/v1/subscriptions/sub-1/changes", "customer", v1::SubscriptionChangeRequest::descriptor()},
+        {"POST", "/v1/subscriptions/sub-1/pause", "customer", v1::SubscriptionPauseRequest::descriptor()},
+        {"POST", "/v1/subscriptions/sub-1/cancel", "customer", v1::SubscriptionCancelRequest::descriptor()},
     };
     return routes;
 }

@@ -304,7 +304,8 @@ void Load::refunds() {
 
 std::map<std::string, int64_t> projected(Stack& s) {
     std::map<std::string, int64_t> out;
-    for (const std::string p : {"affiliates", "catalog", "credit", "ledger", "loyalty", "orders", "passport", "provider_calls"})
+    for (const std::string p : {"affiliates", "catalog", "credit", "ledger", "loyalty", "orders", "passport", "provider_calls",
+                               "subscriptions"})
         out[p] = s.number("SELECT coalesce(sum(position), 0) FROM projector_checkpoints WHERE projector = '" + p + "'");
     return out;
 }

@@ -307,7 +307,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& projection_
          {"passport_orders", "passport_lines", "passport_stamps", "passport_stamp_orders", "passport_stamp_products",
           "passport_counts"}},
         {"affiliates", {"affiliates", "affiliate_conversions", "affiliate_payouts"}},
-        {"catalog", {"catalog_vendors", "catalog_products", "catalog_stock", "catalog_coupons"}}};
+        {"catalog", {"catalog_vendors", "catalog_products", "catalog_stock", "catalog_coupons"}},
+        {"subscriptions", {"subscriptions", "subscription_renewals"}}};
     return models;
 }
 

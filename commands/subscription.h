@@ -1,0 +1,51 @@
+#pragma once
+// The customer's acts on a subscription (domain/subscription.h): change the plan, pause,
+// skip the next period, cancel. Each locks the subscription's stream only and applies
+// from the next renewal. Authorised in the batch: the subscription's customer, admins,
+// employees with orders.manage.
+//
+// An immediate cancellation also cancels the latest period's order in the same batch,
+// through the ordinary cancellation decided as system:subscriptions (stock, coupons and
+// credit back; a paid order refunded in full), unless that order has shipped or is
+// cancelled already: then it stands, and the answer says why (the README's refund rules).
+
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "commands/pipeline.h"
+#include "domain/subscription.h"
+#include "tally/v1/subscription.pb.h"
+
+namespace tally::commands {
+
+struct ChangePlan {
+    v1::SubscriptionChangeRequest change;  // fields left out keep their value
+};
+struct PauseUntil {
+    int64_t until_unix_ms = 0;
+};
+struct SkipNext {};
+struct CancelSubscription {
+    subscription::CancelMode mode = subscription::CancelMode::period_end;
+    std::string reason;
+};
+
+struct SubscriptionAct {
+    std::string subscription_id;
+    std::variant<ChangePlan, PauseUntil, SkipNext, CancelSubscription> act;
+    // An immediate cancellation: the latest period's order as read before the batch, and
+    // its cancellation (commands/lifecycle.h). The batch refuses to go on (retry) when the
+    // subscription names another order by then.
+    std::string order_id = {};
+    std::unique_ptr<Command> order_cancellation = nullptr;
+};
+std::unique_ptr<Command> subscription_act(SubscriptionAct act);
+
+// The principal the scheduler and the subscription's order cancellations act as (migration 0024).
+Claims subscriptions_claims();
+
+// The plan a change asks for, over the current one. Pure.
+v1::SubscriptionPlan merged_plan(const v1::SubscriptionPlan& current, const v1::SubscriptionChangeRequest& change);
+
+}  // namespace tally::commands

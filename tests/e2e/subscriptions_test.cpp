@@ -1,0 +1,310 @@
+// Subscriptions end to end over HTTP: subscription prices in the catalog (who may set
+// them, quotes show them), subscribing (the first order is a checkout at those prices),
+// the customer's acts, the read models and their rebuild, and bad input.
+#include <gtest/gtest.h>
+
+#include "tests/support/provider_shop.h"
+
+namespace tally {
+namespace {
+
+using nlohmann::json;
+using testing::token_for;
+
+// "roast" sells beans: 12.00 one-off, 9.00 a month or 25.00 a quarter on subscription;
+// "mug" has no subscription price. Shipping 5.00 to anywhere.
+struct SubscriptionShop : testing::ProviderShop {
+    std::string roast = token_for(url, "roast", "vendor");
+    std::string cus = token_for(url, "cus-1", "customer");
+
+    SubscriptionShop() {
+        vendor("roast", "acct_roast", "mug");
+        EXPECT_EQ(send("PUT", "/v1/products/beans",
+                       {{"vendor_id", "roast"},
+                        {"country_of_origin", "CO"},
+                        {"base_minor", 1200},
+                        {"subscription_prices", {{"month_minor", 900}, {"quarter_minor", 2500}}}},
+                       roast)
+                      .status,
+                  200);
+        EXPECT_EQ(send("POST", "/v1/products/beans/stock-adjustments", {{"delta", 50}, {"reason", "roasted"}}, roast).status,
+                  201);
+    }
+
+    json plan(int64_t quantity = 2, const std::string& interval = "month") {
+        return {{"currency", "USD"},
+                {"interval", interval},
+                {"ship_to_country", "US"},
+                {"lines", json::array({{{"sku", "beans"}, {"quantity", quantity}}})},
+                {"payment_method", "pm_card_visa"}};
+    }
+
+    json subscribe(const std::string& token, json body, int64_t expected_total) {
+        body["expected_total_minor"] = expected_total;
+        auto r = send("POST", "/v1/subscriptions", body, token);
+        EXPECT_EQ(r.status, 201) << r.body;
+        return json::parse(r.body, nullptr, false);
+    }
+
+    // The subscription as the read model has it, once it shows `ready`.
+    json subscription(const std::string& id, const std::function<bool(const json&)>& ready = {}) {
+        json found;
+        EXPECT_TRUE(testing::eventually([&] {
+            auto r = get("/v1/subscriptions/" + id, cus);
+            if (r.status != 200) return false;
+            found = json::parse(r.body);
+            return !ready || ready(found);
+        })) << found.dump();
+        return found;
+    }
+};
+
+TEST(SubscriptionsE2E, OnlyFinanceOrTheVendorSetsSubscriptionPricesAndQuotesShowThem) {
+    SubscriptionShop shop;
+    // A catalog manager may redefine the product but not move its subscription prices.
+    const auto catalog = token_for(shop.url, "emp-cat", "employee", "catalog.manage");
+    auto r = shop.send("PUT", "/v1/products/beans",
+                       {{"vendor_id", "roast"}, {"country_of_origin", "CO"}, {"base_minor", 1300},
+                        {"subscription_prices", {{"month_minor", 100}}}},
+                       catalog);
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_EQ(json::parse(r.body)["field"], "subscription_prices");
+    // Leaving them out keeps them.
+    EXPECT_EQ(shop.send("PUT", "/v1/products/beans", {{"vendor_id", "roast"}, {"country_of_origin", "CO"}, {"base_minor", 1300}},
+                        catalog)
+                  .status,
+              200);
+    const auto finance = token_for(shop.url, "emp-fin", "employee", "finance.manage");
+    EXPECT_EQ(shop.send("PUT", "/v1/products/beans",
+                        {{"vendor_id", "roast"}, {"country_of_origin", "CO"}, {"base_minor", 1300},
+                         {"subscription_prices", {{"month_minor", 950}, {"quarter_minor", 2500}}}},
+                        finance)
+                  .status,
+              200);
+    json cart = shop.plan(2);
+    cart.erase("interval");
+    cart.erase("payment_method");
+    cart["subscription_interval"] = "month";
+    r = shop.send("POST", "/v1/quote", cart, shop.cus);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto q = json::parse(r.body);
+    EXPECT_EQ(q["lines"][0]["unit_minor"], 950);
+    EXPECT_EQ(q["lines"][0]["price_source"], "subscription");
+    EXPECT_EQ(q["total_minor"], 2 * 950 + 500);
+    cart.erase("subscription_interval");
+    q = json::parse(shop.send("POST", "/v1/quote", cart, shop.cus).body);
+    EXPECT_EQ(q["lines"][0]["unit_minor"], 1300) << "one-off: the base price";
+    cart["subscription_interval"] = "week";
+    r = shop.send("POST", "/v1/quote", cart, shop.cus);
+    EXPECT_EQ(r.status, 422);
+    EXPECT_EQ(json::parse(r.body)["title"], "not_subscribable");
+    cart["subscription_interval"] = "fortnight";
+    r = shop.send("POST", "/v1/quote", cart, shop.cus);
+    EXPECT_EQ(r.status, 422);
+    EXPECT_EQ(json::parse(r.body)["field"], "subscription_interval");
+}
+
+TEST(SubscriptionsE2E, SubscribingPlacesTheFirstOrderAtTheSubscriptionPriceAndStartsTheSubscription) {
+    SubscriptionShop shop;
+    // The client's total drifted: nothing is placed.
+    auto r = shop.send("POST", "/v1/subscriptions", [&] {
+        json b = shop.plan(2);
+        b["expected_total_minor"] = 2900;
+        return b;
+    }(), shop.cus);
+    EXPECT_EQ(r.status, 409) << r.body;
+    EXPECT_EQ(json::parse(r.body)["title"], "price_changed");
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'SubscriptionStarted'"), 0);
+
+    const std::string key = "subscribe-once";
+    json body = shop.plan(2);
+    body["expected_total_minor"] = 2 * 900 + 500;
+    r = shop.send("POST", "/v1/subscriptions", body, shop.cus, key);
+    ASSERT_EQ(r.status, 201) << r.body;
+    const auto made = json::parse(r.body);
+    const std::string id = made["subscription_id"], order = made["order_id"];
+    EXPECT_EQ(id.rfind("sub-", 0), 0u);
+    EXPECT_EQ(made["breakdown"]["lines"][0]["price_source"], "subscription");
+    // The same key again: the same answer, nothing new.
+    auto again = shop.send("POST", "/v1/subscriptions", body, shop.cus, key);
+    EXPECT_EQ(again.status, 201);
+    EXPECT_EQ(json::parse(again.body)["subscription_id"], id);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'SubscriptionStarted'"), 1);
+    // The first order is an ordinary order: stock reserved, paid like any checkout.
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'StockReserved' AND stream_id = 'stock-beans'"), 1);
+    const json intent = shop.intent_of(order);
+    EXPECT_EQ(intent["amount"], 2300);
+
+    const json s = shop.subscription(id, [](const json& s) { return s["renewals"].size() == 1; });
+    EXPECT_EQ(s["status"], "active");
+    EXPECT_EQ(s["interval"], "month");
+    EXPECT_EQ(s["customer_id"], "cus-1");
+    EXPECT_EQ(s["payment_method"], "pm_card_visa");
+    EXPECT_EQ(s["next_period"], 1);
+    EXPECT_GT(s["next_renewal_unix_ms"].get<int64_t>(), s["started_unix_ms"].get<int64_t>() + 27LL * 86400000);
+    EXPECT_EQ(s["renewals"][0]["order_id"], order);
+    EXPECT_EQ(s["renewals"][0]["order"]["total_minor"], 2300);
+
+    // Listed for the customer and for staff; another customer reads nothing of it.
+    auto mine = json::parse(shop.get("/v1/customers/cus-1/subscriptions", shop.cus).body);
+    ASSERT_EQ(mine["subscriptions"].size(), 1u);
+    EXPECT_EQ(mine["subscriptions"][0]["subscription_id"], id);
+    const auto other = token_for(shop.url, "cus-2", "customer");
+    EXPECT_EQ(shop.get("/v1/subscriptions/" + id, other).status, 403);
+    EXPECT_EQ(shop.get("/v1/customers/cus-1/subscriptions", other).status, 403);
+    EXPECT_EQ(shop.send("POST", "/v1/subscriptions/" + id + "/skip", json::object(), other).status, 403);
+    auto staff = json::parse(shop.get("/v1/subscriptions?status=active", shop.admin).body);
+    EXPECT_EQ(staff["subscriptions"].size(), 1u);
+    staff = json::parse(shop.get("/v1/subscriptions?status=paused", shop.admin).body);
+    EXPECT_EQ(staff["subscriptions"].size(), 0u);
+    staff = json::parse(shop.get("/v1/subscriptions?due_before=" + std::to_string(s["started_unix_ms"].get<int64_t>() + 1000),
+                                 shop.admin)
+                            .body);
+    EXPECT_EQ(staff["subscriptions"].size(), 0u) << "not due for a month";
+    EXPECT_EQ(shop.get("/v1/subscriptions", shop.cus).status, 403);
+}
+
+TEST(SubscriptionsE2E, TheCustomersActsApplyFromTheNextRenewalAndTheReadModelRebuilds) {
+    SubscriptionShop shop;
+    const std::string id = shop.subscribe(shop.cus, shop.plan(2), 2300)["subscription_id"];
+    const std::string base = "/v1/subscriptions/" + id;
+    // Change: three bags from the next renewal on.
+    auto r = shop.send("POST", base + "/changes", {{"lines", json::array({{{"sku", "beans"}, {"quantity", 3}}})}}, shop.cus);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["event"], "SubscriptionChanged");
+    r = shop.send("POST", base + "/changes", {{"lines", json::array({{{"sku", "beans"}, {"quantity", 0}}})}}, shop.cus);
+    EXPECT_EQ(r.status, 422) << r.body;
+    // Skip the next period, twice is once.
+    EXPECT_EQ(shop.send("POST", base + "/skip", json::object(), shop.cus).status, 200);
+    EXPECT_EQ(shop.send("POST", base + "/skip", json::object(), shop.cus).status, 200);
+    EXPECT_EQ(shop.send("POST", base + "/skip", json(), shop.cus).status, 400) << "a body, if any, is an object";
+    // Pause: in the future, within a year.
+    r = shop.send("POST", base + "/pause", {{"until_unix_ms", 1000}}, shop.cus);
+    EXPECT_EQ(r.status, 422);
+    EXPECT_EQ(json::parse(r.body)["title"], "pause_not_in_future");
+    const json s = shop.subscription(id, [](const json& s) { return s["plan"]["lines"][0]["quantity"] == 3; });
+    const int64_t until = s["next_renewal_unix_ms"].get<int64_t>() + 40LL * 86400000;
+    r = shop.send("POST", base + "/pause", {{"until_unix_ms", until}}, shop.cus);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["status"], "paused");
+    // Cancel at the end of the period: still paused until then; twice is refused.
+    r = shop.send("POST", base + "/cancel", {{"mode", "period_end"}, {"reason", "too much coffee"}}, shop.cus);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["cancel_at_unix_ms"], s["next_renewal_unix_ms"]);
+    r = shop.send("POST", base + "/cancel", {{"mode", "period_end"}}, shop.cus);
+    EXPECT_EQ(r.status, 409);
+    EXPECT_EQ(json::parse(r.body)["title"], "cancellation_scheduled");
+    r = shop.send("POST", base + "/cancel", {{"mode", "whenever"}}, shop.cus);
+    EXPECT_EQ(r.status, 422);
+    EXPECT_EQ(json::parse(r.body)["field"], "mode");
+    EXPECT_EQ(shop.send("POST", "/v1/subscriptions/sub-nope/skip", json::object(), shop.cus).status, 404);
+
+    const json after = shop.subscription(id, [](const json& s) { return !s["cancel_at_unix_ms"].is_null(); });
+    EXPECT_EQ(after["status"], "paused");
+    EXPECT_EQ(after["skip_periods"], json::array({1}));
+    EXPECT_EQ(after["paused_until_unix_ms"], until);
+
+    // The read model rebuilt from the log is the same.
+    auto dump = [&] {
+        std::string out;
+        EXPECT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+            for (const auto& row : tx.exec("SELECT subscription_id, status, next_due_unix_ms, encode(state, 'hex') FROM"
+                                           " subscriptions ORDER BY 1"))
+                out += row.str(0) + row.str(1) + row.str(2) + row.str(3) + "\n";
+            for (const auto& row : tx.exec("SELECT subscription_id, period, order_id, status FROM subscription_renewals ORDER BY 1, 2"))
+                out += row.str(0) + row.str(1) + row.str(2) + row.str(3) + "\n";
+        }));
+        return out;
+    };
+    const std::string before = dump();
+    r = shop.send("POST", "/v1/projections/subscriptions/rebuild", json::object(), shop.admin);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(dump(), before);
+}
+
+TEST(SubscriptionsE2E, CancellingImmediatelyCancelsTheCurrentOrderUnlessItShipped) {
+    SubscriptionShop shop;
+    const auto made = shop.subscribe(shop.cus, shop.plan(1), 1400);
+    const std::string id = made["subscription_id"], order = made["order_id"];
+    auto r = shop.send("POST", "/v1/subscriptions/" + id + "/cancel", {{"mode", "immediately"}, {"reason", "moving"}}, shop.cus);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto cancelled = json::parse(r.body);
+    EXPECT_EQ(cancelled["status"], "cancelled");
+    EXPECT_EQ(cancelled["order_cancelled"], order);
+    // The order's ordinary cancellation: stock back, the intent cancelled at the provider.
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'OrderCancelled' AND stream_id = 'order-" + order + "'"), 1);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'StockReleased' AND stream_id = 'stock-beans'"), 1);
+    EXPECT_EQ(shop.send("POST", "/v1/subscriptions/" + id + "/skip", json::object(), shop.cus).status, 409);
+
+    // Paid and shipped: the order stands, and the answer says why.
+    const auto second = shop.subscribe(shop.cus, shop.plan(1), 1400);
+    const std::string order2 = second["order_id"];
+    shop.fake.succeed(shop.intent_of(order2)["id"]);
+    ASSERT_TRUE(testing::eventually([&] {
+        return json::parse(shop.get("/v1/orders/" + order2, shop.admin).body).value("status", "") == "paid";
+    }));
+    for (const json& step : {json{{"status", "in_production"}, {"vendor_id", "roast"}},
+                             json{{"status", "shipped"}, {"vendor_id", "roast"}, {"carrier", "DHL"}, {"tracking", "TRK-1"}}}) {
+        auto shipped = shop.send("POST", "/v1/orders/" + order2 + "/fulfilment", step, shop.roast);
+        ASSERT_EQ(shipped.status, 200) << shipped.body;
+    }
+    r = shop.send("POST", "/v1/subscriptions/" + second["subscription_id"].get<std::string>() + "/cancel",
+                  {{"mode", "immediately"}}, shop.cus);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto kept = json::parse(r.body);
+    EXPECT_EQ(kept["status"], "cancelled");
+    EXPECT_EQ(kept["order_kept"]["order_id"], order2);
+    EXPECT_FALSE(kept.contains("order_cancelled"));
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'OrderCancelled' AND stream_id = 'order-" + order2 + "'"), 0);
+}
+
+TEST(SubscriptionsE2E, BadSubscriptionsAreRefusedNamingTheProblemAndWriteNothing) {
+    SubscriptionShop shop;
+    ASSERT_LT(shop.send("PUT", "/v1/coupons/ONCE10", {{"kind", "PERCENT"}, {"percent_bps", 1000}, {"scope", "SITE"}}, shop.admin)
+                  .status,
+              300);
+    const int64_t events = shop.number("SELECT count(*) FROM journal");
+    struct Case {
+        std::string what;
+        std::function<void(json&)> mutate;
+        int status;
+        std::string code, field;
+    };
+    const std::vector<Case> cases = {
+        {"interval", [](json& b) { b["interval"] = "daily"; }, 422, "invalid_value", "interval"},
+        {"payment method", [](json& b) { b["payment_method"] = "card_4242"; }, 422, "invalid_value", "payment_method"},
+        {"no total", [](json& b) { b.erase("expected_total_minor"); }, 400, "missing_field", "expected_total_minor"},
+        {"no subscription price", [](json& b) { b["lines"] = json::array({{{"sku", "mug"}, {"quantity", 1}}}); }, 422,
+         "not_subscribable", "lines"},
+        {"one-off coupon", [](json& b) { b["coupon_codes"] = json::array({"ONCE10"}); }, 422, "coupon_not_for_subscriptions",
+         "coupon_codes"},
+        {"same line twice",
+         [](json& b) { b["lines"] = json::array({{{"sku", "beans"}, {"quantity", 1}}, {{"sku", "beans"}, {"quantity", 1}}}); },
+         422, "plan_invalid", "lines"},
+        {"unknown field", [](json& b) { b["price_minor"] = 1; }, 400, "", ""},
+        {"negative quantity", [](json& b) { b["lines"][0]["quantity"] = -2; }, 422, "quantity_out_of_range", ""},
+    };
+    for (const auto& c : cases) {
+        json body = shop.plan(2);
+        body["expected_total_minor"] = 2300;
+        c.mutate(body);
+        auto r = shop.send("POST", "/v1/subscriptions", body, shop.cus);
+        EXPECT_EQ(r.status, c.status) << c.what << ": " << r.body;
+        const auto problem = json::parse(r.body, nullptr, false);
+        if (!c.code.empty()) {
+            EXPECT_EQ(problem.value("title", ""), c.code) << c.what;
+        }
+        if (!c.field.empty()) {
+            EXPECT_EQ(problem.value("field", ""), c.field) << c.what;
+        }
+    }
+    // A storefront, a vendor, a guest: only customers subscribe.
+    json body = shop.plan(1);
+    body["expected_total_minor"] = 1400;
+    EXPECT_EQ(shop.send("POST", "/v1/subscriptions", body, shop.roast).status, 403);
+    EXPECT_EQ(shop.send("POST", "/v1/subscriptions", body, token_for(shop.url, "front", "storefront")).status, 403);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal"), events) << "nothing written";
+}
+
+}  // namespace
+}  // namespace tally
