@@ -140,37 +140,10 @@ public:
                            loyalty::OrderPaid{req_.order_id, std::string(b.currency.code()), b.total_minor});
 
         // Stock: one reservation per SKU for the order; never below zero.
-        std::map<std::string, int64_t> wanted;
-        for (const auto& l : req_.cart.lines) wanted[l.sku] += l.quantity;
-        for (const auto& [sku, qty] : wanted) {
-            const std::string sid = stock::stream_id(sku);
-            auto level = stock::from_snapshot(sku, states.at(sid).state);
-            auto reserved = stock::decide(level, stock::ReserveStock{sku, req_.order_id, qty});
-            if (!reserved)
-                return Rejection{RejectionKind::state_forbids, "out_of_stock",
-                                 sku + ": " + std::to_string(level.available) + " available, " + std::to_string(qty) + " wanted"};
-            for (const auto& e : *reserved) {
-                level = stock::evolve(level, e);
-                a.events.push_back({sid, std::string(events::kStockReserved), 1,
-                                    std::get<v1::StockReserved>(e).SerializeAsString()});
-            }
-            a.new_states[sid] = stock::to_snapshot(level);
-        }
+        if (auto no = reserve_stock(a, states, req_.cart.lines, req_.order_id)) return *no;
 
         // Coupons: usage counted atomically with the order.
-        for (const auto& c : b.coupons) {
-            const std::string cid = catalog::coupon_stream(c.code);
-            v1::CouponState cs = parse_state<v1::CouponState>(states.at(cid).state).value_or(v1::CouponState{});
-            cs.set_uses_total(cs.uses_total() + 1);
-            (*cs.mutable_uses_by_customer())[req_.customer_id] += 1;
-            v1::CouponRedeemed e;
-            e.set_code(c.code);
-            e.set_order_id(req_.order_id);
-            e.set_customer_id(req_.customer_id);
-            e.set_discount_minor(c.discount_minor);
-            a.events.push_back({cid, std::string(events::kCouponRedeemed), 1, e.SerializeAsString()});
-            a.new_states[cid] = cs.SerializeAsString();
-        }
+        redeem_coupons(a, states, b.coupons, req_.order_id, req_.customer_id);
 
         // Store credit, last.
         if (b.credit_applied_minor > 0) {
@@ -285,6 +258,44 @@ private:
 };
 
 }  // namespace
+
+std::optional<Rejection> reserve_stock(Accepted& a, const std::map<std::string, StreamState>& states,
+                                       const std::vector<pricing::CartLine>& lines, const std::string& order_id) {
+    std::map<std::string, int64_t> wanted;
+    for (const auto& l : lines) wanted[l.sku] += l.quantity;
+    for (const auto& [sku, qty] : wanted) {
+        const std::string sid = stock::stream_id(sku);
+        auto level = stock::from_snapshot(sku, states.at(sid).state);
+        auto reserved = stock::decide(level, stock::ReserveStock{sku, order_id, qty});
+        if (!reserved)
+            return Rejection{RejectionKind::state_forbids, "out_of_stock",
+                             sku + ": " + std::to_string(level.available) + " available, " + std::to_string(qty) + " wanted"};
+        for (const auto& e : *reserved) {
+            level = stock::evolve(level, e);
+            a.events.push_back({sid, std::string(events::kStockReserved), 1, std::get<v1::StockReserved>(e).SerializeAsString()});
+        }
+        a.new_states[sid] = stock::to_snapshot(level);
+    }
+    return std::nullopt;
+}
+
+void redeem_coupons(Accepted& a, const std::map<std::string, StreamState>& states,
+                    const std::vector<pricing::AppliedCoupon>& coupons, const std::string& order_id,
+                    const std::string& customer_id) {
+    for (const auto& c : coupons) {
+        const std::string cid = catalog::coupon_stream(c.code);
+        v1::CouponState cs = parse_state<v1::CouponState>(states.at(cid).state).value_or(v1::CouponState{});
+        cs.set_uses_total(cs.uses_total() + 1);
+        (*cs.mutable_uses_by_customer())[customer_id] += 1;
+        v1::CouponRedeemed e;
+        e.set_code(c.code);
+        e.set_order_id(order_id);
+        e.set_customer_id(customer_id);
+        e.set_discount_minor(c.discount_minor);
+        a.events.push_back({cid, std::string(events::kCouponRedeemed), 1, e.SerializeAsString()});
+        a.new_states[cid] = cs.SerializeAsString();
+    }
+}
 
 std::unique_ptr<Command> checkout(CheckoutRequest req) { return std::make_unique<Checkout>(std::move(req)); }
 

@@ -52,6 +52,15 @@ struct CheckoutRequest {
 
 std::unique_ptr<Command> checkout(CheckoutRequest req);
 
+// What placing an order writes besides the order, shared by checkout and renewals (each
+// stream locked by the command): one reservation per SKU (out_of_stock when short, and
+// then nothing is to be kept), and each applied coupon's use.
+std::optional<Rejection> reserve_stock(Accepted& a, const std::map<std::string, StreamState>& states,
+                                       const std::vector<pricing::CartLine>& lines, const std::string& order_id);
+void redeem_coupons(Accepted& a, const std::map<std::string, StreamState>& states,
+                    const std::vector<pricing::AppliedCoupon>& coupons, const std::string& order_id,
+                    const std::string& customer_id);
+
 // A guest's customer id: "guest-" + 32 hex digits of SHA-256 over the storefront and the
 // e-mail address (trimmed, lower-cased), so the same guest at the same storefront is one
 // customer, and no two storefronts share one.

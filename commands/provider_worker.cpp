@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands/lifecycle.h"
+#include "commands/renewal.h"
+#include "domain/subscription.h"
 #include "domain/affiliate_payout.h"
 #include "domain/catalog.h"
 #include "domain/lifecycle.h"
@@ -22,6 +24,7 @@
 #include "infra/threads.h"
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/payment.pb.h"
+#include "tally/v1/subscription.pb.h"
 
 namespace tally::commands {
 namespace {
@@ -81,7 +84,7 @@ int64_t retry_delay_ms(int attempts, int64_t base_ms, int64_t max_ms, std::strin
 Claims worker_claims() { return {"system:workers", "system", 1}; }
 
 std::vector<std::string> stripe_call_kinds() {
-    return {"payment_intent", "cancel_intent", "refund", "transfer", "request_payout", "affiliate_transfer"};
+    return {"payment_intent", "cancel_intent", "refund", "transfer", "request_payout", "affiliate_transfer", "renewal_retry"};
 }
 std::vector<std::string> paypal_call_kinds() { return {"paypal_payout"}; }
 
@@ -158,6 +161,8 @@ bool ProviderWorker::work_one() {
 ProviderWorker::Result ProviderWorker::execute(const Call& c) {
     if (c.kind == "request_payout") return request_payout(c);
     if (c.kind == "affiliate_transfer" || c.kind == "paypal_payout") return affiliate_payout(c);
+    if (c.kind == "payment_intent" && c.key.rfind("renewal-", 0) == 0) return renewal_charge(c);
+    if (c.kind == "renewal_retry") return renewal_charge(c);
     if (c.kind == "payment_intent") {
         return call_provider(c, "/v1/payment_intents",
                              {{"amount", std::to_string(c.amount_minor)},
@@ -295,6 +300,79 @@ ProviderWorker::Result ProviderWorker::affiliate_payout(const Call& c) {
                 res.error + (res.code.empty() ? "" : " [" + res.code + "]")};
     if (batch.empty()) return {Verdict::retry, "", "", "PayPal answered " + std::to_string(res.status) + " without a payout_batch_id"};
     return record_completed(c, batch, "");
+}
+
+// A subscription's renewal, charged off-session to the saved payment method: the period's
+// intent created and confirmed at once (its key renewal-{subscription}-{period}), or, in
+// dunning, that intent confirmed again (the retry's key). A refusal (402: card_declined,
+// authentication_required, ...) is the subscription's to record, not a call to retry: the
+// dunning schedule retries it. The intent the provider made is recorded either way, so that
+// webhooks, retries, refunds and cancellations find the order.
+ProviderWorker::Result ProviderWorker::renewal_charge(const Call& c) {
+    std::map<std::string, std::string> states;
+    std::optional<provider_calls::IntentCall> intent;
+    auto read = pool_.transact([&](sql::Tx& tx) {
+        states = journal::read_states(tx, {order::stream_id(c.order_id)});
+        if (c.kind == "renewal_retry") intent = provider_calls::payment_intent_of(tx, c.order_id);
+        auto order = parse_state<lifecycle::State>(states[order::stream_id(c.order_id)]);
+        if (order && !order->subscription().subscription_id().empty())
+            for (auto& [id, bytes] : journal::read_states(tx, {subscription::stream_id(order->subscription().subscription_id())}))
+                states[id] = std::move(bytes);
+    });
+    if (!read) return {Verdict::retry, "", "", "database: " + read.error().message};
+    auto order = parse_state<lifecycle::State>(states[order::stream_id(c.order_id)]);
+    if (!order || order->subscription().subscription_id().empty())
+        return {Verdict::park, "", "", "order " + c.order_id + " is not a subscription's renewal"};
+    if (order->paid()) return {Verdict::done, "", "", "nothing to charge: the order is paid"};
+    if (order->cancelled()) return {Verdict::done, "", "", "nothing to charge: the order is cancelled"};
+    const auto& charge = order->subscription();
+    auto sub = parse_state<v1::SubscriptionState>(states[subscription::stream_id(charge.subscription_id())]);
+    if (!sub) return {Verdict::park, "", "", "no subscription " + charge.subscription_id()};
+    const auto retry_at = c.key.rfind("-retry-");
+    const int attempt = c.kind == "renewal_retry" && retry_at != std::string::npos ? std::stoi(c.key.substr(retry_at + 7)) : 0;
+    std::string path = "/v1/payment_intents";
+    stripe_api::Form form;
+    if (c.kind == "renewal_retry") {
+        if (!intent || intent->status == "pending") return {Verdict::wait, "", "", "waiting for the period's intent"};
+        if (intent->object_id.empty()) return {Verdict::park, "", "", "the period's intent was never created"};
+        path += "/" + intent->object_id + "/confirm";
+    } else {
+        form = {{"amount", std::to_string(c.amount_minor)},
+                {"currency", lower(c.currency)},
+                {"confirm", "true"},
+                {"transfer_group", c.order_id},
+                {"metadata[order_id]", c.order_id},
+                {"metadata[subscription_id]", charge.subscription_id()},
+                {"metadata[period]", std::to_string(charge.period())}};
+        if (!sub->provider_customer().empty()) form.emplace_back("customer", sub->provider_customer());
+    }
+    form.emplace_back("payment_method", charge.payment_method());
+    form.emplace_back("off_session", "true");
+    const auto res = api_.post(path, form, c.key);
+    auto doc = json::parse(res.body, nullptr, false);
+    if (!res.ok() && res.status != 402)
+        return {res.retryable() ? Verdict::retry : Verdict::park, "", "",
+                res.error + (res.code.empty() ? "" : " [" + res.code + "]")};
+    // The intent: the answer itself, or the one a refusal names.
+    json pi = res.ok() ? doc : json();
+    if (!res.ok() && doc.is_object() && doc.contains("error") && doc["error"].is_object() &&
+        doc["error"].contains("payment_intent") && doc["error"]["payment_intent"].is_object())
+        pi = doc["error"]["payment_intent"];
+    const std::string id = pi.is_object() ? text(pi, "id") : "";
+    if (id.empty()) return {Verdict::retry, "", "", "the provider answered " + std::to_string(res.status) + " without an intent"};
+    RenewalOutcome outcome{charge.subscription_id(), charge.period(), attempt, res.ok() && text(pi, "status") == "succeeded",
+                           res.ok() ? "" : (res.code.empty() ? "card_declined" : res.code)};
+    // Created or confirmed but neither paid nor refused (processing): the webhook settles the order.
+    const bool settled = outcome.paid || !res.ok();
+    if (settled) {
+        auto recorded = submit_and_wait(pipeline_, worker_claims(), renewal_outcome(outcome), "outcome-" + c.key,
+                                        events::sha256("renewal outcome\n" + c.key));
+        if (auto* rej = std::get_if<Rejection>(&recorded); rej && rej->code != "outcome_recorded")
+            return {Verdict::retry, "", "", "recording the outcome failed: " + rej->code + ": " + rej->detail};
+    }
+    auto done = record_completed(c, id, text(pi, "client_secret"));
+    if (done.verdict == Verdict::done && !res.ok()) done.note = "refused: " + outcome.code;
+    return done;
 }
 
 ProviderWorker::Result ProviderWorker::request_payout(const Call& c) {

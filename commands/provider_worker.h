@@ -81,6 +81,7 @@ private:
     Result execute(const Call& call);
     Result call_provider(const Call& call, const std::string& path, const stripe_api::Form& form);
     Result request_payout(const Call& call);
+    Result renewal_charge(const Call& call);
     Result affiliate_payout(const Call& call);
     Result record_completed(const Call& call, const std::string& object_id, const std::string& client_secret);
     void finish(const Call& call, const Result& result);

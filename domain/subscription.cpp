@@ -320,6 +320,7 @@ v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::SubscriptionStar
     *s.mutable_plan() = e.plan();
     s.set_payment_method(e.payment_method());
     s.set_anchor_unix_ms(e.anchor_unix_ms());
+    s.set_provider_customer(e.provider_customer());
     s.set_status("active");
     s.set_next_period(1);
     auto* r = s.add_renewals();
@@ -377,6 +378,7 @@ v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalPlaced& e
     r->set_period(e.period());
     r->set_order_id(e.order_id());
     r->set_status("placed");
+    r->set_amount_due_minor(e.amount_due_minor());
     keep_latest(s);
     return s;
 }
@@ -391,6 +393,8 @@ v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalSkipped& 
     keep_latest(s);
     return s;
 }
+
+v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalLineSkipped&) { return s; }
 
 v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalPaymentFailed& e) {
     if (auto* r = renewal_of(s, e.period())) {

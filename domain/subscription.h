@@ -128,6 +128,7 @@ v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::SubscriptionCanc
 v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::SubscriptionCancelled& e);
 v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalPlaced& e);
 v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalSkipped& e);
+v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalLineSkipped& e);  // a notice: no change
 v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalPaymentFailed& e);
 v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalRetryRequested& e);
 v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalPaid& e);

@@ -18,6 +18,7 @@ inline constexpr int64_t kRetierPass = 7263004;  // the loyalty re-tiering pass
 inline constexpr int64_t kAffiliatePayouts = 7263005;  // the affiliate payout scheduler
 inline constexpr int64_t kCheckpoints = 7263006;       // the signer of chain checkpoints
 inline constexpr int64_t kReconcile = 7263007;         // the scheduled reconciliation
+inline constexpr int64_t kRenewals = 7263008;          // the subscription renewal scheduler
 
 // A projector's rebuild: 7263100 + a stable (FNV-1a) hash of its name, below 7363100.
 inline int64_t projector_rebuild(std::string_view projector) {

@@ -5,6 +5,7 @@
 #include "tally/v1/operator.pb.h"
 #include "tally/v1/order.pb.h"
 #include "tally/v1/payment.pb.h"
+#include "tally/v1/subscription.pb.h"
 
 namespace tally::projectors {
 namespace {
@@ -42,9 +43,17 @@ public:
             const int64_t now = e.occurred_at_unix_ms();
             if (e.type() == events::kOrderPlaced) {
                 v1::OrderPlaced o;
+                // A subscription's renewal is charged off-session under the period's key.
                 if (o.ParseFromString(e.payload()) && !o.zero_payment() && o.pricing().amount_due_minor() > 0)
-                    p.add("intent-" + o.order_id(), "payment_intent", o.order_id(), "", o.pricing().amount_due_minor(),
-                          o.pricing().currency(), e.position(), now);
+                    p.add(o.subscription().period() > 0 ? o.payment_idempotency_key() : "intent-" + o.order_id(),
+                          "payment_intent", o.order_id(), "", o.pricing().amount_due_minor(), o.pricing().currency(),
+                          e.position(), now);
+            } else if (e.type() == events::kRenewalRetryRequested) {
+                // Dunning: the period's intent confirmed again, under the retry's key.
+                v1::RenewalRetryRequested r;
+                if (r.ParseFromString(e.payload()) && r.amount_minor() > 0)
+                    p.add(r.payment_key(), "renewal_retry", r.order_id(), "", r.amount_minor(), r.currency(), e.position(),
+                          now);
             } else if (e.type() == events::kOrderCancelled) {
                 v1::OrderCancelled c;
                 if (!c.ParseFromString(e.payload())) continue;

@@ -1,7 +1,9 @@
 #pragma once
 // "provider_calls": the provider calls the log asks for, planned from Kafka like any
 // projection (rows and checkpoint in one transaction, each call once by its key):
-//   OrderPlaced with an amount due      -> payment_intent  "intent-{order}"
+//   OrderPlaced with an amount due      -> payment_intent  "intent-{order}"; a subscription's renewal
+//                                          (period > 0): charged off-session, "renewal-{subscription}-{period}"
+//   RenewalRetryRequested               -> renewal_retry   its payment_key (the period's intent confirmed again)
 //   OrderCancelled, card part > 0       -> refund          "refund-cancel-{order}"
 //   OrderCancelled, nothing captured    -> cancel_intent   "intent-cancel-{order}" (when an intent was planned)
 //   RefundIssued to the card            -> refund          its refund_id

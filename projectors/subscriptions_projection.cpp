@@ -95,7 +95,8 @@ bool fold_subscription(v1::SubscriptionState& state, const v1::EventEnvelope& e)
     if (type == events::kRenewalRetryRequested) return fold_as<v1::RenewalRetryRequested>(state, e);
     if (type == events::kRenewalPaid) return fold_as<v1::RenewalPaid>(state, e);
     if (type == events::kSubscriptionPastDue) return fold_as<v1::SubscriptionPastDue>(state, e);
-    return type == events::kRenewalLineSkipped;  // a notice: the state does not move
+    if (type == events::kRenewalLineSkipped) return fold_as<v1::RenewalLineSkipped>(state, e);
+    return false;
 }
 
 std::unique_ptr<Projection> subscriptions_projection() { return std::make_unique<SubscriptionsProjection>(); }

@@ -1,0 +1,120 @@
+#include "commands/renewal_scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include "commands/lifecycle.h"
+#include "commands/renewal.h"
+#include "commands/subscription.h"
+#include "domain/catalog.h"
+#include "domain/order.h"
+#include "domain/subscription.h"
+#include "events/envelope.h"
+#include "infra/journal.h"
+#include "infra/metrics.h"
+#include "infra/ownership.h"
+
+namespace tally::commands {
+
+RenewalScheduler::RenewalScheduler(sql::Pool& pool, Pipeline& pipeline, RenewalSchedulerOptions options,
+                                   std::function<int64_t()> clock_ms)
+    : OwnedJob(pool, infra::locks::kRenewals, "renewal scheduler", "renews subscriptions", options.interval_ms),
+      pool_(pool),
+      pipeline_(pipeline),
+      options_(options),
+      clock_ms_(std::move(clock_ms)) {
+    metrics::global().help("tally_subscription_steps_total", "counter",
+                           "What the renewal scheduler did: renewed, skipped, retried, ended");
+}
+
+RenewalScheduler::~RenewalScheduler() { stop(); }
+
+bool RenewalScheduler::run_once() {
+    const auto pass = run_pass();
+    return pass.subscriptions >= options_.batch_max;  // a full batch: more may be due
+}
+
+RenewalScheduler::Pass RenewalScheduler::run_pass() {
+    Pass pass;
+    if (!take_ownership()) return pass;
+    const int64_t now = clock_ms_();
+    std::vector<std::string> due;
+    auto read = pool_.transact([&](sql::Tx& tx) {
+        for (const auto& r : tx.exec("SELECT subscription_id FROM subscriptions WHERE status <> 'cancelled'"
+                                     " AND next_due_unix_ms <= $1::bigint ORDER BY next_due_unix_ms, subscription_id LIMIT $2",
+                                     {std::to_string(now), std::to_string(options_.batch_max)}))
+            due.push_back(r.str(0));
+    });
+    if (!read) {
+        spdlog::warn("renewal scheduler: reading what is due: {}", read.error().message);
+        return pass;
+    }
+    pass.subscriptions = static_cast<int>(due.size());
+    for (const auto& id : due)
+        for (int n = 0; n < options_.steps_per_subscription_max && step(id, now, pass); ++n) {
+        }
+    return pass;
+}
+
+bool RenewalScheduler::step(const std::string& id, int64_t now, Pass& pass) {
+    const std::string stream = subscription::stream_id(id);
+    v1::SubscriptionState state;
+    std::map<std::string, std::string> states;
+    auto read = pool_.transact([&](sql::Tx& tx) { states = journal::read_states(tx, {stream}); });
+    if (!read || !state.ParseFromString(states[stream]) || state.subscription_id().empty()) return false;
+    const auto due = subscription::due(state, dunning_policy(), now);
+    using Kind = subscription::Due::Kind;
+    if (due.kind == Kind::none) return false;
+
+    std::unique_ptr<Command> command;
+    std::string key;
+    if (due.kind == Kind::renew) {
+        // The plan's products' vendors, read so the batch reads them too.
+        std::vector<std::string> products, vendors;
+        for (const auto& l : state.plan().lines()) products.push_back(catalog::product_stream(l.sku()));
+        std::map<std::string, std::string> found;
+        if (!pool_.transact([&](sql::Tx& tx) { found = journal::read_states(tx, products); })) return false;
+        for (const auto& [sid, bytes] : found) {
+            v1::ProductDefinition p;
+            if (p.ParseFromString(bytes)) vendors.push_back(catalog::vendor_stream(p.vendor_id()));
+        }
+        command = renew_subscription({state.plan(), id, state.customer_id(), state.currency(), state.interval(),
+                                      due.period, std::move(vendors)});
+        key = subscription::renewal_payment_key(id, due.period);
+    } else if (due.kind == Kind::skip) {
+        command = subscription_step({id, due, nullptr});
+        key = subscription::renewal_payment_key(id, due.period);  // the period's one step: renewed or skipped
+    } else if (due.kind == Kind::retry) {
+        command = subscription_step({id, due, nullptr});
+        key = subscription::retry_payment_key(id, due.period, due.attempt);
+    } else {
+        std::unique_ptr<Command> cancellation;
+        if (due.reason == "dunning" && state.has_dunning()) {
+            std::string unpaid;
+            for (const auto& r : state.renewals())
+                if (r.period() == state.dunning().period()) unpaid = r.order_id();
+            std::map<std::string, std::string> order;
+            if (!unpaid.empty() && pool_.transact([&](sql::Tx& tx) { order = journal::read_states(tx, {order::stream_id(unpaid)}); })) {
+                v1::OrderState o;
+                if (o.ParseFromString(order[order::stream_id(unpaid)]) && !o.cancelled() && !o.paid())
+                    cancellation = change_order(cancellation_of(o, lifecycle::Cancel{"subscription " + id + " unpaid after dunning", false, 0, 0}));
+            }
+        }
+        command = subscription_step({id, due, std::move(cancellation)});
+        key = "subscription-end-" + id;
+    }
+    auto outcome = submit_and_wait(pipeline_, subscriptions_claims(), std::move(command), key,
+                                   events::sha256("renewal scheduler\n" + key));
+    if (auto* rej = std::get_if<Rejection>(&outcome)) {
+        // Changed meanwhile (a customer's act, another process): the next pass sees it afresh.
+        if (rej->kind != RejectionKind::state_forbids)
+            spdlog::warn("renewal scheduler: {} ({}): {}: {}", id, key, rej->code, rej->detail);
+        return false;
+    }
+    const char* what = due.kind == Kind::renew ? "renewed" : due.kind == Kind::skip ? "skipped"
+                       : due.kind == Kind::retry ? "retried" : "ended";
+    (due.kind == Kind::renew ? pass.renewed : due.kind == Kind::skip ? pass.skipped : due.kind == Kind::retry ? pass.retried : pass.ended)++;
+    metrics::global().counter("tally_subscription_steps_total", std::string("step=\"") + what + "\"").add();
+    return true;
+}
+
+}  // namespace tally::commands
