@@ -108,7 +108,8 @@ TEST(Http, GrantFlowsToTheJournalKafkaAndTheReadModels) {
 
     // Lag and metrics are exposed.
     auto p = json::parse(s.get(c, "/v1/projections", s.auditor).body);
-    EXPECT_EQ(p["projectors"].size(), 8u);  // credit, ledger, orders, loyalty, passport, affiliates, catalog, provider_calls
+    EXPECT_EQ(p["projectors"].size(), 9u);  // credit, ledger, orders, loyalty, passport, affiliates, catalog, subscriptions,
+                                            // provider_calls
     auto m = c.request("GET", "/metrics");
     EXPECT_NE(m.body.find("tally_http_requests_total"), std::string::npos);
     EXPECT_NE(m.body.find("tally_batch_commit_seconds_bucket"), std::string::npos);

@@ -48,6 +48,7 @@ std::string path_for(std::string_view pattern, const Caller& who) {
     fill("{sku}", "-", "sku-none");
     fill("{code}", "-", "CODE-NONE");
     fill("{order}", "-", "ord-none");
+    fill("{subscription}", "-", "sub-none");
     fill("{id}", "-", "999999");
     fill("{stream}", "-", "customer-none");
     fill("{name}", "-", "no-such-projector");
