@@ -58,7 +58,7 @@ public:
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         if (!as_scheduler(ctx)) return not_scheduler();
-        auto state = parse_state<v1::SubscriptionState>(states.at(stream_).state).value_or(v1::SubscriptionState{});
+        auto state = subscription_state(states, stream_);
         const auto due = subscription::due(state, dunning_policy(), ctx.now_unix_ms);
         if (due.kind != subscription::Due::Kind::renew || due.period != req_.period)
             return Rejection{RejectionKind::state_forbids, "renewal_not_due",
@@ -186,20 +186,16 @@ private:
 
 class Step final : public Command {
 public:
-    explicit Step(SubscriptionStep step) : step_(std::move(step)), stream_(subscription::stream_id(step_.subscription_id)) {
-        streams_ = {stream_};
-        if (step_.order_cancellation) {
-            for (auto& id : step_.order_cancellation->streams())
-                if (std::find(streams_.begin(), streams_.end(), id) == streams_.end()) streams_.push_back(std::move(id));
-            read_streams_ = step_.order_cancellation->read_streams();
-        }
+    explicit Step(SubscriptionStep step)
+        : step_(std::move(step)), stream_(subscription::stream_id(step_.subscription_id)), streams_{stream_} {
+        join_streams(step_.order_cancellation.get(), streams_, read_streams_);
     }
     std::vector<std::string> streams() const override { return streams_; }
     std::vector<std::string> read_streams() const override { return read_streams_; }
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         if (!as_scheduler(ctx)) return not_scheduler();
-        auto state = parse_state<v1::SubscriptionState>(states.at(stream_).state).value_or(v1::SubscriptionState{});
+        auto state = subscription_state(states, stream_);
         const auto due = subscription::due(state, dunning_policy(), ctx.now_unix_ms);
         using Kind = subscription::Due::Kind;
         if (due.kind != step_.due.kind || due.period != step_.due.period || due.attempt != step_.due.attempt ||
@@ -243,16 +239,8 @@ public:
             append(a, next, stream_, events::kSubscriptionCancelled, e);
             // After dunning, the unpaid order goes with it: its stock and coupon uses come back.
             if (step_.order_cancellation && !unpaid.empty()) {
-                DecideContext system = ctx;
-                system.permissions.clear();
-                auto inner = step_.order_cancellation->decide(states, system);
-                if (auto* ok = std::get_if<Accepted>(&inner)) {
-                    for (auto& ev : ok->events) a.events.push_back(std::move(ev));
-                    for (auto& [id, bytes] : ok->new_states) a.new_states[id] = std::move(bytes);
-                    order_cancelled = unpaid;
-                } else {
-                    order_kept = std::get<Rejection>(inner).code;
-                }
+                if (auto refused = decide_inside(*step_.order_cancellation, a, states, ctx)) order_kept = *refused;
+                else order_cancelled = unpaid;
             }
         }
         a.new_states[stream_] = next.SerializeAsString();
@@ -281,7 +269,7 @@ public:
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         if (ctx.role != "system") return Rejection{RejectionKind::forbidden, "forbidden", "provider outcomes come from the workers"};
-        auto state = parse_state<v1::SubscriptionState>(states.at(stream_).state).value_or(v1::SubscriptionState{});
+        auto state = subscription_state(states, stream_);
         Accepted a;
         v1::SubscriptionState next = state;
         if (o_.paid) {

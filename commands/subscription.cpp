@@ -31,19 +31,14 @@ Rejection rejection_of(subscription::SubscriptionRejection r, const std::string&
 class SubscriptionActCommand final : public Command {
 public:
     explicit SubscriptionActCommand(SubscriptionAct act)
-        : act_(std::move(act)), stream_(subscription::stream_id(act_.subscription_id)) {
-        streams_ = {stream_};
-        if (act_.order_cancellation) {
-            for (auto& id : act_.order_cancellation->streams())
-                if (std::find(streams_.begin(), streams_.end(), id) == streams_.end()) streams_.push_back(std::move(id));
-            read_streams_ = act_.order_cancellation->read_streams();
-        }
+        : act_(std::move(act)), stream_(subscription::stream_id(act_.subscription_id)), streams_{stream_} {
+        join_streams(act_.order_cancellation.get(), streams_, read_streams_);
     }
     std::vector<std::string> streams() const override { return streams_; }
     std::vector<std::string> read_streams() const override { return read_streams_; }
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
-        const auto state = parse_state<v1::SubscriptionState>(states.at(stream_).state).value_or(v1::SubscriptionState{});
+        const auto state = subscription_state(states, stream_);
         if (state.subscription_id().empty())
             return rejection_of(subscription::SubscriptionRejection::not_found, act_.subscription_id);
         const bool owner = ctx.role == "customer" && ctx.actor == state.customer_id();
@@ -95,18 +90,8 @@ public:
             if (named != act_.order_id)
                 return Rejection{RejectionKind::retry_later, "subscription_changed", "the subscription changed; retry"};
             if (act_.order_cancellation) {
-                DecideContext system = ctx;
-                system.role = "system";
-                system.actor = subscriptions_claims().principal_id;
-                system.permissions.clear();
-                auto inner = act_.order_cancellation->decide(states, system);
-                if (auto* ok = std::get_if<Accepted>(&inner)) {
-                    for (auto& e : ok->events) a.events.push_back(std::move(e));
-                    for (auto& [id, bytes] : ok->new_states) a.new_states[id] = std::move(bytes);
-                    order_cancelled = named;
-                } else {
-                    order_kept = std::get<Rejection>(inner).code;
-                }
+                if (auto refused = decide_inside(*act_.order_cancellation, a, states, ctx)) order_kept = *refused;
+                else order_cancelled = named;
             } else if (!named.empty()) {
                 order_kept = "order_not_cancellable";
             }
@@ -140,20 +125,35 @@ std::unique_ptr<Command> subscription_act(SubscriptionAct act) {
 
 Claims subscriptions_claims() { return {"system:subscriptions", "system", 1}; }
 
+v1::SubscriptionState subscription_state(const std::map<std::string, StreamState>& states, const std::string& stream) {
+    return parse_state<v1::SubscriptionState>(states.at(stream).state).value_or(v1::SubscriptionState{});
+}
+
+void join_streams(const Command* inner, std::vector<std::string>& streams, std::vector<std::string>& read_streams) {
+    if (!inner) return;
+    for (auto& id : inner->streams())
+        if (std::find(streams.begin(), streams.end(), id) == streams.end()) streams.push_back(std::move(id));
+    for (auto& id : inner->read_streams())
+        if (std::find(read_streams.begin(), read_streams.end(), id) == read_streams.end()) read_streams.push_back(std::move(id));
+}
+
+std::optional<std::string> decide_inside(const Command& inner, Accepted& a, const std::map<std::string, StreamState>& states,
+                                         const DecideContext& ctx) {
+    DecideContext system = ctx;
+    system.role = "system";
+    system.actor = subscriptions_claims().principal_id;
+    system.permissions.clear();
+    auto decided = inner.decide(states, system);
+    auto* ok = std::get_if<Accepted>(&decided);
+    if (!ok) return std::get<Rejection>(decided).code;
+    for (auto& e : ok->events) a.events.push_back(std::move(e));
+    for (auto& [id, bytes] : ok->new_states) a.new_states[id] = std::move(bytes);
+    return std::nullopt;
+}
+
 v1::SubscriptionPlan merged_plan(const v1::SubscriptionPlan& current, const v1::SubscriptionChangeRequest& change) {
     v1::SubscriptionPlan plan = current;
-    if (!change.lines().empty()) {
-        plan.clear_lines();
-        for (const auto& l : change.lines()) {
-            auto* pl = plan.add_lines();
-            pl->set_sku(l.sku());
-            pl->set_quantity(l.quantity());
-            pl->set_material(l.material());
-            pl->set_finish(l.finish());
-            pl->set_turnaround(l.turnaround());
-            pl->set_variant_id(l.variant_id());
-        }
-    }
+    if (!change.lines().empty()) *plan.mutable_lines() = change.lines();
     if (!change.ship_to_country().empty()) plan.set_ship_to_country(change.ship_to_country());
     if (change.clear_coupons()) plan.clear_coupon_codes();
     if (!change.coupon_codes().empty()) *plan.mutable_coupon_codes() = change.coupon_codes();
