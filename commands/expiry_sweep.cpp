@@ -39,7 +39,7 @@ int ExpirySweep::sweep_once() {
     const int64_t now = clock_ms_();
     std::vector<std::string> due;
     auto read = pool_.transact([&](sql::Tx& tx) {
-        for (const auto& r : tx.exec("SELECT order_id FROM orders WHERE status = 'awaiting_payment'"
+        for (const auto& r : tx.exec("SELECT order_id FROM orders WHERE status = 'awaiting_payment' AND NOT renewal"
                                      " AND placed_at_unix_ms <= $1::bigint ORDER BY placed_at_unix_ms, order_id LIMIT $2",
                                      {std::to_string(now - options_.window_ms), std::to_string(options_.batch_max)}))
             due.push_back(r.str(0));

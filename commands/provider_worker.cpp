@@ -323,13 +323,25 @@ ProviderWorker::Result ProviderWorker::renewal_charge(const Call& c) {
     auto order = parse_state<lifecycle::State>(states[order::stream_id(c.order_id)]);
     if (!order || order->subscription().subscription_id().empty())
         return {Verdict::park, "", "", "order " + c.order_id + " is not a subscription's renewal"};
-    if (order->paid()) return {Verdict::done, "", "", "nothing to charge: the order is paid"};
     if (order->cancelled()) return {Verdict::done, "", "", "nothing to charge: the order is cancelled"};
     const auto& charge = order->subscription();
     auto sub = parse_state<v1::SubscriptionState>(states[subscription::stream_id(charge.subscription_id())]);
     if (!sub) return {Verdict::park, "", "", "no subscription " + charge.subscription_id()};
     const auto retry_at = c.key.rfind("-retry-");
     const int attempt = c.kind == "renewal_retry" && retry_at != std::string::npos ? std::stoi(c.key.substr(retry_at + 7)) : 0;
+    auto record = [&](const RenewalOutcome& outcome) -> std::optional<Result> {
+        auto recorded = submit_and_wait(pipeline_, worker_claims(), renewal_outcome(outcome), "outcome-" + c.key,
+                                        events::sha256("renewal outcome\n" + c.key));
+        if (auto* rej = std::get_if<Rejection>(&recorded); rej && rej->code != "outcome_recorded")
+            return Result{Verdict::retry, "", "", "recording the outcome failed: " + rej->code + ": " + rej->detail};
+        return std::nullopt;
+    };
+    // Paid meanwhile (the customer authenticated on-session after authentication_required):
+    // the subscription learns it here, and dunning ends.
+    if (order->paid()) {
+        if (auto failed = record({charge.subscription_id(), charge.period(), attempt, true, ""})) return *failed;
+        return {Verdict::done, "", "", "nothing to charge: the order is paid"};
+    }
     std::string path = "/v1/payment_intents";
     stripe_api::Form form;
     if (c.kind == "renewal_retry") {
@@ -364,12 +376,8 @@ ProviderWorker::Result ProviderWorker::renewal_charge(const Call& c) {
                            res.ok() ? "" : (res.code.empty() ? "card_declined" : res.code)};
     // Created or confirmed but neither paid nor refused (processing): the webhook settles the order.
     const bool settled = outcome.paid || !res.ok();
-    if (settled) {
-        auto recorded = submit_and_wait(pipeline_, worker_claims(), renewal_outcome(outcome), "outcome-" + c.key,
-                                        events::sha256("renewal outcome\n" + c.key));
-        if (auto* rej = std::get_if<Rejection>(&recorded); rej && rej->code != "outcome_recorded")
-            return {Verdict::retry, "", "", "recording the outcome failed: " + rej->code + ": " + rej->detail};
-    }
+    if (settled)
+        if (auto failed = record(outcome)) return *failed;
     auto done = record_completed(c, id, text(pi, "client_secret"));
     if (done.verdict == Verdict::done && !res.ok()) done.note = "refused: " + outcome.code;
     return done;

@@ -52,19 +52,22 @@ public:
         };
         for (auto& id : first_streams(cart_, req_.customer_id)) add_read(std::move(id));
         for (const auto& id : req_.vendor_streams) add_read(id);
+        if (!req_.first_order_id.empty()) add_read(order::stream_id(req_.first_order_id));
     }
     std::vector<std::string> streams() const override { return streams_; }
     std::vector<std::string> read_streams() const override { return read_streams_; }
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         if (!as_scheduler(ctx)) return not_scheduler();
+        const int64_t now = req_.now_unix_ms ? req_.now_unix_ms : ctx.now_unix_ms;
         auto state = subscription_state(states, stream_);
-        const auto due = subscription::due(state, dunning_policy(), ctx.now_unix_ms);
+        const auto due = subscription::due(state, dunning_policy(), now);
         if (due.kind != subscription::Due::Kind::renew || due.period != req_.period)
             return Rejection{RejectionKind::state_forbids, "renewal_not_due",
                              "period " + std::to_string(req_.period) + " of " + req_.subscription_id + " is not due for renewal"};
         if (state.plan().SerializeAsString() != req_.plan.SerializeAsString())
             return Rejection{RejectionKind::retry_later, "subscription_changed", "the plan changed; retry"};
+        if (auto unpaid = first_order_unpaid(state, states, now)) return *unpaid;
         if (states.at(order::stream_id(order_id_)).version > 0)
             return Rejection{RejectionKind::state_forbids, "order_exists", "order " + order_id_ + " exists"};
         const StateOf state_of = [&states](const std::string& id) -> std::string_view {
@@ -104,20 +107,20 @@ public:
         // Priced on the server now: the subscription prices, loyalty, shipping, and the
         // coupons if they still apply (else the period is priced without them).
         auto inputs = assemble(cart, req_.customer_id, state_of);
-        auto priced = pricing::price(cart, inputs.catalog, inputs.customer, ctx.now_unix_ms);
+        auto priced = pricing::price(cart, inputs.catalog, inputs.customer, now);
         std::vector<std::string> coupons_dropped;
         if (!priced && !cart.coupon_codes.empty()) {
             coupons_dropped = cart.coupon_codes;
             cart.coupon_codes.clear();
             inputs = assemble(cart, req_.customer_id, state_of);
-            priced = pricing::price(cart, inputs.catalog, inputs.customer, ctx.now_unix_ms);
+            priced = pricing::price(cart, inputs.catalog, inputs.customer, now);
         }
         if (!priced)
             return skipped(std::move(a), std::move(next), std::string(pricing::to_string(priced.error().code)), left_out);
         const pricing::Breakdown& b = *priced;
         const std::string key = subscription::renewal_payment_key(req_.subscription_id, req_.period);
         auto placed = order::place(order_id_, req_.customer_id, cart, inputs.catalog, b, b.zero_payment ? "" : key);
-        placed.set_placed_at_unix_ms(ctx.now_unix_ms);
+        placed.set_placed_at_unix_ms(now);
         placed.mutable_pricing()->set_loyalty_tier(inputs.loyalty_tier);
         placed.mutable_pricing()->set_loyalty_discount_bps(inputs.customer.loyalty_discount_bps);
         placed.mutable_subscription()->set_subscription_id(req_.subscription_id);
@@ -139,6 +142,7 @@ public:
         renewed.set_total_minor(b.total_minor);
         renewed.set_amount_due_minor(b.amount_due_minor);
         renewed.set_payment_key(b.zero_payment ? "" : key);
+        renewed.set_at_unix_ms(now);
         append(a, next, stream_, events::kRenewalPlaced, renewed);
         if (b.zero_payment)  // nothing to charge: paid on placing
             if (auto paid = subscription::payment_succeeded(next, req_.period)) append(a, next, stream_, events::kRenewalPaid, *paid);
@@ -159,6 +163,40 @@ public:
     }
 
 private:
+    // The first order cancelled without being paid (abandoned at checkout): the subscription
+    // never started in earnest, and ends here rather than charge a card for period 1.
+    std::optional<Decision> first_order_unpaid(const v1::SubscriptionState& state,
+                                               const std::map<std::string, StreamState>& states, int64_t now) const {
+        if (req_.period != 1) return std::nullopt;
+        std::string first;
+        for (const auto& r : state.renewals())
+            if (r.period() == 0) first = r.order_id();
+        if (first != req_.first_order_id)
+            return Rejection{RejectionKind::retry_later, "subscription_changed", "the first order differs; retry"};
+        if (first.empty()) return std::nullopt;
+        v1::OrderState order;
+        if (!order.ParseFromString(states.at(order::stream_id(first)).state) || !order.cancelled() || order.paid())
+            return std::nullopt;
+        Accepted a;
+        v1::SubscriptionState next = state;
+        v1::SubscriptionCancelled e;
+        e.set_subscription_id(req_.subscription_id);
+        e.set_mode("first_order_unpaid");
+        e.set_at_unix_ms(now);
+        e.set_reason("the first order " + first + " was cancelled unpaid");
+        append(a, next, stream_, events::kSubscriptionCancelled, e);
+        a.new_states[stream_] = next.SerializeAsString();
+        a.reply = [sub = req_.subscription_id, period = req_.period](const std::vector<v1::EventEnvelope>& w) {
+            return Reply{200, nlohmann::json{{"subscription_id", sub},
+                                             {"period", period},
+                                             {"status", "cancelled"},
+                                             {"event", w.front().type()},
+                                             {"position", w.front().position()}}
+                                  .dump()};
+        };
+        return a;
+    }
+
     Accepted skipped(Accepted a, v1::SubscriptionState next, const std::string& reason,
                      const std::vector<std::string>& left_out) const {
         v1::RenewalSkipped e;
@@ -195,8 +233,9 @@ public:
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
         if (!as_scheduler(ctx)) return not_scheduler();
+        const int64_t now = step_.now_unix_ms ? step_.now_unix_ms : ctx.now_unix_ms;
         auto state = subscription_state(states, stream_);
-        const auto due = subscription::due(state, dunning_policy(), ctx.now_unix_ms);
+        const auto due = subscription::due(state, dunning_policy(), now);
         using Kind = subscription::Due::Kind;
         if (due.kind != step_.due.kind || due.period != step_.due.period || due.attempt != step_.due.attempt ||
             due.kind == Kind::none || due.kind == Kind::renew)
@@ -224,12 +263,13 @@ public:
             e.set_order_id(renewal->order_id());
             e.set_amount_minor(renewal->amount_due_minor());
             e.set_currency(state.currency());
+            e.set_at_unix_ms(now);
             append(a, next, stream_, events::kRenewalRetryRequested, e);
         } else {
             v1::SubscriptionCancelled e;
             e.set_subscription_id(state.subscription_id());
             e.set_mode(due.reason);
-            e.set_at_unix_ms(ctx.now_unix_ms);
+            e.set_at_unix_ms(now);
             e.set_reason(due.reason == "dunning" ? "unpaid after dunning" : "cancelled at the end of the period");
             std::string unpaid;  // the period dunning gave up on
             if (state.has_dunning())

@@ -14,7 +14,8 @@
 //     (at the period's end, or after dunning's grace: the unpaid order is cancelled with it,
 //     its stock released).
 //   - renewal_outcome: a charge's answer from the provider (paid, or refused with its code).
-// All act as system:subscriptions.
+// All act as system:subscriptions, on the scheduler's clock (injected in tests): what falls
+// due, when an order is placed, and from when dunning counts.
 
 #include <memory>
 #include <string>
@@ -35,6 +36,8 @@ struct RenewalRequest {
     std::string interval;
     int64_t period = 0;
     std::vector<std::string> vendor_streams;  // of the plan's products, resolved before the batch
+    int64_t now_unix_ms = 0;                  // the scheduler's clock (0: the pipeline's)
+    std::string first_order_id;               // period 1: the first order, never paid ends it
     bool loyalty = loyalty_enabled();
 };
 std::unique_ptr<Command> renew_subscription(RenewalRequest req);
@@ -46,6 +49,7 @@ struct SubscriptionStep {
     std::string subscription_id;
     subscription::Due due;                      // as seen before the batch
     std::unique_ptr<Command> order_cancellation;  // the end after dunning: the unpaid order's
+    int64_t now_unix_ms = 0;                      // the scheduler's clock (0: the pipeline's)
 };
 std::unique_ptr<Command> subscription_step(SubscriptionStep step);
 

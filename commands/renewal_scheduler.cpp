@@ -77,14 +77,17 @@ bool RenewalScheduler::step(const std::string& id, int64_t now, Pass& pass) {
             v1::ProductDefinition p;
             if (p.ParseFromString(bytes)) vendors.push_back(catalog::vendor_stream(p.vendor_id()));
         }
-        command = renew_subscription({state.plan(), id, state.customer_id(), state.currency(), state.interval(),
-                                      due.period, std::move(vendors)});
+        RenewalRequest req{state.plan(), id, state.customer_id(), state.currency(), state.interval(),
+                           due.period, std::move(vendors), now, "", loyalty_enabled()};
+        for (const auto& r : state.renewals())
+            if (due.period == 1 && r.period() == 0) req.first_order_id = r.order_id();
+        command = renew_subscription(std::move(req));
         key = subscription::renewal_payment_key(id, due.period);
     } else if (due.kind == Kind::skip) {
-        command = subscription_step({id, due, nullptr});
+        command = subscription_step({id, due, nullptr, now});
         key = subscription::renewal_payment_key(id, due.period);  // the period's one step: renewed or skipped
     } else if (due.kind == Kind::retry) {
-        command = subscription_step({id, due, nullptr});
+        command = subscription_step({id, due, nullptr, now});
         key = subscription::retry_payment_key(id, due.period, due.attempt);
     } else {
         std::unique_ptr<Command> cancellation;
@@ -99,7 +102,7 @@ bool RenewalScheduler::step(const std::string& id, int64_t now, Pass& pass) {
                     cancellation = change_order(cancellation_of(o, lifecycle::Cancel{"subscription " + id + " unpaid after dunning", false, 0, 0}));
             }
         }
-        command = subscription_step({id, due, std::move(cancellation)});
+        command = subscription_step({id, due, std::move(cancellation), now});
         key = "subscription-end-" + id;
     }
     auto outcome = submit_and_wait(pipeline_, subscriptions_claims(), std::move(command), key,

@@ -196,6 +196,10 @@ std::expected<std::vector<Event>, Refused> decide(const State& state, const Canc
         // before its time was recorded (0) is left to people.
         if (state.paid())
             return std::unexpected(refused(Refusal::payment_window_open, state, "the order was paid"));
+        // A subscription's renewal is charged off-session and settled by dunning (its retries,
+        // then the subscription's end), not by the checkout's payment window.
+        if (state.subscription().period() > 0)
+            return std::unexpected(refused(Refusal::payment_window_open, state, "a renewal is settled by dunning"));
         if (state.placed_at_unix_ms() <= 0 || cmd.now_unix_ms < state.placed_at_unix_ms() + cmd.window_ms)
             return std::unexpected(refused(Refusal::payment_window_open, state, "the payment window is still open"));
     }

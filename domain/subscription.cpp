@@ -280,6 +280,9 @@ std::optional<PaymentFailure> payment_failed(const v1::SubscriptionState& s, con
     const bool dunning = s.has_dunning() && s.dunning().period() == period;
     if (attempt == 0 && dunning) return std::nullopt;
     if (attempt != 0 && !(dunning && s.dunning().retry_requested() == attempt)) return std::nullopt;
+    // Dunning counts on the clock that asked for the charge (the scheduler's), not on when
+    // the provider's answer was recorded.
+    if (r->attempted_unix_ms() > 0) now_ms = r->attempted_unix_ms();
     PaymentFailure out;
     auto& f = out.failed;
     f.set_subscription_id(s.subscription_id());
@@ -379,6 +382,7 @@ v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalPlaced& e
     r->set_order_id(e.order_id());
     r->set_status("placed");
     r->set_amount_due_minor(e.amount_due_minor());
+    r->set_attempted_unix_ms(e.at_unix_ms());
     keep_latest(s);
     return s;
 }
@@ -413,6 +417,7 @@ v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalPaymentFa
 }
 
 v1::SubscriptionState evolve(v1::SubscriptionState s, const v1::RenewalRetryRequested& e) {
+    if (auto* r = renewal_of(s, e.period())) r->set_attempted_unix_ms(e.at_unix_ms());
     // In flight: no retry falls due until this one's outcome is known.
     if (s.has_dunning() && s.dunning().period() == e.period()) {
         s.mutable_dunning()->set_next_retry_unix_ms(0);

@@ -85,6 +85,22 @@ Config config_from_env() {
     read_int("TALLY_CHECKPOINT_EVERY_S", c.checkpoint_every_s);
     read_int("TALLY_RECONCILE_INTERVAL_S", c.reconcile_interval_s);
     read_str("TALLY_PAYOUT_CLOCK_FILE", c.payout_clock_file);
+    read_int("TALLY_RENEWAL_INTERVAL_MS", c.renewal_interval_ms);
+    read_int("TALLY_DUNNING_GRACE_DAYS", c.dunning_grace_days);
+    read_str("TALLY_SUBSCRIPTION_CLOCK_FILE", c.subscription_clock_file);
+    if (const char* v = env("TALLY_DUNNING_RETRY_DAYS")) {
+        c.dunning_retry_days.clear();
+        for (auto day : split(v, ',')) {
+            int64_t d = 0;
+            auto [end, ec] = std::from_chars(day.data(), day.data() + day.size(), d);
+            if (ec != std::errc() || end != day.data() + day.size() || d < 1 || d > 60 ||
+                (!c.dunning_retry_days.empty() && d <= c.dunning_retry_days.back()))
+                throw std::invalid_argument(std::string("TALLY_DUNNING_RETRY_DAYS must be ascending days 1..60, "
+                                                        "comma-separated, got '") + v + "'");
+            c.dunning_retry_days.push_back(d);
+        }
+        if (c.dunning_retry_days.size() > 10) throw std::invalid_argument("TALLY_DUNNING_RETRY_DAYS allows at most 10 retries");
+    }
     read_str("TALLY_PAYPAL_API_BASE", c.paypal_api_base);
     read_str("TALLY_PAYPAL_CLIENT_ID", c.paypal_client_id);
     read_str("TALLY_PAYPAL_CLIENT_SECRET", c.paypal_client_secret);
@@ -131,6 +147,8 @@ Config config_from_env() {
         throw std::invalid_argument("TALLY_AFFILIATE_PAYOUT_INTERVAL_MS must be >= 10");
     if (!c.paypal_client_id.empty() && (c.paypal_client_secret.empty() || c.paypal_webhook_id.empty()))
         throw std::invalid_argument("TALLY_PAYPAL_CLIENT_ID needs TALLY_PAYPAL_CLIENT_SECRET and TALLY_PAYPAL_WEBHOOK_ID");
+    if (c.renewal_interval_ms < 10) throw std::invalid_argument("TALLY_RENEWAL_INTERVAL_MS must be >= 10");
+    if (c.dunning_grace_days > 90) throw std::invalid_argument("TALLY_DUNNING_GRACE_DAYS must be 0..90");
     if (c.retier_interval_ms < 10) throw std::invalid_argument("TALLY_RETIER_INTERVAL_MS must be >= 10");
     if (c.retier_batch < 1 || c.retier_batch > 10000) throw std::invalid_argument("TALLY_RETIER_BATCH must be 1..10000");
     if (c.http_threads < 1) throw std::invalid_argument("TALLY_HTTP_THREADS must be >= 1");

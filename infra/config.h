@@ -53,6 +53,13 @@ struct Config {
     // TALLY_PAYOUT_CLOCK_FILE (tests): the payout scheduler reads its clock, unix ms, from
     // this file (missing or empty: the system clock), so a test chooses the weekday.
     std::string payout_clock_file;
+    // Subscriptions: the renewal scheduler's pass interval, and dunning's schedule.
+    int64_t renewal_interval_ms = 60000;            // TALLY_RENEWAL_INTERVAL_MS
+    std::vector<int64_t> dunning_retry_days{1, 3, 7};  // TALLY_DUNNING_RETRY_DAYS "1,3,7": after the first failure, ascending
+    int64_t dunning_grace_days = 7;                 // TALLY_DUNNING_GRACE_DAYS: past_due, then cancelled
+    // TALLY_SUBSCRIPTION_CLOCK_FILE (tests): the renewal scheduler's clock, unix ms, from
+    // this file (missing or empty: the system clock), so a test lives through a year.
+    std::string subscription_clock_file;
     // Signed chain checkpoints (events/checkpoint.h).
     std::string checkpoint_key;             // TALLY_CHECKPOINT_KEY "kid:hex seed"; empty: {data_dir}/checkpoint.key
     int64_t checkpoint_every_events = 10000;  // TALLY_CHECKPOINT_EVERY_EVENTS

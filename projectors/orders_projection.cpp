@@ -18,7 +18,7 @@ public:
     }
 
     void apply(sql::Tx& tx, const std::vector<v1::EventEnvelope>& events, const TableMap& t) const override {
-        std::vector<std::string> ids, customers, statuses, currencies, details, zero;
+        std::vector<std::string> ids, customers, statuses, currencies, details, zero, renewal;
         std::vector<int64_t> totals, credits, dues, placed, positions;
         std::vector<std::string> so_orders, so_vendors, so_status;
         std::vector<int64_t> so_goods, so_ship, so_comm, so_pay, so_placed;
@@ -101,6 +101,7 @@ public:
             credits.push_back(o.pricing().credit_applied_minor());
             dues.push_back(o.pricing().amount_due_minor());
             zero.push_back(o.zero_payment() ? "true" : "false");
+            renewal.push_back(o.subscription().period() > 0 ? "true" : "false");
             placed.push_back(e.occurred_at_unix_ms());
             positions.push_back(e.position());
             details.push_back(e.payload());
@@ -118,12 +119,13 @@ public:
         if (!ids.empty()) {
             tx.exec("INSERT INTO " + t.at("orders") +
                         " (order_id, customer_id, status, currency, total_minor, credit_applied_minor, amount_due_minor,"
-                        " zero_payment, placed_at_unix_ms, position, detail)"
+                        " zero_payment, placed_at_unix_ms, position, detail, renewal)"
                         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
-                        " $7::bigint[], $8::boolean[], $9::bigint[], $10::bigint[], $11::bytea[]) ON CONFLICT DO NOTHING",
+                        " $7::bigint[], $8::boolean[], $9::bigint[], $10::bigint[], $11::bytea[], $12::boolean[])"
+                        " ON CONFLICT DO NOTHING",
                     {sql::text_array(ids), sql::text_array(customers), sql::text_array(statuses), sql::text_array(currencies),
                      sql::int_array(totals), sql::int_array(credits), sql::int_array(dues), sql::text_array(zero),
-                     sql::int_array(placed), sql::int_array(positions), sql::bytea_array(details)});
+                     sql::int_array(placed), sql::int_array(positions), sql::bytea_array(details), sql::text_array(renewal)});
             tx.exec("INSERT INTO " + t.at("sub_orders") +
                         " (order_id, vendor_id, status, goods_net_minor, shipping_minor, commission_minor, payable_minor,"
                         " placed_at_unix_ms)"

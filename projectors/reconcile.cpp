@@ -23,12 +23,14 @@
 #include "domain/loyalty.h"
 #include "domain/order.h"
 #include "domain/passport.h"
+#include "domain/subscription.h"
 #include "events/passport_facts.h"
 #include "events/registry.h"
 #include "infra/journal.h"
 #include "infra/journal_scan.h"
 #include "infra/kafka.h"
 #include "projectors/snapshot_fold.h"
+#include "projectors/subscriptions_projection.h"
 #include "tally/v1/affiliate.pb.h"
 #include "tally/v1/catalog.pb.h"
 #include "tally/v1/credit.pb.h"
@@ -95,6 +97,8 @@ constexpr CacheDef kCaches[] = {
     {"affiliate_balances", "affiliates"},
     {"catalog_stock", "catalog"},
     {"catalog_coupons", "catalog"},
+    {"subscriptions", "subscriptions"},
+    {"subscription_renewals", "subscriptions"},
 };
 
 size_t cache_rank(const std::string& cache) {
@@ -176,6 +180,10 @@ struct ConversionTruth {
     int64_t commission_minor = 0, reversed_minor = 0, open_disputes = 0, paid_minor = 0;
     Mark mark;
 };
+struct SubscriptionTruth {
+    v1::SubscriptionState state;
+    Mark mark;
+};
 struct PayoutTruth {
     std::string affiliate_id, currency, status;
     int64_t amount_minor = 0;
@@ -196,6 +204,7 @@ struct Reconciler::State {
     std::map<std::string, PassportTruth> passport_orders;
     std::map<std::string, ConversionTruth> conversions;
     std::map<std::string, PayoutTruth> payouts;
+    std::map<std::string, SubscriptionTruth> subscriptions;  // by subscription id
     std::vector<std::string> unbalanced;  // "event E at position P"
     bool first = true;
 
@@ -224,6 +233,10 @@ using events::payload_as;
 void Reconciler::State::fold(const v1::EventEnvelope& e) {
     const Mark m = mark_of(e);
     const std::string& type = e.type();
+    if (e.stream_id().rfind(subscription::stream_id(""), 0) == 0) {
+        auto& t = subscriptions[e.stream_id().substr(subscription::stream_id("").size())];
+        if (fold_subscription(t.state, e)) t.mark.add(m);
+    }
     // One decode for what the ledger and the order lifecycle need; the branches below
     // reuse it where it is theirs.
     const auto facts = events::ledger_facts(e);
@@ -710,6 +723,56 @@ void check_catalog(sql::Tx& tx, const std::map<std::string, Counted>& stock, con
     for (const auto& [code, n] : cached) c.extra("catalog_coupons", code, std::to_string(n));
 }
 
+// The subscriptions projection: each subscription's row (its status, when it next falls
+// due, its whole state) and the rows of the periods its state still keeps.
+void check_subscriptions(sql::Tx& tx, const std::map<std::string, SubscriptionTruth>& truths, Checker& c) {
+    struct Row {
+        std::string status, state;
+        int64_t next_due = 0;
+    };
+    std::map<std::string, Row> cached;
+    for (const auto& row : tx.exec("SELECT subscription_id, status, next_due_unix_ms, state FROM subscriptions"))
+        cached[row.str(0)] = {row.str(1), row.bytes(3), row.i64(2)};
+    std::map<std::pair<std::string, int64_t>, std::pair<std::string, std::string>> periods;  // -> (order, status)
+    for (const auto& row : tx.exec("SELECT subscription_id, period, order_id, status FROM subscription_renewals"))
+        periods[{row.str(0), row.i64(1)}] = {row.str(2), row.str(3)};
+    for (const auto& [id, t] : truths) {
+        if (t.state.subscription_id().empty()) continue;  // a stream without its start: not a subscription
+        auto it = cached.find(id);
+        if (c.due("subscriptions", t.mark)) {
+            if (it == cached.end()) {
+                c.drift("subscriptions", id, "", "(missing)", t.state.status(), t.mark.position);
+            } else {
+                const auto& h = it->second;
+                if (h.status != t.state.status()) c.drift("subscriptions", id, "status", h.status, t.state.status(), t.mark.position);
+                const int64_t due = subscription::next_due_ms(t.state);
+                if (h.next_due != due)
+                    c.drift("subscriptions", id, "next_due_unix_ms", std::to_string(h.next_due), std::to_string(due),
+                            t.mark.position);
+                if (h.state != t.state.SerializeAsString())
+                    c.drift("subscriptions", id, "state", "(differs)", "(the fold of the log)", t.mark.position);
+            }
+        }
+        if (it != cached.end()) cached.erase(it);
+        for (const auto& r : t.state.renewals()) {
+            if (!c.due("subscription_renewals", t.mark)) continue;
+            const std::string key = id + "/" + std::to_string(r.period());
+            auto p = periods.find({id, r.period()});
+            if (p == periods.end()) {
+                c.drift("subscription_renewals", key, "", "(missing)", r.status(), t.mark.position);
+                continue;
+            }
+            if (p->second.first != r.order_id())
+                c.drift("subscription_renewals", key, "order_id", p->second.first, r.order_id(), t.mark.position);
+            if (p->second.second != r.status())
+                c.drift("subscription_renewals", key, "status", p->second.second, r.status(), t.mark.position);
+        }
+    }
+    for (const auto& [id, h] : cached) c.extra("subscriptions", id, h.status);  // a subscription the log never started
+    for (const auto& [key, row] : periods)
+        if (!truths.contains(key.first)) c.extra("subscription_renewals", key.first + "/" + std::to_string(key.second), row.second);
+}
+
 void check_loyalty(sql::Tx& tx, const std::map<std::string, LoyaltyTruth>& truths, Checker& c) {
     std::map<std::pair<std::string, std::string>, std::pair<int64_t, std::string>> standings;
     for (const auto& row : tx.exec("SELECT customer_id, currency, spend_minor, tier FROM loyalty_standings"))
@@ -1115,6 +1178,7 @@ std::expected<Report, std::string> Reconciler::pass(sql::Pool& pool) {
             [&s](sql::Tx& tx, Checker& c) { check_affiliates(tx, s.conversions, s.payouts, s.ledger, c); },
             [&s](sql::Tx& tx, Checker& c) { check_coupons(tx, s.coupon_uses, c); },
             [&s](sql::Tx& tx, Checker& c) { check_catalog(tx, s.stock, s.coupon_uses, c); },
+            [&s](sql::Tx& tx, Checker& c) { check_subscriptions(tx, s.subscriptions, c); },
         };
         std::atomic<size_t> next_comparison{0};
         auto compare_some = [&](sql::Tx& tx, Checker& c) {

@@ -13,9 +13,12 @@
 #include "domain/loyalty.h"
 #include "domain/order.h"
 #include "domain/stock.h"
+#include "domain/subscription.h"
 #include "events/envelope.h"
 #include "events/registry.h"
+#include "projectors/subscriptions_projection.h"
 #include "tally/v1/order.pb.h"
+#include "tally/v1/subscription.pb.h"
 
 namespace tally::projectors::reconcile {
 namespace {
@@ -131,13 +134,14 @@ void compare_stock(const std::string& sku, const stock::StockLevel& level, const
 }  // namespace
 
 struct StreamFold::Folded {
-    enum class Kind { other, credit, order, loyalty, stock, payouts } kind = Kind::other;
+    enum class Kind { other, credit, order, loyalty, stock, payouts, subscription } kind = Kind::other;
     std::string id;  // the stream id without its kind's prefix
     std::optional<credit::CreditAccount> credit;
     std::optional<lifecycle::State> order;
     v1::LoyaltyState loyalty;
     std::optional<stock::StockLevel> stock;
     affiliate::PayoutsState payouts;
+    v1::SubscriptionState subscription;
 };
 
 StreamFold::StreamFold(std::string stream_id) : stream_(std::move(stream_id)), f_(std::make_unique<Folded>()) {
@@ -145,7 +149,7 @@ StreamFold::StreamFold(std::string stream_id) : stream_(std::move(stream_id)), f
     const std::pair<std::string, Kind> kinds[] = {
         {order::stream_id(""), Kind::order},   {credit::stream_id(""), Kind::credit},
         {loyalty::stream_id(""), Kind::loyalty}, {stock::stream_id(""), Kind::stock},
-        {affiliate::payouts_stream(""), Kind::payouts},
+        {affiliate::payouts_stream(""), Kind::payouts}, {subscription::stream_id(""), Kind::subscription},
     };
     for (const auto& [prefix, kind] : kinds) {
         if (!starts_with(stream_, prefix)) continue;
@@ -229,6 +233,9 @@ void StreamFold::fold_one(const v1::EventEnvelope& e) {
                 f.payouts = affiliate::evolve(std::move(f.payouts), *ev);
             else ok_ = false;
             return;
+        case Kind::subscription:
+            ok_ = projectors::fold_subscription(f.subscription, e);
+            return;
     }
 }
 
@@ -260,6 +267,7 @@ SnapshotCheck StreamFold::finish(int64_t version, const std::string& last_hash, 
                 break;
             case Kind::stock: compare_stock(f.id, *f.stock, state, out); break;
             case Kind::payouts: compare_messages(f.payouts, state, out); break;
+            case Kind::subscription: compare_messages(f.subscription, state, out); break;
             case Kind::other: break;
         }
     } catch (const domain::InvariantBroken& x) {

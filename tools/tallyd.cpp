@@ -25,6 +25,8 @@
 #include "commands/retier_pass.h"
 #include "commands/pipeline.h"
 #include "commands/provider_worker.h"
+#include "commands/renewal.h"
+#include "commands/renewal_scheduler.h"
 #include "http/api.h"
 #include "http/openapi.h"
 #include "http/rate_limit.h"
@@ -60,6 +62,16 @@ void on_signal(int) { g_stop = 1; }
 int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+// A clock a test sets: unix ms read from a file on every look (missing, empty or not a
+// positive number: the system clock).
+std::function<int64_t()> file_clock(std::string file) {
+    return [file = std::move(file)] {
+        std::ifstream in(file);
+        long long v = 0;
+        return in >> v && v > 0 ? static_cast<int64_t>(v) : now_ms();
+    };
 }
 
 // The identity provider the configuration names (TALLY_JWKS_FILE or TALLY_JWKS_URL), null
@@ -262,15 +274,23 @@ int main(int argc, char** argv) {
     commands::RetierPass retier_pass(pool, pipeline, {cfg.retier_interval_ms, cfg.retier_batch});
     // Affiliate payouts on the schedule's weekday (one process schedules them).
     std::function<int64_t()> payout_clock = now_ms;
-    if (!cfg.payout_clock_file.empty())
-        payout_clock = [file = cfg.payout_clock_file] {
-            std::ifstream in(file);
-            long long v = 0;
-            return in >> v && v > 0 ? static_cast<int64_t>(v) : now_ms();
-        };
+    if (!cfg.payout_clock_file.empty()) payout_clock = file_clock(cfg.payout_clock_file);
     commands::PayoutSchedulerOptions payout_options;
     payout_options.interval_ms = cfg.affiliate_payout_interval_ms;
     commands::AffiliatePayoutScheduler payout_scheduler(pool, pipeline, payout_options, payout_clock);
+    // Subscriptions fall due on the scheduler's clock (one process renews).
+    {
+        subscription::DunningPolicy dunning;
+        dunning.retry_after_ms.clear();
+        for (const int64_t d : cfg.dunning_retry_days) dunning.retry_after_ms.push_back(d * subscription::kDayMs);
+        dunning.grace_ms = cfg.dunning_grace_days * subscription::kDayMs;
+        commands::set_dunning_policy(std::move(dunning));
+    }
+    std::function<int64_t()> subscription_clock = now_ms;
+    if (!cfg.subscription_clock_file.empty()) subscription_clock = file_clock(cfg.subscription_clock_file);
+    commands::RenewalSchedulerOptions renewal_options;
+    renewal_options.interval_ms = cfg.renewal_interval_ms;
+    commands::RenewalScheduler renewal_scheduler(pool, pipeline, renewal_options, subscription_clock);
     // Signed checkpoints of the journal (one process signs).
     commands::CheckpointerOptions checkpoint_options;
     checkpoint_options.every_events = cfg.checkpoint_every_events;
@@ -323,6 +343,7 @@ int main(int argc, char** argv) {
     expiry_sweep.start();
     retier_pass.start();
     payout_scheduler.start();
+    renewal_scheduler.start();
     checkpointer.start();
     reconcile_job.start();
     if (metrics_server) {
@@ -342,6 +363,7 @@ int main(int argc, char** argv) {
     expiry_sweep.stop();  // it waits on the pipeline too
     retier_pass.stop();
     payout_scheduler.stop();
+    renewal_scheduler.stop();
     checkpointer.stop();
     reconcile_job.stop();
     pipeline.stop();

@@ -437,6 +437,14 @@ TEST(Lifecycle, AnUnpaidOrderExpiresOnlyAfterItsWindow) {
     // An order from before the time was recorded is left to people.
     EXPECT_EQ(decide(initial_state(placed()), Cancel{"expired", true, kPlaced * 2, kWindow}).error().code,
               Refusal::payment_window_open);
+    // A subscription's renewal (period > 0) waits for dunning, not the window; its first order does not.
+    auto renewal = p;
+    renewal.mutable_subscription()->set_subscription_id("sub-1");
+    renewal.mutable_subscription()->set_period(2);
+    EXPECT_EQ(decide(initial_state(renewal), Cancel{"expired", true, kPlaced + 10 * kWindow, kWindow}).error().code,
+              Refusal::payment_window_open);
+    renewal.mutable_subscription()->set_period(0);
+    EXPECT_TRUE(decide(initial_state(renewal), Cancel{"expired", true, kPlaced + 10 * kWindow, kWindow}));
     // A person's cancellation has no window.
     EXPECT_TRUE(decide(s, Cancel{"changed my mind"}));
 }

@@ -2,6 +2,11 @@
 // them, quotes show them), subscribing (the first order is a checkout at those prices),
 // the customer's acts, the read models and their rebuild, and bad input.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 
 #include "tests/support/provider_shop.h"
 
@@ -17,7 +22,7 @@ struct SubscriptionShop : testing::ProviderShop {
     std::string roast = token_for(url, "roast", "vendor");
     std::string cus = token_for(url, "cus-1", "customer");
 
-    SubscriptionShop() {
+    explicit SubscriptionShop(std::map<std::string, std::string> env = {}) : testing::ProviderShop(std::move(env)) {
         vendor("roast", "acct_roast", "mug");
         EXPECT_EQ(send("PUT", "/v1/products/beans",
                        {{"vendor_id", "roast"},
@@ -56,6 +61,55 @@ struct SubscriptionShop : testing::ProviderShop {
             return !ready || ready(found);
         })) << found.dump();
         return found;
+    }
+};
+
+// A file the renewal scheduler reads its clock from (TALLY_SUBSCRIPTION_CLOCK_FILE): empty,
+// the system clock, until the test moves time on.
+struct ClockFile {
+    std::string path;
+    ClockFile() {
+        static std::atomic<int> n{0};
+        path = (std::filesystem::temp_directory_path() /
+                ("tally-subscription-clock-" + std::to_string(getpid()) + "-" + std::to_string(n++)))
+                   .string();
+        std::ofstream(path).flush();
+    }
+    ~ClockFile() { std::filesystem::remove(path); }
+    void set(int64_t unix_ms) const { std::ofstream(path, std::ios::trunc) << unix_ms << "\n"; }
+};
+
+// The shop with the renewal scheduler on a test's clock, looking every 50 ms.
+struct RenewingShop : ClockFile, SubscriptionShop {
+    explicit RenewingShop(std::map<std::string, std::string> env = {})
+        : SubscriptionShop(testing::with(std::move(env), {{"TALLY_SUBSCRIPTION_CLOCK_FILE", path},
+                                                          {"TALLY_RENEWAL_INTERVAL_MS", "50"}})) {}
+
+    // Subscribes with a card saved by a SetupIntent, and pays the first order.
+    json subscribe_paid(const std::string& payment_method, int64_t quantity = 2) {
+        json body = plan(quantity);
+        body["payment_method"] = payment_method;
+        const json made = subscribe(cus, body, quantity * 900 + 500);
+        fake.succeed(intent_of(made["order_id"])["id"]);
+        EXPECT_TRUE(testing::eventually([&] { return status(made["order_id"]) == "paid"; }));
+        return made;
+    }
+    // The renewal of `period` as the read model has it, once `ready`.
+    json renewal(const std::string& id, int64_t period, const std::function<bool(const json&)>& ready) {
+        json found;
+        subscription(id, [&](const json& s) {
+            for (const auto& r : s["renewals"])
+                if (r["period"] == period) found = r;
+            return !found.is_null() && ready(found);
+        });
+        return found;
+    }
+    // Stripe requests made under an idempotency key.
+    std::vector<testing::FakeStripe::Seen> requests_keyed(const std::string& key) {
+        std::vector<testing::FakeStripe::Seen> out;
+        for (auto& r : fake.requests("/v1/payment_intents"))
+            if (r.idempotency_key == key) out.push_back(r);
+        return out;
     }
 };
 
@@ -308,6 +362,154 @@ TEST(SubscriptionsE2E, BadSubscriptionsAreRefusedNamingTheProblemAndWriteNothing
     EXPECT_EQ(shop.send("POST", "/v1/subscriptions", body, shop.roast).status, 403);
     EXPECT_EQ(shop.send("POST", "/v1/subscriptions", body, token_for(shop.url, "front", "storefront")).status, 403);
     EXPECT_EQ(shop.number("SELECT count(*) FROM journal"), events) << "nothing written";
+}
+
+// Subscribe, renew twice, fail a payment then recover in dunning, cancel: every renewal an
+// ordinary order, charged off-session under its key, on the scheduler's clock.
+TEST(SubscriptionsE2E, RenewsTwiceRecoversAFailedPaymentInDunningAndCancels) {
+    RenewingShop shop;
+    const std::string pm = shop.fake.save_card();
+    const auto made = shop.subscribe_paid(pm);
+    const std::string id = made["subscription_id"];
+    const std::string base = "/v1/subscriptions/" + id;
+    const auto next_renewal = [&] { return shop.subscription(id)["next_renewal_unix_ms"].get<int64_t>(); };
+
+    // Periods 1 and 2: renewed on their day, paid off-session, the orders paid by the webhook.
+    for (int64_t period = 1; period <= 2; ++period) {
+        const int64_t due = next_renewal();
+        shop.set(due - 60000);  // a minute early: nothing happens
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        EXPECT_EQ(shop.subscription(id)["renewals"].size(), static_cast<size_t>(period)) << "renewed early";
+        shop.set(due + 1000);
+        const json r = shop.renewal(id, period, [](const json& r) { return r["status"] == "paid"; });
+        const std::string order = "ord-" + id + "-" + std::to_string(period);
+        EXPECT_EQ(r["order_id"], order);
+        EXPECT_TRUE(testing::eventually([&] { return shop.status(order) == "paid"; })) << shop.status(order);
+        const auto charged = shop.requests_keyed("renewal-" + id + "-" + std::to_string(period));
+        ASSERT_EQ(charged.size(), 1u);
+        EXPECT_EQ(charged[0].form.at("off_session"), "true");
+        EXPECT_EQ(charged[0].form.at("confirm"), "true");
+        EXPECT_EQ(charged[0].form.at("payment_method"), pm);
+        EXPECT_EQ(charged[0].form.at("amount"), "2300");
+        EXPECT_EQ(charged[0].status, 200);
+    }
+
+    // Period 3: the card is declined; dunning retries a day after the first failure.
+    shop.fake.card_outcome(pm, "card_declined");
+    const int64_t third = next_renewal();
+    shop.set(third + 1000);
+    json r = shop.renewal(id, 3, [](const json& r) { return r["status"] == "failed"; });
+    EXPECT_EQ(r["note"], "card_declined");
+    json s = shop.subscription(id, [](const json& s) { return !s["dunning"].is_null(); });
+    EXPECT_EQ(s["status"], "active");
+    EXPECT_EQ(s["dunning"]["last_code"], "card_declined");
+    EXPECT_EQ(s["dunning"]["next_retry_unix_ms"], third + 1000 + 86400000) << s.dump();
+    // The renewal order waits for dunning: the payment window does not expire it.
+    const std::string unpaid = "ord-" + id + "-3";
+    EXPECT_EQ(shop.status(unpaid), "awaiting_payment");
+    // The card works again; the retry (its own key) confirms the same intent and it is paid.
+    shop.fake.card_outcome(pm, "succeeded");
+    shop.set(third + 1000 + 86400000 - 60000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(shop.requests_keyed("renewal-" + id + "-3-retry-1").empty()) << "retried early";
+    shop.set(third + 1000 + 86400000 + 1000);
+    r = shop.renewal(id, 3, [](const json& r) { return r["status"] == "paid"; });
+    EXPECT_EQ(r["attempts_failed"], 1);
+    const auto retried = shop.requests_keyed("renewal-" + id + "-3-retry-1");
+    ASSERT_EQ(retried.size(), 1u) << shop.tallyd.log();
+    EXPECT_EQ(retried[0].path, "/v1/payment_intents/" + shop.intent_of(unpaid)["id"].get<std::string>() + "/confirm");
+    EXPECT_TRUE(testing::eventually([&] { return shop.status(unpaid) == "paid"; }));
+    s = shop.subscription(id, [](const json& s) { return s["dunning"].is_null(); });
+    EXPECT_EQ(s["status"], "active");
+
+    // Cancelled at the end of the period: the scheduler ends it on that day, with no renewal.
+    auto c = shop.send("POST", base + "/cancel", {{"mode", "period_end"}}, shop.cus);
+    ASSERT_EQ(c.status, 200) << c.body;
+    const int64_t end = json::parse(c.body)["cancel_at_unix_ms"];
+    EXPECT_EQ(end, next_renewal());
+    shop.set(end + 1000);
+    s = shop.subscription(id, [](const json& s) { return s["status"] == "cancelled"; });
+    EXPECT_EQ(s["renewals"].size(), 4u);
+    shop.set(end + 40LL * 86400000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'RenewalPlaced'"), 3);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'SubscriptionCancelled'"), 1);
+    // Every charge once: the first order's intent and three renewals, each keyed once.
+    EXPECT_EQ(shop.fake.objects("pi_").size(), 4u);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'StockReserved' AND stream_id = 'stock-beans'"), 4);
+    std::string out;
+    EXPECT_TRUE(testing::eventually([&] { return testing::reconciled_and_settled(shop.url, out); })) << out;
+    EXPECT_NE(out.find("subscriptions: 1 checked, clean"), std::string::npos) << out;
+    EXPECT_NE(out.find("subscription_renewals: "), std::string::npos) << out;
+}
+
+// authentication_required is shown to the storefront (the renewal's note, the order's client
+// secret); the customer who never comes back is past_due after the last retry, then
+// cancelled after the grace period, the unpaid order cancelled and its stock released.
+TEST(SubscriptionsE2E, DunningGivesUpAfterTheLastRetryAndReleasesTheRenewalsStock) {
+    RenewingShop shop({{"TALLY_DUNNING_RETRY_DAYS", "1,2"}, {"TALLY_DUNNING_GRACE_DAYS", "3"}});
+    const std::string pm = shop.fake.save_card();
+    const std::string id = shop.subscribe_paid(pm)["subscription_id"];
+    shop.fake.card_outcome(pm, "authentication_required");
+    const int64_t due = shop.subscription(id)["next_renewal_unix_ms"];
+    constexpr int64_t kDay = 86400000;
+    shop.set(due + 1000);
+    json r = shop.renewal(id, 1, [](const json& r) { return r["status"] == "failed"; });
+    EXPECT_EQ(r["note"], "authentication_required");
+    const std::string order = "ord-" + id + "-1";
+    // The customer's storefront reads the order's intent and its secret, to authenticate on-session.
+    json o;
+    ASSERT_TRUE(testing::eventually([&] {
+        auto g = shop.get("/v1/orders/" + order, shop.cus);
+        if (g.status != 200) return false;
+        o = json::parse(g.body);
+        return o["payment"].is_object() && o["payment"].contains("client_secret");
+    })) << o.dump();
+    EXPECT_EQ(o["payment"]["payment_intent_id"], shop.intent_of(order)["id"]);
+    // Both retries fail (1 and 2 days after the first failure): past_due, cancelled 3 days later.
+    shop.set(due + 1000 + kDay + 1000);
+    r = shop.renewal(id, 1, [](const json& r) { return r["attempts_failed"] == 2; });
+    shop.set(due + 1000 + 2 * kDay + 1000);
+    json s = shop.subscription(id, [](const json& s) { return s["status"] == "past_due"; });
+    EXPECT_EQ(s["cancel_at_unix_ms"], due + 1000 + 2 * kDay + 1000 + 3 * kDay) << "3 days after the last attempt";
+    EXPECT_EQ(shop.requests_keyed("renewal-" + id + "-1-retry-2").size(), 1u);
+    // Past due holds the next period back even once its day comes.
+    shop.set(due + 1000 + 2 * kDay + 3 * kDay - 1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(shop.subscription(id)["status"], "past_due");
+    shop.set(due + 1000 + 2 * kDay + 3 * kDay + 1000);
+    s = shop.subscription(id, [](const json& s) { return s["status"] == "cancelled"; });
+    EXPECT_EQ(s["cancel_mode"], "dunning");
+    EXPECT_TRUE(testing::eventually([&] { return shop.status(order) == "cancelled"; })) << shop.status(order);
+    EXPECT_EQ(shop.events("stock-beans", "StockReleased"), 1) << "the renewal's two bags come back";
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'RenewalRetryRequested'"), 2);
+    std::string out;
+    EXPECT_TRUE(testing::eventually([&] { return testing::reconciled_and_settled(shop.url, out); })) << out;
+    EXPECT_NE(out.find("subscriptions: 1 checked, clean"), std::string::npos) << out;
+    EXPECT_NE(out.find("subscription_renewals: "), std::string::npos) << out;
+    // A hand edit of either table is named by reconciliation.
+    ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+        tx.exec("UPDATE subscriptions SET status = 'active'");
+        tx.exec("UPDATE subscription_renewals SET status = 'paid' WHERE period = 1");
+    }));
+    EXPECT_EQ(testing::run_replay(shop.url, "reconcile", out), 1) << out;
+    EXPECT_NE(out.find("subscriptions: 1 checked, 1 DRIFTING"), std::string::npos) << out;
+    EXPECT_NE(out.find("status: cached active, log cancelled"), std::string::npos) << out;
+    EXPECT_NE(out.find("subscription_renewals " + id + "/1 status: cached paid, log failed"), std::string::npos) << out;
+}
+
+// A first order never paid (its payment window passed): the subscription ends at its first
+// renewal rather than charge the card.
+TEST(SubscriptionsE2E, ASubscriptionWhoseFirstOrderWasNeverPaidEndsAtItsFirstRenewal) {
+    RenewingShop shop({{"TALLY_PAYMENT_WINDOW_S", "1"}, {"TALLY_EXPIRY_SWEEP_INTERVAL_MS", "50"}});
+    const auto made = shop.subscribe(shop.cus, shop.plan(1), 1400);
+    const std::string id = made["subscription_id"];
+    EXPECT_TRUE(testing::eventually([&] { return shop.status(made["order_id"]) == "cancelled"; }));
+    shop.set(shop.subscription(id)["next_renewal_unix_ms"].get<int64_t>() + 1000);
+    const json s = shop.subscription(id, [](const json& s) { return s["status"] == "cancelled"; });
+    EXPECT_EQ(s["cancel_mode"], "first_order_unpaid");
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'RenewalPlaced'"), 0);
+    EXPECT_EQ(shop.fake.objects("pi_").size(), 1u) << "only the first order's intent";
 }
 
 }  // namespace

@@ -135,15 +135,68 @@ bool FakeStripe::webhooks_idle() const {
 
 void FakeStripe::succeed(const std::string& intent_id) {
     std::lock_guard lock(mu_);
-    auto& pi = objects_.at(intent_id);
+    charge(objects_.at(intent_id));
+}
+
+void FakeStripe::charge(json& pi) {
     const std::string charge = "ch_" + std::to_string(++seq_);
-    objects_[charge] = {{"id", charge}, {"object", "charge"}, {"payment_intent", intent_id}, {"amount", pi["amount"]},
+    objects_[charge] = {{"id", charge}, {"object", "charge"}, {"payment_intent", pi["id"]}, {"amount", pi["amount"]},
                         {"amount_refunded", 0}, {"currency", pi["currency"]}, {"metadata", json::object()}};
     order_.push_back(charge);
     pi["status"] = "succeeded";
     pi["amount_received"] = pi["amount"];
     pi["latest_charge"] = charge;
+    pi.erase("last_payment_error");
     emit("payment_intent.succeeded", pi);
+}
+
+std::string FakeStripe::save_card() {
+    std::lock_guard lock(mu_);
+    const std::string pm = "pm_" + std::to_string(++seq_);
+    objects_[pm] = {{"id", pm}, {"object", "payment_method"}, {"type", "card"}};
+    order_.push_back(pm);
+    return pm;
+}
+
+void FakeStripe::card_outcome(const std::string& payment_method, const std::string& outcome) {
+    std::lock_guard lock(mu_);
+    card_outcomes_[payment_method] = outcome;
+}
+
+json FakeStripe::confirm(json& pi, const std::map<std::string, std::string>& form, int& status) {
+    const std::string pm = field(form, "payment_method").empty() ? pi.value("payment_method", "") : field(form, "payment_method");
+    auto known = objects_.find(pm);
+    const bool test_card = pm.rfind("pm_card_", 0) == 0;  // Stripe's test-mode cards (pm_card_visa)
+    if (!test_card && (pm.empty() || known == objects_.end() || known->second["object"] != "payment_method")) {
+        status = 400;
+        return error("invalid_request_error", "No such PaymentMethod: '" + pm + "'", "resource_missing");
+    }
+    if (pi["status"] == "succeeded" || pi["status"] == "canceled") {
+        status = 400;
+        return error("invalid_request_error",
+                     "You cannot confirm this PaymentIntent because it has a status of " + pi["status"].get<std::string>() + ".",
+                     "payment_intent_unexpected_state");
+    }
+    pi["payment_method"] = pm;
+    if (field(form, "off_session") == "true") pi["off_session"] = true;
+    const auto it = card_outcomes_.find(pm);
+    const std::string outcome = it == card_outcomes_.end() ? "succeeded" : it->second;
+    if (outcome == "succeeded") {
+        charge(pi);
+        return pi;
+    }
+    // Refused: the intent waits for another payment method (or the customer, on-session).
+    const std::string message = outcome == "authentication_required"
+                                    ? "Your card was declined. This transaction requires authentication."
+                                    : "Your card was declined.";
+    pi["status"] = "requires_payment_method";
+    pi["last_payment_error"] = {{"type", "card_error"}, {"code", outcome}, {"message", message}, {"payment_method", {{"id", pm}}}};
+    emit("payment_intent.payment_failed", pi);
+    status = 402;
+    json e = error("card_error", message, outcome);
+    if (outcome == "card_declined") e["error"]["decline_code"] = "generic_decline";
+    e["error"]["payment_intent"] = pi;
+    return e;
 }
 
 std::string FakeStripe::dispute(const std::string& intent_id, int64_t disputed) {
@@ -321,6 +374,30 @@ json FakeStripe::create(const std::string& path, const std::map<std::string, std
                         {"client_secret", id + "_secret_" + std::to_string(seq_ * 7919)},
                         {"transfer_group", field(form, "transfer_group")},
                         {"metadata", metadata(form)}};
+        if (!field(form, "customer").empty()) objects_[id]["customer"] = field(form, "customer");
+        order_.push_back(id);
+        if (field(form, "confirm") == "true") return confirm(objects_[id], form, status);
+        return objects_[id];
+    }
+    if (path.rfind("/v1/payment_intents/", 0) == 0 && path.ends_with("/confirm")) {
+        const std::string id = path.substr(20, path.size() - 20 - 8);
+        auto it = objects_.find(id);
+        if (it == objects_.end()) return refuse(404, "No such payment_intent: '" + id + "'");
+        return confirm(it->second, form, status);
+    }
+    if (path == "/v1/setup_intents") {  // the storefront saves a card (confirmed at once here)
+        const std::string pm = "pm_" + std::to_string(++seq_);
+        objects_[pm] = {{"id", pm}, {"object", "payment_method"}, {"type", "card"}};
+        order_.push_back(pm);
+        const std::string id = "seti_" + std::to_string(++seq_);
+        objects_[id] = {{"id", id},
+                        {"object", "setup_intent"},
+                        {"status", "succeeded"},
+                        {"usage", field(form, "usage").empty() ? "off_session" : field(form, "usage")},
+                        {"payment_method", pm},
+                        {"client_secret", id + "_secret_" + std::to_string(seq_ * 7919)},
+                        {"metadata", metadata(form)}};
+        if (!field(form, "customer").empty()) objects_[id]["customer"] = field(form, "customer");
         order_.push_back(id);
         return objects_[id];
     }

@@ -1,6 +1,7 @@
 #pragma once
 // A local fake of the Stripe API subset tally calls, over real HTTP (the same Beast
-// server tallyd uses): PaymentIntents (create, cancel), Refunds, Transfers, with
+// server tallyd uses): PaymentIntents (create, confirm, cancel; off-session charges of a
+// saved card), SetupIntents (saving a card), Refunds, Transfers, with
 // bearer-key auth and Idempotency-Key replay as Stripe does it. It keeps the objects,
 // records every request, and sends signed webhooks to tallyd (retried until 2xx) when
 // its objects change. Tests inject failures: answers before processing (the request
@@ -61,6 +62,13 @@ public:
 
     // The customer pays: the intent succeeds (a charge is made) and payment_intent.succeeded is sent.
     void succeed(const std::string& intent_id);
+
+    // A card saved as the storefront does it (a SetupIntent confirmed with the card): its
+    // payment method's id. Off-session charges to it succeed until told otherwise.
+    std::string save_card();
+    // What charging a payment method off-session does from now on: "succeeded",
+    // "card_declined" or "authentication_required" (both 402, the intent named in the error).
+    void card_outcome(const std::string& payment_method, const std::string& outcome);
     // The cardholder disputes: charge.dispute.created (naming only the intent and the charge).
     std::string dispute(const std::string& intent_id, int64_t amount);
     // The dispute ends ("won" or "lost"): charge.dispute.closed.
@@ -85,6 +93,9 @@ private:
     void handle(const http::Request& req, http::Response& res);
     nlohmann::json create(const std::string& path, const std::map<std::string, std::string>& form, int& status);
     void emit(const std::string& type, const nlohmann::json& object);  // REQUIRES: mu_ held
+    void charge(nlohmann::json& intent);                                // REQUIRES: mu_ held
+    // Confirms an intent with a payment method (create with confirm=true, or /confirm).
+    nlohmann::json confirm(nlohmann::json& intent, const std::map<std::string, std::string>& form, int& status);  // REQUIRES: mu_ held
     void send_loop();
 
     std::string secret_key_, webhook_secret_;
@@ -96,6 +107,7 @@ private:
     std::vector<Seen> seen_;
     std::vector<Fault> faults_;
     std::map<std::string, int> delays_;  // prefix -> milliseconds
+    std::map<std::string, std::string> card_outcomes_;  // payment method -> outcome
     std::deque<std::string> outbox_;  // event bodies
     int seq_ = 0;
     int webhook_port_ = 0;
