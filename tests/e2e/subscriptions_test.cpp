@@ -7,7 +7,11 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <random>
+#include <set>
 
+#include "tally/v1/subscription.pb.h"
 #include "tests/support/provider_shop.h"
 
 namespace tally {
@@ -55,7 +59,7 @@ struct SubscriptionShop : testing::ProviderShop {
     json subscription(const std::string& id, const std::function<bool(const json&)>& ready = {}) {
         json found;
         EXPECT_TRUE(testing::eventually([&] {
-            auto r = get("/v1/subscriptions/" + id, cus);
+            auto r = get("/v1/subscriptions/" + id, admin);
             if (r.status != 200) return false;
             found = json::parse(r.body);
             return !ready || ready(found);
@@ -510,6 +514,208 @@ TEST(SubscriptionsE2E, ASubscriptionWhoseFirstOrderWasNeverPaidEndsAtItsFirstRen
     EXPECT_EQ(s["cancel_mode"], "first_order_unpaid");
     EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'RenewalPlaced'"), 0);
     EXPECT_EQ(shop.fake.objects("pi_").size(), 1u) << "only the first order's intent";
+}
+
+// A simulated year: 100 monthly subscriptions, the scheduler's clock moved two days at a
+// time for a year, with random pauses, skips, changes, cancellations, out-of-stock periods
+// (decaf runs out and is restocked) and payment failures (cards declined for a while, or
+// asking for authentication). Then, from the log and the provider's records: every period
+// that fell due was renewed or skipped exactly once and in order, every charge made once
+// under its key, every dunning retry asked no earlier than its schedule; the ledger
+// balances and every cache reconciles.
+TEST(SubscriptionsE2E, ASimulatedYearOfAHundredSubscriptionsRenewsEachPeriodOnceAndReconciles) {
+    RenewingShop shop(std::map<std::string, std::string>{{"TALLY_RENEWAL_INTERVAL_MS", "20"}});
+    constexpr int kSubscriptions = 100;
+    constexpr int64_t kDay = 86400000, kStep = 2 * kDay;
+    const std::vector<int64_t> retry_days = {1, 3, 7};
+    std::mt19937 rng(20261205);
+    auto chance = [&](int percent) { return static_cast<int>(rng() % 100) < percent; };
+    ASSERT_EQ(shop.send("PUT", "/v1/products/decaf",
+                        {{"vendor_id", "roast"}, {"country_of_origin", "MX"}, {"base_minor", 1000},
+                         {"subscription_prices", {{"month_minor", 700}}}},
+                        shop.roast)
+                  .status,
+              200);
+    ASSERT_EQ(shop.send("POST", "/v1/products/beans/stock-adjustments", {{"delta", 5000}, {"reason", "a year's roast"}},
+                        shop.roast)
+                  .status,
+              201);
+    auto restock_decaf = [&](int64_t n) {
+        EXPECT_EQ(shop.send("POST", "/v1/products/decaf/stock-adjustments", {{"delta", n}, {"reason", "restocked"}}, shop.roast)
+                      .status,
+                  201);
+    };
+    restock_decaf(30);
+    std::vector<std::string> ids, customers, cards;
+    for (int i = 0; i < kSubscriptions; ++i) customers.push_back("cus-y" + std::to_string(i));
+    const auto tokens = testing::tokens_for(shop.url, customers, "customer");
+    for (int i = 0; i < kSubscriptions; ++i) {
+        cards.push_back(shop.fake.save_card());
+        const int64_t beans = 1 + i % 3;
+        json body = shop.plan(beans);
+        body["payment_method"] = cards.back();
+        int64_t total = beans * 900 + 500;
+        if (i % 4 == 0) {  // a quarter also take a bag of decaf
+            body["lines"].push_back({{"sku", "decaf"}, {"quantity", 1}});
+            total += 700;
+        }
+        const json made = shop.subscribe(tokens[i], body, total);
+        ids.push_back(made["subscription_id"]);
+        shop.fake.succeed(shop.intent_of(made["order_id"])["id"]);
+    }
+    int64_t now = 0;
+    for (const auto& id : ids) now = std::max(now, shop.subscription(id)["started_unix_ms"].get<int64_t>());
+    const int64_t start = now, real_start = now;
+    // Settled: the scheduler has nothing due, every charge it asked for was answered and
+    // recorded, the read model has every subscription event, and no webhook is waiting.
+    auto settled = [&] {
+        if (!shop.fake.webhooks_idle()) return false;
+        return shop.number("SELECT count(*) FROM subscriptions WHERE status <> 'cancelled' AND next_due_unix_ms <= $1::bigint",
+                           {std::to_string(now)}) == 0 &&
+               shop.number("SELECT (SELECT coalesce(max(position), 0) FROM journal WHERE stream_id LIKE 'subscription-%')"
+                           " - (SELECT coalesce(max(position), 0) FROM subscriptions)") == 0 &&
+               shop.number("SELECT count(*) FROM journal WHERE type IN ('RenewalPlaced', 'RenewalRetryRequested')") ==
+                   shop.number("SELECT count(*) FROM provider_calls WHERE key LIKE 'renewal-%' AND status = 'done'");
+    };
+    std::map<int, int> declined_for;  // card index -> steps left
+    int acts = 0;
+    while (now < start + 365 * kDay) {
+        // The customers act (on the pipeline's clock: a pause ends within a year of today).
+        for (int i = 0; i < kSubscriptions; ++i) {
+            const std::string base = "/v1/subscriptions/" + ids[i];
+            const int roll = static_cast<int>(rng() % 1000);
+            http::ClientResponse r;
+            if (roll < 15) {
+                const int64_t until = std::min(now + static_cast<int64_t>(10 + rng() % 50) * kDay, real_start + 360 * kDay);
+                r = shop.send("POST", base + "/pause", {{"until_unix_ms", until}}, tokens[i]);
+            } else if (roll < 35) {
+                r = shop.send("POST", base + "/skip", json::object(), tokens[i]);
+            } else if (roll < 55) {
+                json lines = json::array({{{"sku", "beans"}, {"quantity", 1 + rng() % 3}}});
+                if (chance(30)) lines.push_back({{"sku", "decaf"}, {"quantity", 1}});
+                r = shop.send("POST", base + "/changes", {{"lines", lines}}, tokens[i]);
+            } else if (roll < 58) {
+                r = shop.send("POST", base + "/cancel", {{"mode", chance(50) ? "period_end" : "immediately"}}, tokens[i]);
+            } else {
+                continue;
+            }
+            ++acts;
+            // Refusals are the rules at work (cancelled, a cancellation scheduled, …), never a server error.
+            EXPECT_LT(r.status, 500) << r.body;
+        }
+        // Cards fail for a while, then work again.
+        for (int i = 0; i < kSubscriptions; ++i) {
+            if (auto it = declined_for.find(i); it != declined_for.end()) {
+                if (--it->second <= 0) {
+                    shop.fake.card_outcome(cards[i], "succeeded");
+                    declined_for.erase(it);
+                }
+            } else if (chance(3)) {
+                shop.fake.card_outcome(cards[i], chance(70) ? "card_declined" : "authentication_required");
+                declined_for[i] = 1 + static_cast<int>(rng() % 8);
+            }
+        }
+        if (chance(7)) restock_decaf(5 + rng() % 10);
+        now += kStep;
+        shop.set(now);
+        ASSERT_TRUE(testing::eventually(settled, std::chrono::seconds(120)))
+            << "day " << (now - start) / kDay << "\n" << shop.tallyd.log();
+    }
+
+    // From the log: each subscription's periods, each renewed or skipped once, in order.
+    struct Step {
+        std::string type;
+        int64_t period = 0, attempt = 0, at = 0;
+    };
+    std::map<std::string, std::vector<Step>> log;
+    ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+        for (const auto& row : tx.exec("SELECT stream_id, type, payload FROM journal WHERE stream_id LIKE 'subscription-%'"
+                                       " ORDER BY position")) {
+            const std::string sub = row.str(0).substr(std::string_view("subscription-").size());
+            Step st{row.str(1)};
+            if (st.type == "RenewalPlaced") {
+                v1::RenewalPlaced e;
+                e.ParseFromString(row.bytes(2));
+                st.period = e.period();
+                st.at = e.at_unix_ms();
+            } else if (st.type == "RenewalSkipped") {
+                v1::RenewalSkipped e;
+                e.ParseFromString(row.bytes(2));
+                st.period = e.period();
+            } else if (st.type == "RenewalPaymentFailed") {
+                v1::RenewalPaymentFailed e;
+                e.ParseFromString(row.bytes(2));
+                st.period = e.period();
+                st.attempt = e.attempt();
+                st.at = e.at_unix_ms();
+            } else if (st.type == "RenewalRetryRequested") {
+                v1::RenewalRetryRequested e;
+                e.ParseFromString(row.bytes(2));
+                st.period = e.period();
+                st.attempt = e.attempt();
+                st.at = e.at_unix_ms();
+            }
+            log[sub].push_back(st);
+        }
+    }));
+    int renewed = 0, skipped = 0, failed = 0, retries = 0, cancelled = 0;
+    for (const auto& id : ids) {
+        const auto& steps = log[id];
+        int64_t expected = 1;
+        std::map<int64_t, int64_t> first_failed;  // period -> the attempt's time
+        for (const auto& st : steps) {
+            if (st.type == "RenewalPlaced" || st.type == "RenewalSkipped") {
+                EXPECT_EQ(st.period, expected) << id << ": periods renewed or skipped once, in order";
+                expected = st.period + 1;
+                (st.type == "RenewalPlaced" ? renewed : skipped)++;
+            } else if (st.type == "RenewalPaymentFailed") {
+                if (st.attempt == 0) first_failed[st.period] = st.at;
+                ++failed;
+            } else if (st.type == "RenewalRetryRequested") {
+                ASSERT_TRUE(first_failed.contains(st.period)) << id;
+                ASSERT_GE(st.attempt, 1);
+                ASSERT_LE(st.attempt, 3);
+                const int64_t due = first_failed[st.period] + retry_days[static_cast<size_t>(st.attempt - 1)] * kDay;
+                EXPECT_GE(st.at, due) << id << " retry " << st.attempt << " asked early";
+                EXPECT_LT(st.at, due + kStep + kDay) << id << " retry " << st.attempt << " late beyond a clock step";
+                ++retries;
+            } else if (st.type == "SubscriptionCancelled") {
+                ++cancelled;
+            }
+        }
+        // Nothing left behind: a live subscription's next period has not started yet.
+        const json s = shop.subscription(id);
+        if ((s["status"] == "active" || s["status"] == "paused") && s["dunning"].is_null()) {
+            EXPECT_GT(s["next_renewal_unix_ms"].get<int64_t>(), now) << id;
+        }
+        EXPECT_EQ(s["next_period"], expected) << id;
+    }
+    // Every charge once: one intent per renewal order, each created under its own key once.
+    std::map<std::string, int> created;
+    for (const auto& r : shop.fake.requests("/v1/payment_intents"))
+        if (r.path == "/v1/payment_intents" && !r.replayed && r.idempotency_key.rfind("renewal-", 0) == 0)
+            ++created[r.idempotency_key];
+    for (const auto& [key, n] : created) EXPECT_EQ(n, 1) << key;
+    EXPECT_EQ(static_cast<int>(created.size()), renewed);
+    std::map<std::string, int> retried;
+    for (const auto& r : shop.fake.requests("/v1/payment_intents/"))
+        if (r.path.ends_with("/confirm") && !r.replayed) ++retried[r.idempotency_key];
+    for (const auto& [key, n] : retried) EXPECT_EQ(n, 1) << key;
+    EXPECT_EQ(static_cast<int>(retried.size()), retries);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'RenewalPlaced'"), renewed);
+    // The year had all of it.
+    EXPECT_GT(renewed, 300);
+    EXPECT_GT(skipped, 20);
+    EXPECT_GT(failed, 10);
+    EXPECT_GT(retries, 5);
+    EXPECT_GT(cancelled, 5);
+    EXPECT_GT(shop.number("SELECT count(*) FROM journal WHERE type = 'RenewalLineSkipped'"), 0) << "decaf ran out";
+    EXPECT_GT(shop.number("SELECT count(*) FROM journal WHERE type = 'SubscriptionPastDue'"), 0);
+    std::string out;
+    EXPECT_TRUE(testing::eventually([&] { return testing::reconciled_and_settled(shop.url, out); }, std::chrono::seconds(120)))
+        << out;
+    std::cout << "simulated year: " << renewed << " renewals, " << skipped << " skips, " << failed << " failed charges, "
+              << retries << " retries, " << cancelled << " cancellations, " << acts << " customer acts\n";
 }
 
 }  // namespace
