@@ -74,6 +74,17 @@ inline http::LoadRequest checkout(const std::string& auth, const std::string& ke
             {{"Authorization", auth}, {"Idempotency-Key", key}}};
 }
 
+// A monthly subscription to one product (v0-p{i mod 10}) at its subscription price (9.00 a
+// unit, 5.00 shipping), `quantity` units, paid with a saved test card.
+inline http::LoadRequest subscribe(const std::string& auth, const std::string& key, int64_t quantity, int64_t i) {
+    const std::string sku = "v0-p" + std::to_string(i % 10);
+    return {"POST", "/v1/subscriptions",
+            "{\"currency\":\"USD\",\"interval\":\"month\",\"ship_to_country\":\"US\",\"payment_method\":\"pm_card_visa\","
+            "\"lines\":[{\"sku\":\"" + sku + "\",\"quantity\":" + std::to_string(quantity) + "}],\"expected_total_minor\":" +
+                std::to_string(quantity * 900 + 500) + "}",
+            {{"Authorization", auth}, {"Idempotency-Key", key}}};
+}
+
 inline http::LoadRequest quote(const std::string& auth, int64_t first_quantity, int64_t i) {
     return {"POST", "/v1/quote", cart_body(first_quantity, i, std::nullopt), {{"Authorization", auth}}};
 }

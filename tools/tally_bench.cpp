@@ -4,6 +4,7 @@
 //                      [--customers 10000] [--run NAME]
 //   tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME] [--referral-cookie C]
 //   tally-bench payments --port P --orders-file F --secret WHSEC [--connections C] [--run NAME]
+//   tally-bench subscribe --port P --tokens-file F [--requests N] [--connections C] [--run NAME]
 //   tally-bench flow --port P --tokens-file F --secret WHSEC --pg URL [--flows N] [--connections C]
 //   tally-bench lag --port P --token ADMIN [--samples N] [--connections C] [--load-connections L]
 //   tally-bench seed --port P --token ADMIN --tokens-file F --secret WHSEC --pg URL [--events N]
@@ -11,6 +12,9 @@
 //
 // flow, lag: see tools/bench_flow.h. seed: see tools/bench_seed.h (a realistic journal of N events through the real write path).
 // preload: see tools/bench_preload.h (years of data in minutes, before tallyd starts).
+//
+// subscribe: N monthly subscriptions by the customers of F (tools/bench/renewals then
+// moves the renewal scheduler's clock and times the due batch).
 //
 // payments: one signed payment_intent.succeeded webhook per line "order_id amount_minor"
 // of F (the webhook-to-paid path: verify, deduplicate, decide on the order and, with
@@ -150,7 +154,7 @@ int main(int argc, char** argv) {
     if (mode == "flow") return flow_main(argc, argv);
     if (mode == "lag") return lag_main(argc, argv);
     if (mode == "preload") return preload_main(argc, argv);
-    if (mode != "grants" && mode != "checkout" && mode != "payments") {
+    if (mode != "grants" && mode != "checkout" && mode != "payments" && mode != "subscribe") {
         std::fprintf(stderr,
                      "usage: tally-bench grants   --port P --token T [--requests N] [--connections C] [--customers K] [--run NAME]\n"
                      "       tally-bench checkout --port P --tokens-file F [--requests N] [--connections C] [--run NAME]\n"
@@ -158,6 +162,7 @@ int main(int argc, char** argv) {
                      "checkout: 5-line carts across vendors v0..v2 (products v{v}-p{0..9}, 10.00 each, 5.00 flat\n"
                      "shipping per vendor; each of a customer's carts differs in its first line's quantity), one customer\n"
                      "token per line of F, used round-robin\n"
+                     "       tally-bench subscribe --port P --tokens-file F [--requests N] [--connections C] [--run NAME]\n"
                      "       tally-bench payments --port P --orders-file F --secret WHSEC [--connections C] [--run NAME]\n"
                      "payments: a signed payment_intent.succeeded per line \"order_id amount_minor\" of F\n"
                      "       tally-bench seed --port P --token ADMIN --tokens-file F --secret WHSEC --pg URL [--events N]\n"
@@ -191,7 +196,7 @@ int main(int argc, char** argv) {
         }))
         return 2;
     std::vector<std::string> tokens;
-    if (mode == "checkout") {
+    if (mode == "checkout" || mode == "subscribe") {
         tokens = tally::bench::bearer_tokens(o.tokens_file);
         if (tokens.empty()) {
             std::fprintf(stderr, "--tokens-file %s holds no tokens\n", o.tokens_file.c_str());
@@ -220,6 +225,9 @@ int main(int argc, char** argv) {
             return tally::bench::payment_webhook(o.secret, signed_at, key, order, amount);
         }
         if (mode == "grants") return tally::bench::grant(auth, key, "b" + std::to_string(i % o.customers), 1);
+        if (mode == "subscribe")
+            return tally::bench::subscribe(tokens[static_cast<size_t>(i) % tokens.size()], key,
+                                           1 + (i / static_cast<int64_t>(tokens.size())) % 5, i);
         return tally::bench::checkout(tokens[static_cast<size_t>(i) % tokens.size()], key,
                                       1 + (i / static_cast<int64_t>(tokens.size())) % 1000, i, o.referral_cookie);
     });
@@ -229,7 +237,7 @@ int main(int argc, char** argv) {
     std::sort(latencies.begin(), latencies.end());
     std::printf("tally-bench %s: %lld requests, %d connections on %d threads, %.2f s\n", mode.c_str(),
                 static_cast<long long>(o.requests), o.connections, o.threads, seconds);
-    std::printf("  %s/s %.0f\n", mode == "grants" ? "commands" : mode == "payments" ? "payments" : "checkouts",
+    std::printf("  %s/s %.0f\n", mode == "grants" ? "commands" : mode == "payments" ? "payments" : mode == "subscribe" ? "subscriptions" : "checkouts",
                 static_cast<double>(o.requests) / seconds);
     std::printf("  latency ms p50 %.2f  p99 %.2f  p999 %.2f  max %.2f\n", tally::bench::percentile(latencies, 0.50),
                 tally::bench::percentile(latencies, 0.99), tally::bench::percentile(latencies, 0.999), latencies.empty() ? 0 : latencies.back());

@@ -718,5 +718,68 @@ TEST(SubscriptionsE2E, ASimulatedYearOfAHundredSubscriptionsRenewsEachPeriodOnce
               << retries << " retries, " << cancelled << " cancellations, " << acts << " customer acts\n";
 }
 
+// Two processes share the database; the one that owns the renewal scheduler is frozen
+// and SIGKILLed in the middle of a due batch. The other takes the scheduler over and
+// finishes the batch: every subscription renewed once, none twice, none missed, and no
+// charge made twice under its key.
+TEST(SubscriptionsE2E, ARenewalRunSurvivesItsOwnersSigkillWithoutDoublingOrMissingOne) {
+    ClockFile clock;
+    const std::map<std::string, std::string> env = {{"TALLY_SUBSCRIPTION_CLOCK_FILE", clock.path},
+                                                    {"TALLY_RENEWAL_INTERVAL_MS", "50"},
+                                                    {"TALLY_KAFKA_SESSION_TIMEOUT_MS", "3000"}};
+    SubscriptionShop shop(env);
+    testing::Tallyd second(shop.url, shop.broker.bootstraps(),
+                           testing::with(env, {{"TALLY_STRIPE_API_BASE", shop.fake.base_url()},
+                                               {"TALLY_STRIPE_SECRET_KEY", testing::kKey},
+                                               {"TALLY_STRIPE_WEBHOOK_SECRETS", testing::kWebhookSecret}}));
+    second.start();
+    ASSERT_EQ(shop.send("POST", "/v1/products/beans/stock-adjustments", {{"delta", 1000}, {"reason", "roasted"}}, shop.roast)
+                  .status,
+              201);
+    constexpr int kSubscriptions = 100;
+    std::vector<std::string> customers;
+    for (int i = 0; i < kSubscriptions; ++i) customers.push_back("cus-k" + std::to_string(i));
+    const auto tokens = testing::tokens_for(shop.url, customers, "customer");
+    std::vector<std::string> ids;
+    for (int i = 0; i < kSubscriptions; ++i) ids.push_back(shop.subscribe(tokens[i], shop.plan(1), 1400)["subscription_id"]);
+    int64_t due = 0;
+    for (const auto& id : ids) due = std::max(due, shop.subscription(id)["next_renewal_unix_ms"].get<int64_t>());
+    const std::string owns = "renewal scheduler: this process renews subscriptions";
+    auto renewed = [&] { return shop.number("SELECT count(*) FROM journal WHERE type = 'RenewalPlaced'"); };
+    clock.set(due + 1000);
+    ASSERT_TRUE(testing::eventually([&] { return renewed() >= 5; }, std::chrono::seconds(30)));
+    const bool first_owns = shop.tallyd.log().find(owns) != std::string::npos;
+    testing::Tallyd& owner = first_owns ? shop.tallyd : second;
+    testing::Tallyd& survivor = first_owns ? second : shop.tallyd;
+    owner.signal(SIGSTOP);
+    const int64_t at_kill = renewed();
+    owner.kill9();
+    shop.fake.send_webhooks_to(survivor.port());  // as a load balancer would: to the process that is up
+    std::cout << "renewals when the owner was killed: " << at_kill << " of " << kSubscriptions << "\n";
+    EXPECT_LT(at_kill, kSubscriptions) << "the kill landed after the batch: the test proves less than it says";
+    ASSERT_TRUE(testing::eventually([&] { return survivor.log().find(owns) != std::string::npos; }, std::chrono::seconds(30)));
+    ASSERT_TRUE(testing::eventually([&] { return renewed() == kSubscriptions; }, std::chrono::seconds(60))) << renewed();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(renewed(), kSubscriptions);
+    EXPECT_EQ(shop.number("SELECT count(DISTINCT stream_id) FROM journal WHERE type = 'RenewalPlaced'"), kSubscriptions);
+    EXPECT_EQ(shop.number("SELECT count(DISTINCT stream_id) FROM journal WHERE type = 'OrderPlaced'"), 2 * kSubscriptions);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'RenewalSkipped'"), 0);
+    // The survivor's workers charge what is not charged yet; a key is never used for two charges.
+    ASSERT_TRUE(testing::eventually([&] {
+        int n = 0;
+        for (const auto& pi : shop.fake.objects("pi_")) n += pi["metadata"].contains("subscription_id") ? 1 : 0;
+        return n >= kSubscriptions - 10;  // those the killed process had claimed wait for their lease
+    }, std::chrono::seconds(60))) << survivor.log();
+    std::map<std::string, int> created;
+    for (const auto& r : shop.fake.requests("/v1/payment_intents"))
+        if (r.path == "/v1/payment_intents" && !r.replayed && r.idempotency_key.rfind("renewal-", 0) == 0) ++created[r.idempotency_key];
+    for (const auto& [key, n] : created) EXPECT_EQ(n, 1) << key;
+    std::set<std::string> periods;
+    for (const auto& pi : shop.fake.objects("pi_"))
+        if (pi["metadata"].contains("subscription_id")) {
+            EXPECT_TRUE(periods.insert(pi["metadata"]["subscription_id"].get<std::string>()).second) << pi.dump();
+        }
+}
+
 }  // namespace
 }  // namespace tally

@@ -277,18 +277,21 @@ void FakeStripe::send_loop() {
             auto r = client->request("POST", "/v1/webhooks/stripe", body,
                                      {{"Stripe-Signature", "t=" + std::to_string(t) + ",v1=" +
                                                                http::stripe::sign_v1(webhook_secret_, t, body)}});
-            std::lock_guard lock(mu_);
-            if (r.status >= 200 && r.status < 300) {
-                ++delivered_;
-                outbox_.pop_front();
-                sending_ = false;
-                break;
+            {
+                std::lock_guard lock(mu_);
+                if (r.status >= 200 && r.status < 300) {
+                    ++delivered_;
+                    outbox_.pop_front();
+                    sending_ = false;
+                    break;
+                }
+                if (stopping_) return;
+                if (webhook_port_ && port != webhook_port_) {  // tallyd moved (a restart): follow it
+                    port = webhook_port_;
+                    client = std::make_unique<http::Client>("127.0.0.1", port);
+                }
             }
-            if (stopping_) return;
-            if (webhook_port_ && port != webhook_port_) {  // tallyd moved (a restart): follow it
-                port = webhook_port_;
-                client = std::make_unique<http::Client>("127.0.0.1", port);
-            }
+            // Not holding the lock: the API answers while deliveries back off.
             std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * attempt, 1000)));
         }
     }
