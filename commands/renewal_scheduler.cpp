@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <thread>
+
 #include "commands/lifecycle.h"
 #include "commands/renewal.h"
 #include "commands/subscription.h"
@@ -49,9 +52,25 @@ RenewalScheduler::Pass RenewalScheduler::run_pass() {
         return pass;
     }
     pass.subscriptions = static_cast<int>(due.size());
-    for (const auto& id : due)
-        for (int n = 0; n < options_.steps_per_subscription_max && step(id, now, pass); ++n) {
-        }
+    // A few subscriptions at once, so that their commands share the pipeline's batches;
+    // each subscription is one thread's, so its own steps stay in order.
+    std::atomic<size_t> next{0};
+    std::vector<Pass> passes(static_cast<size_t>(std::max(1, options_.in_flight)));
+    auto work = [&](Pass& mine) {
+        for (size_t i; (i = next++) < due.size();)
+            for (int n = 0; n < options_.steps_per_subscription_max && step(due[i], now, mine); ++n) {
+            }
+    };
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < passes.size() && t < due.size(); ++t) threads.emplace_back(work, std::ref(passes[t]));
+    work(passes[0]);
+    for (auto& t : threads) t.join();
+    for (const auto& p : passes) {
+        pass.renewed += p.renewed;
+        pass.skipped += p.skipped;
+        pass.retried += p.retried;
+        pass.ended += p.ended;
+    }
     return pass;
 }
 

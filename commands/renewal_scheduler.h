@@ -25,6 +25,7 @@ struct RenewalSchedulerOptions {
     int64_t interval_ms = 5000;  // between passes
     int batch_max = 500;         // subscriptions per pass
     int steps_per_subscription_max = 60;  // catching up, per pass
+    int in_flight = 4;  // subscriptions stepped at once (each by one thread, so in order), batched by the pipeline
 };
 
 class RenewalScheduler final : public OwnedJob {

@@ -20,13 +20,16 @@ UNION ALL SELECT false, stream_id, version, state, last_hash FROM snapshots WHER
 UPDATE journal_head SET position = position + 3 WHERE id = 1;
 INSERT INTO journal (position, stream_id, stream_version, event_id, type, schema_version, occurred_at_unix_ms,
                      causation_id, correlation_id, actor, payload, prev_hash, hash)
-  SELECT h.position - 3 + n, CASE WHEN n = 1 THEN 'order-ord-sub-' || :o || '-1' WHEN n = 2 THEN 'stock-v0-p' || :k % 10
-                                  ELSE 'subscription-sub-' || :k END, 1,
+  SELECT h.position - 3 + n, e.stream, s.version + 1,
          gen_random_uuid()::text, CASE WHEN n = 1 THEN 'OrderPlaced' WHEN n = 2 THEN 'StockReserved' ELSE 'RenewalPlaced' END, 1,
          (extract(epoch from now()) * 1000)::bigint, md5(:o::text), 'renewal-sub-' || :o, 'system:subscriptions',
          CASE WHEN n = 1 THEN decode(repeat('ab', 500), 'hex') ELSE decode(repeat('ab', 60), 'hex') END,
-         decode(repeat('00', 32), 'hex'), sha256(decode(repeat('cd', 200), 'hex'))
-  FROM journal_head h, generate_series(1, 3) n WHERE h.id = 1;
+         s.last_hash, sha256(decode(repeat('cd', 200), 'hex'))
+  FROM journal_head h, generate_series(1, 3) n,
+       LATERAL (SELECT CASE WHEN n = 1 THEN 'order-ord-sub-' || :o || '-1' WHEN n = 2 THEN 'stock-v0-p' || :k % 10
+                            ELSE 'subscription-sub-' || :k END AS stream) e
+       JOIN snapshots s ON s.stream_id = e.stream
+  WHERE h.id = 1;
 UPDATE snapshots SET version = version + 1, state = decode(repeat('ef', 200), 'hex'), last_hash = sha256(last_hash)
   WHERE stream_id = ANY(ARRAY['subscription-sub-' || :k, 'order-ord-sub-' || :o || '-1', 'stock-v0-p' || :k % 10]);
 INSERT INTO idempotency (principal, key, body_hash, status, response)
