@@ -426,6 +426,31 @@ TEST(SubscriptionsE2E, RenewsTwiceRecoversAFailedPaymentInDunningAndCancels) {
     s = shop.subscription(id, [](const json& s) { return s["dunning"].is_null(); });
     EXPECT_EQ(s["status"], "active");
 
+    // Period 4: finance raises the subscription price, the customer takes three bags and a
+    // coupon that allows subscriptions; the renewal is priced on the server with both.
+    ASSERT_LT(shop.send("PUT", "/v1/coupons/SUBS10",
+                        {{"kind", "PERCENT"}, {"percent_bps", 1000}, {"scope", "SITE"}, {"allows_subscriptions", true}}, shop.admin)
+                  .status,
+              300);
+    const auto finance = token_for(shop.url, "emp-fin", "employee", "finance.manage");
+    ASSERT_EQ(shop.send("PUT", "/v1/products/beans",
+                        {{"vendor_id", "roast"}, {"country_of_origin", "CO"}, {"base_minor", 1200},
+                         {"subscription_prices", {{"month_minor", 1000}, {"quarter_minor", 2500}}}},
+                        finance)
+                  .status,
+              200);
+    auto changed = shop.send("POST", base + "/changes",
+                             {{"lines", json::array({{{"sku", "beans"}, {"quantity", 3}}})}, {"coupon_codes", json::array({"SUBS10"})}},
+                             shop.cus);
+    ASSERT_EQ(changed.status, 200) << changed.body;
+    shop.subscription(id, [](const json& s) { return s["plan"]["coupon_codes"].size() == 1; });
+    shop.set(next_renewal() + 1000);
+    r = shop.renewal(id, 4, [](const json& r) { return r["status"] == "paid"; });
+    EXPECT_EQ(r["order"]["total_minor"], 3 * 1000 - 300 + 500) << r.dump();
+    const auto fourth = shop.requests_keyed("renewal-" + id + "-4");
+    ASSERT_EQ(fourth.size(), 1u);
+    EXPECT_EQ(fourth[0].form.at("amount"), "3200");
+
     // Cancelled at the end of the period: the scheduler ends it on that day, with no renewal.
     auto c = shop.send("POST", base + "/cancel", {{"mode", "period_end"}}, shop.cus);
     ASSERT_EQ(c.status, 200) << c.body;
@@ -433,14 +458,14 @@ TEST(SubscriptionsE2E, RenewsTwiceRecoversAFailedPaymentInDunningAndCancels) {
     EXPECT_EQ(end, next_renewal());
     shop.set(end + 1000);
     s = shop.subscription(id, [](const json& s) { return s["status"] == "cancelled"; });
-    EXPECT_EQ(s["renewals"].size(), 4u);
+    EXPECT_EQ(s["renewals"].size(), 5u);
     shop.set(end + 40LL * 86400000);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'RenewalPlaced'"), 3);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'RenewalPlaced'"), 4);
     EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'SubscriptionCancelled'"), 1);
-    // Every charge once: the first order's intent and three renewals, each keyed once.
-    EXPECT_EQ(shop.fake.objects("pi_").size(), 4u);
-    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'StockReserved' AND stream_id = 'stock-beans'"), 4);
+    // Every charge once: the first order's intent and four renewals, each keyed once.
+    EXPECT_EQ(shop.fake.objects("pi_").size(), 5u);
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'StockReserved' AND stream_id = 'stock-beans'"), 5);
     std::string out;
     EXPECT_TRUE(testing::eventually([&] { return testing::reconciled_and_settled(shop.url, out); })) << out;
     EXPECT_NE(out.find("subscriptions: 1 checked, clean"), std::string::npos) << out;
@@ -714,6 +739,22 @@ TEST(SubscriptionsE2E, ASimulatedYearOfAHundredSubscriptionsRenewsEachPeriodOnce
     std::string out;
     EXPECT_TRUE(testing::eventually([&] { return testing::reconciled_and_settled(shop.url, out); }, std::chrono::seconds(120)))
         << out;
+    // The read model rebuilt from the log is the same.
+    auto dump = [&] {
+        std::string out;
+        EXPECT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+            for (const auto& row : tx.exec("SELECT subscription_id, status, next_due_unix_ms, md5(state) FROM subscriptions ORDER BY 1"))
+                out += row.str(0) + row.str(1) + row.str(2) + row.str(3) + "\n";
+            for (const auto& row : tx.exec("SELECT subscription_id, period, order_id, status, note, attempts_failed FROM"
+                                           " subscription_renewals ORDER BY 1, 2"))
+                out += row.str(0) + row.str(1) + row.str(2) + row.str(3) + row.str(4) + row.str(5) + "\n";
+        }));
+        return out;
+    };
+    const std::string before = dump();
+    auto rebuilt = shop.send("POST", "/v1/projections/subscriptions/rebuild", json::object(), shop.admin);
+    ASSERT_EQ(rebuilt.status, 200) << rebuilt.body;
+    EXPECT_EQ(dump(), before);
     std::cout << "simulated year: " << renewed << " renewals, " << skipped << " skips, " << failed << " failed charges, "
               << retries << " retries, " << cancelled << " cancellations, " << acts << " customer acts\n";
 }
