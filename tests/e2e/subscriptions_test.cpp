@@ -658,28 +658,17 @@ TEST(SubscriptionsE2E, ASimulatedYearOfAHundredSubscriptionsRenewsEachPeriodOnce
                                        " ORDER BY position")) {
             const std::string sub = row.str(0).substr(std::string_view("subscription-").size());
             Step st{row.str(1)};
-            if (st.type == "RenewalPlaced") {
-                v1::RenewalPlaced e;
-                e.ParseFromString(row.bytes(2));
+            // The period, attempt and time of the events that carry them.
+            auto read = [&]<typename Event>(Event e) {
+                ASSERT_TRUE(e.ParseFromString(row.bytes(2))) << st.type;
                 st.period = e.period();
-                st.at = e.at_unix_ms();
-            } else if (st.type == "RenewalSkipped") {
-                v1::RenewalSkipped e;
-                e.ParseFromString(row.bytes(2));
-                st.period = e.period();
-            } else if (st.type == "RenewalPaymentFailed") {
-                v1::RenewalPaymentFailed e;
-                e.ParseFromString(row.bytes(2));
-                st.period = e.period();
-                st.attempt = e.attempt();
-                st.at = e.at_unix_ms();
-            } else if (st.type == "RenewalRetryRequested") {
-                v1::RenewalRetryRequested e;
-                e.ParseFromString(row.bytes(2));
-                st.period = e.period();
-                st.attempt = e.attempt();
-                st.at = e.at_unix_ms();
-            }
+                if constexpr (requires { e.attempt(); }) st.attempt = e.attempt();
+                if constexpr (requires { e.at_unix_ms(); }) st.at = e.at_unix_ms();
+            };
+            if (st.type == "RenewalPlaced") read(v1::RenewalPlaced{});
+            else if (st.type == "RenewalSkipped") read(v1::RenewalSkipped{});
+            else if (st.type == "RenewalPaymentFailed") read(v1::RenewalPaymentFailed{});
+            else if (st.type == "RenewalRetryRequested") read(v1::RenewalRetryRequested{});
             log[sub].push_back(st);
         }
     }));
