@@ -1,6 +1,7 @@
 #include "commands/renewal.h"
 
 #include <algorithm>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -20,12 +21,22 @@ namespace {
 
 subscription::DunningPolicy g_dunning;
 
-bool as_scheduler(const DecideContext& ctx) {
-    return ctx.role == "system" && ctx.actor == subscriptions_claims().principal_id;
-}
-
-Rejection not_scheduler() {
-    return Rejection{RejectionKind::forbidden, "forbidden", "only the renewal scheduler renews subscriptions"};
+// What the scheduler's command sees inside its batch: the subscription as locked, and what
+// falls due on the scheduler's clock (the pipeline's when it gave none). Refused unless
+// the command comes from the scheduler.
+struct SchedulerView {
+    int64_t now = 0;
+    v1::SubscriptionState state;
+    subscription::Due due;
+};
+std::variant<SchedulerView, Rejection> scheduler_view(const std::map<std::string, StreamState>& states,
+                                                      const DecideContext& ctx, const std::string& stream,
+                                                      int64_t scheduler_now) {
+    if (ctx.role != "system" || ctx.actor != subscriptions_claims().principal_id)
+        return Rejection{RejectionKind::forbidden, "forbidden", "only the renewal scheduler renews subscriptions"};
+    SchedulerView v{scheduler_now ? scheduler_now : ctx.now_unix_ms, subscription_state(states, stream), {}};
+    v.due = subscription::due(v.state, dunning_policy(), v.now);
+    return v;
 }
 
 template <typename Event>
@@ -58,10 +69,9 @@ public:
     std::vector<std::string> read_streams() const override { return read_streams_; }
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
-        if (!as_scheduler(ctx)) return not_scheduler();
-        const int64_t now = req_.now_unix_ms ? req_.now_unix_ms : ctx.now_unix_ms;
-        auto state = subscription_state(states, stream_);
-        const auto due = subscription::due(state, dunning_policy(), now);
+        auto view = scheduler_view(states, ctx, stream_, req_.now_unix_ms);
+        if (auto* refused = std::get_if<Rejection>(&view)) return *refused;
+        const auto& [now, state, due] = std::get<SchedulerView>(view);
         if (due.kind != subscription::Due::Kind::renew || due.period != req_.period)
             return Rejection{RejectionKind::state_forbids, "renewal_not_due",
                              "period " + std::to_string(req_.period) + " of " + req_.subscription_id + " is not due for renewal"};
@@ -232,10 +242,9 @@ public:
     std::vector<std::string> read_streams() const override { return read_streams_; }
 
     Decision decide(const std::map<std::string, StreamState>& states, const DecideContext& ctx) const override {
-        if (!as_scheduler(ctx)) return not_scheduler();
-        const int64_t now = step_.now_unix_ms ? step_.now_unix_ms : ctx.now_unix_ms;
-        auto state = subscription_state(states, stream_);
-        const auto due = subscription::due(state, dunning_policy(), now);
+        auto view = scheduler_view(states, ctx, stream_, step_.now_unix_ms);
+        if (auto* refused = std::get_if<Rejection>(&view)) return *refused;
+        const auto& [now, state, due] = std::get<SchedulerView>(view);
         using Kind = subscription::Due::Kind;
         if (due.kind != step_.due.kind || due.period != step_.due.period || due.attempt != step_.due.attempt ||
             due.kind == Kind::none || due.kind == Kind::renew)

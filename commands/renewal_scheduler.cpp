@@ -75,31 +75,42 @@ RenewalScheduler::Pass RenewalScheduler::run_pass() {
 }
 
 bool RenewalScheduler::step(const std::string& id, int64_t now, Pass& pass) {
+    using Kind = subscription::Due::Kind;
     const std::string stream = subscription::stream_id(id);
     v1::SubscriptionState state;
-    std::map<std::string, std::string> states;
-    auto read = pool_.transact([&](sql::Tx& tx) { states = journal::read_states(tx, {stream}); });
-    if (!read || !state.ParseFromString(states[stream]) || state.subscription_id().empty()) return false;
-    const auto due = subscription::due(state, dunning_policy(), now);
-    using Kind = subscription::Due::Kind;
-    if (due.kind == Kind::none) return false;
+    subscription::Due due;
+    std::string unpaid;                          // the order of the period dunning gave up on
+    std::map<std::string, std::string> related;  // the plan's products (renew), or that order (the end)
+    // One read: the subscription, what falls due, and what that step needs beside it.
+    auto read = pool_.transact([&](sql::Tx& tx) {
+        auto states = journal::read_states(tx, {stream});
+        if (!state.ParseFromString(states[stream]) || state.subscription_id().empty()) return;
+        due = subscription::due(state, dunning_policy(), now);
+        std::vector<std::string> streams;
+        if (due.kind == Kind::renew)
+            for (const auto& l : state.plan().lines()) streams.push_back(catalog::product_stream(l.sku()));
+        if (due.kind == Kind::cancel && due.reason == "dunning" && state.has_dunning())
+            for (const auto& r : state.renewals())
+                if (r.period() == state.dunning().period()) unpaid = r.order_id();
+        if (!unpaid.empty()) streams.push_back(order::stream_id(unpaid));
+        if (!streams.empty()) related = journal::read_states(tx, streams);
+    });
+    if (!read || state.subscription_id().empty() || due.kind == Kind::none) return false;
 
     std::unique_ptr<Command> command;
     std::string key;
     if (due.kind == Kind::renew) {
-        // The plan's products' vendors, read so the batch reads them too.
-        std::vector<std::string> products, vendors;
-        for (const auto& l : state.plan().lines()) products.push_back(catalog::product_stream(l.sku()));
-        std::map<std::string, std::string> found;
-        if (!pool_.transact([&](sql::Tx& tx) { found = journal::read_states(tx, products); })) return false;
-        for (const auto& [sid, bytes] : found) {
+        // The plan's products' vendors, so the batch reads them too.
+        std::vector<std::string> vendors;
+        for (const auto& [sid, bytes] : related) {
             v1::ProductDefinition p;
             if (p.ParseFromString(bytes)) vendors.push_back(catalog::vendor_stream(p.vendor_id()));
         }
         RenewalRequest req{state.plan(), id, state.customer_id(), state.currency(), state.interval(),
                            due.period, std::move(vendors), now, "", loyalty_enabled()};
-        for (const auto& r : state.renewals())
-            if (due.period == 1 && r.period() == 0) req.first_order_id = r.order_id();
+        if (due.period == 1)  // a first order never paid ends it instead
+            for (const auto& r : state.renewals())
+                if (r.period() == 0) req.first_order_id = r.order_id();
         command = renew_subscription(std::move(req));
         key = subscription::renewal_payment_key(id, due.period);
     } else if (due.kind == Kind::skip) {
@@ -109,18 +120,12 @@ bool RenewalScheduler::step(const std::string& id, int64_t now, Pass& pass) {
         command = subscription_step({id, due, nullptr, now});
         key = subscription::retry_payment_key(id, due.period, due.attempt);
     } else {
+        // After dunning, the unpaid order is cancelled with the subscription.
         std::unique_ptr<Command> cancellation;
-        if (due.reason == "dunning" && state.has_dunning()) {
-            std::string unpaid;
-            for (const auto& r : state.renewals())
-                if (r.period() == state.dunning().period()) unpaid = r.order_id();
-            std::map<std::string, std::string> order;
-            if (!unpaid.empty() && pool_.transact([&](sql::Tx& tx) { order = journal::read_states(tx, {order::stream_id(unpaid)}); })) {
-                v1::OrderState o;
-                if (o.ParseFromString(order[order::stream_id(unpaid)]) && !o.cancelled() && !o.paid())
-                    cancellation = change_order(cancellation_of(o, lifecycle::Cancel{"subscription " + id + " unpaid after dunning", false, 0, 0}));
-            }
-        }
+        v1::OrderState o;
+        const auto found = related.find(order::stream_id(unpaid));
+        if (found != related.end() && o.ParseFromString(found->second) && !o.cancelled() && !o.paid())
+            cancellation = change_order(cancellation_of(o, lifecycle::Cancel{"subscription " + id + " unpaid after dunning", false, 0, 0}));
         command = subscription_step({id, due, std::move(cancellation), now});
         key = "subscription-end-" + id;
     }

@@ -28,16 +28,16 @@ struct SubscriptionShop : testing::ProviderShop {
 
     explicit SubscriptionShop(std::map<std::string, std::string> env = {}) : testing::ProviderShop(std::move(env)) {
         vendor("roast", "acct_roast", "mug");
-        EXPECT_EQ(send("PUT", "/v1/products/beans",
-                       {{"vendor_id", "roast"},
-                        {"country_of_origin", "CO"},
-                        {"base_minor", 1200},
-                        {"subscription_prices", {{"month_minor", 900}, {"quarter_minor", 2500}}}},
-                       roast)
-                      .status,
-                  200);
+        EXPECT_EQ(put_beans(roast, 1200, {{"month_minor", 900}, {"quarter_minor", 2500}}).status, 200);
         EXPECT_EQ(send("POST", "/v1/products/beans/stock-adjustments", {{"delta", 50}, {"reason", "roasted"}}, roast).status,
                   201);
+    }
+
+    // Redefines "beans" at `base_minor`; with `prices`, its subscription prices too (left out: kept).
+    http::ClientResponse put_beans(const std::string& token, int64_t base_minor, const json& prices = nullptr) {
+        json product = {{"vendor_id", "roast"}, {"country_of_origin", "CO"}, {"base_minor", base_minor}};
+        if (!prices.is_null()) product["subscription_prices"] = prices;
+        return send("PUT", "/v1/products/beans", product, token);
     }
 
     json plan(int64_t quantity = 2, const std::string& interval = "month") {
@@ -121,24 +121,13 @@ TEST(SubscriptionsE2E, OnlyFinanceOrTheVendorSetsSubscriptionPricesAndQuotesShow
     SubscriptionShop shop;
     // A catalog manager may redefine the product but not move its subscription prices.
     const auto catalog = token_for(shop.url, "emp-cat", "employee", "catalog.manage");
-    auto r = shop.send("PUT", "/v1/products/beans",
-                       {{"vendor_id", "roast"}, {"country_of_origin", "CO"}, {"base_minor", 1300},
-                        {"subscription_prices", {{"month_minor", 100}}}},
-                       catalog);
+    auto r = shop.put_beans(catalog, 1300, {{"month_minor", 100}});
     EXPECT_EQ(r.status, 403) << r.body;
     EXPECT_EQ(json::parse(r.body)["field"], "subscription_prices");
     // Leaving them out keeps them.
-    EXPECT_EQ(shop.send("PUT", "/v1/products/beans", {{"vendor_id", "roast"}, {"country_of_origin", "CO"}, {"base_minor", 1300}},
-                        catalog)
-                  .status,
-              200);
+    EXPECT_EQ(shop.put_beans(catalog, 1300).status, 200);
     const auto finance = token_for(shop.url, "emp-fin", "employee", "finance.manage");
-    EXPECT_EQ(shop.send("PUT", "/v1/products/beans",
-                        {{"vendor_id", "roast"}, {"country_of_origin", "CO"}, {"base_minor", 1300},
-                         {"subscription_prices", {{"month_minor", 950}, {"quarter_minor", 2500}}}},
-                        finance)
-                  .status,
-              200);
+    EXPECT_EQ(shop.put_beans(finance, 1300, {{"month_minor", 950}, {"quarter_minor", 2500}}).status, 200);
     json cart = shop.plan(2);
     cart.erase("interval");
     cart.erase("payment_method");
@@ -433,12 +422,7 @@ TEST(SubscriptionsE2E, RenewsTwiceRecoversAFailedPaymentInDunningAndCancels) {
                   .status,
               300);
     const auto finance = token_for(shop.url, "emp-fin", "employee", "finance.manage");
-    ASSERT_EQ(shop.send("PUT", "/v1/products/beans",
-                        {{"vendor_id", "roast"}, {"country_of_origin", "CO"}, {"base_minor", 1200},
-                         {"subscription_prices", {{"month_minor", 1000}, {"quarter_minor", 2500}}}},
-                        finance)
-                  .status,
-              200);
+    ASSERT_EQ(shop.put_beans(finance, 1200, {{"month_minor", 1000}, {"quarter_minor", 2500}}).status, 200);
     auto changed = shop.send("POST", base + "/changes",
                              {{"lines", json::array({{{"sku", "beans"}, {"quantity", 3}}})}, {"coupon_codes", json::array({"SUBS10"})}},
                              shop.cus);

@@ -152,6 +152,10 @@ void FakeStripe::charge(json& pi) {
 
 std::string FakeStripe::save_card() {
     std::lock_guard lock(mu_);
+    return new_card();
+}
+
+std::string FakeStripe::new_card() {
     const std::string pm = "pm_" + std::to_string(++seq_);
     objects_[pm] = {{"id", pm}, {"object", "payment_method"}, {"type", "card"}};
     order_.push_back(pm);
@@ -389,9 +393,7 @@ json FakeStripe::create(const std::string& path, const std::map<std::string, std
         return confirm(it->second, form, status);
     }
     if (path == "/v1/setup_intents") {  // the storefront saves a card (confirmed at once here)
-        const std::string pm = "pm_" + std::to_string(++seq_);
-        objects_[pm] = {{"id", pm}, {"object", "payment_method"}, {"type", "card"}};
-        order_.push_back(pm);
+        const std::string pm = new_card();
         const std::string id = "seti_" + std::to_string(++seq_);
         objects_[id] = {{"id", id},
                         {"object", "setup_intent"},

@@ -94,6 +94,7 @@ private:
     nlohmann::json create(const std::string& path, const std::map<std::string, std::string>& form, int& status);
     void emit(const std::string& type, const nlohmann::json& object);  // REQUIRES: mu_ held
     void charge(nlohmann::json& intent);                                // REQUIRES: mu_ held
+    std::string new_card();                                             // REQUIRES: mu_ held
     // Confirms an intent with a payment method (create with confirm=true, or /confirm).
     nlohmann::json confirm(nlohmann::json& intent, const std::map<std::string, std::string>& form, int& status);  // REQUIRES: mu_ held
     void send_loop();
