@@ -265,9 +265,14 @@ TEST(ScaleOut, ThreeProcessesAKillAndAZombieEveryProjectionEqualsAFreshRebuild) 
     EXPECT_GE(c.number("SELECT count(*) FROM journal WHERE type = 'ChainCheckpoint'"), 2);
     std::remove(key_file.c_str());
 
-    // Kafka holds the journal exactly once.
+    // Kafka holds the journal exactly once, once the relay has published the last events
+    // (the rebuilds and a checkpoint may have just appended some).
     const int64_t head = c.number("SELECT position FROM journal_head");
-    auto messages = testing::read_topic(c.broker.bootstraps(), "tally.events");
+    std::vector<testing::TopicMessage> messages;
+    testing::eventually([&] {
+        messages = testing::read_topic(c.broker.bootstraps(), "tally.events");
+        return static_cast<int64_t>(messages.size()) >= head;
+    }, std::chrono::seconds(20));
     std::map<int64_t, int> seen;
     for (const auto& m : messages) ++seen[m.envelope.position()];
     EXPECT_EQ(static_cast<int64_t>(messages.size()), head);
