@@ -62,26 +62,14 @@ namespace {
 
 using namespace tally;
 
-// Every event in position order, streamed (infra/journal_scan.h: bounded memory).
-bool for_each_event(const std::string& pg_url, const std::function<void(const v1::EventEnvelope&)>& fn) {
-    auto r = journal::scan(pg_url, {}, [&](const std::vector<v1::EventEnvelope>& batch) {
-        for (const auto& e : batch) fn(e);
-        return true;
-    });
-    if (!r) std::cerr << r.error() << "\n";
-    return r.has_value();
-}
-
 // Every chain checkpoint, by the position it covers (few: one per thousands of events).
-std::map<int64_t, v1::ChainCheckpoint> read_checkpoints(sql::Pool& pool, bool& ok) {
+std::map<int64_t, v1::ChainCheckpoint> read_checkpoints(sql::Tx& tx) {
     std::map<int64_t, v1::ChainCheckpoint> out;
-    ok = static_cast<bool>(pool.transact([&](sql::Tx& tx) {
-        for (const auto& row : tx.exec("SELECT payload FROM journal WHERE stream_id = $1 AND type = $2 ORDER BY position",
-                                       {std::string(events::kCheckpointStream), std::string(events::kChainCheckpoint)})) {
-            v1::ChainCheckpoint c;
-            if (c.ParseFromString(row.bytes(0))) out[c.position()] = c;
-        }
-    }));
+    for (const auto& row : tx.exec("SELECT payload FROM journal WHERE stream_id = $1 AND type = $2 ORDER BY position",
+                                   {std::string(events::kCheckpointStream), std::string(events::kChainCheckpoint)})) {
+        v1::ChainCheckpoint c;
+        if (c.ParseFromString(row.bytes(0))) out[c.position()] = c;
+    }
     return out;
 }
 
@@ -99,9 +87,17 @@ int verify(sql::Pool& pool, const std::string& pg_url, const std::string& public
         }
         keys = *parsed;
     }
-    bool read_ok = false;
-    const auto checkpoints = read_checkpoints(pool, read_ok);
-    if (!read_ok) return 2;
+    // The checkpoints, the snapshots' tips and the journal are read in ONE database snapshot:
+    // on a live deployment, events (a checkpoint, say) appended while the walk runs would
+    // otherwise put a snapshot ahead of the journal the walk saw.
+    std::map<int64_t, v1::ChainCheckpoint> checkpoints;
+    struct SnapshotTip {
+        std::string stream, hash;
+        int64_t version = 0;
+    };
+    std::vector<SnapshotTip> snapshot_tips;
+    std::string exported;
+    int64_t head = 0;
     std::string running = events::running_hash_start();
     int64_t checked = 0, last_checked = 0;
     struct Tip {
@@ -135,7 +131,7 @@ int verify(sql::Pool& pool, const std::string& pg_url, const std::string& public
             last_checked = cp.position();
         }
     };
-    const bool ok = for_each_event(pg_url, [&](const v1::EventEnvelope& e) {
+    auto walk = [&](const v1::EventEnvelope& e) {
         ++count;
         checkpoint_step(e);
         if (e.position() != expected_position) {
@@ -159,20 +155,36 @@ int verify(sql::Pool& pool, const std::string& pg_url, const std::string& public
         }
         tip.version = e.stream_version();
         tip.hash = e.hash();
-    });
-    if (!ok) return 2;
-    // The snapshots must point at each stream's last event.
-    auto r = pool.transact([&](sql::Tx& tx) {
+    };
+    std::string scan_error;
+    auto r = pool.snapshot([&](sql::Tx& tx) {
+        checkpoints = read_checkpoints(tx);
         journal::for_each_snapshot_tip(tx, [&](const std::string& stream, int64_t version, const std::string& hash) {
-            const auto& tip = streams[stream];
-            if (!tip.broken && (tip.version != version || tip.hash != hash)) {
-                std::printf("snapshot of %s is at version %lld, the journal at %lld\n", stream.c_str(),
-                            static_cast<long long>(version), static_cast<long long>(tip.version));
-                ++problems;
-            }
+            snapshot_tips.push_back({stream, hash, version});
         });
+        head = journal::head_position(tx);
+        journal::ScanOptions options;
+        options.snapshot = tx.exec("SELECT pg_export_snapshot()").at(0).str(0);
+        options.up_to_position = head;
+        auto scanned = journal::scan(pg_url, options, [&](const std::vector<v1::EventEnvelope>& batch) {
+            for (const auto& e : batch) walk(e);
+            return true;
+        });
+        if (!scanned) scan_error = scanned.error();
     });
-    if (!r) return 2;
+    if (!r || !scan_error.empty()) {
+        std::cerr << (r ? scan_error : r.error().message) << "\n";
+        return 2;
+    }
+    // The snapshots must point at each stream's last event.
+    for (const auto& t : snapshot_tips) {
+        const auto& tip = streams[t.stream];
+        if (!tip.broken && (tip.version != t.version || tip.hash != t.hash)) {
+            std::printf("snapshot of %s is at version %lld, the journal at %lld\n", t.stream.c_str(),
+                        static_cast<long long>(t.version), static_cast<long long>(tip.version));
+            ++problems;
+        }
+    }
     if (keys.empty()) {
         std::printf("%zu signed checkpoints not checked: give --public-key FILE (GET /v1/audit/keys) to check them\n",
                     checkpoints.size());
