@@ -528,6 +528,42 @@ TEST(SubscriptionsE2E, ASubscriptionWhoseFirstOrderWasNeverPaidEndsAtItsFirstRen
     EXPECT_TRUE(shop.requests_keyed("renewal-" + id + "-1").empty());
 }
 
+// A renewal is priced like a checkout: the customer's loyalty tier at the time of the
+// renewal takes its discount off the items (not shipping), and the charge is that price.
+TEST(SubscriptionsE2E, ARenewalCarriesTheLoyaltyDiscountTheCustomerHasEarnedSince) {
+    RenewingShop shop;
+    // Silver (10% off) from 23.00 of spend: the paid first order earns it.
+    auto tier = [](const char* name, int64_t threshold, int64_t bps) {
+        return json{{"name", name}, {"threshold_minor", threshold}, {"discount_bps", bps}};
+    };
+    const json program = {{"currencies", json::array({{{"currency", "USD"},
+                                                       {"tiers", json::array({tier("bronze", 0, 0), tier("silver", 2300, 1000),
+                                                                              tier("gold", 1000000, 1500),
+                                                                              tier("platinum", 2000000, 2000),
+                                                                              tier("diamond", 3000000, 2500),
+                                                                              tier("elite", 4000000, 3000)})}}})}};
+    ASSERT_EQ(shop.send("PUT", "/v1/loyalty/program", program, shop.admin).status, 200);
+    const std::string pm = shop.fake.save_card();
+    const auto made = shop.subscribe_paid(pm);  // 2 x 9.00 + 5.00 shipping, at bronze
+    const std::string id = made["subscription_id"];
+    EXPECT_EQ(shop.number("SELECT total_minor FROM orders WHERE order_id = $1", {made["order_id"].get<std::string>()}), 2300);
+    ASSERT_TRUE(testing::eventually([&] {
+        auto r = shop.get("/v1/customers/cus-1/loyalty", shop.admin);
+        return r.status == 200 && r.body.find("\"silver\"") != std::string::npos;
+    }));
+
+    shop.set(shop.subscription(id)["next_renewal_unix_ms"].get<int64_t>() + 1000);
+    const json r = shop.renewal(id, 1, [](const json& r) { return r["status"] == "paid"; });
+    EXPECT_EQ(r["order"]["total_minor"], 1800 - 180 + 500) << r.dump();
+    const auto charged = shop.requests_keyed("renewal-" + id + "-1");
+    ASSERT_EQ(charged.size(), 1u);
+    EXPECT_EQ(charged[0].form.at("amount"), "2120");
+    auto order = shop.get("/v1/orders/ord-" + id + "-1", shop.cus);
+    ASSERT_EQ(order.status, 200) << order.body;
+    EXPECT_EQ(json::parse(order.body)["loyalty"]["tier"], "silver") << order.body;
+    EXPECT_EQ(json::parse(order.body)["loyalty"]["discount_bps"], 1000) << order.body;
+}
+
 // A simulated year: 100 monthly subscriptions, the scheduler's clock moved two days at a
 // time for a year, with random pauses, skips, changes, cancellations, out-of-stock periods
 // (decaf runs out and is restocked) and payment failures (cards declined for a while, or
