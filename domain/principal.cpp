@@ -172,4 +172,11 @@ void revoke_sessions(v1::PrincipalRecord& record, int64_t now_unix_s) {
     record.set_sessions_since_unix_s(now_unix_s + 1);
 }
 
+void evolve(v1::PrincipalRecord& record, const v1::PrincipalDefined& e) { record = e.record(); }
+
+void evolve(v1::PrincipalRecord& record, const v1::PrincipalSessionsRevoked& e, int64_t at_unix_ms) {
+    record.set_session_version(e.session_version());
+    record.set_sessions_since_unix_s(at_unix_ms / 1000 + 1);
+}
+
 }  // namespace tally::principal

@@ -70,4 +70,10 @@ v1::PrincipalRecord next_record(const v1::PrincipalRecord* current, v1::Principa
 // issued up to `now_unix_s`.
 void revoke_sessions(v1::PrincipalRecord& record, int64_t now_unix_s);
 
+// The record after each event of its stream (what the write path stored, folded again by
+// reconciliation): a definition is the whole record; a revocation takes the new session
+// version, and tokens without one count from the second after it (`at_unix_ms`: the event's).
+void evolve(v1::PrincipalRecord& record, const v1::PrincipalDefined& e);
+void evolve(v1::PrincipalRecord& record, const v1::PrincipalSessionsRevoked& e, int64_t at_unix_ms);
+
 }  // namespace tally::principal

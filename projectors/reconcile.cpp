@@ -23,6 +23,7 @@
 #include "domain/loyalty.h"
 #include "domain/order.h"
 #include "domain/passport.h"
+#include "domain/principal.h"
 #include "domain/subscription.h"
 #include "events/passport_facts.h"
 #include "events/registry.h"
@@ -99,6 +100,7 @@ constexpr CacheDef kCaches[] = {
     {"catalog_coupons", "catalog"},
     {"subscriptions", "subscriptions"},
     {"subscription_renewals", "subscriptions"},
+    {"principals", ""},
 };
 
 size_t cache_rank(const std::string& cache) {
@@ -184,6 +186,10 @@ struct SubscriptionTruth {
     v1::SubscriptionState state;
     Mark mark;
 };
+struct PrincipalTruth {
+    v1::PrincipalRecord record;
+    int64_t position = 0;  // its last event
+};
 struct PayoutTruth {
     std::string affiliate_id, currency, status;
     int64_t amount_minor = 0;
@@ -205,6 +211,7 @@ struct Reconciler::State {
     std::map<std::string, ConversionTruth> conversions;
     std::map<std::string, PayoutTruth> payouts;
     std::map<std::string, SubscriptionTruth> subscriptions;  // by subscription id
+    std::map<std::string, PrincipalTruth> principals;  // by principal id
     std::vector<std::string> unbalanced;  // "event E at position P"
     bool first = true;
 
@@ -236,6 +243,9 @@ void Reconciler::State::fold(const v1::EventEnvelope& e) {
     if (e.stream_id().rfind(subscription::stream_id(""), 0) == 0) {
         auto& t = subscriptions[e.stream_id().substr(subscription::stream_id("").size())];
         if (fold_subscription(t.state, e)) t.mark.add(m);
+    } else if (e.stream_id().rfind(principal::kStreamPrefix, 0) == 0) {
+        auto& t = principals[e.stream_id().substr(principal::kStreamPrefix.size())];
+        if (fold_principal(t.record, e)) t.position = e.position();
     }
     // One decode for what the ledger and the order lifecycle need; the branches below
     // reuse it where it is theirs.
@@ -773,6 +783,46 @@ void check_subscriptions(sql::Tx& tx, const std::map<std::string, SubscriptionTr
         if (!truths.contains(key.first)) c.extra("subscription_renewals", key.first + "/" + std::to_string(key.second), row.second);
 }
 
+// The principals table, which every request reads to authorize: written from the record in
+// the same transaction as its events, so a difference is a bug or a hand edit (a role or
+// a permission granted behind the log's back), never lag. Rows with no stream (the
+// system's own principals, seeded by migrations) have nothing in the log to compare with.
+void check_principals(sql::Tx& tx, const std::map<std::string, PrincipalTruth>& truths, Checker& c) {
+    struct Row {
+        std::string role, permissions, display_name, email, preset;
+        int64_t session_version = 0, sessions_since = 0;
+        bool active = false;
+    };
+    std::map<std::string, Row> rows;
+    for (const auto& r : tx.exec("SELECT id, role, permissions, session_version, active, display_name, email, preset,"
+                                 " sessions_since FROM principals"))
+        rows[r.str(0)] = {r.str(1), r.str(2), r.str(5), r.str(6), r.str(7), r.i64(3), r.i64(8), r.boolean(4)};
+    for (const auto& [id, t] : truths) {
+        if (t.record.principal_id().empty()) continue;  // a stream without its definition
+        c.due("principals", {});
+        auto it = rows.find(id);
+        if (it == rows.end()) {
+            c.drift("principals", id, "", "(missing)", t.record.role(), t.position);
+            continue;
+        }
+        const auto& row = it->second;
+        const auto& r = t.record;
+        std::string permissions;
+        for (const auto& p : r.permissions()) permissions += (permissions.empty() ? "" : ",") + p;
+        auto field = [&](const char* name, const std::string& cached, const std::string& log) {
+            if (cached != log) c.drift("principals", id, name, cached, log, t.position);
+        };
+        field("role", row.role, r.role());
+        field("permissions", row.permissions, permissions);
+        field("active", row.active ? "true" : "false", r.active() ? "true" : "false");
+        field("session_version", std::to_string(row.session_version), std::to_string(r.session_version()));
+        field("sessions_since", std::to_string(row.sessions_since), std::to_string(r.sessions_since_unix_s()));
+        field("display_name", row.display_name, r.display_name());
+        field("email", row.email, r.email());
+        field("preset", row.preset, r.preset());
+    }
+}
+
 void check_loyalty(sql::Tx& tx, const std::map<std::string, LoyaltyTruth>& truths, Checker& c) {
     std::map<std::pair<std::string, std::string>, std::pair<int64_t, std::string>> standings;
     for (const auto& row : tx.exec("SELECT customer_id, currency, spend_minor, tier FROM loyalty_standings"))
@@ -1179,6 +1229,7 @@ std::expected<Report, std::string> Reconciler::pass(sql::Pool& pool) {
             [&s](sql::Tx& tx, Checker& c) { check_coupons(tx, s.coupon_uses, c); },
             [&s](sql::Tx& tx, Checker& c) { check_catalog(tx, s.stock, s.coupon_uses, c); },
             [&s](sql::Tx& tx, Checker& c) { check_subscriptions(tx, s.subscriptions, c); },
+            [&s](sql::Tx& tx, Checker& c) { check_principals(tx, s.principals, c); },
         };
         std::atomic<size_t> next_comparison{0};
         auto compare_some = [&](sql::Tx& tx, Checker& c) {

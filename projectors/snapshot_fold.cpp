@@ -12,6 +12,7 @@
 #include "domain/lifecycle.h"
 #include "domain/loyalty.h"
 #include "domain/order.h"
+#include "domain/principal.h"
 #include "domain/stock.h"
 #include "domain/subscription.h"
 #include "events/envelope.h"
@@ -134,7 +135,7 @@ void compare_stock(const std::string& sku, const stock::StockLevel& level, const
 }  // namespace
 
 struct StreamFold::Folded {
-    enum class Kind { other, credit, order, loyalty, stock, payouts, subscription } kind = Kind::other;
+    enum class Kind { other, credit, order, loyalty, stock, payouts, subscription, principal } kind = Kind::other;
     std::string id;  // the stream id without its kind's prefix
     std::optional<credit::CreditAccount> credit;
     std::optional<lifecycle::State> order;
@@ -142,6 +143,7 @@ struct StreamFold::Folded {
     std::optional<stock::StockLevel> stock;
     affiliate::PayoutsState payouts;
     v1::SubscriptionState subscription;
+    v1::PrincipalRecord principal;
 };
 
 StreamFold::StreamFold(std::string stream_id) : stream_(std::move(stream_id)), f_(std::make_unique<Folded>()) {
@@ -150,6 +152,7 @@ StreamFold::StreamFold(std::string stream_id) : stream_(std::move(stream_id)), f
         {order::stream_id(""), Kind::order},   {credit::stream_id(""), Kind::credit},
         {loyalty::stream_id(""), Kind::loyalty}, {stock::stream_id(""), Kind::stock},
         {affiliate::payouts_stream(""), Kind::payouts}, {subscription::stream_id(""), Kind::subscription},
+        {principal::stream_id(""), Kind::principal},
     };
     for (const auto& [prefix, kind] : kinds) {
         if (!starts_with(stream_, prefix)) continue;
@@ -236,6 +239,9 @@ void StreamFold::fold_one(const v1::EventEnvelope& e) {
         case Kind::subscription:
             ok_ = projectors::fold_subscription(f.subscription, e);
             return;
+        case Kind::principal:
+            ok_ = fold_principal(f.principal, e);
+            return;
     }
 }
 
@@ -268,12 +274,29 @@ SnapshotCheck StreamFold::finish(int64_t version, const std::string& last_hash, 
             case Kind::stock: compare_stock(f.id, *f.stock, state, out); break;
             case Kind::payouts: compare_messages(f.payouts, state, out); break;
             case Kind::subscription: compare_messages(f.subscription, state, out); break;
+            case Kind::principal: compare_messages(f.principal, state, out); break;
             case Kind::other: break;
         }
     } catch (const domain::InvariantBroken& x) {
         out.diffs.push_back({"state", std::string("unreadable: ") + x.what(), "(the fold of the log)"});
     }
     return out;
+}
+
+bool fold_principal(v1::PrincipalRecord& record, const v1::EventEnvelope& e) {
+    if (e.type() == events::kPrincipalDefined) {
+        auto& d = scratch<v1::PrincipalDefined>();
+        if (!d.ParseFromString(e.payload())) return false;
+        principal::evolve(record, d);
+        return true;
+    }
+    if (e.type() == events::kPrincipalSessionsRevoked) {
+        auto& r = scratch<v1::PrincipalSessionsRevoked>();
+        if (!r.ParseFromString(e.payload())) return false;
+        principal::evolve(record, r, e.occurred_at_unix_ms());
+        return true;
+    }
+    return false;
 }
 
 SnapshotCheck check_snapshot(const std::string& stream_id, std::span<const v1::EventEnvelope> events,

@@ -1,7 +1,7 @@
 #pragma once
 // A stream's snapshot against the fold of its events through the domain's evolve
 // functions (the same the commands use). Kinds with a fold: credit, order, loyalty,
-// stock, affiliate payout accounts. Every other kind is compared by version and last hash
+// stock, affiliate payout accounts, subscriptions, principals. Every other kind is compared by version and last hash
 // only (the hash chain makes those exact about which events the snapshot has seen).
 
 #include <memory>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tally/v1/envelope.pb.h"
+#include "tally/v1/principal.pb.h"
 
 namespace tally::projectors::reconcile {
 
@@ -51,6 +52,9 @@ private:
     int64_t count_ = 0, last_version_ = 0, last_position_ = 0;
     std::string last_hash_;
 };
+
+// One event of a principal's stream folded into its record; false: not one of its events.
+bool fold_principal(v1::PrincipalRecord& record, const v1::EventEnvelope& e);
 
 // The same for a whole stream at hand. REQUIRES: `events` are the whole stream, in version order. `version`/`last_hash`/`state`
 // are the snapshot row (version 0: none).

@@ -6,7 +6,8 @@
 //   tally-replay reconcile [--json] [--repair --operator ADMIN_ID [--reason TEXT]]
 //        folds the journal through the domain's evolve functions and compares every cache
 //        (projectors/reconcile.h): snapshots, credit balances and entries, ledger accounts,
-//        vendor payables, orders and sub-orders, coupon uses, loyalty, passports, affiliates.
+//        vendor payables, orders and sub-orders, coupon uses, loyalty, passports, affiliates,
+//        the catalog, subscriptions, principals.
 //        --json prints the drift report; --repair rebuilds each drifting projection (blue-green)
 //        and records ProjectionRebuilt as the operator's act. A drifting snapshot refuses the
 //        repair: it means a bug or tampering.
@@ -96,8 +97,6 @@ int verify(sql::Pool& pool, const std::string& pg_url, const std::string& public
         int64_t version = 0;
     };
     std::vector<SnapshotTip> snapshot_tips;
-    std::string exported;
-    int64_t head = 0;
     std::string running = events::running_hash_start();
     int64_t checked = 0, last_checked = 0;
     struct Tip {
@@ -162,10 +161,9 @@ int verify(sql::Pool& pool, const std::string& pg_url, const std::string& public
         journal::for_each_snapshot_tip(tx, [&](const std::string& stream, int64_t version, const std::string& hash) {
             snapshot_tips.push_back({stream, hash, version});
         });
-        head = journal::head_position(tx);
         journal::ScanOptions options;
+        options.up_to_position = journal::head_position(tx);
         options.snapshot = tx.exec("SELECT pg_export_snapshot()").at(0).str(0);
-        options.up_to_position = head;
         auto scanned = journal::scan(pg_url, options, [&](const std::vector<v1::EventEnvelope>& batch) {
             for (const auto& e : batch) walk(e);
             return true;
@@ -323,6 +321,15 @@ int reconcile(sql::Pool& pool, const ReconcileOptions& o) {
                      "as their events, so this is a bug or tampering, not lag: nothing was repaired. Investigate "
                      "(tally-replay verify --public-key) before rebuilding anything.\n",
                      static_cast<long long>(report->drift_count("snapshots")));
+        return 1;
+    }
+    if (const int64_t n = report->drift_count("principals")) {
+        std::fprintf(stderr,
+                     "REFUSED: %lld principal values disagree with their streams. The principals table is written in "
+                     "the same transaction as their events, so this is a bug or a hand edit (a role or a permission "
+                     "granted behind the log's back), not lag: nothing was repaired. Set the principal again through "
+                     "PUT /v1/principals/{id}, which writes the row from the record.\n",
+                     static_cast<long long>(n));
         return 1;
     }
     const auto projections = report->drifting_projections();

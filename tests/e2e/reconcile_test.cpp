@@ -253,6 +253,75 @@ TEST(ReconcileE2E, ADriftingSnapshotIsReportedLoudlyAndRefusesTheRepair) {
     EXPECT_EQ(shop.number("SELECT count(*) FROM orders WHERE status = 'cancelled'"), 1);
 }
 
+// The principals table authorizes every request: an employee defined, changed and revoked
+// through the API reconciles clean; a role granted and a revocation undone by hand are
+// named against the fold of the principal's stream, and the repair is refused. So is a
+// principal's snapshot edited to match.
+TEST(ReconcileE2E, APrincipalEditedBehindTheLogIsNamedAndRefusesTheRepair) {
+    testing::Shop shop;
+    ASSERT_EQ(shop.send("PUT", "/v1/principals/ops-7", {{"role", "employee"}, {"preset", "content"}, {"email", "o@example.com"}},
+                        shop.admin)
+                  .status,
+              201);
+    ASSERT_EQ(shop.send("PUT", "/v1/principals/ops-7", {{"role", "employee"}, {"permissions", json::array({"orders.view"})}},
+                        shop.admin)
+                  .status,
+              200);
+    auto revoked = shop.send("POST", "/v1/principals/ops-7/revoke", {{"reason", "laptop lost"}}, shop.admin);
+    ASSERT_EQ(revoked.status, 200) << revoked.body;
+    ASSERT_EQ(shop.send("PUT", "/v1/principals/cus-8", {{"role", "customer"}}, shop.admin).status, 201);
+    auto r = replay(shop.url, {"reconcile", "--json"});
+    ASSERT_EQ(r.status, 0) << r.out;
+    json report = drift_report(r.out);
+    int64_t principals_checked = -1;
+    for (const auto& c : report["caches"])
+        if (c["cache"] == "principals") principals_checked = c["checked"];
+    EXPECT_EQ(principals_checked, 2) << r.out;  // ops-7 and cus-8; not admin-1, which has no stream
+
+    const int64_t version = shop.number("SELECT session_version FROM principals WHERE id = 'ops-7'");
+    ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+        tx.exec("UPDATE principals SET role = 'admin' WHERE id = 'cus-8'");
+        tx.exec("UPDATE principals SET session_version = session_version - 1, sessions_since = 0 WHERE id = 'ops-7'");
+    }));
+    r = replay(shop.url, {"reconcile", "--json"});
+    EXPECT_EQ(r.status, 1) << r.out;
+    report = drift_report(r.out);
+    std::map<std::string, json> named;
+    for (const auto& d : report["drift"])
+        if (d["cache"] == "principals") named[d["key"].get<std::string>() + " " + d["field"].get<std::string>()] = d;
+    ASSERT_TRUE(named.contains("cus-8 role")) << report.dump(1);
+    EXPECT_EQ(named["cus-8 role"]["cached"], "admin");
+    EXPECT_EQ(named["cus-8 role"]["log"], "customer");
+    ASSERT_TRUE(named.contains("ops-7 session_version")) << report.dump(1);
+    EXPECT_EQ(named["ops-7 session_version"]["log"], std::to_string(version));
+    EXPECT_TRUE(named.contains("ops-7 sessions_since")) << report.dump(1);
+    EXPECT_EQ(named.size(), 3u) << report.dump(1);
+    auto refused = replay(shop.url, {"reconcile", "--repair", "--operator", "admin-1"});
+    EXPECT_EQ(refused.status, 1) << refused.out;
+    EXPECT_NE(refused.out.find("REFUSED: 3 principal values disagree with their streams"), std::string::npos) << refused.out;
+    EXPECT_EQ(shop.number("SELECT count(*) FROM journal WHERE type = 'ProjectionRebuilt'"), 0);
+
+    // Setting the principals again through the API writes their rows from the record.
+    ASSERT_EQ(shop.send("PUT", "/v1/principals/cus-8", {{"role", "customer"}}, shop.admin).status, 200);
+    ASSERT_EQ(shop.send("POST", "/v1/principals/ops-7/revoke", {{"reason", "reset"}}, shop.admin).status, 200);
+    r = replay(shop.url, {"reconcile"});
+    EXPECT_EQ(r.status, 0) << r.out;
+
+    // The snapshot edited to agree with a forged row: the fold of the stream names it.
+    ASSERT_TRUE(shop.pool.transact([&](sql::Tx& tx) {
+        tx.exec("UPDATE principals SET role = 'admin' WHERE id = 'cus-8'");
+        tx.exec("UPDATE snapshots SET state = (SELECT state FROM snapshots WHERE stream_id = 'principal-ops-7')"
+                " WHERE stream_id = 'principal-cus-8'");
+    }));
+    r = replay(shop.url, {"reconcile", "--json"});
+    EXPECT_EQ(r.status, 1) << r.out;
+    report = drift_report(r.out);
+    bool snapshot_named = false;
+    for (const auto& d : report["drift"])
+        if (d["cache"] == "snapshots" && d["key"] == "principal-cus-8") snapshot_named = true;
+    EXPECT_TRUE(snapshot_named) << report.dump(1);
+}
+
 // SIGKILL at a range of moments during --repair: each time the live tables are the old ones
 // (the drift still there, exactly) or the new ones (clean), never half, and no swap is left
 // behind; a rerun completes.
