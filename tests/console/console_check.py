@@ -12,6 +12,7 @@ any error the browser logged (a Content-Security-Policy violation among them).
 """
 import argparse
 import sys
+import time
 
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
@@ -93,9 +94,18 @@ def main():
               "each event shows its hash")
 
         # Retry the dead letter (an admin's token).
-        button = driver.find_element(By.CSS_SELECTOR, f"#dead-letters button[data-id='{a.dead_letter}']")
-        check(button.is_displayed(), "an admin sees the retry button")
-        button.click()
+        # The console refreshes its tables while we look: a button found just before a refresh
+        # is gone by the click, so find it again.
+        for attempt in range(10):
+            try:
+                button = driver.find_element(By.CSS_SELECTOR, f"#dead-letters button[data-id='{a.dead_letter}']")
+                check(button.is_displayed(), "an admin sees the retry button")
+                button.click()
+                break
+            except StaleElementReferenceException:
+                if attempt == 9:
+                    raise
+                time.sleep(0.2)
         until(lambda: f"Dead letter {a.dead_letter} sent back" in text("status"), "the retry went through")
         until(lambda: not any(r.find_elements(By.TAG_NAME, "td")[0].text == a.dead_letter for r in rows("dead-letters")),
               "the retried letter leaves the list")
